@@ -1,0 +1,22 @@
+#ifndef BLOCKSTORE_SERVER_COMMON_IO_STATUS_H_
+#define BLOCKSTORE_SERVER_COMMON_IO_STATUS_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace blockstore {
+
+// Maps a CQE result (-errno) to a Status whose message names the operation and device block.
+// EIO becomes kDataLoss (absl::ErrnoToStatus would say kUnknown), ENOSPC kResourceExhausted,
+// EAGAIN kUnavailable. `res >= 0` is OK.
+absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t block);
+
+// The errno a Status stands for, for ErrorSeq and metrics: the inverse of IoResultToStatus on
+// the codes it produces (kDataLoss -> EIO, kResourceExhausted -> ENOSPC); EIO for anything else.
+int StatusToErrno(const absl::Status& status);
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_COMMON_IO_STATUS_H_

@@ -1,0 +1,51 @@
+#ifndef BLOCKSTORE_SERVER_IO_IO_REQUEST_H_
+#define BLOCKSTORE_SERVER_IO_IO_REQUEST_H_
+
+#include <sys/uio.h>
+
+#include <cstdint>
+
+namespace blockstore {
+
+enum class IoOp : uint8_t {
+  kWritev,     // pwritev(fd, iov, iov_count, offset_bytes)
+  kReadv,      // preadv(fd, iov, iov_count, offset_bytes)
+  kFdatasync,  // fdatasync(fd): the device flush behind Flush and FUA writes.
+};
+
+// One request to the device: what an SQE carries. The writeback's Bio derives from it; reads and
+// device flushes use it directly. The backend never owns an IoRequest: the submitter keeps it
+// alive until Complete() has returned.
+//
+// Contract every IoBackend keeps:
+// - Complete() runs exactly once per Submit(), on the backend's completion thread, and never
+//   inside Submit() (the writeback marks every buffer before it submits; R6).
+// - `res` is what the kernel would put in a CQE: bytes transferred (0 for kFdatasync), or
+//   -errno. A short transfer or -EAGAIN is passed through as it is: the request decides whether
+//   to resubmit (Bio::Complete does, R17), so every backend shares one retry policy.
+// - iov/iov_count/offset_bytes are read by the backend only between Submit() and Complete().
+class IoRequest {
+ public:
+  virtual ~IoRequest() = default;
+
+  // Called by the backend with the result of one submission. May call IoBackend::Submit() again
+  // (to resubmit a remainder); backends accept that from their completion thread.
+  virtual void Complete(int32_t res) = 0;
+
+  IoOp op = IoOp::kWritev;
+  int fd = -1;
+  uint64_t offset_bytes = 0;
+  iovec* iov = nullptr;
+  int iov_count = 0;
+};
+
+// Total bytes an iovec array describes.
+inline uint64_t IovecBytes(const iovec* iov, int count) {
+  uint64_t total = 0;
+  for (int i = 0; i < count; ++i) total += iov[i].iov_len;
+  return total;
+}
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_IO_IO_REQUEST_H_
