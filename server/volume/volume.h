@@ -1,0 +1,130 @@
+#ifndef BLOCKSTORE_SERVER_VOLUME_VOLUME_H_
+#define BLOCKSTORE_SERVER_VOLUME_VOLUME_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "server/common/volume_counters.h"
+#include "server/volume/volume_config.h"
+
+namespace blockstore {
+
+class IoBackend;
+
+// Tunables of one volume's cache and writeback; the server's flags fill them.
+struct VolumeOptions {
+  uint64_t cache_bytes = 256ull << 20;            // page memory budget (data + bookkeeping)
+  uint64_t dirty_limit_bytes = 64ull << 20;       // writers wait above this (balance_dirty_pages)
+  uint64_t dirty_background_bytes = 16ull << 20;  // the flusher starts writing above this
+  absl::Duration dirty_expire = absl::Seconds(5);  // a page dirty this long is written back
+  absl::Duration flusher_interval = absl::Milliseconds(500);
+  absl::Duration dirty_wait_max = absl::Seconds(30);  // longest throttle wait without a deadline
+  uint32_t bio_max_vecs = 256;                        // BIO_MAX_PAGES of the seed
+  uint32_t bio_max_bytes = 1u << 20;
+  uint32_t max_bios_inflight = 128;
+};
+
+// What one page's writeback ended with, reported to Flush callers as it ends.
+struct PageResult {
+  uint64_t page_index = 0;
+  absl::Status status;                 // OK, or the first error of the page's bios
+  std::vector<uint32_t> failed_blocks;  // block numbers inside the page whose write failed
+};
+
+struct FlushSummary {
+  uint64_t pages_written = 0;  // pages whose writeback ended OK
+  uint64_t pages_failed = 0;   // pages whose writeback ended with an error
+  // The flush's result: the device flush's status, else the volume's latched error if this
+  // caller has not seen it yet (ErrorSeq, R21), else OK.
+  absl::Status status;
+  uint32_t error_cursor = 0;  // the caller's new ErrorSeq cursor; pass it to the next Flush
+};
+
+// Receives a Flush's events. OnPageDone runs once per page, on whichever thread ends that
+// page's writeback (a completion thread, or the volume's writeback thread); OnFlushDone runs
+// once, last. The observer must stay alive until OnFlushDone returns, and must not block.
+class FlushObserver {
+ public:
+  virtual ~FlushObserver() = default;
+  virtual void OnPageDone(const PageResult& result) = 0;
+  virtual void OnFlushDone(const FlushSummary& summary) = 0;
+};
+
+struct VolumeStats {
+  uint64_t dirty_pages = 0;
+  uint64_t pages_under_writeback = 0;
+  uint64_t buffers_under_io = 0;
+  uint64_t cached_pages = 0;
+  uint64_t bios_inflight = 0;
+};
+
+// A volume: a file of size_bytes in the data directory (O_DIRECT), its page cache, its
+// writeback and its flusher thread. Logical block n lives at file offset n * block_size.
+//
+// Thread-safe. Callbacks never run while the caller of Write/Read/Flush holds a volume lock;
+// they may run inline (the fast path) or later on an engine thread. Handlers of an RPC can
+// therefore call these and finish their reactor from the callback without blocking on IO.
+class Volume {
+ public:
+  using WriteCallback = std::function<void(absl::Status)>;
+  // `data` is valid only during the call.
+  using ReadCallback = std::function<void(absl::StatusOr<absl::string_view> data)>;
+
+  virtual ~Volume() = default;
+
+  virtual const VolumeConfig& config() const = 0;
+  virtual VolumeStats Stats() const = 0;
+  virtual const VolumeCounters& counters() const = 0;
+
+  // Copies `data` into bytes [offset_bytes, offset_bytes + data.size()) of page `page_index`.
+  // Both must be multiples of the block size, data non-empty and inside the page, the page
+  // inside the volume; otherwise `done` gets InvalidArgument / OutOfRange naming the field and
+  // nothing changes. Over the dirty limit the write waits for writeback until `deadline`
+  // (bounded by dirty_wait_max), then fails with ResourceExhausted. With `fua` done runs only
+  // once the page is durable (its writeback and a device flush completed), with that status.
+  // `data` must stay valid until `done` runs.
+  virtual void Write(uint64_t page_index, uint32_t offset_bytes, absl::string_view data, bool fua,
+                     absl::Time deadline, WriteCallback done) = 0;
+
+  // Reads one whole page: cached blocks from the cache, the others from the file.
+  virtual void Read(uint64_t page_index, ReadCallback done) = 0;
+
+  // Writes back every page dirty now (and waits for pages already under writeback), streams a
+  // PageResult per page as its writeback ends, issues fdatasync through the backend, then
+  // reports the summary. `error_cursor`: the caller's ErrorSeq cursor from SampleErrorCursor()
+  // or a previous FlushSummary; nullopt samples now (a caller that never flushed still learns of
+  // an error nobody has seen, like a newly opened file).
+  virtual void Flush(absl::optional<uint32_t> error_cursor, FlushObserver* observer) = 0;
+
+  // errseq_sample(): the cursor a new client starts from.
+  virtual uint32_t SampleErrorCursor() const = 0;
+
+  // Blocking conveniences for tools and tests (not for RPC handlers).
+  absl::Status WriteSync(uint64_t page_index, uint32_t offset_bytes, absl::string_view data,
+                         bool fua = false, absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<std::string> ReadSync(uint64_t page_index);
+  // Returns the summary; `pages` (optional) receives every PageResult.
+  FlushSummary FlushSync(absl::optional<uint32_t> error_cursor = absl::nullopt,
+                         std::vector<PageResult>* pages = nullptr);
+
+  // New writes fail with Unavailable from now on; reads and flushes still work.
+  virtual void StopAcceptingWrites() = 0;
+};
+
+// Opens the volume stored under `data_dir` (its data file and its config; see VolumeRegistry).
+absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_dir,
+                                                   const VolumeConfig& config,
+                                                   const VolumeOptions& options,
+                                                   IoBackend* backend);
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_VOLUME_VOLUME_H_

@@ -1,0 +1,43 @@
+#ifndef BLOCKSTORE_SERVER_VOLUME_VOLUME_CONFIG_H_
+#define BLOCKSTORE_SERVER_VOLUME_VOLUME_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace blockstore {
+
+// What a volume is, fixed at creation and stored beside its data.
+struct VolumeConfig {
+  std::string name;
+  uint64_t size_bytes = 0;
+  uint32_t page_size_bytes = 4096;
+  uint32_t block_size_bytes = 4096;
+
+  uint64_t page_count() const { return (size_bytes + page_size_bytes - 1) / page_size_bytes; }
+  uint32_t blocks_per_page() const { return page_size_bytes / block_size_bytes; }
+};
+
+constexpr uint32_t kMinPageSizeBytes = 4096;
+constexpr uint32_t kMaxPageSizeBytes = 64 * 1024;
+constexpr uint32_t kMinBlockSizeBytes = 512;
+constexpr size_t kMaxVolumeNameLength = 128;
+
+// A volume name is a plain identifier: [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 bytes, never
+// "." or "..", never a path. InvalidArgument names the field `name`.
+absl::Status ValidateVolumeName(absl::string_view name);
+
+// Page size a power of two in [4 KiB, 64 KiB]; block size a power of two in [512 B, page size];
+// size_bytes > 0 and a multiple of the block size. InvalidArgument names the field.
+absl::Status ValidateVolumeConfig(const VolumeConfig& config);
+
+// The config file format ("key=value" lines), so a volume reopens after a restart.
+std::string SerializeVolumeConfig(const VolumeConfig& config);
+absl::StatusOr<VolumeConfig> ParseVolumeConfig(absl::string_view text);
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_VOLUME_VOLUME_CONFIG_H_

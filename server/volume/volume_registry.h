@@ -1,0 +1,62 @@
+#ifndef BLOCKSTORE_SERVER_VOLUME_VOLUME_REGISTRY_H_
+#define BLOCKSTORE_SERVER_VOLUME_VOLUME_REGISTRY_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/volume/volume.h"
+
+namespace blockstore {
+
+// The volumes of one data directory: <data_dir>/<name>.vol (the data, O_DIRECT) and
+// <data_dir>/<name>.conf (its VolumeConfig). Open() reopens every volume found, so volumes
+// persist across restarts.
+//
+// Thread-safe.
+class VolumeRegistry {
+ public:
+  static absl::StatusOr<std::unique_ptr<VolumeRegistry>> Open(const std::string& data_dir,
+                                                              const VolumeOptions& options,
+                                                              IoBackend* backend);
+  ~VolumeRegistry();
+
+  // InvalidArgument (bad name or geometry, naming the field), AlreadyExists, or an IO error.
+  absl::StatusOr<std::shared_ptr<Volume>> Create(const VolumeConfig& config)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound. Waits until the volume's IO in flight has drained (R27), drops its cached pages
+  // without writing them and removes its files.
+  absl::Status Delete(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound.
+  absl::StatusOr<std::shared_ptr<Volume>> Get(const std::string& name) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Sorted by name.
+  std::vector<std::shared_ptr<Volume>> List() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Shutdown: every volume stops accepting writes, every dirty page of every volume is flushed.
+  // Returns OK only when nothing was lost; otherwise the first error, and `failures` (optional)
+  // gets one line per volume that failed.
+  absl::Status StopAndFlushAll(std::vector<std::string>* failures = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::string& data_dir() const { return data_dir_; }
+
+ private:
+  VolumeRegistry(std::string data_dir, const VolumeOptions& options, IoBackend* backend);
+
+  const std::string data_dir_;
+  const VolumeOptions options_;
+  IoBackend* const backend_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_VOLUME_VOLUME_REGISTRY_H_
