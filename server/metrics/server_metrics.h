@@ -7,25 +7,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/metrics/rpc_latency.h"  // RpcMethod, RpcMethodName
 
 namespace blockstore {
 
 class VolumeRegistry;
-
-// The RPCs of blockstore.v1.BlockStore, for the `method` label.
-enum class RpcMethod : uint8_t {
-  kCreateVolume,
-  kDeleteVolume,
-  kListVolumes,
-  kGetVolumeInfo,
-  kWritePage,
-  kWritePages,
-  kReadPage,
-  kReadPages,
-  kFlush,
-  kCount
-};
-const char* RpcMethodName(RpcMethod method);  // "WritePage", ...
+struct VolumeOptions;
 
 // Prometheus metrics of the server: prometheus-cpp's pull Exposer on --metrics_listen, path
 // /metrics. Engine families are read from each volume's VolumeCounters at scrape time (so the
@@ -38,6 +25,12 @@ class ServerMetrics {
   // `listen` is "host:port" (port 0 picks one; see port()). `registry` must outlive this.
   static absl::StatusOr<std::unique_ptr<ServerMetrics>> Start(const std::string& listen,
                                                               VolumeRegistry* registry);
+  // As above, and exports the volumes' dirty limits (blockstore_dirty_limit_bytes,
+  // blockstore_dirty_background_bytes) from `volume_options`, the options the registry was
+  // opened with: neither Volume nor VolumeRegistry exposes them. Without it those two families
+  // have no series.
+  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Start(
+      const std::string& listen, VolumeRegistry* registry, const VolumeOptions& volume_options);
   virtual ~ServerMetrics() = default;
 
   // One finished RPC: blockstore_rpc_seconds{method,code}. For streams, once per stream.
