@@ -1,0 +1,108 @@
+#include "server/service/block_server.h"
+
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/io/io_backend_factory.h"
+
+namespace blockstore {
+
+absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOptions& options) {
+  absl::Status status = ValidateServerOptions(options);
+  if (!status.ok()) return status;
+
+  std::error_code error;
+  std::filesystem::create_directories(options.data_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data_dir: cannot create \"", options.data_dir, "\": ", error.message()));
+  }
+
+  std::unique_ptr<BlockServer> server(new BlockServer());
+  absl::StatusOr<std::unique_ptr<IoBackend>> backend = CreateIoBackend(options.io_backend);
+  if (!backend.ok()) return backend.status();
+  server->backend_ = *std::move(backend);
+
+  absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
+      VolumeRegistry::Open(options.data_dir, options.volume, server->backend_.get());
+  if (!registry.ok()) return registry.status();
+  server->registry_ = *std::move(registry);
+
+  if (!options.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
+        ServerMetrics::Start(options.metrics_listen, server->registry_.get());
+    if (!metrics.ok()) return metrics.status();
+    server->metrics_ = *std::move(metrics);
+  }
+
+  BlockServiceOptions service_options;
+  service_options.max_message_bytes = kMaxMessageBytes;
+  service_options.io_backend_name = std::string(server->backend_->Name());
+  server->service_ = std::make_unique<BlockServiceImpl>(
+      server->registry_.get(), server->metrics_.get(), std::move(service_options));
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || (port == 0 && options.listen.rfind("unix:", 0) != 0)) {
+    // Undo what started, in order, before reporting.
+    server->server_.reset();
+    server->service_.reset();
+    server->metrics_.reset();
+    (void)server->registry_->StopAndFlushAll();
+    server->shut_down_ = true;
+    return absl::UnavailableError(absl::StrCat("listen: cannot bind \"", options.listen, "\""));
+  }
+  server->address_ = BoundAddress(options.listen, port);
+  LOG(INFO) << "blockstored serving " << server->address_ << " data_dir " << options.data_dir
+            << " io_backend " << server->backend_->Name() << " volumes "
+            << server->registry_->List().size();
+  return server;
+}
+
+BlockServer::~BlockServer() {
+  if (!shut_down_) {
+    std::vector<std::string> failures;
+    const absl::Status status = Shutdown(absl::Seconds(5), &failures);
+    if (!status.ok()) LOG(ERROR) << "shutdown lost data: " << status;
+  }
+  server_.reset();
+  service_.reset();
+  metrics_.reset();
+  registry_.reset();
+  if (backend_ != nullptr) backend_->Shutdown();
+}
+
+absl::Status BlockServer::Shutdown(absl::Duration grace, std::vector<std::string>* failures) {
+  if (shut_down_) return absl::OkStatus();
+  shut_down_ = true;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+  service_->BeginShutdown();
+  LOG(INFO) << "shutdown: new writes are refused; flushing every volume";
+  std::vector<std::string> local_failures;
+  const absl::Status status = registry_->StopAndFlushAll(&local_failures);
+  for (const std::string& line : local_failures) LOG(ERROR) << "shutdown: not written: " << line;
+  if (status.ok()) {
+    LOG(INFO) << "shutdown: every dirty page is written back";
+  } else {
+    LOG(ERROR) << "shutdown: data was lost: " << status;
+  }
+  if (failures != nullptr) *failures = std::move(local_failures);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_->Wait();
+  return status;
+}
+
+}  // namespace blockstore

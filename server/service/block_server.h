@@ -1,0 +1,61 @@
+#ifndef BLOCKSTORE_SERVER_SERVICE_BLOCK_SERVER_H_
+#define BLOCKSTORE_SERVER_SERVICE_BLOCK_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "server/io/io_backend.h"
+#include "server/metrics/server_metrics.h"
+#include "server/service/block_service.h"
+#include "server/service/server_options.h"
+#include "server/volume/volume_registry.h"
+
+namespace blockstore {
+
+// blockstored without its flags: the IO backend, the volume registry of the data directory,
+// the metrics exporter, BlockServiceImpl, the health service and reflection, on one gRPC
+// server. main() and in-process tests both use it.
+//
+// Thread-safe: Shutdown may run on any thread, once.
+class BlockServer {
+ public:
+  // Validates `options`, creates the data directory if missing, reopens its volumes and
+  // starts serving. InvalidArgument naming a bad option; Unavailable when the address
+  // cannot be bound.
+  static absl::StatusOr<std::unique_ptr<BlockServer>> Start(const ServerOptions& options);
+
+  // Shuts down (if Shutdown was not called) and frees everything.
+  ~BlockServer();
+
+  // The address clients dial: "127.0.0.1:41234" (the port picked for port 0) or "unix:...".
+  const std::string& address() const { return address_; }
+  // The /metrics port, 0 when metrics are disabled.
+  int metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
+  // "uring" or "sync".
+  std::string io_backend_name() const { return std::string(backend_->Name()); }
+
+  // Health turns NOT_SERVING, new writes get UNAVAILABLE, every dirty page of every volume is
+  // flushed, then the gRPC server stops (calls still open after `grace` are cancelled). OK
+  // only when nothing was lost; otherwise the first error, and `failures` (optional) gets one
+  // line per volume that failed.
+  absl::Status Shutdown(absl::Duration grace, std::vector<std::string>* failures = nullptr);
+
+ private:
+  BlockServer() = default;
+
+  std::string address_;
+  std::unique_ptr<IoBackend> backend_;
+  std::unique_ptr<VolumeRegistry> registry_;
+  std::unique_ptr<ServerMetrics> metrics_;
+  std::unique_ptr<BlockServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  bool shut_down_ = false;
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_SERVICE_BLOCK_SERVER_H_

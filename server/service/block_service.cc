@@ -1,0 +1,240 @@
+#include "server/service/block_service.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "server/service/flush_reactor.h"
+#include "server/service/grpc_status.h"
+#include "server/service/read_pages_reactor.h"
+#include "server/service/request_validation.h"
+#include "server/service/write_pages_reactor.h"
+
+namespace blockstore {
+namespace {
+
+// Volume creations and deletions that may wait for the control thread.
+constexpr size_t kControlQueueMax = 64;
+
+// A unary call: finished once, with its latency recorded. Holds the volume it works on until
+// OnDone, so the last reference to a volume is never dropped on an engine thread.
+class UnaryCall : public grpc::ServerUnaryReactor {
+ public:
+  UnaryCall(const ServiceState* state, RpcMethod method)
+      : state_(state), method_(method), start_(absl::Now()) {}
+
+  void FinishWith(const absl::Status& status) {
+    state_->ObserveRpc(method_, status.code(), start_);
+    Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+
+  std::shared_ptr<Volume> volume;
+
+ private:
+  const ServiceState* const state_;
+  const RpcMethod method_;
+  const absl::Time start_;
+};
+
+// A stream that fails before it starts.
+template <typename Reactor>
+class FailedStream : public Reactor {
+ public:
+  FailedStream(const ServiceState* state, RpcMethod method, const absl::Status& status) {
+    state->ObserveRpc(method, status.code(), absl::Now());
+    this->Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+void FillVolumeInfo(const Volume& volume, const BlockServiceOptions& options,
+                    v1::VolumeInfo* info) {
+  const VolumeConfig& config = volume.config();
+  const VolumeStats stats = volume.Stats();
+  info->set_name(config.name);
+  info->set_size_bytes(config.size_bytes);
+  info->set_page_size_bytes(config.page_size_bytes);
+  info->set_block_size_bytes(config.block_size_bytes);
+  info->set_dirty_pages(stats.dirty_pages);
+  info->set_pages_under_writeback(stats.pages_under_writeback);
+  info->set_buffers_under_io(stats.buffers_under_io);
+  info->set_page_count(config.page_count());
+  info->set_cached_pages(stats.cached_pages);
+  info->set_error_cursor(volume.SampleErrorCursor());
+  info->set_max_message_bytes(options.max_message_bytes);
+  info->set_io_backend(options.io_backend_name);
+}
+
+BlockServiceImpl::BlockServiceImpl(VolumeRegistry* registry, ServerMetrics* metrics,
+                                   BlockServiceOptions options)
+    : state_(registry, metrics, std::move(options)), control_(kControlQueueMax) {}
+
+BlockServiceImpl::~BlockServiceImpl() = default;
+
+grpc::ServerUnaryReactor* BlockServiceImpl::CreateVolume(grpc::CallbackServerContext* context,
+                                                         const v1::CreateVolumeRequest* request,
+                                                         v1::VolumeInfo* response) {
+  auto* call = new UnaryCall(&state_, RpcMethod::kCreateVolume);
+  absl::Status status = state_.CheckAcceptingWrites();
+  absl::StatusOr<VolumeConfig> config = VolumeConfigFromRequest(*request);
+  if (status.ok()) status = config.status();
+  if (!status.ok()) {
+    call->FinishWith(status);
+    return call;
+  }
+  const bool queued = control_.Schedule([this, call, config = *std::move(config), response] {
+    absl::StatusOr<std::shared_ptr<Volume>> volume = state_.registry()->Create(config);
+    if (!volume.ok()) {
+      LOG(WARNING) << "CreateVolume: volume " << config.name << ": " << volume.status();
+      call->FinishWith(volume.status());
+      return;
+    }
+    LOG(INFO) << "CreateVolume: volume " << config.name << " size_bytes " << config.size_bytes
+              << " page_size_bytes " << config.page_size_bytes << " block_size_bytes "
+              << config.block_size_bytes;
+    FillVolumeInfo(**volume, state_.options(), response);
+    call->volume = *std::move(volume);
+    call->FinishWith(absl::OkStatus());
+  });
+  if (!queued) {
+    call->FinishWith(absl::ResourceExhaustedError(
+        "too many volume creations and deletions in flight; retry later"));
+  }
+  return call;
+}
+
+grpc::ServerUnaryReactor* BlockServiceImpl::DeleteVolume(grpc::CallbackServerContext* context,
+                                                         const v1::DeleteVolumeRequest* request,
+                                                         v1::DeleteVolumeResponse* response) {
+  auto* call = new UnaryCall(&state_, RpcMethod::kDeleteVolume);
+  absl::Status status = state_.CheckAcceptingWrites();
+  if (status.ok()) status = ValidateVolumeField(request->volume(), "volume");
+  if (!status.ok()) {
+    call->FinishWith(status);
+    return call;
+  }
+  const bool queued = control_.Schedule([this, call, name = request->volume()] {
+    absl::Status delete_status = state_.registry()->Delete(name);
+    if (absl::IsNotFound(delete_status)) {
+      delete_status = absl::NotFoundError(absl::StrCat("volume: no volume named \"", name, "\""));
+    }
+    if (delete_status.ok()) {
+      LOG(INFO) << "DeleteVolume: volume " << name;
+    } else {
+      LOG(WARNING) << "DeleteVolume: volume " << name << ": " << delete_status;
+    }
+    call->FinishWith(delete_status);
+  });
+  if (!queued) {
+    call->FinishWith(absl::ResourceExhaustedError(
+        "too many volume creations and deletions in flight; retry later"));
+  }
+  return call;
+}
+
+grpc::ServerUnaryReactor* BlockServiceImpl::ListVolumes(grpc::CallbackServerContext* context,
+                                                        const v1::ListVolumesRequest* request,
+                                                        v1::ListVolumesResponse* response) {
+  auto* call = new UnaryCall(&state_, RpcMethod::kListVolumes);
+  for (const std::shared_ptr<Volume>& volume : state_.registry()->List()) {
+    FillVolumeInfo(*volume, state_.options(), response->add_volumes());
+  }
+  call->FinishWith(absl::OkStatus());
+  return call;
+}
+
+grpc::ServerUnaryReactor* BlockServiceImpl::GetVolumeInfo(grpc::CallbackServerContext* context,
+                                                          const v1::GetVolumeInfoRequest* request,
+                                                          v1::VolumeInfo* response) {
+  auto* call = new UnaryCall(&state_, RpcMethod::kGetVolumeInfo);
+  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  if (volume.ok()) FillVolumeInfo(**volume, state_.options(), response);
+  call->FinishWith(volume.status());
+  return call;
+}
+
+grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContext* context,
+                                                      const v1::WritePageRequest* request,
+                                                      v1::WritePageResponse* response) {
+  auto* call = new UnaryCall(&state_, RpcMethod::kWritePage);
+  response->set_request_id(request->request_id());
+  response->set_page_index(request->page_index());
+  absl::Status status = state_.CheckAcceptingWrites();
+  if (status.ok()) {
+    absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+    if (volume.ok()) {
+      call->volume = *std::move(volume);
+      status = ValidateWrite(call->volume->config(), *request);
+    } else {
+      status = volume.status();
+    }
+  }
+  if (!status.ok()) {
+    call->FinishWith(status);
+    return call;
+  }
+  // `request` (and its data) lives until the call is finished.
+  call->volume->Write(request->page_index(), request->offset_bytes(), request->data(),
+                      request->fua(), DeadlineFromGrpc(context->deadline()),
+                      [call](absl::Status write_status) { call->FinishWith(write_status); });
+  return call;
+}
+
+grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>*
+BlockServiceImpl::WritePages(grpc::CallbackServerContext* context) {
+  return new WritePagesReactor(&state_, context);
+}
+
+grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext* context,
+                                                     const v1::ReadPageRequest* request,
+                                                     v1::ReadPageResponse* response) {
+  auto* call = new UnaryCall(&state_, RpcMethod::kReadPage);
+  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  absl::Status status = volume.status();
+  if (status.ok()) status = ValidatePageIndex((*volume)->config(), request->page_index(), "page_index");
+  if (!status.ok()) {
+    call->FinishWith(status);
+    return call;
+  }
+  call->volume = *std::move(volume);
+  response->set_page_index(request->page_index());
+  call->volume->Read(request->page_index(),
+                     [call, response](absl::StatusOr<absl::string_view> data) {
+                       if (data.ok()) response->set_data(data->data(), data->size());
+                       call->FinishWith(data.status());
+                     });
+  return call;
+}
+
+grpc::ServerWriteReactor<v1::ReadPageResponse>* BlockServiceImpl::ReadPages(
+    grpc::CallbackServerContext* context, const v1::ReadPagesRequest* request) {
+  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  absl::Status status = volume.status();
+  if (status.ok()) status = ValidateReadRange((*volume)->config(), *request);
+  if (!status.ok()) {
+    return new FailedStream<grpc::ServerWriteReactor<v1::ReadPageResponse>>(
+        &state_, RpcMethod::kReadPages, status);
+  }
+  return new ReadPagesReactor(&state_, *std::move(volume), request->first_page_index(),
+                              request->page_count());
+}
+
+grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
+    grpc::CallbackServerContext* context, const v1::FlushRequest* request) {
+  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  absl::StatusOr<absl::optional<uint32_t>> cursor = ErrorCursorFromRequest(*request);
+  absl::Status status = volume.status();
+  if (status.ok()) status = cursor.status();
+  if (!status.ok()) {
+    return new FailedStream<grpc::ServerWriteReactor<v1::FlushEvent>>(&state_, RpcMethod::kFlush,
+                                                                     status);
+  }
+  return FlushReactor::Start(&state_, *std::move(volume), *cursor);
+}
+
+}  // namespace blockstore

@@ -1,0 +1,128 @@
+#include "server/service/flush_reactor.h"
+
+#include <string>
+#include <utility>
+
+#include "glog/logging.h"
+#include "server/service/grpc_status.h"
+
+namespace blockstore {
+
+FlushReactor* FlushReactor::Start(const ServiceState* state, std::shared_ptr<Volume> volume,
+                                  absl::optional<uint32_t> error_cursor) {
+  auto* reactor = new FlushReactor(state, std::move(volume));
+  reactor->volume_->Flush(error_cursor, reactor);
+  return reactor;
+}
+
+FlushReactor::FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume)
+    : state_(state), volume_(std::move(volume)), start_(absl::Now()) {}
+
+void FlushReactor::OnPageDone(const PageResult& result) {
+  v1::FlushEvent event;
+  v1::PageCompletion* page = event.mutable_page();
+  page->set_page_index(result.page_index);
+  page->set_code(static_cast<int32_t>(result.status.code()));
+  if (!result.status.ok()) {
+    page->set_message(std::string(result.status.message()));
+    LOG(WARNING) << "Flush: volume " << volume_->config().name << " page " << result.page_index
+                 << " writeback failed (" << result.failed_blocks.size()
+                 << " blocks): " << result.status;
+  }
+  for (uint32_t block : result.failed_blocks) page->add_failed_blocks(block);
+  Enqueue(std::move(event));
+}
+
+void FlushReactor::OnFlushDone(const FlushSummary& summary) {
+  v1::FlushEvent event;
+  v1::FlushSummary* out = event.mutable_summary();
+  out->set_pages_written(summary.pages_written);
+  out->set_pages_failed(summary.pages_failed);
+  out->set_code(static_cast<int32_t>(summary.status.code()));
+  out->set_message(std::string(summary.status.message()));
+  out->set_error_cursor(summary.error_cursor);
+  if (summary.status.ok()) {
+    VLOG(1) << "Flush: volume " << volume_->config().name << ": " << summary.pages_written
+            << " pages written";
+  } else {
+    LOG(WARNING) << "Flush: volume " << volume_->config().name << ": " << summary.pages_written
+                 << " pages written, " << summary.pages_failed << " failed: " << summary.status;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    engine_done_ = true;
+    result_ = summary.status;
+    if (!broken_) queue_.push_back(std::move(event));
+  }
+  Advance();
+  Unref();  // the engine's reference: it does not touch the observer after this returns
+}
+
+void FlushReactor::Enqueue(v1::FlushEvent event) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (broken_) return;
+    queue_.push_back(std::move(event));
+  }
+  Advance();
+}
+
+void FlushReactor::Advance() {
+  bool finish = false;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (sending_ || finished_) return;
+    if (!broken_ && !queue_.empty()) {
+      sending_event_ = std::move(queue_.front());
+      queue_.pop_front();
+      sending_ = true;
+    } else if (engine_done_) {
+      finished_ = true;
+      finish = true;
+      status = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "the flush stream was cancelled")
+                       : ToGrpcStatus(result_);
+    } else {
+      return;
+    }
+  }
+  if (finish) {
+    state_->ObserveRpc(RpcMethod::kFlush, static_cast<absl::StatusCode>(status.error_code()),
+                       start_);
+    Finish(status);
+    return;
+  }
+  // sending_event_ is only replaced after OnWriteDone clears sending_.
+  StartWrite(&sending_event_);
+}
+
+void FlushReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    sending_ = false;
+    if (!ok) {
+      broken_ = true;
+      queue_.clear();
+    }
+  }
+  Advance();
+}
+
+void FlushReactor::OnCancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;
+    queue_.clear();
+  }
+  // The flush itself goes on: the engine's writeback is not cancellable, and its result still
+  // latches in the volume's error state for the next Flush.
+  Advance();
+}
+
+void FlushReactor::OnDone() { Unref(); }
+
+void FlushReactor::Unref() {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+}  // namespace blockstore

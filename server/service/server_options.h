@@ -1,0 +1,41 @@
+#ifndef BLOCKSTORE_SERVER_SERVICE_SERVER_OPTIONS_H_
+#define BLOCKSTORE_SERVER_SERVICE_SERVER_OPTIONS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "server/volume/volume.h"
+
+namespace blockstore {
+
+// The documented defaults of blockstored; --help shows them.
+constexpr char kDefaultListen[] = "127.0.0.1:7420";
+constexpr char kDefaultDataDir[] = "data/blockstore";  // relative to the working directory
+constexpr char kDefaultMetricsListen[] = "127.0.0.1:9420";
+constexpr char kDefaultIoBackend[] = "auto";
+
+// Everything blockstored is configured with: main fills it from flags, tests directly.
+struct ServerOptions {
+  // gRPC address: "host:port" (port 0 picks a free one) or "unix:/path/to/socket".
+  std::string listen = kDefaultListen;
+  // Where volumes live: <data_dir>/<name>.vol and <name>.conf. Created if missing.
+  std::string data_dir = kDefaultDataDir;
+  // Prometheus /metrics address "host:port"; empty disables metrics.
+  std::string metrics_listen = kDefaultMetricsListen;
+  // "auto" (io_uring, else the synchronous backend), "uring" or "sync".
+  std::string io_backend = kDefaultIoBackend;
+  // Cache and writeback tunables of every volume.
+  VolumeOptions volume;
+};
+
+// InvalidArgument naming the option ("listen", "io_backend", "dirty_limit_bytes", ...).
+absl::Status ValidateServerOptions(const ServerOptions& options);
+
+// The address clients dial once the server bound `listen` to `port`: the port substituted for
+// a "host:port" listen address, unix addresses unchanged.
+std::string BoundAddress(absl::string_view listen, int port);
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_SERVICE_SERVER_OPTIONS_H_

@@ -1,0 +1,79 @@
+#ifndef BLOCKSTORE_SERVER_SERVICE_SERVICE_STATE_H_
+#define BLOCKSTORE_SERVER_SERVICE_SERVICE_STATE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/metrics/server_metrics.h"
+#include "server/volume/volume.h"
+#include "server/volume/volume_config.h"
+#include "server/volume/volume_registry.h"
+
+namespace blockstore {
+
+// The largest request message the server accepts: the largest page plus headroom for the
+// other fields of a WritePageRequest (a 128-byte name and a few varints need far less).
+constexpr uint32_t kMaxMessageBytes = kMaxPageSizeBytes + 4096;
+
+struct BlockServiceOptions {
+  // Reported in VolumeInfo.max_message_bytes; the server builder enforces it.
+  uint32_t max_message_bytes = kMaxMessageBytes;
+  // Reported in VolumeInfo.io_backend.
+  std::string io_backend_name;
+  // Writes of one WritePages stream in flight (read and not yet answered). The stream is not
+  // read further while this many are pending: gRPC flow control then holds the client back.
+  uint32_t write_stream_inflight_max = 256;
+  // Pages of one ReadPages stream read ahead of the one being sent.
+  uint32_t read_stream_readahead_max = 16;
+};
+
+// What every handler and reactor of BlockServiceImpl shares: the registry, the metrics, the
+// shutdown flag and the options. Owned by BlockServiceImpl; reactors hold a pointer and are
+// all finished before it goes away (the gRPC server is shut down first).
+//
+// Thread-safe.
+class ServiceState {
+ public:
+  // `registry` must outlive this; `metrics` may be null (no RPC metrics).
+  ServiceState(VolumeRegistry* registry, ServerMetrics* metrics, BlockServiceOptions options)
+      : registry_(registry), metrics_(metrics), options_(std::move(options)) {}
+
+  VolumeRegistry* registry() const { return registry_; }
+  const BlockServiceOptions& options() const { return options_; }
+
+  // From now on calls that change data or volumes fail with Unavailable.
+  void BeginShutdown() { shutting_down_.store(true, std::memory_order_release); }
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
+  // Unavailable when shutting down, else OK.
+  absl::Status CheckAcceptingWrites() const;
+
+  // Validates the name in request field `field`, then looks the volume up: InvalidArgument
+  // naming the field, or NotFound naming the volume.
+  absl::StatusOr<std::shared_ptr<Volume>> FindVolume(absl::string_view name,
+                                                     absl::string_view field = "volume") const;
+
+  // One finished RPC, started at `start`.
+  void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Time start) const {
+    if (metrics_ != nullptr) metrics_->ObserveRpc(method, code, absl::Now() - start);
+  }
+
+ private:
+  VolumeRegistry* const registry_;
+  ServerMetrics* const metrics_;
+  const BlockServiceOptions options_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+// An RPC's deadline as the engine's: gRPC says "no deadline" with the largest time_point.
+absl::Time DeadlineFromGrpc(std::chrono::system_clock::time_point deadline);
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_SERVICE_SERVICE_STATE_H_
