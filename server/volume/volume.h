@@ -14,10 +14,12 @@
 #include "absl/types/optional.h"
 #include "server/common/volume_counters.h"
 #include "server/volume/volume_config.h"
+#include "server/writeback/page_result.h"
 
 namespace blockstore {
 
 class IoBackend;
+class MemoryBudget;
 
 // Tunables of one volume's cache and writeback; the server's flags fill them.
 struct VolumeOptions {
@@ -30,13 +32,6 @@ struct VolumeOptions {
   uint32_t bio_max_vecs = 256;                        // BIO_MAX_PAGES of the seed
   uint32_t bio_max_bytes = 1u << 20;
   uint32_t max_bios_inflight = 128;
-};
-
-// What one page's writeback ended with, reported to Flush callers as it ends.
-struct PageResult {
-  uint64_t page_index = 0;
-  absl::Status status;                 // OK, or the first error of the page's bios
-  std::vector<uint32_t> failed_blocks;  // block numbers inside the page whose write failed
 };
 
 struct FlushSummary {
@@ -81,6 +76,7 @@ class Volume {
   virtual ~Volume() = default;
 
   virtual const VolumeConfig& config() const = 0;
+  virtual const VolumeOptions& options() const = 0;
   virtual VolumeStats Stats() const = 0;
   virtual const VolumeCounters& counters() const = 0;
 
@@ -117,13 +113,24 @@ class Volume {
 
   // New writes fail with Unavailable from now on; reads and flushes still work.
   virtual void StopAcceptingWrites() = 0;
+
+  // Stops the volume: writes, reads and flushes fail with Unavailable from now on, queued
+  // flushes finish with Unavailable, parked writers are failed, and the call returns once no IO
+  // is in flight (R27). Dirty pages are NOT written: call FlushSync first to keep them
+  // (VolumeRegistry does, except on Delete). Idempotent; the destructor calls it.
+  virtual void Close() = 0;
 };
 
-// Opens the volume stored under `data_dir` (its data file and its config; see VolumeRegistry).
-absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_dir,
+// Opens the volume whose data is the file `data_path` (VolumeRegistry keeps its config beside
+// it).
+// Creates the data file first when `create` is set (AlreadyExists if it is there). Pages draw
+// from `budget`, shared by the volumes of a server; nullptr gives the volume a budget of its
+// own of options.cache_bytes.
+absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    const VolumeConfig& config,
                                                    const VolumeOptions& options,
-                                                   IoBackend* backend);
+                                                   IoBackend* backend, MemoryBudget* budget,
+                                                   bool create);
 
 }  // namespace blockstore
 

@@ -19,6 +19,8 @@ namespace blockstore {
 // persist across restarts.
 //
 // Thread-safe.
+class MemoryBudget;
+
 class VolumeRegistry {
  public:
   static absl::StatusOr<std::unique_ptr<VolumeRegistry>> Open(const std::string& data_dir,
@@ -48,10 +50,14 @@ class VolumeRegistry {
 
  private:
   VolumeRegistry(std::string data_dir, const VolumeOptions& options, IoBackend* backend);
+  std::string DataPath(const std::string& name) const;
+  std::string ConfigPath(const std::string& name) const;
 
   const std::string data_dir_;
   const VolumeOptions options_;
   IoBackend* const backend_;
+  // Shared by every volume: --cache_bytes bounds the server's page memory, not each volume's.
+  const std::unique_ptr<MemoryBudget> budget_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

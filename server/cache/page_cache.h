@@ -1,0 +1,113 @@
+#ifndef BLOCKSTORE_SERVER_CACHE_PAGE_CACHE_H_
+#define BLOCKSTORE_SERVER_CACHE_PAGE_CACHE_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/cache/memory_budget.h"
+#include "server/cache/page.h"
+#include "server/common/volume_counters.h"
+
+namespace blockstore {
+
+// The pages of one volume held in memory: index -> Page, an LRU of clean pages that eviction
+// takes from, and a dirty list in the order pages became dirty (for expiry and for Flush).
+// A page is on at most one list: the LRU when clean and not under writeback, the dirty list
+// when dirty, neither while it is clean and under writeback.
+//
+// Lock order: Page::lock() before mu_ (writers mark a page dirty with its lock held); the
+// completion lock is never held with mu_.
+// Thread-safe. Kernel analogue: struct address_space (the page tree, its dirty tags) plus the
+// LRU and page waitqueues of mm/.
+class PageCache {
+ public:
+  PageCache(uint32_t page_size_bytes, uint32_t block_size_bytes, MemoryBudget* budget,
+            VolumeCounters* counters);
+  // REQUIRES: no page under writeback or pinned.
+  ~PageCache();
+
+  PageCache(const PageCache&) = delete;
+  PageCache& operator=(const PageCache&) = delete;
+
+  // The page, pinned (Unpin() when done), or nullptr if it is not cached.
+  Page* Find(uint64_t index) ABSL_LOCKS_EXCLUDED(mu_);
+  // The page, pinned, created empty (no block uptodate) when absent. Evicts clean pages to stay
+  // within the budget; ResourceExhausted when what is left is dirty, under writeback or pinned.
+  absl::StatusOr<Page*> FindOrCreate(uint64_t index) ABSL_LOCKS_EXCLUDED(mu_);
+  void Unpin(Page* page) { page->Unpin(); }
+
+  // set_page_dirty. REQUIRES: page lock held. Puts a newly dirty page at the dirty list's tail.
+  void MarkDirty(Page* page) ABSL_LOCKS_EXCLUDED(mu_);
+  // clear_page_dirty_for_io. REQUIRES: page lock held. Returns whether the page was dirty.
+  bool ClearDirtyForIo(Page* page) ABSL_LOCKS_EXCLUDED(mu_);
+  // set_page_writeback. REQUIRES: page lock held, page not under writeback (R1: CHECKs it).
+  void StartWriteback(Page* page);
+  // end_page_writeback: clears the flag, puts a clean page on the LRU and wakes the page's
+  // waiters. Returns false, changing nothing, when the page was not under writeback (the
+  // caller counts a double end, R19). Any thread; no page lock needed.
+  bool EndWriteback(Page* page) ABSL_LOCKS_EXCLUDED(mu_);
+  // wait_on_page_writeback. REQUIRES: page pinned, page lock not held.
+  void WaitWriteback(Page* page);
+
+  // Up to `max` dirty pages that are not under writeback, oldest first, pinned; only those
+  // dirtied before `dirtied_before_ns` (monotonic) when it is not 0.
+  std::vector<Page*> CollectDirty(size_t max, int64_t dirtied_before_ns) ABSL_LOCKS_EXCLUDED(mu_);
+  // Every page that is dirty or under writeback, pinned, by index (what a Flush must cover).
+  std::vector<Page*> CollectForFlush() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Frees up to `max` clean, unpinned pages from the LRU's cold end. Returns how many.
+  size_t EvictClean(size_t max) ABSL_LOCKS_EXCLUDED(mu_);
+
+  uint64_t dirty_pages() const { return dirty_pages_.load(std::memory_order_relaxed); }
+  uint64_t writeback_pages() const { return writeback_pages_.load(std::memory_order_relaxed); }
+  uint64_t cached_pages() const ABSL_LOCKS_EXCLUDED(mu_);
+  uint32_t page_size_bytes() const { return page_size_bytes_; }
+  uint32_t block_size_bytes() const { return block_size_bytes_; }
+
+  // Runs after every EndWriteback, on the thread that ended it (the volume uses it to wake
+  // throttled writers). Set once before use.
+  void set_writeback_end_hook(std::function<void()> hook) { writeback_end_hook_ = std::move(hook); }
+
+ private:
+  struct List {
+    Page* head = nullptr;  // coldest / oldest
+    Page* tail = nullptr;
+  };
+  struct WaitBucket {
+    absl::Mutex mu;
+    absl::CondVar cv;
+    std::atomic<int> waiters{0};
+  };
+  static constexpr size_t kWaitBuckets = 64;  // hashed page waitqueues, as the kernel's
+
+  void ListAppend(List* list, Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ListRemove(List* list, Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t EvictLocked(size_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  WaitBucket& BucketFor(const Page* page);
+
+  const uint32_t page_size_bytes_;
+  const uint32_t block_size_bytes_;
+  const size_t page_allocation_bytes_;
+  MemoryBudget* const budget_;
+  VolumeCounters* const counters_;
+  std::function<void()> writeback_end_hook_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, Page*> pages_ ABSL_GUARDED_BY(mu_);
+  List lru_ ABSL_GUARDED_BY(mu_);
+  List dirty_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> dirty_pages_{0};
+  std::atomic<uint64_t> writeback_pages_{0};
+  std::array<WaitBucket, kWaitBuckets> wait_buckets_;
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_CACHE_PAGE_CACHE_H_

@@ -1,0 +1,906 @@
+#include "server/volume/volume.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "glog/logging.h"
+#include "server/cache/memory_budget.h"
+#include "server/cache/page_cache.h"
+#include "server/common/clock.h"
+#include "server/common/io_status.h"
+#include "server/io/io_backend.h"
+#include "server/writeback/block_map.h"
+#include "server/writeback/error_seq.h"
+#include "server/writeback/writeback.h"
+
+namespace blockstore {
+
+// ---------------------------------------------------------------------------------------------
+// Blocking conveniences.
+
+absl::Status Volume::WriteSync(uint64_t page_index, uint32_t offset_bytes, absl::string_view data,
+                               bool fua, absl::Time deadline) {
+  absl::Notification done;
+  absl::Status result;
+  Write(page_index, offset_bytes, data, fua, deadline, [&](absl::Status status) {
+    result = std::move(status);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+absl::StatusOr<std::string> Volume::ReadSync(uint64_t page_index) {
+  absl::Notification done;
+  absl::StatusOr<std::string> result;
+  Read(page_index, [&](absl::StatusOr<absl::string_view> data) {
+    if (data.ok()) {
+      result = std::string(*data);
+    } else {
+      result = data.status();
+    }
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+namespace {
+
+class SyncFlushObserver : public FlushObserver {
+ public:
+  explicit SyncFlushObserver(std::vector<PageResult>* pages) : pages_(pages) {}
+  void OnPageDone(const PageResult& result) override {
+    absl::MutexLock lock(&mu_);
+    if (pages_ != nullptr) pages_->push_back(result);
+  }
+  void OnFlushDone(const FlushSummary& summary) override {
+    summary_ = summary;
+    done_.Notify();
+  }
+  FlushSummary Wait() {
+    done_.WaitForNotification();
+    return summary_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<PageResult>* const pages_;
+  FlushSummary summary_;
+  absl::Notification done_;
+};
+
+}  // namespace
+
+FlushSummary Volume::FlushSync(absl::optional<uint32_t> error_cursor,
+                               std::vector<PageResult>* pages) {
+  SyncFlushObserver observer(pages);
+  Flush(error_cursor, &observer);
+  return observer.Wait();
+}
+
+namespace {
+
+// Attempts of an integrity writeback of one page before a resource failure is reported (R15:
+// transient failures are retried, a permanent one fails the Flush instead of claiming success).
+constexpr int kIntegrityAttempts = 8;
+// Writers waiting on the dirty limit at once; more get ResourceExhausted at once.
+constexpr size_t kMaxParkedWriters = 4096;
+// Pages per background writeback round, between which integrity work gets its turn.
+constexpr size_t kBackgroundBatchPages = 256;
+// How often the writeback thread looks at parked writers' deadlines.
+constexpr absl::Duration kParkedPollInterval = absl::Milliseconds(5);
+
+class VolumeImpl;
+
+// One integrity writeback (a Flush, or a FUA write's page): counts the pages it waits for,
+// reports each as its writeback ends, then issues the device flush and reports the summary.
+// Owns itself: deleted after the observer's OnFlushDone.
+class FlushJob final : public WritebackObserver, public IoRequest {
+ public:
+  FlushJob(VolumeImpl* volume, FlushObserver* observer, absl::optional<uint32_t> error_cursor,
+           bool consume_error_seq, absl::optional<uint64_t> single_page);
+
+  void AddPage() { pending_.fetch_add(1, std::memory_order_acq_rel); }
+  // A page whose writeback ended before this job looked at it, or that needed no IO.
+  void ReportNow(const PageResult& result) { OnPageWritebackEnd(result, false); }
+  // A page this job gave up on after kIntegrityAttempts resource failures.
+  void ReportFailure(uint64_t page_index, absl::Status status);
+  // The submitter's reference: dropped once every page of the job is queued.
+  void ReleaseSubmitterRef() { Dec(); }
+
+  void OnPageWritebackEnd(const PageResult& result, bool will_retry) override;
+  void Complete(int32_t res) override;  // the fdatasync
+
+  // Finishes at once with `status` (the volume is closing). REQUIRES: no page was added.
+  void Abort(absl::Status status);
+
+  absl::optional<uint64_t> single_page() const { return single_page_; }
+
+ private:
+  void Dec();
+  void Finish(absl::Status status);
+
+  VolumeImpl* const volume_;
+  FlushObserver* const observer_;
+  const absl::optional<uint32_t> error_cursor_;
+  const bool consume_error_seq_;
+  const absl::optional<uint64_t> single_page_;
+  uint32_t cursor_ = 0;  // sampled when the job starts
+  const int64_t started_ns_;
+  std::atomic<int64_t> pending_{1};
+  std::atomic<uint64_t> pages_written_{0};
+  std::atomic<uint64_t> pages_failed_{0};
+  absl::Mutex mu_;
+  absl::Status first_page_error_ ABSL_GUARDED_BY(mu_);
+};
+
+// Adapts a FUA write's completion to the FlushObserver of its one-page job.
+class FuaObserver final : public FlushObserver {
+ public:
+  explicit FuaObserver(Volume::WriteCallback done) : done_(std::move(done)) {}
+  void OnPageDone(const PageResult&) override {}
+  void OnFlushDone(const FlushSummary& summary) override {
+    done_(summary.status);
+    delete this;
+  }
+
+ private:
+  Volume::WriteCallback done_;
+};
+
+// A read of one page from the file into a bounce buffer, merged into the cache on completion.
+class ReadOp final : public IoRequest {
+ public:
+  ReadOp(VolumeImpl* volume, uint64_t page_index, uint32_t page_size_bytes,
+         Volume::ReadCallback done, uint64_t evictions_at_submit);
+  ~ReadOp() override;
+  bool ok() const { return buffer_ != nullptr; }
+  void Complete(int32_t res) override;
+
+ private:
+  VolumeImpl* const volume_;
+  const uint64_t page_index_;
+  const uint32_t page_size_bytes_;
+  Volume::ReadCallback done_;
+  const uint64_t evictions_at_submit_;
+  uint8_t* buffer_ = nullptr;
+  iovec iovec_{};
+  int eagain_retries_ = 0;
+};
+
+class VolumeImpl final : public Volume {
+ public:
+  VolumeImpl(const VolumeConfig& config, const VolumeOptions& options, int fd, IoBackend* backend,
+             MemoryBudget* budget, std::unique_ptr<MemoryBudget> own_budget)
+      : config_(config),
+        options_(options),
+        fd_(fd),
+        backend_(backend),
+        own_budget_(std::move(own_budget)),
+        cache_(config.page_size_bytes, config.block_size_bytes, budget, &counters_),
+        writeback_(MakeWritebackConfig(config, options, fd), &block_map_, backend, &cache_,
+                   &error_seq_, &counters_) {
+    cache_.set_writeback_end_hook([this] { OnWritebackEnd(); });
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~VolumeImpl() override {
+    Close();
+    ::close(fd_);
+  }
+
+  const VolumeConfig& config() const override { return config_; }
+  const VolumeOptions& options() const override { return options_; }
+  const VolumeCounters& counters() const override { return counters_; }
+
+  VolumeStats Stats() const override {
+    VolumeStats stats;
+    stats.dirty_pages = cache_.dirty_pages();
+    stats.pages_under_writeback = cache_.writeback_pages();
+    stats.buffers_under_io = static_cast<uint64_t>(
+        std::max<int64_t>(0, counters_.buffers_under_io.load(std::memory_order_relaxed)));
+    stats.cached_pages = cache_.cached_pages();
+    stats.bios_inflight = static_cast<uint64_t>(
+        std::max<int64_t>(0, counters_.bios_inflight.load(std::memory_order_relaxed)));
+    return stats;
+  }
+
+  void Write(uint64_t page_index, uint32_t offset_bytes, absl::string_view data, bool fua,
+             absl::Time deadline, WriteCallback done) override {
+    absl::Status status = ValidateWrite(page_index, offset_bytes, data);
+    if (!status.ok()) return done(std::move(status));
+    if (!accepting_writes_.load(std::memory_order_acquire)) {
+      return done(absl::UnavailableError(
+          absl::StrCat("volume ", config_.name, " is shutting down; retry on another server")));
+    }
+    ParkedWrite write{page_index, offset_bytes, data, fua, deadline, std::move(done), 0};
+    // FIFO: once writers wait, new ones queue behind them (balance_dirty_pages is fair too).
+    if (counters_.throttled_writers.load(std::memory_order_acquire) > 0 || OverDirtyLimit()) {
+      return Park(std::move(write));
+    }
+    status = DoWrite(write);
+    if (status.code() == absl::StatusCode::kResourceExhausted) return Park(std::move(write));
+    FinishWrite(std::move(write), std::move(status));
+  }
+
+  void Read(uint64_t page_index, ReadCallback done) override {
+    if (page_index >= config_.page_count()) {
+      return done(absl::OutOfRangeError(absl::StrCat("page_index: ", page_index,
+                                                     " is past the end of volume ", config_.name,
+                                                     " (", config_.page_count(), " pages)")));
+    }
+    if (closed_.load(std::memory_order_acquire)) return done(ClosedError());
+    if (Page* page = cache_.Find(page_index)) {
+      std::string copy;
+      bool hit;
+      {
+        absl::ReaderMutexLock lock(&page->lock());
+        hit = page->AllBlocksUptodate();
+        if (hit) copy.assign(reinterpret_cast<const char*>(page->data()), config_.page_size_bytes);
+      }
+      cache_.Unpin(page);
+      if (hit) {
+        VolumeCounters::Add(counters_.cache_hits);
+        CountRead();
+        return done(absl::string_view(copy));
+      }
+    }
+    VolumeCounters::Add(counters_.cache_misses);
+    auto* op = new ReadOp(this, page_index, config_.page_size_bytes, std::move(done),
+                          counters_.cache_evictions.load(std::memory_order_acquire));
+    if (!op->ok()) {
+      delete op;
+      return;  // ReadOp reported the allocation failure.
+    }
+    const absl::Status status = backend_->Submit(op);
+    if (!status.ok()) op->Complete(-ESHUTDOWN);
+  }
+
+  void Flush(absl::optional<uint32_t> error_cursor, FlushObserver* observer) override {
+    auto* job = new FlushJob(this, observer, error_cursor, /*consume_error_seq=*/true,
+                             absl::nullopt);
+    Enqueue(job);
+  }
+
+  uint32_t SampleErrorCursor() const override { return error_seq_.Sample(); }
+
+  void StopAcceptingWrites() override { accepting_writes_.store(false, std::memory_order_release); }
+
+  void Close() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_.load(std::memory_order_acquire)) return;
+      accepting_writes_.store(false, std::memory_order_release);
+      closed_.store(true, std::memory_order_release);
+      stop_ = true;
+    }
+    thread_.join();
+    writeback_.WaitIdle();
+    absl::MutexLock lock(&ops_mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ops_mu_) { return ops_in_flight_ == 0; };
+    ops_mu_.Await(absl::Condition(&idle));
+  }
+
+  // --- Used by FlushJob, ReadOp and the writeback thread. ---
+
+  void SubmitFsync(FlushJob* job) {
+    job->op = IoOp::kFdatasync;
+    job->fd = fd_;
+    job->offset_bytes = 0;
+    job->iov = nullptr;
+    job->iov_count = 0;
+    VolumeCounters::Add(counters_.fdatasyncs);
+    const absl::Status status = backend_->Submit(job);
+    if (!status.ok()) job->Complete(-ESHUTDOWN);
+  }
+
+  // FlushJobs and ReadOps in flight: Close() waits for them, as it waits for bios (R27).
+  void OpStarted() {
+    absl::MutexLock lock(&ops_mu_);
+    ++ops_in_flight_;
+  }
+  void OpDone() {
+    absl::MutexLock lock(&ops_mu_);
+    --ops_in_flight_;
+  }
+
+  ErrorSeq& error_seq() { return error_seq_; }
+  VolumeCounters& mutable_counters() { return counters_; }
+  PageCache& cache() { return cache_; }
+  int fd() const { return fd_; }
+  IoBackend* backend() const { return backend_; }
+  absl::Status ClosedError() const {
+    return absl::UnavailableError(absl::StrCat("volume ", config_.name, " is closed"));
+  }
+
+ private:
+  struct ParkedWrite {
+    uint64_t page_index;
+    uint32_t offset_bytes;
+    absl::string_view data;
+    bool fua;
+    absl::Time deadline;
+    WriteCallback done;
+    int64_t parked_ns;
+  };
+
+  static WritebackConfig MakeWritebackConfig(const VolumeConfig& config,
+                                              const VolumeOptions& options, int fd) {
+    WritebackConfig wb;
+    wb.volume_name = config.name;
+    wb.fd = fd;
+    wb.size_bytes = config.size_bytes;
+    wb.page_size_bytes = config.page_size_bytes;
+    wb.block_size_bytes = config.block_size_bytes;
+    wb.bio_max_vecs = options.bio_max_vecs;
+    wb.bio_max_bytes = std::max(options.bio_max_bytes, config.block_size_bytes);
+    wb.max_bios_inflight = options.max_bios_inflight;
+    return wb;
+  }
+
+  absl::Status ValidateWrite(uint64_t page_index, uint32_t offset_bytes,
+                             absl::string_view data) const {
+    const uint32_t block = config_.block_size_bytes;
+    if (page_index >= config_.page_count()) {
+      return absl::OutOfRangeError(absl::StrCat("page_index: ", page_index,
+                                                " is past the end of volume ", config_.name, " (",
+                                                config_.page_count(), " pages)"));
+    }
+    if (data.empty()) return absl::InvalidArgumentError("data: must not be empty");
+    if (offset_bytes % block != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "offset_bytes: ", offset_bytes, " is not a multiple of the block size ", block));
+    }
+    if (data.size() % block != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "data: length ", data.size(), " is not a multiple of the block size ", block));
+    }
+    if (static_cast<uint64_t>(offset_bytes) + data.size() > config_.page_size_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("data: bytes [", offset_bytes, ", ", offset_bytes + data.size(),
+                       ") do not fit in a page of ", config_.page_size_bytes, " bytes"));
+    }
+    const uint64_t end = page_index * config_.page_size_bytes + offset_bytes + data.size();
+    if (end > config_.size_bytes) {
+      return absl::OutOfRangeError(absl::StrCat("data: ends at volume byte ", end,
+                                                ", past the volume's size ", config_.size_bytes));
+    }
+    return absl::OkStatus();
+  }
+
+  bool OverDirtyLimit() const {
+    // Like balance_dirty_pages: pages under writeback still count, so writers cannot outrun a
+    // slow device by having their pages merely in flight.
+    const uint64_t pages = cache_.dirty_pages() + cache_.writeback_pages();
+    return pages * config_.page_size_bytes >= options_.dirty_limit_bytes;
+  }
+
+  bool OverBackgroundThreshold() const {
+    return cache_.dirty_pages() * config_.page_size_bytes >= options_.dirty_background_bytes;
+  }
+
+  // Copies the data into the cache: no IO, never blocks on IO.
+  absl::Status DoWrite(const ParkedWrite& write) {
+    absl::StatusOr<Page*> page_or = cache_.FindOrCreate(write.page_index);
+    if (!page_or.ok()) return page_or.status();
+    Page* page = *page_or;
+    {
+      absl::MutexLock lock(&page->lock());
+      std::memcpy(page->data() + write.offset_bytes, write.data.data(), write.data.size());
+      const uint32_t first = write.offset_bytes / config_.block_size_bytes;
+      const uint32_t last =
+          (write.offset_bytes + static_cast<uint32_t>(write.data.size())) / config_.block_size_bytes;
+      for (uint32_t i = first; i < last; ++i) page->SetBlock(i, kBlockUptodate | kBlockDirty);
+      cache_.MarkDirty(page);
+    }
+    cache_.Unpin(page);
+    VolumeCounters::Add(counters_.pages_written);
+    VolumeCounters::Add(counters_.bytes_written, write.data.size());
+    return absl::OkStatus();
+  }
+
+  void FinishWrite(ParkedWrite write, absl::Status status) {
+    if (!status.ok() || !write.fua) return write.done(std::move(status));
+    // FUA: durable before the reply. The page is written back by an integrity job of its own
+    // and the device flushed; the reply carries that page's result.
+    auto* job = new FlushJob(this, new FuaObserver(std::move(write.done)), absl::nullopt,
+                             /*consume_error_seq=*/false, write.page_index);
+    Enqueue(job);
+  }
+
+  void Park(ParkedWrite write) {
+    write.parked_ns = MonotonicNanos();
+    const absl::Time limit = absl::Now() + options_.dirty_wait_max;
+    if (write.deadline > limit) write.deadline = limit;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stop_ && parked_.size() < kMaxParkedWriters) {
+        VolumeCounters::Add(counters_.throttled_writers, 1);
+        parked_.push_back(std::move(write));
+        wake_ = true;
+        return;
+      }
+    }
+    write.done(absl::ResourceExhaustedError(absl::StrCat(
+        "volume ", config_.name, ": too many writers waiting on the dirty limit; retry later")));
+  }
+
+  void Enqueue(FlushJob* job) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!stop_) {
+        jobs_.push_back(job);
+        jobs_pending_.store(true, std::memory_order_release);
+        wake_ = true;
+        return;
+      }
+    }
+    job->Abort(ClosedError());
+  }
+
+  void OnWritebackEnd() {
+    // Only throttled writers need the thread woken at once; everything else runs on its timer.
+    if (counters_.throttled_writers.load(std::memory_order_acquire) == 0) return;
+    absl::MutexLock lock(&mu_);
+    wake_ = true;
+  }
+
+  // The volume's writeback thread (kernel: the bdi flusher): integrity jobs first, then
+  // background writeback, then writers parked on the dirty limit.
+  void Run() {
+    for (;;) {
+      std::deque<FlushJob*> jobs;
+      bool stop;
+      {
+        absl::MutexLock lock(&mu_);
+        const absl::Duration wait = parked_.empty() ? options_.flusher_interval
+                                                    : std::min(options_.flusher_interval,
+                                                               kParkedPollInterval);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
+        mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+        wake_ = false;
+        jobs.swap(jobs_);
+        jobs_pending_.store(false, std::memory_order_release);
+        stop = stop_;
+      }
+      for (FlushJob* job : jobs) {
+        if (stop) {
+          job->Abort(ClosedError());
+        } else {
+          RunIntegrity(job);
+        }
+      }
+      if (stop) break;
+      BackgroundWriteback();
+      ServeParkedWriters();
+    }
+    // Closing: fail what still waits.
+    std::deque<ParkedWrite> parked;
+    std::deque<FlushJob*> jobs;
+    {
+      absl::MutexLock lock(&mu_);
+      parked.swap(parked_);
+      jobs.swap(jobs_);
+    }
+    for (ParkedWrite& write : parked) {
+      VolumeCounters::Add(counters_.throttled_writers, -1);
+      write.done(ClosedError());
+    }
+    for (FlushJob* job : jobs) job->Abort(ClosedError());
+  }
+
+  void RunIntegrity(FlushJob* job) {
+    std::vector<Page*> pages;
+    if (job->single_page()) {
+      if (Page* page = cache_.Find(*job->single_page())) pages.push_back(page);
+    } else {
+      pages = cache_.CollectForFlush();
+    }
+    {
+      Writeback::Pass pass(&writeback_, SyncMode::kAll, job);
+      for (Page* page : pages) {
+        WritePageForIntegrity(&pass, page, job);
+        cache_.Unpin(page);
+      }
+    }  // ~Pass: the open bio is submitted and the pass's IoEnd reference dropped.
+    job->ReleaseSubmitterRef();
+  }
+
+  void WritePageForIntegrity(Writeback::Pass* pass, Page* page, FlushJob* job) {
+    absl::Status status;
+    for (int attempt = 0; attempt < kIntegrityAttempts; ++attempt) {
+      page->lock().Lock();
+      while (page->IsWriteback()) {
+        // R1: an integrity writeback waits for the one in flight, then writes what is dirty.
+        page->lock().Unlock();
+        pass->SubmitOpenBio();
+        cache_.WaitWriteback(page);
+        page->lock().Lock();
+      }
+      if (!page->IsDirty()) {
+        // Written by a writeback that has ended: report how it ended.
+        PageResult result;
+        result.page_index = page->index();
+        if (page->HasError()) {
+          result.status = IoResultToStatus(-page->error_errno(), "write", page->index());
+          for (uint32_t i = 0; i < page->block_count(); ++i) {
+            if (page->TestBlock(i, kBlockWriteError)) result.failed_blocks.push_back(i);
+          }
+        }
+        page->lock().Unlock();
+        job->ReportNow(result);
+        return;
+      }
+      job->AddPage();  // before WritePage: its bios may complete before it returns
+      bool started = false;
+      status = pass->WritePage(page, &started);
+      page->lock().Unlock();
+      if (!started) {
+        // Nothing needed IO (R12): the page never entered writeback, so no completion reports
+        // it. (A resource failure always happens after writeback started.)
+        PageResult result;
+        result.page_index = page->index();
+        job->ReportNow(result);
+      }
+      if (status.ok()) return;
+      // R15: a resource failure in an integrity writeback is retried, not reported as success.
+      pass->SubmitOpenBio();
+      absl::SleepFor(absl::Microseconds(100 << attempt));
+    }
+    job->ReportFailure(page->index(), status);
+  }
+
+  void BackgroundWriteback() {
+    const int64_t expired_before = MonotonicNanos() - absl::ToInt64Nanoseconds(options_.dirty_expire);
+    for (;;) {
+      if (jobs_pending_.load(std::memory_order_acquire)) return;  // integrity work first
+      const bool over = OverBackgroundThreshold() ||
+                        counters_.throttled_writers.load(std::memory_order_acquire) > 0;
+      std::vector<Page*> pages =
+          cache_.CollectDirty(kBackgroundBatchPages, over ? 0 : expired_before);
+      if (pages.empty()) return;
+      bool stalled = false;
+      {
+        Writeback::Pass pass(&writeback_, SyncMode::kNone, nullptr);
+        for (Page* page : pages) {
+          if (!stalled) {
+            absl::MutexLock lock(&page->lock());
+            // R1: background writeback skips a page already under writeback.
+            if (page->IsDirty() && !page->IsWriteback()) {
+              stalled = !pass.WritePage(page).ok();
+            }
+          }
+          cache_.Unpin(page);
+        }
+      }
+      if (stalled) return;  // out of bios or IoEnds: try again next round
+    }
+  }
+
+  void ServeParkedWriters() {
+    for (;;) {
+      ParkedWrite write;
+      {
+        absl::MutexLock lock(&mu_);
+        if (parked_.empty()) return;
+        if (OverDirtyLimit()) {
+          // Still over: fail the writers whose deadline has passed, keep the others waiting.
+          const absl::Time now = absl::Now();
+          std::deque<ParkedWrite> expired;
+          for (auto it = parked_.begin(); it != parked_.end();) {
+            if (it->deadline <= now) {
+              expired.push_back(std::move(*it));
+              it = parked_.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          mu_.Unlock();
+          for (ParkedWrite& w : expired) {
+            AccountThrottle(w);
+            w.done(absl::ResourceExhaustedError(absl::StrCat(
+                "volume ", config_.name, ": over the dirty limit (",
+                options_.dirty_limit_bytes, " bytes) until the deadline; retry later")));
+          }
+          mu_.Lock();
+          return;
+        }
+        write = std::move(parked_.front());
+        parked_.pop_front();
+      }
+      absl::Status status = DoWrite(write);
+      if (status.code() == absl::StatusCode::kResourceExhausted && absl::Now() < write.deadline) {
+        absl::MutexLock lock(&mu_);
+        parked_.push_front(std::move(write));  // the cache is full of dirty pages: keep waiting
+        return;
+      }
+      AccountThrottle(write);
+      FinishWrite(std::move(write), std::move(status));
+    }
+  }
+
+  void AccountThrottle(const ParkedWrite& write) {
+    VolumeCounters::Add(counters_.throttled_writers, -1);
+    VolumeCounters::Add(counters_.throttled_ns,
+                        static_cast<uint64_t>(MonotonicNanos() - write.parked_ns));
+  }
+
+  void CountRead() {
+    VolumeCounters::Add(counters_.pages_read);
+    VolumeCounters::Add(counters_.bytes_read, config_.page_size_bytes);
+  }
+
+  friend class ReadOp;
+
+  const VolumeConfig config_;
+  const VolumeOptions options_;
+  const int fd_;
+  IoBackend* const backend_;
+  std::unique_ptr<MemoryBudget> own_budget_;
+  VolumeCounters counters_;
+  LinearBlockMap block_map_;
+  ErrorSeq error_seq_;
+  PageCache cache_;
+  Writeback writeback_;
+  std::atomic<bool> accepting_writes_{true};
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> jobs_pending_{false};
+
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<FlushJob*> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<ParkedWrite> parked_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+
+  absl::Mutex ops_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  int64_t ops_in_flight_ ABSL_GUARDED_BY(ops_mu_) = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// FlushJob.
+
+FlushJob::FlushJob(VolumeImpl* volume, FlushObserver* observer,
+                   absl::optional<uint32_t> error_cursor, bool consume_error_seq,
+                   absl::optional<uint64_t> single_page)
+    : volume_(volume),
+      observer_(observer),
+      error_cursor_(error_cursor),
+      consume_error_seq_(consume_error_seq),
+      single_page_(single_page),
+      started_ns_(MonotonicNanos()) {
+  volume->OpStarted();
+  // A caller without a cursor is a new handle: errseq_sample() now, before any page is written,
+  // so an error this flush meets (or one nobody has seen) is reported to it.
+  cursor_ = error_cursor.has_value() ? *error_cursor : volume->error_seq().Sample();
+}
+
+void FlushJob::OnPageWritebackEnd(const PageResult& result, bool will_retry) {
+  if (!will_retry) {
+    if (result.status.ok()) {
+      pages_written_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      pages_failed_.fetch_add(1, std::memory_order_relaxed);
+      absl::MutexLock lock(&mu_);
+      if (first_page_error_.ok()) first_page_error_ = result.status;
+    }
+    observer_->OnPageDone(result);
+  }
+  Dec();
+}
+
+void FlushJob::ReportFailure(uint64_t page_index, absl::Status status) {
+  PageResult result;
+  result.page_index = page_index;
+  result.status = std::move(status);
+  pages_failed_.fetch_add(1, std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&mu_);
+    if (first_page_error_.ok()) first_page_error_ = result.status;
+  }
+  observer_->OnPageDone(result);
+}
+
+void FlushJob::Dec() {
+  if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) volume_->SubmitFsync(this);
+}
+
+void FlushJob::Complete(int32_t res) {
+  if (res == -EAGAIN) {
+    const absl::Status status = volume_->backend()->Submit(this);
+    if (status.ok()) return;
+    res = -ESHUTDOWN;
+  }
+  absl::Status status;
+  if (res < 0) {
+    // A failed device flush loses whatever it covered: latch it for every caller too.
+    volume_->error_seq().Set(-res);
+    status = IoResultToStatus(res, "fdatasync", 0);
+  }
+  Finish(std::move(status));
+}
+
+void FlushJob::Abort(absl::Status status) { Finish(std::move(status)); }
+
+void FlushJob::Finish(absl::Status status) {
+  FlushSummary summary;
+  summary.pages_written = pages_written_.load(std::memory_order_relaxed);
+  summary.pages_failed = pages_failed_.load(std::memory_order_relaxed);
+  absl::Status first_page_error;
+  {
+    absl::MutexLock lock(&mu_);
+    first_page_error = first_page_error_;
+  }
+  if (status.ok() && consume_error_seq_) {
+    // R21: the volume's error, once per caller.
+    const int err = volume_->error_seq().CheckAndAdvance(&cursor_);
+    if (err != 0) {
+      status = IoResultToStatus(-err, absl::StrCat("writeback of volume ",
+                                                   volume_->config().name),
+                                0);
+    }
+  }
+  // A page of this very flush failed: never claim success, whatever the cursor said (R15).
+  if (status.ok() && !first_page_error.ok()) status = first_page_error;
+  summary.status = status;
+  summary.error_cursor = cursor_;
+  VolumeCounters& counters = volume_->mutable_counters();
+  if (consume_error_seq_) {
+    VolumeCounters::Add(counters.flushes);
+    if (!status.ok()) VolumeCounters::Add(counters.flush_errors);
+    counters.flush_seconds.Observe(static_cast<double>(MonotonicNanos() - started_ns_) * 1e-9);
+  }
+  FlushObserver* observer = observer_;
+  VolumeImpl* volume = volume_;
+  delete this;
+  observer->OnFlushDone(summary);
+  volume->OpDone();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ReadOp.
+
+ReadOp::ReadOp(VolumeImpl* volume, uint64_t page_index, uint32_t page_size_bytes,
+               Volume::ReadCallback done, uint64_t evictions_at_submit)
+    : volume_(volume),
+      page_index_(page_index),
+      page_size_bytes_(page_size_bytes),
+      done_(std::move(done)),
+      evictions_at_submit_(evictions_at_submit) {
+  volume->OpStarted();
+  buffer_ = static_cast<uint8_t*>(std::aligned_alloc(4096, page_size_bytes));
+  if (buffer_ == nullptr) {
+    done_(absl::ResourceExhaustedError("out of memory for a read buffer"));
+    return;
+  }
+  iovec_.iov_base = buffer_;
+  iovec_.iov_len = page_size_bytes;
+  op = IoOp::kReadv;
+  fd = volume->fd();
+  offset_bytes = page_index * page_size_bytes;
+  iov = &iovec_;
+  iov_count = 1;
+}
+
+ReadOp::~ReadOp() {
+  std::free(buffer_);
+  volume_->OpDone();
+}
+
+void ReadOp::Complete(int32_t res) {
+  if (res == -EAGAIN && ++eagain_retries_ < 1000) {
+    if (volume_->backend()->Submit(this).ok()) return;
+    res = -ESHUTDOWN;
+  }
+  if (res < 0) {
+    Volume::ReadCallback done = std::move(done_);
+    const absl::Status status =
+        IoResultToStatus(res, absl::StrCat("read of page ", page_index_),
+                         page_index_ * volume_->config().blocks_per_page());
+    delete this;
+    return done(status);
+  }
+  // A short read is the end of the file: the rest of the page reads as zeros.
+  if (static_cast<uint32_t>(res) < page_size_bytes_) {
+    std::memset(buffer_ + res, 0, page_size_bytes_ - res);
+  }
+  PageCache& cache = volume_->cache();
+  const uint32_t block_size = volume_->config().block_size_bytes;
+  std::string result(reinterpret_cast<const char*>(buffer_), page_size_bytes_);
+  // Cache what was read only if no page of the volume was evicted meanwhile: then any newer
+  // write of these blocks is still in the cache, marked uptodate, and wins over the file.
+  const bool may_fill = volume_->counters().cache_evictions.load(std::memory_order_acquire) ==
+                        evictions_at_submit_;
+  Page* page = nullptr;
+  if (may_fill) {
+    absl::StatusOr<Page*> page_or = cache.FindOrCreate(page_index_);
+    if (page_or.ok()) page = *page_or;
+  } else {
+    page = cache.Find(page_index_);
+  }
+  if (page != nullptr) {
+    absl::MutexLock lock(&page->lock());
+    for (uint32_t i = 0; i < page->block_count(); ++i) {
+      const uint32_t offset = i * block_size;
+      if (page->TestBlock(i, kBlockUptodate)) {
+        std::memcpy(&result[offset], page->data() + offset, block_size);
+      } else if (may_fill) {
+        std::memcpy(page->data() + offset, buffer_ + offset, block_size);
+        page->SetBlock(i, kBlockUptodate);
+      }
+    }
+  }
+  if (page != nullptr) cache.Unpin(page);
+  volume_->CountRead();
+  Volume::ReadCallback done = std::move(done_);
+  delete this;
+  done(absl::string_view(result));
+}
+
+absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
+  return absl::ErrnoToStatus(err, absl::StrCat(what, " ", path));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
+                                                   const VolumeConfig& config,
+                                                   const VolumeOptions& options,
+                                                   IoBackend* backend, MemoryBudget* budget,
+                                                   bool create) {
+  absl::Status status = ValidateVolumeConfig(config);
+  if (!status.ok()) return status;
+  int flags = O_RDWR | O_CLOEXEC | O_DIRECT;
+  if (create) flags |= O_CREAT | O_EXCL;
+  int fd = ::open(data_path.c_str(), flags, 0640);
+  if (fd < 0 && errno == EINVAL) {
+    // tmpfs and some overlay file systems refuse O_DIRECT. Buffered IO still works; say so.
+    LOG(WARNING) << "O_DIRECT unsupported for " << data_path << "; using buffered IO";
+    fd = ::open(data_path.c_str(), flags & ~O_DIRECT, 0640);
+  }
+  if (fd < 0) {
+    if (errno == EEXIST) {
+      return absl::AlreadyExistsError(absl::StrCat("volume data file exists: ", data_path));
+    }
+    return ErrnoStatus(errno, "open", data_path);
+  }
+  if (create) {
+    if (::ftruncate(fd, static_cast<off_t>(config.size_bytes)) != 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(data_path.c_str());
+      return ErrnoStatus(err, "ftruncate", data_path);
+    }
+  } else {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != config.size_bytes) {
+      ::close(fd);
+      return absl::DataLossError(absl::StrCat("volume data file ", data_path,
+                                              " does not have the configured size ",
+                                              config.size_bytes));
+    }
+  }
+  std::unique_ptr<MemoryBudget> own_budget;
+  if (budget == nullptr) {
+    own_budget = std::make_unique<MemoryBudget>(options.cache_bytes);
+    budget = own_budget.get();
+  }
+  return std::unique_ptr<Volume>(
+      new VolumeImpl(config, options, fd, backend, budget, std::move(own_budget)));
+}
+
+}  // namespace blockstore

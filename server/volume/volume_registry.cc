@@ -1,0 +1,223 @@
+#include "server/volume/volume_registry.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "server/cache/memory_budget.h"
+
+namespace blockstore {
+namespace {
+
+constexpr absl::string_view kConfigSuffix = ".conf";
+constexpr absl::string_view kDataSuffix = ".vol";
+
+absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
+  return absl::ErrnoToStatus(err, absl::StrCat(what, " ", path));
+}
+
+absl::Status MakeDirs(const std::string& path) {
+  std::string partial;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || (path[i] == '/' && i > 0)) {
+      partial = path.substr(0, i);
+      if (::mkdir(partial.c_str(), 0750) != 0 && errno != EEXIST) {
+        return ErrnoStatus(errno, "mkdir", partial);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  return rc == 0 ? absl::OkStatus() : ErrnoStatus(err, "fsync", path);
+}
+
+// Writes `text` to `path` atomically and durably: temporary file, fsync, rename, fsync dir.
+absl::Status WriteFileDurably(const std::string& dir, const std::string& path,
+                              const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("write ", tmp, " failed"));
+  }
+  absl::Status status = FsyncPath(tmp, false);
+  if (!status.ok()) return status;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename", tmp);
+  return FsyncPath(dir, true);
+}
+
+}  // namespace
+
+VolumeRegistry::VolumeRegistry(std::string data_dir, const VolumeOptions& options,
+                               IoBackend* backend)
+    : data_dir_(std::move(data_dir)),
+      options_(options),
+      backend_(backend),
+      budget_(std::make_unique<MemoryBudget>(options.cache_bytes)) {}
+
+VolumeRegistry::~VolumeRegistry() {
+  std::map<std::string, std::shared_ptr<Volume>> volumes;
+  {
+    absl::MutexLock lock(&mu_);
+    volumes.swap(volumes_);
+  }
+  for (auto& entry : volumes) entry.second->Close();
+}
+
+absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::string& data_dir,
+                                                                     const VolumeOptions& options,
+                                                                     IoBackend* backend) {
+  absl::Status status = MakeDirs(data_dir);
+  if (!status.ok()) return status;
+  std::unique_ptr<VolumeRegistry> registry(new VolumeRegistry(data_dir, options, backend));
+  DIR* dir = ::opendir(data_dir.c_str());
+  if (dir == nullptr) return ErrnoStatus(errno, "opendir", data_dir);
+  std::vector<std::string> config_files;
+  while (dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (absl::EndsWith(name, kConfigSuffix)) config_files.push_back(name);
+  }
+  ::closedir(dir);
+  for (const std::string& file : config_files) {
+    const std::string path = absl::StrCat(data_dir, "/", file);
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<VolumeConfig> config = ParseVolumeConfig(text.str());
+    if (!config.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ": ", config.status().message()));
+    }
+    absl::StatusOr<std::unique_ptr<Volume>> volume =
+        OpenVolume(registry->DataPath(config->name), *config, options, backend,
+                   registry->budget_.get(), /*create=*/false);
+    if (!volume.ok()) return volume.status();
+    LOG(INFO) << "volume " << config->name << " opened: " << config->size_bytes << " bytes, page "
+              << config->page_size_bytes << ", block " << config->block_size_bytes;
+    absl::MutexLock lock(&registry->mu_);
+    registry->volumes_.emplace(config->name, std::shared_ptr<Volume>(std::move(*volume)));
+  }
+  return registry;
+}
+
+std::string VolumeRegistry::DataPath(const std::string& name) const {
+  return absl::StrCat(data_dir_, "/", name, kDataSuffix);
+}
+
+std::string VolumeRegistry::ConfigPath(const std::string& name) const {
+  return absl::StrCat(data_dir_, "/", name, kConfigSuffix);
+}
+
+absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfig& config) {
+  absl::Status status = ValidateVolumeConfig(config);
+  if (!status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("server is shutting down");
+  if (volumes_.count(config.name) != 0) {
+    return absl::AlreadyExistsError(absl::StrCat("name: volume ", config.name, " exists"));
+  }
+  // Data first, config last: a volume exists once its config is durable.
+  absl::StatusOr<std::unique_ptr<Volume>> volume = OpenVolume(
+      DataPath(config.name), config, options_, backend_, budget_.get(), /*create=*/true);
+  if (!volume.ok()) return volume.status();
+  status = WriteFileDurably(data_dir_, ConfigPath(config.name), SerializeVolumeConfig(config));
+  if (!status.ok()) {
+    (*volume)->Close();
+    ::unlink(DataPath(config.name).c_str());
+    return status;
+  }
+  LOG(INFO) << "volume " << config.name << " created: " << config.size_bytes << " bytes, page "
+            << config.page_size_bytes << ", block " << config.block_size_bytes;
+  std::shared_ptr<Volume> shared(std::move(*volume));
+  volumes_.emplace(config.name, shared);
+  return shared;
+}
+
+absl::Status VolumeRegistry::Delete(const std::string& name) {
+  std::shared_ptr<Volume> volume;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = volumes_.find(name);
+    if (it == volumes_.end()) {
+      return absl::NotFoundError(absl::StrCat("volume: ", name, " does not exist"));
+    }
+    volume = it->second;
+    volumes_.erase(it);
+  }
+  // R27: no IO may be in flight when the files go.
+  volume->Close();
+  if (::unlink(ConfigPath(name).c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "unlink", ConfigPath(name));
+  }
+  if (::unlink(DataPath(name).c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "unlink", DataPath(name));
+  }
+  LOG(INFO) << "volume " << name << " deleted";
+  return FsyncPath(data_dir_, true);
+}
+
+absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Get(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = volumes_.find(name);
+  if (it == volumes_.end()) {
+    return absl::NotFoundError(absl::StrCat("volume: ", name, " does not exist"));
+  }
+  return it->second;
+}
+
+std::vector<std::shared_ptr<Volume>> VolumeRegistry::List() const {
+  std::vector<std::shared_ptr<Volume>> volumes;
+  absl::MutexLock lock(&mu_);
+  for (const auto& entry : volumes_) volumes.push_back(entry.second);
+  return volumes;
+}
+
+absl::Status VolumeRegistry::StopAndFlushAll(std::vector<std::string>* failures) {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  std::vector<std::shared_ptr<Volume>> volumes = List();
+  for (auto& volume : volumes) volume->StopAcceptingWrites();
+  absl::Status first_error;
+  for (auto& volume : volumes) {
+    std::vector<PageResult> pages;
+    const FlushSummary summary = volume->FlushSync(absl::nullopt, &pages);
+    if (summary.status.ok()) {
+      LOG(INFO) << "volume " << volume->config().name << ": flushed " << summary.pages_written
+                << " pages at shutdown";
+      continue;
+    }
+    for (const PageResult& page : pages) {
+      if (!page.status.ok()) {
+        LOG(ERROR) << "volume " << volume->config().name << ": page " << page.page_index
+                   << " could not be written at shutdown: " << page.status;
+      }
+    }
+    const std::string line = absl::StrCat("volume ", volume->config().name, ": ",
+                                          summary.pages_failed, " pages lost: ",
+                                          summary.status.ToString());
+    LOG(ERROR) << line;
+    if (failures != nullptr) failures->push_back(line);
+    if (first_error.ok()) first_error = summary.status;
+  }
+  return first_error;
+}
+
+}  // namespace blockstore

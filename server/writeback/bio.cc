@@ -1,0 +1,101 @@
+#include "server/writeback/bio.h"
+
+#include <cerrno>
+
+#include "glog/logging.h"
+#include "server/cache/page.h"
+#include "server/common/volume_counters.h"
+#include "server/writeback/writeback.h"
+
+namespace blockstore {
+
+Bio::Bio(Writeback* owner, uint32_t max_vecs)
+    : owner_(owner),
+      max_vecs_(max_vecs),
+      vecs_(new Vec[max_vecs]),
+      iovecs_(new iovec[max_vecs]) {}
+
+void Bio::Reset(IoEnd* io_end, int fd, uint64_t device_block, uint32_t block_size_bytes) {
+  io_end_ = io_end;
+  op = IoOp::kWritev;
+  this->fd = fd;
+  device_block_ = device_block;
+  block_size_bytes_ = block_size_bytes;
+  offset_bytes = device_block * block_size_bytes;
+  bytes_ = 0;
+  vec_count_ = 0;
+  eagain_retries_ = 0;
+  iov = nullptr;
+  iov_count = 0;
+}
+
+bool Bio::Add(Page* page, uint32_t offset_bytes, uint32_t length_bytes, uint32_t max_bytes) {
+  if (bytes_ + length_bytes > max_bytes) return false;
+  if (vec_count_ > 0) {
+    Vec& last = vecs_[vec_count_ - 1];
+    if (last.page == page && last.offset_bytes + last.length_bytes == offset_bytes) {
+      last.length_bytes += length_bytes;  // the segment continues the last vector
+      bytes_ += length_bytes;
+      return true;
+    }
+  }
+  if (vec_count_ == max_vecs_) return false;
+  vecs_[vec_count_++] = Vec{page, offset_bytes, length_bytes};
+  bytes_ += length_bytes;
+  return true;
+}
+
+void Bio::PrepareSubmit() {
+  for (uint32_t i = 0; i < vec_count_; ++i) {
+    iovecs_[i].iov_base = vecs_[i].page->data() + vecs_[i].offset_bytes;
+    iovecs_[i].iov_len = vecs_[i].length_bytes;
+  }
+  iov = iovecs_.get();
+  iov_count = static_cast<int>(vec_count_);
+  // Paired with the check in Complete: O_DIRECT needs block-aligned offsets and lengths.
+  CHECK_EQ(offset_bytes % block_size_bytes_, 0u);
+  CHECK_EQ(bytes_ % block_size_bytes_, 0u);
+}
+
+void Bio::Complete(int32_t res) {
+  VolumeCounters* counters = owner_->counters();
+  if (res == -EAGAIN && eagain_retries_ < kMaxEagainRetries) {
+    // liburing#766: EAGAIN is "try again", never a success and never a final error.
+    ++eagain_retries_;
+    VolumeCounters::Add(counters->write_errors[static_cast<int>(WriteErrorKind::kEagainRetry)]);
+    owner_->SubmitBio(this);
+    return;
+  }
+  if (res >= 0) {
+    const uint64_t remaining = IovecBytes(iov, iov_count);
+    if (static_cast<uint64_t>(res) < remaining) {
+      if (res == 0) {
+        // No progress: resubmitting could spin forever. A failed write, not a success (R17).
+        owner_->EndBio(this, EIO);
+        return;
+      }
+      // Short write: advance past what was written and submit the rest (io-uring-cp).
+      VolumeCounters::Add(counters->write_errors[static_cast<int>(WriteErrorKind::kShort)]);
+      uint64_t done = static_cast<uint64_t>(res);
+      offset_bytes += done;
+      while (done > 0) {
+        if (done >= iov->iov_len) {
+          done -= iov->iov_len;
+          ++iov;
+          --iov_count;
+        } else {
+          iov->iov_base = static_cast<uint8_t*>(iov->iov_base) + done;
+          iov->iov_len -= done;
+          done = 0;
+        }
+      }
+      owner_->SubmitBio(this);
+      return;
+    }
+    owner_->EndBio(this, 0);
+    return;
+  }
+  owner_->EndBio(this, -res);
+}
+
+}  // namespace blockstore

@@ -1,0 +1,72 @@
+#ifndef BLOCKSTORE_SERVER_WRITEBACK_BIO_H_
+#define BLOCKSTORE_SERVER_WRITEBACK_BIO_H_
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "server/io/io_request.h"
+
+namespace blockstore {
+
+class IoEnd;
+class Page;
+class Writeback;
+
+// A Bio is one write of device blocks that are contiguous on the device (and in the volume,
+// R9), built by a writeback pass and completed on the backend's completion thread. Its vectors
+// say which page bytes it carries; its iovecs are what the device sees. Bios come from the
+// Writeback's bounded pool and go back to it after completion.
+// Kernel analogue: struct bio with its bio_vecs (bi_end_io == Complete -> Writeback::EndBio).
+class Bio final : public IoRequest {
+ public:
+  struct Vec {
+    Page* page;
+    uint32_t offset_bytes;  // inside the page
+    uint32_t length_bytes;
+  };
+
+  Bio(Writeback* owner, uint32_t max_vecs);
+
+  // Starts an empty bio at `device_block` for `io_end` (which the caller has taken a reference
+  // on for this bio).
+  void Reset(IoEnd* io_end, int fd, uint64_t device_block, uint32_t block_size_bytes);
+  // bio_add_page: appends [offset, offset + length) of `page`, merging into the last vector
+  // when it continues it on the same page. Returns false when the bio is full (vector or byte
+  // limit); the bio is unchanged then.
+  bool Add(Page* page, uint32_t offset_bytes, uint32_t length_bytes, uint32_t max_bytes);
+  // Points the IoRequest at the iovecs; called once, just before the first Submit.
+  void PrepareSubmit();
+
+  // Backend completion (R17): -EAGAIN resubmits, a short write resubmits the remainder, a full
+  // write or an error ends the bio through Writeback::EndBio.
+  void Complete(int32_t res) override;
+
+  IoEnd* io_end() const { return io_end_; }
+  uint64_t device_block() const { return device_block_; }
+  uint32_t bytes() const { return bytes_; }
+  uint32_t vec_count() const { return vec_count_; }
+  const Vec& vec(uint32_t i) const { return vecs_[i]; }
+  int64_t submitted_ns() const { return submitted_ns_; }
+  void set_submitted_ns(int64_t ns) { submitted_ns_ = ns; }
+
+ private:
+  static constexpr int kMaxEagainRetries = 1000;
+
+  Writeback* const owner_;
+  const uint32_t max_vecs_;
+  IoEnd* io_end_ = nullptr;
+  uint64_t device_block_ = 0;
+  uint32_t block_size_bytes_ = 0;
+  uint32_t bytes_ = 0;
+  uint32_t vec_count_ = 0;
+  int eagain_retries_ = 0;
+  int64_t submitted_ns_ = 0;
+  std::unique_ptr<Vec[]> vecs_;
+  std::unique_ptr<iovec[]> iovecs_;
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_WRITEBACK_BIO_H_
