@@ -184,11 +184,12 @@ class ReadOp final : public IoRequest {
 
 class VolumeImpl final : public Volume {
  public:
-  VolumeImpl(const VolumeConfig& config, const VolumeOptions& options, int fd, IoBackend* backend,
-             MemoryBudget* budget, std::unique_ptr<MemoryBudget> own_budget)
+  VolumeImpl(const VolumeConfig& config, const VolumeOptions& options, int fd, bool owns_fd,
+             IoBackend* backend, MemoryBudget* budget, std::unique_ptr<MemoryBudget> own_budget)
       : config_(config),
         options_(options),
         fd_(fd),
+        owns_fd_(owns_fd),
         backend_(backend),
         own_budget_(std::move(own_budget)),
         cache_(config.page_size_bytes, config.block_size_bytes, budget, &counters_),
@@ -200,7 +201,7 @@ class VolumeImpl final : public Volume {
 
   ~VolumeImpl() override {
     Close();
-    ::close(fd_);
+    if (owns_fd_) ::close(fd_);
   }
 
   const VolumeConfig& config() const override { return config_; }
@@ -649,6 +650,7 @@ class VolumeImpl final : public Volume {
   const VolumeConfig config_;
   const VolumeOptions options_;
   const int fd_;
+  const bool owns_fd_;
   IoBackend* const backend_;
   std::unique_ptr<MemoryBudget> own_budget_;
   VolumeCounters counters_;
@@ -899,8 +901,20 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
     own_budget = std::make_unique<MemoryBudget>(options.cache_bytes);
     budget = own_budget.get();
   }
-  return std::unique_ptr<Volume>(
-      new VolumeImpl(config, options, fd, backend, budget, std::move(own_budget)));
+  return std::unique_ptr<Volume>(new VolumeImpl(config, options, fd, /*owns_fd=*/true, backend,
+                                                budget, std::move(own_budget)));
+}
+
+absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
+                                                                  const VolumeConfig& config,
+                                                                  const VolumeOptions& options,
+                                                                  IoBackend* backend) {
+  absl::Status status = ValidateVolumeConfig(config);
+  if (!status.ok()) return status;
+  auto budget = std::make_unique<MemoryBudget>(options.cache_bytes);
+  MemoryBudget* raw = budget.get();
+  return std::unique_ptr<Volume>(new VolumeImpl(config, options, device_fd, /*owns_fd=*/false,
+                                                backend, raw, std::move(budget)));
 }
 
 }  // namespace blockstore

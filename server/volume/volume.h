@@ -132,6 +132,13 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    IoBackend* backend, MemoryBudget* budget,
                                                    bool create);
 
+// A volume on a device the caller owns, such as a FakeIoBackend device token: nothing is
+// opened, sized or closed. For tests of the engine on the fake and faulty backends.
+absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
+                                                                  const VolumeConfig& config,
+                                                                  const VolumeOptions& options,
+                                                                  IoBackend* backend);
+
 }  // namespace blockstore
 
 #endif  // BLOCKSTORE_SERVER_VOLUME_VOLUME_H_
