@@ -9,6 +9,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -44,13 +46,20 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "blockstored: the blockstore gRPC server (blockstore.v1.BlockStore, grpc.health.v1, "
+      "the blockstore gRPC server (blockstore.v1.BlockStore, grpc.health.v1, "
       "server reflection).\n"
       "Prints `blockstored listening on ADDRESS` once it serves. SIGTERM/SIGINT: new writes "
       "get UNAVAILABLE, every dirty page is flushed, and the exit code is 0 only when nothing "
       "was lost (1 otherwise, 2 when it cannot start).\n"
       "Logs go to stderr; GLOG_v=1 (environment) adds per-request detail.\n"
       "Usage: blockstored [--listen=127.0.0.1:7420] [--data_dir=data/blockstore] ...");
+  absl::FlagsUsageConfig usage_config;
+  // --help lists this file's flags (absl would look for a file named after the binary).
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);

@@ -1,0 +1,405 @@
+#include "client/block_client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace blockstore {
+namespace {
+
+// Responses larger than any page: ListVolumes of many volumes.
+constexpr int kMaxReceiveMessageBytes = 64 << 20;
+
+}  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+// PageWriter ---------------------------------------------------------------------------------
+
+PageWriter::PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window)
+    : client_(client), window_(std::max<size_t>(1, window)) {
+  stub->async()->WritePages(&context_, this);
+  StartRead(&response_);
+  StartCall();
+}
+
+PageWriter::~PageWriter() {
+  bool done;
+  {
+    absl::MutexLock lock(&mu_);
+    done = done_;
+  }
+  if (!done) {
+    context_.TryCancel();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+  }
+}
+
+absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
+                               uint32_t offset_bytes, absl::string_view data, bool fua,
+                               Callback done) {
+  if (client_ != nullptr) {
+    // Samples the cursor on first use; a failure here shows up as the write's own error.
+    (void)client_->ErrorCursor(volume);
+  }
+  auto request = std::make_unique<v1::WritePageRequest>();
+  request->set_volume(volume);
+  request->set_page_index(page_index);
+  request->set_offset_bytes(offset_bytes);
+  request->set_data(data.data(), data.size());
+  request->set_fua(fua);
+  {
+    absl::MutexLock lock(&mu_);
+    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return done_ || broken_ || pending_.size() < window_;
+    };
+    mu_.Await(absl::Condition(&has_room));
+    if (done_ || broken_ || writes_done_wanted_) {
+      return done_ && !final_status_.ok()
+                 ? final_status_
+                 : absl::FailedPreconditionError("the WritePages stream is closed");
+    }
+    const uint64_t id = next_request_id_++;
+    request->set_request_id(id);
+    pending_.emplace(id, Pending{std::move(done), page_index, absl::Now()});
+    send_queue_.push_back(std::move(request));
+  }
+  MaybeStartWrite();
+  return absl::OkStatus();
+}
+
+void PageWriter::MaybeStartWrite() {
+  const v1::WritePageRequest* to_send = nullptr;
+  bool more_queued = false;
+  bool writes_done = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (sending_ != nullptr || broken_ || done_) return;
+    if (!send_queue_.empty()) {
+      sending_ = std::move(send_queue_.front());
+      send_queue_.pop_front();
+      to_send = sending_.get();
+      more_queued = !send_queue_.empty();
+    } else if (writes_done_wanted_ && !writes_done_sent_) {
+      writes_done_sent_ = true;
+      writes_done = true;
+    } else {
+      return;
+    }
+  }
+  if (writes_done) {
+    StartWritesDone();
+    return;
+  }
+  grpc::WriteOptions options;
+  // More writes follow at once: let gRPC put them in one transport write.
+  if (more_queued) options.set_buffer_hint();
+  StartWrite(to_send, options);
+}
+
+void PageWriter::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    sending_.reset();
+    if (!ok) {
+      // The stream is ending; OnDone fails whatever is pending.
+      broken_ = true;
+      send_queue_.clear();
+    }
+  }
+  MaybeStartWrite();
+}
+
+void PageWriter::OnReadDone(bool ok) {
+  if (!ok) return;  // the stream is ending; OnDone follows
+  WriteResult result;
+  result.request_id = response_.request_id();
+  result.page_index = response_.page_index();
+  if (response_.code() != 0) {
+    result.status = absl::Status(static_cast<absl::StatusCode>(response_.code()),
+                                 response_.message());
+  }
+  Callback done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(result.request_id);
+    if (it != pending_.end()) {
+      done = std::move(it->second.done);
+      result.latency = absl::Now() - it->second.start;
+      pending_.erase(it);
+    }
+  }
+  if (done) done(result);
+  StartRead(&response_);
+}
+
+void PageWriter::OnDone(const grpc::Status& status) {
+  absl::flat_hash_map<uint64_t, Pending> orphans;
+  absl::Status final_status = FromGrpcStatus(status);
+  {
+    absl::MutexLock lock(&mu_);
+    orphans.swap(pending_);
+  }
+  // Writes the stream ended without answering: their fate is unknown to this client.
+  const absl::Status orphan_status =
+      final_status.ok() ? absl::UnavailableError("the stream ended before this write's response")
+                        : final_status;
+  for (auto& [id, pending] : orphans) {
+    WriteResult result;
+    result.request_id = id;
+    result.page_index = pending.page_index;
+    result.status = orphan_status;
+    result.latency = absl::Now() - pending.start;
+    if (pending.done) pending.done(result);
+  }
+  absl::MutexLock lock(&mu_);
+  final_status_ = final_status;
+  done_ = true;
+}
+
+absl::Status PageWriter::Finish() {
+  {
+    absl::MutexLock lock(&mu_);
+    writes_done_wanted_ = true;
+  }
+  MaybeStartWrite();
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&done_));
+  return final_status_;
+}
+
+size_t PageWriter::in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+// Client -------------------------------------------------------------------------------------
+
+std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions options) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  return std::make_unique<Client>(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args), options);
+}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
+    : options_(options), channel_(std::move(channel)), stub_(v1::BlockStore::NewStub(channel_)) {}
+
+void Client::SetDeadline(grpc::ClientContext* context) const {
+  if (options_.timeout != absl::InfiniteDuration()) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  }
+}
+
+void Client::RememberCursor(const v1::VolumeInfo& info) {
+  absl::MutexLock lock(&mu_);
+  cursors_.emplace(info.name(), info.error_cursor());  // keeps an existing cursor
+}
+
+absl::StatusOr<uint64_t> Client::ErrorCursor(const std::string& volume) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = cursors_.find(volume);
+    if (it != cursors_.end()) return it->second;
+  }
+  absl::StatusOr<v1::VolumeInfo> info = GetVolumeInfo(volume);
+  if (!info.ok()) return info.status();
+  absl::MutexLock lock(&mu_);
+  return cursors_.emplace(volume, info->error_cursor()).first->second;
+}
+
+void Client::SetErrorCursor(const std::string& volume, uint64_t cursor) {
+  absl::MutexLock lock(&mu_);
+  cursors_[volume] = cursor;
+}
+
+absl::StatusOr<v1::VolumeInfo> Client::CreateVolume(const std::string& name, uint64_t size_bytes,
+                                                    uint32_t page_size_bytes,
+                                                    uint32_t block_size_bytes) {
+  v1::CreateVolumeRequest request;
+  request.set_name(name);
+  request.set_size_bytes(size_bytes);
+  request.set_page_size_bytes(page_size_bytes);
+  request.set_block_size_bytes(block_size_bytes);
+  v1::VolumeInfo info;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  absl::Status status = FromGrpcStatus(stub_->CreateVolume(&context, request, &info));
+  if (!status.ok()) return status;
+  RememberCursor(info);
+  return info;
+}
+
+absl::Status Client::DeleteVolume(const std::string& name) {
+  v1::DeleteVolumeRequest request;
+  request.set_volume(name);
+  v1::DeleteVolumeResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  absl::Status status = FromGrpcStatus(stub_->DeleteVolume(&context, request, &response));
+  if (status.ok()) {
+    absl::MutexLock lock(&mu_);
+    cursors_.erase(name);
+  }
+  return status;
+}
+
+absl::StatusOr<std::vector<v1::VolumeInfo>> Client::ListVolumes() {
+  v1::ListVolumesRequest request;
+  v1::ListVolumesResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  absl::Status status = FromGrpcStatus(stub_->ListVolumes(&context, request, &response));
+  if (!status.ok()) return status;
+  return std::vector<v1::VolumeInfo>(response.volumes().begin(), response.volumes().end());
+}
+
+absl::StatusOr<v1::VolumeInfo> Client::GetVolumeInfo(const std::string& volume) {
+  v1::GetVolumeInfoRequest request;
+  request.set_volume(volume);
+  v1::VolumeInfo info;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  absl::Status status = FromGrpcStatus(stub_->GetVolumeInfo(&context, request, &info));
+  if (!status.ok()) return status;
+  RememberCursor(info);
+  return info;
+}
+
+absl::Status Client::WritePage(const std::string& volume, uint64_t page_index,
+                               uint32_t offset_bytes, absl::string_view data, bool fua) {
+  (void)ErrorCursor(volume);  // sample on first use; a failure shows up as the write's error
+  v1::WritePageRequest request;
+  request.set_volume(volume);
+  request.set_page_index(page_index);
+  request.set_offset_bytes(offset_bytes);
+  request.set_data(data.data(), data.size());
+  request.set_fua(fua);
+  v1::WritePageResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  return FromGrpcStatus(stub_->WritePage(&context, request, &response));
+}
+
+absl::StatusOr<std::string> Client::ReadPage(const std::string& volume, uint64_t page_index) {
+  v1::ReadPageRequest request;
+  request.set_volume(volume);
+  request.set_page_index(page_index);
+  v1::ReadPageResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  absl::Status status = FromGrpcStatus(stub_->ReadPage(&context, request, &response));
+  if (!status.ok()) return status;
+  return std::move(*response.mutable_data());
+}
+
+absl::Status Client::ReadPages(
+    const std::string& volume, uint64_t first_page_index, uint64_t page_count,
+    const std::function<absl::Status(uint64_t, absl::string_view)>& on_page) {
+  v1::ReadPagesRequest request;
+  request.set_volume(volume);
+  request.set_first_page_index(first_page_index);
+  request.set_page_count(page_count);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  std::unique_ptr<grpc::ClientReader<v1::ReadPageResponse>> reader =
+      stub_->ReadPages(&context, request);
+  v1::ReadPageResponse response;
+  absl::Status callback_status;
+  while (reader->Read(&response)) {
+    callback_status = on_page(response.page_index(), response.data());
+    if (!callback_status.ok()) {
+      context.TryCancel();
+      break;
+    }
+  }
+  const absl::Status status = FromGrpcStatus(reader->Finish());
+  return callback_status.ok() ? status : callback_status;
+}
+
+absl::Status Client::Flush(const std::string& volume, FlushResult* result,
+                           const std::function<void(const FlushPageResult&)>& on_page) {
+  absl::StatusOr<uint64_t> cursor = ErrorCursor(volume);
+  if (!cursor.ok()) return cursor.status();
+  v1::FlushRequest request;
+  request.set_volume(volume);
+  request.set_error_cursor(*cursor);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  std::unique_ptr<grpc::ClientReader<v1::FlushEvent>> reader = stub_->Flush(&context, request);
+  FlushResult local;
+  FlushResult& out = result != nullptr ? *result : local;
+  out = FlushResult();
+  v1::FlushEvent event;
+  while (reader->Read(&event)) {
+    if (event.has_page()) {
+      FlushPageResult page;
+      page.page_index = event.page().page_index();
+      if (event.page().code() != 0) {
+        page.status = absl::Status(static_cast<absl::StatusCode>(event.page().code()),
+                                   event.page().message());
+      }
+      page.failed_blocks.assign(event.page().failed_blocks().begin(),
+                                event.page().failed_blocks().end());
+      if (on_page) on_page(page);
+      out.pages.push_back(std::move(page));
+    } else if (event.has_summary()) {
+      const v1::FlushSummary& summary = event.summary();
+      out.has_summary = true;
+      out.pages_written = summary.pages_written();
+      out.pages_failed = summary.pages_failed();
+      out.error_cursor = summary.error_cursor();
+      // The server has reported the errors up to this cursor to us: advance even when the
+      // flush failed, so each error is reported once.
+      absl::MutexLock lock(&mu_);
+      cursors_[volume] = summary.error_cursor();
+    }
+  }
+  out.status = FromGrpcStatus(reader->Finish());
+  return out.status;
+}
+
+std::unique_ptr<PageWriter> Client::NewPageWriter(size_t window) {
+  return std::make_unique<PageWriter>(this, stub_.get(), window);
+}
+
+absl::Status Client::WriteRange(const std::string& volume, uint64_t first_page_index,
+                                absl::string_view data, size_t window, bool fua) {
+  absl::StatusOr<v1::VolumeInfo> info = GetVolumeInfo(volume);
+  if (!info.ok()) return info.status();
+  const size_t page_size = info->page_size_bytes();
+  if (data.size() % info->block_size_bytes() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("data: length ", data.size(),
+                                                   " is not a multiple of the block size ",
+                                                   info->block_size_bytes()));
+  }
+  absl::Mutex mu;
+  absl::Status first_error;
+  std::unique_ptr<PageWriter> writer = NewPageWriter(window);
+  for (size_t offset = 0; offset < data.size(); offset += page_size) {
+    const absl::string_view chunk = data.substr(offset, page_size);
+    absl::Status status = writer->Write(
+        volume, first_page_index + offset / page_size, 0, chunk, fua,
+        [&mu, &first_error](const WriteResult& result) {
+          if (result.status.ok()) return;
+          absl::MutexLock lock(&mu);
+          if (first_error.ok()) {
+            first_error = absl::Status(result.status.code(),
+                                       absl::StrCat("page ", result.page_index, ": ",
+                                                    result.status.message()));
+          }
+        });
+    if (!status.ok()) break;  // Finish() below reports the stream's status
+  }
+  const absl::Status stream_status = writer->Finish();
+  absl::MutexLock lock(&mu);
+  return first_error.ok() ? stream_status : first_error;
+}
+
+}  // namespace blockstore

@@ -1,0 +1,181 @@
+#ifndef BLOCKSTORE_CLIENT_BLOCK_CLIENT_H_
+#define BLOCKSTORE_CLIENT_BLOCK_CLIENT_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "blockstore/v1/blockstore.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace blockstore {
+
+// The client side of the one status boundary: gRPC codes and absl codes are numerically equal.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+struct ClientOptions {
+  // Deadline of each unary call and of each ReadPages/Flush stream; InfiniteDuration for none.
+  absl::Duration timeout = absl::Seconds(60);
+};
+
+// What one write of a PageWriter ended with.
+struct WriteResult {
+  uint64_t request_id = 0;
+  uint64_t page_index = 0;
+  absl::Status status;
+  absl::Duration latency;  // from Write() to the response
+};
+
+// One page of a Flush.
+struct FlushPageResult {
+  uint64_t page_index = 0;
+  absl::Status status;
+  std::vector<uint32_t> failed_blocks;
+};
+
+// A whole Flush: every page result in arrival order, then the summary.
+struct FlushResult {
+  std::vector<FlushPageResult> pages;
+  uint64_t pages_written = 0;
+  uint64_t pages_failed = 0;
+  absl::Status status;        // the flush's result (also Flush()'s return value)
+  uint64_t error_cursor = 0;  // this client's cursor after the flush
+  bool has_summary = false;   // false when the stream ended before its summary
+};
+
+class Client;
+
+// A WritePages stream with a bounded window of writes in flight. Write() blocks while the
+// window is full; each response runs the write's callback on a gRPC thread, possibly out of
+// order. Messages sent back to back are coalesced by gRPC (buffer hints while more are
+// queued), so many small pages travel in few transport writes.
+//
+// Thread-safe: several threads may call Write(). Callbacks must not block or call Write().
+class PageWriter : public grpc::ClientBidiReactor<v1::WritePageRequest, v1::WritePageResponse> {
+ public:
+  using Callback = std::function<void(const WriteResult&)>;
+
+  // Use Client::NewPageWriter. `client` (may be null) samples its error cursor for each
+  // volume on the first write to it.
+  PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window);
+  // Cancels the stream if Finish() was not called, and waits until it is done.
+  ~PageWriter() override;
+
+  // Queues one write; `data` is copied. Blocks while `window` writes are unanswered. Returns
+  // the stream's error when the stream has ended (the write was not sent; `done` not called).
+  absl::Status Write(const std::string& volume, uint64_t page_index, uint32_t offset_bytes,
+                     absl::string_view data, bool fua, Callback done) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Closes the sending side, waits for every response and returns the stream's status.
+  absl::Status Finish() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Writes sent and not yet answered.
+  size_t in_flight() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ClientBidiReactor.
+  void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+ private:
+  struct Pending {
+    Callback done;
+    uint64_t page_index;
+    absl::Time start;
+  };
+
+  void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
+
+  Client* const client_;
+  const size_t window_;
+  grpc::ClientContext context_;
+  v1::WritePageResponse response_;  // the read in progress (reads are serialized)
+
+  mutable absl::Mutex mu_;
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
+  std::deque<std::unique_ptr<v1::WritePageRequest>> send_queue_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<v1::WritePageRequest> sending_ ABSL_GUARDED_BY(mu_);
+  bool writes_done_wanted_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a send failed: the stream is ending
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+// A blockstore.v1 client with synchronous calls. It keeps one error cursor per volume (R21):
+// sampled from GetVolumeInfo the first time it uses a volume, advanced by each Flush, so every
+// writeback error is reported to this client exactly once.
+//
+// Thread-safe.
+class Client {
+ public:
+  // `target`: "host:port" or "unix:/path". Connects lazily: the first call reports UNAVAILABLE
+  // if the server cannot be reached.
+  static std::unique_ptr<Client> Connect(const std::string& target, ClientOptions options = {});
+  explicit Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});
+
+  absl::StatusOr<v1::VolumeInfo> CreateVolume(const std::string& name, uint64_t size_bytes,
+                                              uint32_t page_size_bytes = 0,
+                                              uint32_t block_size_bytes = 0);
+  absl::Status DeleteVolume(const std::string& name);
+  absl::StatusOr<std::vector<v1::VolumeInfo>> ListVolumes();
+  absl::StatusOr<v1::VolumeInfo> GetVolumeInfo(const std::string& volume);
+
+  absl::Status WritePage(const std::string& volume, uint64_t page_index, uint32_t offset_bytes,
+                         absl::string_view data, bool fua = false);
+  absl::StatusOr<std::string> ReadPage(const std::string& volume, uint64_t page_index);
+  // Streams pages [first, first + count) in order into `on_page`; a non-OK return from
+  // `on_page` cancels the stream and is returned.
+  absl::Status ReadPages(const std::string& volume, uint64_t first_page_index, uint64_t page_count,
+                         const std::function<absl::Status(uint64_t page_index,
+                                                          absl::string_view data)>& on_page);
+
+  // Flushes the volume with this client's error cursor and advances it. Returns the flush's
+  // result; `result` (optional) gets every page and the summary; `on_page` (optional) runs as
+  // each page result arrives.
+  absl::Status Flush(const std::string& volume, FlushResult* result = nullptr,
+                     const std::function<void(const FlushPageResult&)>& on_page = nullptr);
+
+  // A new WritePages stream with at most `window` writes in flight.
+  std::unique_ptr<PageWriter> NewPageWriter(size_t window = 64);
+
+  // Writes `data` into consecutive pages from `first_page_index` (offset 0 of each), through
+  // a PageWriter with `window` writes in flight. `data` must be a multiple of the block size.
+  // Returns the first failed write's status.
+  absl::Status WriteRange(const std::string& volume, uint64_t first_page_index,
+                          absl::string_view data, size_t window = 64, bool fua = false);
+
+  // This client's error cursor for `volume`, sampled from the server on first use.
+  absl::StatusOr<uint64_t> ErrorCursor(const std::string& volume) ABSL_LOCKS_EXCLUDED(mu_);
+  // Continues a session whose cursor was kept elsewhere (a script passing it between runs).
+  void SetErrorCursor(const std::string& volume, uint64_t cursor) ABSL_LOCKS_EXCLUDED(mu_);
+
+  v1::BlockStore::Stub* stub() { return stub_.get(); }
+
+ private:
+  void SetDeadline(grpc::ClientContext* context) const;
+  void RememberCursor(const v1::VolumeInfo& info) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::BlockStore::Stub> stub_;
+
+  absl::Mutex mu_;
+  std::map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_CLIENT_BLOCK_CLIENT_H_
