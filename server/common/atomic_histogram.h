@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "server/common/metrics_switch.h"
+
 namespace blockstore {
 
 // A histogram with fixed bucket bounds that the hot path updates with relaxed atomics only: no
@@ -27,6 +29,7 @@ class AtomicHistogram {
   }
 
   void Observe(double value) {
+    if (!MetricsEnabled()) return;
     size_t i = 0;
     while (i < kBuckets && value > bounds_[i]) ++i;
     counts_[i].fetch_add(1, std::memory_order_relaxed);

@@ -46,7 +46,7 @@ struct VolumeCounters {
   Gauge pages_cached{0};
   Gauge bios_inflight{0};
   Gauge ioends_inflight{0};
-  Gauge throttled_writers{0};
+  Gauge throttled_writers{0};  // also read by the volume's logic: never switched off
 
   // Client-facing traffic.
   Counter pages_written{0};  // WritePage calls that reached the cache
@@ -83,7 +83,9 @@ struct VolumeCounters {
   AtomicHistogram<16> page_writeback_seconds{10e-6, 2.5};
   AtomicHistogram<16> flush_seconds{100e-6, 2.5};
 
-  static void Add(Counter& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  static void Add(Counter& c, uint64_t n = 1) {
+    if (MetricsEnabled()) c.fetch_add(n, std::memory_order_relaxed);
+  }
   static void Add(Gauge& g, int64_t n) { g.fetch_add(n, std::memory_order_relaxed); }
 };
 
