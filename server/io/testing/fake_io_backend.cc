@@ -1,0 +1,328 @@
+#include "server/io/testing/fake_io_backend.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "glog/logging.h"
+#include "server/io/annotated_mutex_lock.h"
+
+namespace blockstore {
+namespace {
+
+// The fake whose Complete() calls run on this thread right now, if any.
+thread_local const FakeIoBackend* tls_completing = nullptr;
+
+}  // namespace
+
+void FakeIoBackend::Image::Write(uint64_t offset, const char* data, size_t len) {
+  while (len > 0) {
+    const uint64_t index = offset / kChunkBytes;
+    const size_t in_chunk = offset % kChunkBytes;
+    const size_t n = std::min<size_t>(len, kChunkBytes - in_chunk);
+    std::string& chunk = chunks_[index];
+    if (chunk.empty()) chunk.assign(kChunkBytes, '\0');
+    std::memcpy(&chunk[in_chunk], data, n);
+    offset += n;
+    data += n;
+    len -= n;
+  }
+}
+
+void FakeIoBackend::Image::Read(uint64_t offset, char* out, size_t len) const {
+  while (len > 0) {
+    const uint64_t index = offset / kChunkBytes;
+    const size_t in_chunk = offset % kChunkBytes;
+    const size_t n = std::min<size_t>(len, kChunkBytes - in_chunk);
+    auto it = chunks_.find(index);
+    if (it == chunks_.end()) {
+      std::memset(out, 0, n);
+    } else {
+      std::memcpy(out, it->second.data() + in_chunk, n);
+    }
+    offset += n;
+    out += n;
+    len -= n;
+  }
+}
+
+FakeIoBackend::FakeIoBackend() : FakeIoBackend(Options()) {}
+
+FakeIoBackend::FakeIoBackend(const Options& options) : options_(options) {
+  CHECK(!(options_.complete_in_submit && options_.auto_complete))
+      << "FakeIoBackend: choose complete_in_submit or auto_complete, not both";
+  if (options_.auto_complete) auto_thread_ = std::thread([this] { AutoCompleteLoop(); });
+}
+
+FakeIoBackend::~FakeIoBackend() { Shutdown(); }
+
+int FakeIoBackend::AddDevice(uint64_t size_bytes) {
+  AnnotatedMutexLock lock(&mu_);
+  const int fd = next_fd_++;
+  auto device = std::make_unique<Device>();
+  device->size_bytes = size_bytes;
+  devices_[fd] = std::move(device);
+  return fd;
+}
+
+FakeIoBackend::Device& FakeIoBackend::DeviceLocked(int fd) {
+  auto it = devices_.find(fd);
+  CHECK(it != devices_.end()) << "FakeIoBackend: fd " << fd << " is not a device";
+  return *it->second;
+}
+
+void FakeIoBackend::SetContents(int fd, uint64_t offset_bytes, absl::string_view bytes) {
+  AnnotatedMutexLock lock(&mu_);
+  Device& device = DeviceLocked(fd);
+  CHECK_LE(offset_bytes + bytes.size(), device.size_bytes);
+  device.volatile_image.Write(offset_bytes, bytes.data(), bytes.size());
+  device.durable_image.Write(offset_bytes, bytes.data(), bytes.size());
+}
+
+absl::Status FakeIoBackend::Submit(IoRequest* request) {
+  CHECK(request != nullptr);
+  PendingIo io;
+  io.request = request;
+  io.op = request->op;
+  io.fd = request->fd;
+  io.offset_bytes = request->offset_bytes;
+  if (request->op != IoOp::kFdatasync) io.bytes = IovecBytes(request->iov, request->iov_count);
+  if (request->op == IoOp::kWritev) {
+    // Captured now, as a DMA would start now: the writer may reuse its page at once.
+    io.write_data.reserve(io.bytes);
+    for (int i = 0; i < request->iov_count; ++i) {
+      io.write_data.append(static_cast<const char*>(request->iov[i].iov_base),
+                           request->iov[i].iov_len);
+    }
+  }
+  int32_t res = 0;
+  {
+    AnnotatedMutexLock lock(&mu_);
+    if (shutting_down_ && tls_completing != this) {
+      return absl::UnavailableError("FakeIoBackend is shut down");
+    }
+    io.crash_epoch = crash_epoch_;
+    ++submit_count_;
+    if (io.op == IoOp::kFdatasync) ++fdatasync_count_;
+    if (!options_.complete_in_submit) {
+      pending_.push_back(std::move(io));
+      pending_changed_.Signal();
+      return absl::OkStatus();
+    }
+    res = NaturalResultLocked(io);
+    ApplyLocked(io, res);
+    ++completed_count_;
+  }
+  // complete_in_submit: the deliberate contract break (see Options).
+  RunComplete(request, res);
+  return absl::OkStatus();
+}
+
+int32_t FakeIoBackend::NaturalResultLocked(const PendingIo& io) {
+  auto it = devices_.find(io.fd);
+  if (it == devices_.end()) return -EBADF;
+  if (io.op == IoOp::kFdatasync) return 0;
+  const uint64_t size = it->second->size_bytes;
+  const uint64_t room = io.offset_bytes >= size ? 0 : size - io.offset_bytes;
+  if (io.op == IoOp::kWritev && room == 0 && io.bytes > 0) return -ENOSPC;
+  return static_cast<int32_t>(std::min(io.bytes, room));
+}
+
+void FakeIoBackend::ApplyLocked(const PendingIo& io, int32_t res) {
+  if (io.op != IoOp::kFdatasync) {
+    CHECK_LE(res, static_cast<int64_t>(io.bytes))
+        << "FakeIoBackend: result larger than the request";
+  }
+  if (res < 0) return;
+  // Writes and syncs from before a Crash() belong to a device state that no longer exists.
+  if (io.op != IoOp::kReadv && io.crash_epoch != crash_epoch_) return;
+  auto it = devices_.find(io.fd);
+  if (it == devices_.end()) return;
+  Device& device = *it->second;
+  // A result the test chose may exceed the device; only what lies inside it changes.
+  const uint64_t room = io.offset_bytes >= device.size_bytes ? 0
+                                                               : device.size_bytes - io.offset_bytes;
+  const size_t len = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(res), room));
+  switch (io.op) {
+    case IoOp::kWritev:
+      device.volatile_image.Write(io.offset_bytes, io.write_data.data(), len);
+      break;
+    case IoOp::kReadv: {
+      // The submitter keeps the iovecs valid until Complete() returns (IoRequest contract).
+      uint64_t offset = io.offset_bytes;
+      size_t left = len;
+      for (int i = 0; i < io.request->iov_count && left > 0; ++i) {
+        const size_t n = std::min(left, io.request->iov[i].iov_len);
+        device.volatile_image.Read(offset, static_cast<char*>(io.request->iov[i].iov_base), n);
+        offset += n;
+        left -= n;
+      }
+      break;
+    }
+    case IoOp::kFdatasync:
+      device.durable_image = device.volatile_image;
+      break;
+  }
+}
+
+void FakeIoBackend::RunComplete(IoRequest* request, int32_t res) {
+  const FakeIoBackend* const outer = tls_completing;
+  tls_completing = this;
+  request->Complete(res);
+  tls_completing = outer;
+}
+
+bool FakeIoBackend::CompleteOne(const std::function<size_t(size_t)>& pick, int32_t res) {
+  PendingIo io;
+  {
+    AnnotatedMutexLock lock(&mu_);
+    if (pending_.empty()) return false;
+    const size_t i = pick(pending_.size());
+    CHECK_LT(i, pending_.size());
+    io = std::move(pending_[i]);
+    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+    if (res == kNaturalResult) res = NaturalResultLocked(io);
+    ApplyLocked(io, res);
+    ++completed_count_;
+  }
+  RunComplete(io.request, res);
+  return true;
+}
+
+const FakeIoBackend::PendingIo& FakeIoBackend::PendingLocked(size_t i) {
+  CHECK_LT(i, pending_.size()) << "FakeIoBackend: no pending request " << i;
+  return pending_[i];
+}
+
+size_t FakeIoBackend::PendingCount() {
+  AnnotatedMutexLock lock(&mu_);
+  return pending_.size();
+}
+
+const IoRequest* FakeIoBackend::Pending(size_t i) {
+  AnnotatedMutexLock lock(&mu_);
+  return PendingLocked(i).request;
+}
+
+IoOp FakeIoBackend::PendingOp(size_t i) {
+  AnnotatedMutexLock lock(&mu_);
+  return PendingLocked(i).op;
+}
+
+int FakeIoBackend::PendingFd(size_t i) {
+  AnnotatedMutexLock lock(&mu_);
+  return PendingLocked(i).fd;
+}
+
+uint64_t FakeIoBackend::PendingOffset(size_t i) {
+  AnnotatedMutexLock lock(&mu_);
+  return PendingLocked(i).offset_bytes;
+}
+
+uint64_t FakeIoBackend::PendingBytes(size_t i) {
+  AnnotatedMutexLock lock(&mu_);
+  return PendingLocked(i).bytes;
+}
+
+void FakeIoBackend::CompleteNext() { CompleteNext(kNaturalResult); }
+
+void FakeIoBackend::CompleteNext(int32_t res) {
+  CHECK(CompleteOne([](size_t) { return size_t{0}; }, res))
+      << "FakeIoBackend::CompleteNext: nothing pending";
+}
+
+void FakeIoBackend::CompleteAt(size_t i, int32_t res) {
+  CHECK(CompleteOne([i](size_t) { return i; }, res))
+      << "FakeIoBackend::CompleteAt: nothing pending";
+}
+
+void FakeIoBackend::CompleteAll() {
+  for (uint64_t n = 0; CompleteOne([](size_t) { return size_t{0}; }, kNaturalResult); ++n) {
+    CHECK_LT(n, kCompleteAllMax) << "FakeIoBackend::CompleteAll: requests keep resubmitting";
+  }
+}
+
+void FakeIoBackend::CompleteInRandomOrder(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto pick = [&rng](size_t count) { return static_cast<size_t>(rng() % count); };
+  for (uint64_t n = 0; CompleteOne(pick, kNaturalResult); ++n) {
+    CHECK_LT(n, kCompleteAllMax) << "FakeIoBackend::CompleteInRandomOrder: requests keep "
+                                    "resubmitting";
+  }
+}
+
+void FakeIoBackend::AutoCompleteLoop() {
+  std::mt19937_64 rng(options_.seed);
+  const int64_t delay_max_ns = absl::ToInt64Nanoseconds(options_.auto_complete_delay_max);
+  for (;;) {
+    {
+      AnnotatedMutexLock lock(&mu_);
+      while (pending_.empty() && !shutting_down_) lock.Wait(&pending_changed_);
+      if (pending_.empty()) return;  // Shutting down with nothing left.
+    }
+    if (delay_max_ns > 0) {
+      absl::SleepFor(absl::Nanoseconds(static_cast<int64_t>(rng() % (delay_max_ns + 1))));
+    }
+    CompleteOne([&rng](size_t count) { return static_cast<size_t>(rng() % count); },
+                kNaturalResult);
+  }
+}
+
+void FakeIoBackend::Shutdown() {
+  CHECK(tls_completing != this) << "FakeIoBackend::Shutdown() called from inside Complete()";
+  std::call_once(shutdown_once_, [this] {
+    {
+      AnnotatedMutexLock lock(&mu_);
+      shutting_down_ = true;
+      pending_changed_.SignalAll();
+    }
+    if (auto_thread_.joinable()) {
+      auto_thread_.join();
+    } else {
+      CompleteAll();
+    }
+  });
+}
+
+void FakeIoBackend::Crash() {
+  AnnotatedMutexLock lock(&mu_);
+  ++crash_epoch_;
+  for (auto& [fd, device] : devices_) device->volatile_image = device->durable_image;
+}
+
+std::string FakeIoBackend::ReadVolatile(int fd, uint64_t offset_bytes, size_t len) {
+  AnnotatedMutexLock lock(&mu_);
+  const Device& device = DeviceLocked(fd);
+  CHECK_LE(offset_bytes + len, device.size_bytes);
+  std::string out(len, '\0');
+  device.volatile_image.Read(offset_bytes, out.data(), len);
+  return out;
+}
+
+std::string FakeIoBackend::ReadDurable(int fd, uint64_t offset_bytes, size_t len) {
+  AnnotatedMutexLock lock(&mu_);
+  const Device& device = DeviceLocked(fd);
+  CHECK_LE(offset_bytes + len, device.size_bytes);
+  std::string out(len, '\0');
+  device.durable_image.Read(offset_bytes, out.data(), len);
+  return out;
+}
+
+uint64_t FakeIoBackend::SubmitCount() {
+  AnnotatedMutexLock lock(&mu_);
+  return submit_count_;
+}
+
+uint64_t FakeIoBackend::FdatasyncCount() {
+  AnnotatedMutexLock lock(&mu_);
+  return fdatasync_count_;
+}
+
+uint64_t FakeIoBackend::CompletedCount() {
+  AnnotatedMutexLock lock(&mu_);
+  return completed_count_;
+}
+
+}  // namespace blockstore

@@ -1,0 +1,345 @@
+#include "server/io/testing/fake_io_backend.h"
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "gtest/gtest.h"
+#include "server/io/io_request.h"
+#include "server/io/testing/recording_request.h"
+
+namespace blockstore {
+namespace {
+
+constexpr uint64_t kDeviceBytes = 64 * 1024;
+
+// A write of `data` at `offset`; owns its bytes.
+class Write : public RecordingRequest {
+ public:
+  Write(int device_fd, uint64_t offset, std::string data) : data_(std::move(data)) {
+    op = IoOp::kWritev;
+    fd = device_fd;
+    offset_bytes = offset;
+    set_iovecs({{data_.data(), data_.size()}});
+  }
+  std::string& data() { return data_; }
+
+ private:
+  std::string data_;
+};
+
+class Read : public RecordingRequest {
+ public:
+  Read(int device_fd, uint64_t offset, size_t len) : data_(len, '\0') {
+    op = IoOp::kReadv;
+    fd = device_fd;
+    offset_bytes = offset;
+    // Two iovecs, so filling crosses a segment boundary.
+    set_iovecs({{data_.data(), len / 2}, {data_.data() + len / 2, len - len / 2}});
+  }
+  const std::string& data() const { return data_; }
+
+ private:
+  std::string data_;
+};
+
+class Sync : public RecordingRequest {
+ public:
+  explicit Sync(int device_fd) {
+    op = IoOp::kFdatasync;
+    fd = device_fd;
+  }
+};
+
+TEST(FakeIoBackendTest, DevicesGetDistinctFdTokens) {
+  FakeIoBackend fake;
+  const int first = fake.AddDevice(kDeviceBytes);
+  const int second = fake.AddDevice(kDeviceBytes);
+  EXPECT_EQ(first, FakeIoBackend::kFirstFd);
+  EXPECT_EQ(second, FakeIoBackend::kFirstFd + 1);
+  EXPECT_EQ(fake.Name(), "fake");
+}
+
+TEST(FakeIoBackendTest, WriteReachesVolatileImageOnlyWhenCompleted) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 4096, std::string(4096, 'a'));
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  EXPECT_EQ(write.completion_count(), 0) << "completed inside Submit()";
+  EXPECT_EQ(fake.ReadVolatile(fd, 4096, 4096), std::string(4096, '\0'));
+  ASSERT_EQ(fake.PendingCount(), 1u);
+  EXPECT_EQ(fake.Pending(0), &write);
+  EXPECT_EQ(fake.PendingOp(0), IoOp::kWritev);
+  EXPECT_EQ(fake.PendingFd(0), fd);
+  EXPECT_EQ(fake.PendingOffset(0), 4096u);
+  EXPECT_EQ(fake.PendingBytes(0), 4096u);
+
+  fake.CompleteNext();
+  EXPECT_EQ(write.results(), std::vector<int32_t>{4096});
+  EXPECT_EQ(fake.ReadVolatile(fd, 4096, 4096), std::string(4096, 'a'));
+  EXPECT_EQ(fake.ReadDurable(fd, 4096, 4096), std::string(4096, '\0'));
+  EXPECT_EQ(fake.PendingCount(), 0u);
+}
+
+// Method: change the writer's buffer after Submit(); the device gets the bytes as they were at
+// Submit(), as a DMA that has already started would.
+TEST(FakeIoBackendTest, WriteBytesAreCapturedAtSubmit) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 0, std::string(512, 'x'));
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  write.data().assign(512, 'y');
+  fake.CompleteAll();
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 512), std::string(512, 'x'));
+}
+
+TEST(FakeIoBackendTest, ShortResultAppliesOnlyThePrefix) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 0, std::string(4096, 'b'));
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  fake.CompleteNext(1024);
+  EXPECT_EQ(write.results(), std::vector<int32_t>{1024});
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), std::string(1024, 'b') + std::string(3072, '\0'));
+}
+
+TEST(FakeIoBackendTest, ErrorResultAppliesNothing) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 0, std::string(4096, 'c'));
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  fake.CompleteNext(-EIO);
+  EXPECT_EQ(write.results(), std::vector<int32_t>{-EIO});
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), std::string(4096, '\0'));
+}
+
+TEST(FakeIoBackendTest, ReadvFillsIovecsFromVolatileImageAtCompletion) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  fake.SetContents(fd, 8192, std::string(3000, 'r'));
+  Read read(fd, 8192, 4096);
+  ASSERT_TRUE(fake.Submit(&read).ok());
+  EXPECT_EQ(read.data(), std::string(4096, '\0')) << "filled before completion";
+  fake.CompleteNext();
+  EXPECT_EQ(read.last_result(), 4096);
+  EXPECT_EQ(read.data(), std::string(3000, 'r') + std::string(1096, '\0'));
+
+  Read short_read(fd, 8192, 4096);
+  ASSERT_TRUE(fake.Submit(&short_read).ok());
+  fake.CompleteNext(100);
+  EXPECT_EQ(short_read.data(), std::string(100, 'r') + std::string(3996, '\0'));
+}
+
+// Method: write A and sync, write B without sync, crash: A survives and B is lost
+// (leveldb's FaultInjectionTestEnv).
+TEST(FakeIoBackendTest, CrashKeepsSyncedWritesAndLosesUnsyncedOnes) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write synced(fd, 0, std::string(4096, 's'));
+  Sync sync(fd);
+  Write unsynced(fd, 4096, std::string(4096, 'u'));
+  ASSERT_TRUE(fake.Submit(&synced).ok());
+  fake.CompleteAll();
+  ASSERT_TRUE(fake.Submit(&sync).ok());
+  fake.CompleteAll();
+  EXPECT_EQ(sync.results(), std::vector<int32_t>{0});
+  ASSERT_TRUE(fake.Submit(&unsynced).ok());
+  fake.CompleteAll();
+  EXPECT_EQ(fake.ReadDurable(fd, 0, 4096), std::string(4096, 's'));
+  EXPECT_EQ(fake.ReadDurable(fd, 4096, 4096), std::string(4096, '\0'));
+  EXPECT_EQ(fake.ReadVolatile(fd, 4096, 4096), std::string(4096, 'u'));
+
+  fake.Crash();
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), std::string(4096, 's'));
+  EXPECT_EQ(fake.ReadVolatile(fd, 4096, 4096), std::string(4096, '\0'));
+  EXPECT_EQ(fake.SubmitCount(), 3u);
+  EXPECT_EQ(fake.FdatasyncCount(), 1u);
+}
+
+TEST(FakeIoBackendTest, FailedFdatasyncMakesNothingDurable) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 0, std::string(4096, 'w'));
+  Sync sync(fd);
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  fake.CompleteAll();
+  ASSERT_TRUE(fake.Submit(&sync).ok());
+  fake.CompleteNext(-EIO);
+  EXPECT_EQ(fake.ReadDurable(fd, 0, 4096), std::string(4096, '\0'));
+}
+
+// Method: a write is pending when the device crashes; completing it afterwards reports its
+// result (so its owner can finish) but does not write into the post-crash device.
+TEST(FakeIoBackendTest, WritePendingAtCrashDoesNotReachTheDeviceAfterIt) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 0, std::string(4096, 'p'));
+  Sync sync(fd);
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  ASSERT_TRUE(fake.Submit(&sync).ok());
+  fake.Crash();
+  fake.CompleteAll();
+  EXPECT_EQ(write.results(), std::vector<int32_t>{4096});
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), std::string(4096, '\0'));
+  EXPECT_EQ(fake.ReadDurable(fd, 0, 4096), std::string(4096, '\0'));
+}
+
+TEST(FakeIoBackendTest, NaturalResultsFollowABlockDevice) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(8192);
+  Write across_end(fd, 6144, std::string(4096, 'e'));
+  Write at_end(fd, 8192, std::string(512, 'e'));
+  Read read_across_end(fd, 4096, 8192);
+  Sync unknown_fd(fd + 1);
+  for (RecordingRequest* request :
+       std::vector<RecordingRequest*>{&across_end, &at_end, &read_across_end, &unknown_fd}) {
+    ASSERT_TRUE(fake.Submit(request).ok());
+  }
+  fake.CompleteAll();
+  EXPECT_EQ(across_end.last_result(), 2048);
+  EXPECT_EQ(at_end.last_result(), -ENOSPC);
+  EXPECT_EQ(read_across_end.last_result(), 4096);
+  EXPECT_EQ(unknown_fd.last_result(), -EBADF);
+  EXPECT_EQ(fake.ReadVolatile(fd, 6144, 2048), std::string(2048, 'e'));
+}
+
+TEST(FakeIoBackendTest, CompleteAtCompletesTheChosenRequest) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write first(fd, 0, std::string(512, '1'));
+  Write second(fd, 512, std::string(512, '2'));
+  ASSERT_TRUE(fake.Submit(&first).ok());
+  ASSERT_TRUE(fake.Submit(&second).ok());
+  fake.CompleteAt(1, -EIO);
+  EXPECT_EQ(first.completion_count(), 0);
+  EXPECT_EQ(second.results(), std::vector<int32_t>{-EIO});
+  ASSERT_EQ(fake.PendingCount(), 1u);
+  EXPECT_EQ(fake.Pending(0), &first);
+  fake.CompleteAt(0);
+  EXPECT_EQ(first.results(), std::vector<int32_t>{512});
+  EXPECT_EQ(fake.CompletedCount(), 2u);
+}
+
+// Method: a write completes short and its Complete() resubmits the remainder, as Bio does;
+// CompleteAll() keeps going until the resubmission has completed too.
+TEST(FakeIoBackendTest, CompleteAllRunsWhatCompletionsResubmit) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  std::string data(4096, 'm');
+  RecordingRequest write(IoOp::kWritev, fd, 0, {{data.data(), data.size()}});
+  absl::Status resubmit_status = absl::UnknownError("not resubmitted");
+  write.set_on_complete([&](int32_t res) {
+    if (res <= 0 || static_cast<size_t>(res) == data.size() - write.offset_bytes) return;
+    write.offset_bytes += static_cast<uint64_t>(res);
+    write.set_iovecs({{data.data() + write.offset_bytes, data.size() - write.offset_bytes}});
+    resubmit_status = fake.Submit(&write);
+  });
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  fake.CompleteNext(1000);
+  EXPECT_TRUE(resubmit_status.ok()) << resubmit_status;
+  ASSERT_EQ(fake.PendingCount(), 1u);
+  EXPECT_EQ(fake.PendingOffset(0), 1000u);
+  fake.CompleteAll();
+  EXPECT_EQ(write.results(), (std::vector<int32_t>{1000, 3096}));
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), data);
+}
+
+// The same seed completes in the same order; a different seed in another.
+TEST(FakeIoBackendTest, CompleteInRandomOrderIsRepeatableForASeed) {
+  auto order_for_seed = [](uint64_t seed) {
+    FakeIoBackend fake;
+    const int fd = fake.AddDevice(kDeviceBytes);
+    std::vector<std::unique_ptr<Write>> writes;
+    std::vector<int> order;
+    for (int i = 0; i < 16; ++i) {
+      writes.push_back(std::make_unique<Write>(fd, i * 512, std::string(512, 'a' + i)));
+      writes.back()->set_on_complete([&order, i](int32_t) { order.push_back(i); });
+      EXPECT_TRUE(fake.Submit(writes.back().get()).ok());
+    }
+    fake.CompleteInRandomOrder(seed);
+    EXPECT_EQ(fake.PendingCount(), 0u);
+    for (int i = 0; i < 16; ++i) {
+      EXPECT_EQ(fake.ReadVolatile(fd, i * 512, 512), std::string(512, 'a' + i));
+    }
+    return order;
+  };
+  const std::vector<int> first = order_for_seed(42);
+  EXPECT_EQ(first.size(), 16u);
+  EXPECT_EQ(order_for_seed(42), first);
+  EXPECT_NE(order_for_seed(43), first);
+}
+
+// complete_in_submit is the worst case for R6: the completion has run before Submit() returns.
+TEST(FakeIoBackendTest, CompleteInSubmitCompletesBeforeSubmitReturns) {
+  FakeIoBackend::Options options;
+  options.complete_in_submit = true;
+  FakeIoBackend fake(options);
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 0, std::string(512, 'i'));
+  bool completed_inside_submit = false;
+  bool submitting = true;
+  write.set_on_complete([&](int32_t) { completed_inside_submit = submitting; });
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  submitting = false;
+  EXPECT_TRUE(completed_inside_submit);
+  EXPECT_EQ(write.results(), std::vector<int32_t>{512});
+  EXPECT_EQ(fake.PendingCount(), 0u);
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 512), std::string(512, 'i'));
+}
+
+// Method: two threads submit 200 writes each to disjoint blocks while the auto thread completes
+// them in a random order after random delays (the shape of a TSan stress test); every write
+// completes once, on the auto thread, and lands.
+TEST(FakeIoBackendTest, AutoCompleteCompletesEverythingFromItsOwnThread) {
+  FakeIoBackend::Options options;
+  options.auto_complete = true;
+  options.seed = 7;
+  options.auto_complete_delay_max = absl::Microseconds(20);
+  FakeIoBackend fake(options);
+  constexpr int kWritesPerThread = 200;
+  const int fd = fake.AddDevice(2 * kWritesPerThread * 512);
+  std::vector<std::unique_ptr<Write>> writes;
+  for (int i = 0; i < 2 * kWritesPerThread; ++i) {
+    writes.push_back(std::make_unique<Write>(fd, i * 512, std::string(512, 'A' + i % 26)));
+  }
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 2; ++t) {
+    submitters.emplace_back([&, t] {
+      for (int i = t; i < 2 * kWritesPerThread; i += 2) {
+        EXPECT_TRUE(fake.Submit(writes[i].get()).ok());
+      }
+    });
+  }
+  for (std::thread& submitter : submitters) submitter.join();
+  for (int i = 0; i < 2 * kWritesPerThread; ++i) {
+    ASSERT_TRUE(writes[i]->WaitForCompletions(1)) << "write " << i;
+    EXPECT_EQ(writes[i]->results(), std::vector<int32_t>{512});
+    EXPECT_NE(writes[i]->threads()[0], std::this_thread::get_id());
+    EXPECT_EQ(fake.ReadVolatile(fd, i * 512, 512), std::string(512, 'A' + i % 26));
+  }
+  fake.Shutdown();
+  EXPECT_EQ(fake.CompletedCount(), static_cast<uint64_t>(2 * kWritesPerThread));
+}
+
+TEST(FakeIoBackendTest, ShutdownCompletesPendingRequestsAndRefusesNewOnes) {
+  FakeIoBackend fake;
+  const int fd = fake.AddDevice(kDeviceBytes);
+  Write write(fd, 0, std::string(512, 'z'));
+  ASSERT_TRUE(fake.Submit(&write).ok());
+  fake.Shutdown();
+  EXPECT_EQ(write.results(), std::vector<int32_t>{512});
+  Write late(fd, 512, std::string(512, 'z'));
+  EXPECT_EQ(fake.Submit(&late).code(), absl::StatusCode::kUnavailable);
+  fake.Shutdown();
+  EXPECT_EQ(late.completion_count(), 0);
+  EXPECT_EQ(fake.SubmitCount(), 1u);
+}
+
+}  // namespace
+}  // namespace blockstore
