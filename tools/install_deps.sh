@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what blockstore needs from Debian bookworm's packages (and the deploy checks' npm
+# packages), only when something is missing. Safe to run again; run as root or with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # Build: Debian's Bazel 4.2.3 and the compilers (clang for the thread-safety analysis).
+  bazel-bootstrap g++ clang pkg-config
+  # Libraries (docs/build.md).
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  liburing-dev prometheus-cpp-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # Tests and benchmarks: a second-language client, Prometheus, linters, fio and nbdkit.
+  python3-grpcio python3-protobuf prometheus yamllint shellcheck jq fio nbdkit
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install_deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The deploy checks validate Kubernetes manifests offline with npm's kubernetes-models.
+if [ -f tools/deploy-checks/package.json ] && [ ! -d tools/deploy-checks/node_modules ]; then
+  echo "install_deps: npm ci in tools/deploy-checks"
+  (cd tools/deploy-checks && npm ci --no-audit --no-fund --loglevel=error)
+fi

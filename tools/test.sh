@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The second of README's two commands: installs what is missing and runs every test: the whole
+# tree, then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Ends with the line "N passed, N failed" (test cases, from each test's XML report).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+tools/install_deps.sh || exit 1
+
+# Unit tests that also run under ASan+UBSan (the engine and its doubles, no servers).
+asan_targets=(//server/common/... //server/cache/... //server/writeback/... //server/io/...
+              //server/volume/...)
+
+passed=0
+failed=0
+status=0
+
+# Adds the test cases of one `bazel test` run to the totals. Targets that did not build or
+# had no report count as one failure each.
+count() {
+  local log=$1
+  local line target xml t f e
+  while read -r line; do
+    target=$(awk '{print $1}' <<<"$line")
+    case "$line" in
+      *" PASSED"*|*" FAILED"*|*" TIMEOUT"*|*" FLAKY"*|*" NO STATUS"*|*" SKIPPED"*) ;;
+      *) continue ;;
+    esac
+    xml="bazel-testlogs/$(sed -e 's|^//||' -e 's|:|/|' <<<"$target")/test.xml"
+    if [[ "$line" == *" PASSED"* ]] && [ -f "$xml" ]; then
+      t=$(grep -o '<testsuites[^>]*tests="[0-9]*"' "$xml" | head -1 | grep -o 'tests="[0-9]*"' | grep -o '[0-9]*')
+      f=$(grep -o '<testsuites[^>]*failures="[0-9]*"' "$xml" | head -1 | grep -o 'failures="[0-9]*"' | grep -o '[0-9]*')
+      e=$(grep -o '<testsuites[^>]*errors="[0-9]*"' "$xml" | head -1 | grep -o 'errors="[0-9]*"' | grep -o '[0-9]*')
+      t=${t:-1}; f=${f:-0}; e=${e:-0}
+      [ "$t" -eq 0 ] && t=1
+      passed=$((passed + t - f - e))
+      failed=$((failed + f + e))
+    elif [[ "$line" == *" PASSED"* ]]; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
+  done < <(grep -E '^//[^ ]+ +' "$log")
+}
+
+log=$(mktemp)
+echo "== bazel test //..."
+bazel test --test_summary=short //... 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count "$log"
+
+echo "== bazel test --config=asan (unit tests under ASan+UBSan)"
+bazel test --config=asan --test_summary=short "${asan_targets[@]}" 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+count "$log"
+rm -f "$log"
+
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ] || status=1
+exit "$status"
