@@ -1,0 +1,250 @@
+#include "server/io/testing/faulty_io_backend.h"
+
+#include <cerrno>
+#include <memory>
+#include <utility>
+
+#include "glog/logging.h"
+#include "server/io/annotated_mutex_lock.h"
+
+namespace blockstore {
+namespace {
+
+// The wrapper whose Complete() calls run on this thread right now, if any.
+thread_local const FaultyIoBackend* tls_completing = nullptr;
+
+}  // namespace
+
+// What the target sees in place of the caller's request: the same request, or a zero-length or
+// truncated write carrying an injected fault. Owned by the wrapper from Submit() until the
+// target completes it.
+class FaultyIoBackend::Forwarded final : public IoRequest {
+ public:
+  Forwarded(FaultyIoBackend* owner, IoRequest* original) : owner_(owner), original_(original) {
+    op = original->op;
+    fd = original->fd;
+    offset_bytes = original->offset_bytes;
+    iov = original->iov;
+    iov_count = original->iov_count;
+  }
+
+  void Complete(int32_t res) override { owner_->OnForwardedComplete(this, res); }
+
+  // Makes this a zero-length write that reports -err.
+  void Fail(int err) {
+    injected_res_ = -err;
+    op = IoOp::kWritev;
+    iov = nullptr;
+    iov_count = 0;
+  }
+
+  // Keeps only the first `bytes` of the write.
+  void Truncate(uint64_t bytes) {
+    truncated_iov_.clear();
+    for (int i = 0; i < original_->iov_count && bytes > 0; ++i) {
+      iovec part = original_->iov[i];
+      if (part.iov_len > bytes) part.iov_len = bytes;
+      bytes -= part.iov_len;
+      truncated_iov_.push_back(part);
+    }
+    iov = truncated_iov_.data();
+    iov_count = static_cast<int>(truncated_iov_.size());
+  }
+
+  IoRequest* original() const { return original_; }
+  int32_t injected_res() const { return injected_res_; }
+
+ private:
+  FaultyIoBackend* const owner_;
+  IoRequest* const original_;
+  int32_t injected_res_ = 0;  // < 0: reported instead of the target's result.
+  std::vector<iovec> truncated_iov_;
+};
+
+FaultyIoBackend::FaultyIoBackend(IoBackend* target) : FaultyIoBackend(target, Options()) {}
+
+FaultyIoBackend::FaultyIoBackend(IoBackend* target, const Options& options)
+    : target_(target),
+      rng_(options.seed),
+      eio_one_in_(options.eio_one_in),
+      short_write_one_in_(options.short_write_one_in),
+      short_write_align_bytes_(options.short_write_align_bytes) {
+  CHECK(target_ != nullptr);
+  CHECK_GT(short_write_align_bytes_, 0u);
+}
+
+FaultyIoBackend::~FaultyIoBackend() { Shutdown(); }
+
+void FaultyIoBackend::FailBlock(uint64_t device_offset_bytes_of_block, uint32_t block_size,
+                                int err) {
+  CHECK_GT(block_size, 0u);
+  CHECK_GT(err, 0) << "FailBlock takes a positive errno";
+  AnnotatedMutexLock lock(&mu_);
+  failed_blocks_.push_back({device_offset_bytes_of_block, block_size, err});
+}
+
+void FaultyIoBackend::ClearBlockFaults() {
+  AnnotatedMutexLock lock(&mu_);
+  failed_blocks_.clear();
+}
+
+void FaultyIoBackend::FailNthSubmit(uint64_t n, int err) {
+  CHECK_GT(n, 0u) << "submits count from 1";
+  CHECK_GT(err, 0) << "FailNthSubmit takes a positive errno";
+  AnnotatedMutexLock lock(&mu_);
+  fail_nth_submit_[n] = err;
+}
+
+void FaultyIoBackend::SetEioOneIn(uint32_t n) {
+  AnnotatedMutexLock lock(&mu_);
+  eio_one_in_ = n;
+}
+
+void FaultyIoBackend::ShortWriteOnce(uint32_t bytes) {
+  AnnotatedMutexLock lock(&mu_);
+  short_write_once_bytes_ = bytes;
+}
+
+void FaultyIoBackend::SetShortWriteOneIn(uint32_t n) {
+  AnnotatedMutexLock lock(&mu_);
+  short_write_one_in_ = n;
+}
+
+void FaultyIoBackend::EagainTimes(int n) {
+  CHECK_GE(n, 0);
+  AnnotatedMutexLock lock(&mu_);
+  eagain_left_ = n;
+}
+
+void FaultyIoBackend::FailAllocationsAt(uint64_t nth, uint64_t count) {
+  CHECK_GT(nth, 0u) << "MayAllocate() calls count from 1";
+  AnnotatedMutexLock lock(&mu_);
+  fail_allocations_nth_ = nth;
+  fail_allocations_count_ = count;
+}
+
+void FaultyIoBackend::SetOnAllocationFailure(std::function<void()> hook) {
+  AnnotatedMutexLock lock(&mu_);
+  on_allocation_failure_ = std::move(hook);
+}
+
+FaultyIoBackend::FaultCounts FaultyIoBackend::Counts() {
+  AnnotatedMutexLock lock(&mu_);
+  return counts_;
+}
+
+uint64_t FaultyIoBackend::SubmitCalls() {
+  AnnotatedMutexLock lock(&mu_);
+  return submit_calls_;
+}
+
+uint64_t FaultyIoBackend::AllocationCalls() {
+  AnnotatedMutexLock lock(&mu_);
+  return allocation_calls_;
+}
+
+bool FaultyIoBackend::OneIn(uint32_t n) {
+  if (n == 0) return false;  // Off: draws nothing, so other faults' sequences do not shift.
+  return rng_() % n == 0;
+}
+
+bool FaultyIoBackend::TouchesFailedBlockLocked(uint64_t offset, uint64_t bytes, int* err) {
+  for (const FailedBlock& block : failed_blocks_) {
+    if (offset < block.offset_bytes + block.size_bytes && block.offset_bytes < offset + bytes) {
+      *err = block.err;
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status FaultyIoBackend::Submit(IoRequest* request) {
+  CHECK(request != nullptr);
+  auto forwarded = std::make_unique<Forwarded>(this, request);
+  const uint64_t bytes =
+      request->op == IoOp::kFdatasync ? 0 : IovecBytes(request->iov, request->iov_count);
+  {
+    AnnotatedMutexLock lock(&mu_);
+    if (shutting_down_ && tls_completing != this) {
+      return absl::UnavailableError("FaultyIoBackend is shut down");
+    }
+    const uint64_t n = ++submit_calls_;
+    int err = 0;
+    auto nth = fail_nth_submit_.find(n);
+    if (nth != fail_nth_submit_.end()) {
+      err = nth->second;
+      fail_nth_submit_.erase(nth);
+      ++counts_.nth_submit_errors;
+    } else if (eagain_left_ > 0) {
+      --eagain_left_;
+      err = EAGAIN;
+      ++counts_.eagains;
+    } else if (request->op == IoOp::kWritev &&
+               TouchesFailedBlockLocked(request->offset_bytes, bytes, &err)) {
+      ++counts_.bad_block_writes;
+    } else if (OneIn(eio_one_in_)) {
+      err = EIO;
+      ++counts_.random_eios;
+    } else if (request->op == IoOp::kWritev) {
+      int64_t cut = -1;
+      if (short_write_once_bytes_ >= 0 && bytes > static_cast<uint64_t>(short_write_once_bytes_)) {
+        cut = short_write_once_bytes_;
+        short_write_once_bytes_ = -1;
+      } else if (bytes > short_write_align_bytes_ && OneIn(short_write_one_in_)) {
+        const uint64_t steps = (bytes - 1) / short_write_align_bytes_;
+        cut = static_cast<int64_t>(short_write_align_bytes_ * (1 + rng_() % steps));
+      }
+      if (cut >= 0) {
+        forwarded->Truncate(static_cast<uint64_t>(cut));
+        ++counts_.short_writes;
+      }
+    }
+    if (err != 0) forwarded->Fail(err);
+  }
+  // Released first: a target that completes inside Submit() (FakeIoBackend's
+  // complete_in_submit) deletes it in OnForwardedComplete().
+  Forwarded* raw = forwarded.release();
+  absl::Status status = target_->Submit(raw);
+  if (!status.ok()) delete raw;  // Refused: the target will not complete it.
+  return status;
+}
+
+void FaultyIoBackend::OnForwardedComplete(Forwarded* forwarded, int32_t res) {
+  IoRequest* const original = forwarded->original();
+  const int32_t result = forwarded->injected_res() < 0 ? forwarded->injected_res() : res;
+  delete forwarded;
+  const FaultyIoBackend* const outer = tls_completing;
+  tls_completing = this;
+  original->Complete(result);
+  tls_completing = outer;
+}
+
+bool FaultyIoBackend::MayAllocate() {
+  bool fail;
+  std::function<void()> hook;
+  {
+    AnnotatedMutexLock lock(&mu_);
+    const uint64_t n = ++allocation_calls_;
+    fail = fail_allocations_nth_ != 0 && n >= fail_allocations_nth_ &&
+           n - fail_allocations_nth_ < fail_allocations_count_;
+    if (fail) {
+      ++counts_.allocation_failures;
+      hook = on_allocation_failure_;
+    }
+  }
+  // No lock held from here: the hook may complete requests, which may resubmit through this
+  // wrapper, and the target may be another wrapper with a hook of its own.
+  if (!fail) return target_->MayAllocate();
+  if (hook) hook();
+  return false;
+}
+
+void FaultyIoBackend::Shutdown() {
+  {
+    AnnotatedMutexLock lock(&mu_);
+    shutting_down_ = true;
+  }
+  target_->Shutdown();
+}
+
+}  // namespace blockstore
