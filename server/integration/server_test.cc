@@ -1,0 +1,162 @@
+// End to end: the real blockstored binary on loopback with a temporary data directory, driven
+// by the client library (and, in blockctl_test.cc, by blockctl).
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/block_client.h"
+#include "gtest/gtest.h"
+#include "server/integration/server_process.h"
+#include "server/integration/test_server_fixture.h"
+
+namespace blockstore {
+namespace {
+
+constexpr uint32_t kPageSize = 16384;
+constexpr uint32_t kBlockSize = 4096;
+
+using ServerTest = BlockstoredTest;
+
+TEST_F(ServerTest, WriteReadFlushRestartReadBack) {
+  constexpr uint64_t kPages = 64;
+  absl::StatusOr<v1::VolumeInfo> info =
+      client_->CreateVolume("disk", kPages * kPageSize, kPageSize, kBlockSize);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->page_count(), kPages);
+  EXPECT_EQ(info->max_message_bytes(), 64u * 1024 + 4096);
+  EXPECT_TRUE(info->io_backend() == "uring" || info->io_backend() == "sync") << info->io_backend();
+
+  std::string image(kPages * kPageSize, '\0');
+  auto expect_write = [&image](uint64_t page, uint32_t offset, const std::string& data) {
+    image.replace(page * kPageSize + offset, data.size(), data);
+  };
+
+  // Unary writes: a whole page, a middle part of a page, a FUA page.
+  const std::string whole = Pattern(kPageSize, 1);
+  ASSERT_TRUE(client_->WritePage("disk", 0, 0, whole).ok());
+  expect_write(0, 0, whole);
+  const std::string middle = Pattern(2 * kBlockSize, 2);
+  ASSERT_TRUE(client_->WritePage("disk", 1, kBlockSize, middle).ok());
+  expect_write(1, kBlockSize, middle);
+  const std::string durable = Pattern(kPageSize, 3);
+  ASSERT_TRUE(client_->WritePage("disk", 2, 0, durable, /*fua=*/true).ok());
+  expect_write(2, 0, durable);
+
+  // A stream of 32 pages with 8 in flight: one response per request id.
+  std::unique_ptr<PageWriter> writer = client_->NewPageWriter(8);
+  absl::Mutex mu;
+  std::multiset<uint64_t> answered;
+  std::set<uint64_t> sent;
+  int failures = 0;
+  for (uint64_t page = 10; page < 42; ++page) {
+    const std::string data = Pattern(kPageSize, 100 + page);
+    expect_write(page, 0, data);
+    ASSERT_TRUE(writer
+                    ->Write("disk", page, 0, data, false,
+                            [&](const WriteResult& result) {
+                              absl::MutexLock lock(&mu);
+                              answered.insert(result.request_id);
+                              if (!result.status.ok()) ++failures;
+                            })
+                    .ok());
+    sent.insert(page - 9);  // request ids count from 1
+    EXPECT_LE(writer->in_flight(), 8u);
+  }
+  ASSERT_TRUE(writer->Finish().ok());
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(failures, 0);
+    EXPECT_EQ(std::set<uint64_t>(answered.begin(), answered.end()), sent);
+    EXPECT_EQ(answered.size(), sent.size()) << "a request was answered twice";
+  }
+
+  // Read back before the flush: the cache serves it.
+  absl::StatusOr<std::string> page1 = client_->ReadPage("disk", 1);
+  ASSERT_TRUE(page1.ok()) << page1.status();
+  EXPECT_EQ(*page1, image.substr(kPageSize, kPageSize));
+  EXPECT_EQ(ReadAll("disk", kPages), image);
+
+  FlushResult flush;
+  ASSERT_TRUE(client_->Flush("disk", &flush).ok()) << flush.status;
+  EXPECT_TRUE(flush.has_summary);
+  EXPECT_EQ(flush.pages_failed, 0u);
+  EXPECT_EQ(flush.pages.size(), flush.pages_written);
+  for (const FlushPageResult& page : flush.pages) {
+    EXPECT_TRUE(page.status.ok()) << page.page_index;
+    EXPECT_TRUE(page.page_index <= 2 || (page.page_index >= 10 && page.page_index < 42))
+        << page.page_index;
+  }
+  info = client_->GetVolumeInfo("disk");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->dirty_pages(), 0u);
+  EXPECT_EQ(info->pages_under_writeback(), 0u);
+
+  // Written after the flush: SIGTERM must write it back before the server exits.
+  const std::string late = Pattern(kPageSize, 50);
+  ASSERT_TRUE(client_->WritePage("disk", 50, 0, late).ok());
+  expect_write(50, 0, late);
+
+  StopServer();
+  StartServer();
+
+  absl::StatusOr<std::vector<v1::VolumeInfo>> volumes = client_->ListVolumes();
+  ASSERT_TRUE(volumes.ok()) << volumes.status();
+  ASSERT_EQ(volumes->size(), 1u);
+  EXPECT_EQ((*volumes)[0].name(), "disk");
+  EXPECT_EQ((*volumes)[0].size_bytes(), kPages * kPageSize);
+  EXPECT_EQ((*volumes)[0].page_size_bytes(), kPageSize);
+  EXPECT_EQ((*volumes)[0].block_size_bytes(), kBlockSize);
+  EXPECT_EQ(ReadAll("disk", kPages), image);
+}
+
+TEST_F(ServerTest, DeleteVolumeRemovesItAcrossRestarts) {
+  ASSERT_TRUE(client_->CreateVolume("keep", 1 << 20).ok());
+  ASSERT_TRUE(client_->CreateVolume("drop", 1 << 20).ok());
+  ASSERT_TRUE(client_->WritePage("drop", 0, 0, Pattern(4096, 7)).ok());
+  ASSERT_TRUE(client_->DeleteVolume("drop").ok());
+  EXPECT_EQ(client_->GetVolumeInfo("drop").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_->DeleteVolume("drop").code(), absl::StatusCode::kNotFound);
+  StopServer();
+  StartServer();
+  absl::StatusOr<std::vector<v1::VolumeInfo>> volumes = client_->ListVolumes();
+  ASSERT_TRUE(volumes.ok());
+  ASSERT_EQ(volumes->size(), 1u);
+  EXPECT_EQ((*volumes)[0].name(), "keep");
+}
+
+TEST_F(ServerTest, ServesOnAUnixSocket) {
+  StopServer();
+  // sun_path holds 108 bytes: TEST_TMPDIR may be longer, so use a short directory.
+  char dir_template[] = "/tmp/blockstore-sock-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string socket = absl::StrCat("unix:", dir_template, "/bs.sock");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+      RunfilePath("server/blockstored"),
+      {"--listen=" + socket, "--data_dir=" + data_dir_, "--metrics_listen=", "--io_backend=auto"},
+      absl::Seconds(60));
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_EQ((*server)->address(), socket);
+  std::unique_ptr<Client> client = Client::Connect(socket);
+  ASSERT_TRUE(client->CreateVolume("u", 1 << 20).ok());
+  const std::string data = Pattern(4096, 9);
+  ASSERT_TRUE(client->WritePage("u", 3, 0, data).ok());
+  absl::StatusOr<std::string> back = client->ReadPage("u", 3);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, data);
+  EXPECT_TRUE(client->Flush("u").ok());
+  client.reset();
+  absl::StatusOr<int> code = (*server)->Stop(SIGTERM, absl::Seconds(60));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
+  std::filesystem::remove_all(dir_template);
+}
+
+}  // namespace
+}  // namespace blockstore
