@@ -179,7 +179,17 @@ absl::Status Writeback::Pass::WritePage(Page* page, bool* writeback_started) {
   absl::Status status;
   uint32_t failed_at = blocks;
   for (uint32_t i = 0; i < blocks; ++i) {
-    if (!page->TestBlock(i, kBlockAsyncWrite)) continue;
+    if (!page->TestBlock(i, kBlockAsyncWrite)) {
+      // 3.10 policy (R4): a skipped buffer inside EOF submits the open bio. Pass 1 could only
+      // submit the bio carried from earlier pages; this page's own buffers join bios here, so
+      // the bio holding them must go out here, when the skipped buffer is met.
+      if (wb->config_.submit_on_skipped_buffer && bio_ != nullptr && i * block_size < len) {
+        VolumeCounters::Add(
+            counters->bio_splits[static_cast<int>(BioSplitReason::kSkippedBuffer)]);
+        SubmitOpenBio();
+      }
+      continue;
+    }
     status = AddBuffer(page, i, first_logical + i, device_blocks[i]);
     if (!status.ok()) {
       failed_at = i;

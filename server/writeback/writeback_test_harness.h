@@ -1,0 +1,509 @@
+#ifndef BLOCKSTORE_SERVER_WRITEBACK_WRITEBACK_TEST_HARNESS_H_
+#define BLOCKSTORE_SERVER_WRITEBACK_WRITEBACK_TEST_HARNESS_H_
+
+// The write path assembled from its parts for the rule tests of docs/writeback-semantics.md:
+// PageCache + MemoryBudget + VolumeCounters + TableBlockMap + ErrorSeq + Writeback over a
+// FakeIoBackend device (optionally behind a FaultyIoBackend), with a recording observer.
+// Pages are filled the way Volume::DoWrite fills them. Testonly; not thread-safe itself, but
+// the observer may be called from any completion thread.
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "glog/logging.h"
+#include "server/cache/memory_budget.h"
+#include "server/cache/page.h"
+#include "server/cache/page_cache.h"
+#include "server/common/volume_counters.h"
+#include "server/io/annotated_mutex_lock.h"
+#include "server/io/io_backend.h"
+#include "server/io/testing/fake_io_backend.h"
+#include "server/io/testing/faulty_io_backend.h"
+#include "server/writeback/bio.h"
+#include "server/writeback/block_map.h"
+#include "server/writeback/error_seq.h"
+#include "server/writeback/io_end.h"
+#include "server/writeback/page_result.h"
+#include "server/writeback/writeback.h"
+
+namespace blockstore {
+namespace testing_harness {
+
+// A one-shot event with a bounded wait. Built on AnnotatedMutexLock so ThreadSanitizer sees
+// the hand-off (Debian's abseil is not instrumented, so absl::Notification is invisible to it).
+class Event {
+ public:
+  void Notify() {
+    AnnotatedMutexLock lock(&mu_);
+    set_ = true;
+    cv_.SignalAll();
+  }
+  bool IsSet() {
+    AnnotatedMutexLock lock(&mu_);
+    return set_;
+  }
+  // True once notified; false if `timeout` passed first.
+  bool WaitFor(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    AnnotatedMutexLock lock(&mu_);
+    while (!set_) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      lock.WaitWithTimeout(&cv_, left);
+    }
+    return true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool set_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Passes every request through to `target` unchanged (the same pointer, so the fake's pending
+// list still holds the engine's Bio objects) and counts accepted submissions, so a test can wait
+// for the engine's thread to have submitted something instead of sleeping.
+class SubmitWatcher : public IoBackend {
+ public:
+  explicit SubmitWatcher(IoBackend* target) : target_(target) {}
+
+  // Runs before each request is forwarded, on the submitting thread.
+  void set_on_submit(std::function<void(IoRequest*)> hook) { on_submit_ = std::move(hook); }
+
+  absl::Status Submit(IoRequest* request) override {
+    const IoOp op = request->op;  // the request may be completed and gone once forwarded
+    if (on_submit_) on_submit_(request);
+    absl::Status status = target_->Submit(request);
+    if (status.ok()) {
+      AnnotatedMutexLock lock(&mu_);
+      ++submits_;
+      if (op == IoOp::kFdatasync) ++fdatasyncs_;
+      cv_.SignalAll();
+    }
+    return status;
+  }
+  bool MayAllocate() override { return target_->MayAllocate(); }
+  void Shutdown() override { target_->Shutdown(); }
+  absl::string_view Name() const override { return "watcher"; }
+
+  uint64_t submits() {
+    AnnotatedMutexLock lock(&mu_);
+    return submits_;
+  }
+  uint64_t fdatasyncs() {
+    AnnotatedMutexLock lock(&mu_);
+    return fdatasyncs_;
+  }
+  // True once at least `n` submissions were accepted in total; false after `timeout`.
+  bool WaitForSubmits(uint64_t n, absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    AnnotatedMutexLock lock(&mu_);
+    while (submits_ < n) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      lock.WaitWithTimeout(&cv_, left);
+    }
+    return true;
+  }
+  bool WaitForFdatasyncs(uint64_t n, absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    AnnotatedMutexLock lock(&mu_);
+    while (fdatasyncs_ < n) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      lock.WaitWithTimeout(&cv_, left);
+    }
+    return true;
+  }
+
+ private:
+  IoBackend* const target_;
+  std::function<void(IoRequest*)> on_submit_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  uint64_t submits_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t fdatasyncs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Knows which of the engine's bios are in flight, whatever sits below it (a FaultyIoBackend
+// forwards requests of its own to the fake, so the fake's pending list no longer names the
+// bios). Each request is wrapped; the wrapper's completion removes the bio from the in-flight
+// set before the bio's own Complete() runs (which may resubmit it: it is then in flight again).
+// Thread-safe.
+class BioTracker : public IoBackend {
+ public:
+  explicit BioTracker(IoBackend* target) : target_(target) {}
+  ~BioTracker() override { Shutdown(); }
+
+  absl::Status Submit(IoRequest* request) override {
+    auto* tracked = new Tracked(this, request);
+    Bio* bio = dynamic_cast<Bio*>(request);
+    if (bio != nullptr) {
+      AnnotatedMutexLock lock(&mu_);
+      in_flight_.push_back(bio);
+    }
+    absl::Status status = target_->Submit(tracked);
+    if (!status.ok()) {
+      if (bio != nullptr) Remove(bio);
+      delete tracked;
+    }
+    return status;
+  }
+  bool MayAllocate() override { return target_->MayAllocate(); }
+  void Shutdown() override { target_->Shutdown(); }
+  absl::string_view Name() const override { return "tracker"; }
+
+  // Blocks of the bios in flight (each bio's blocks stay under IO until it ends, whatever part
+  // of it a short write has already put on the device).
+  int64_t BlocksInFlight(uint32_t block_size) {
+    AnnotatedMutexLock lock(&mu_);
+    int64_t blocks = 0;
+    for (const Bio* bio : in_flight_) blocks += bio->bytes() / block_size;
+    return blocks;
+  }
+  size_t BiosInFlight() {
+    AnnotatedMutexLock lock(&mu_);
+    return in_flight_.size();
+  }
+
+ private:
+  class Tracked final : public IoRequest {
+   public:
+    Tracked(BioTracker* owner, IoRequest* original) : owner_(owner), original_(original) {
+      op = original->op;
+      fd = original->fd;
+      offset_bytes = original->offset_bytes;
+      iov = original->iov;
+      iov_count = original->iov_count;
+    }
+    void Complete(int32_t res) override {
+      BioTracker* owner = owner_;
+      IoRequest* original = original_;
+      delete this;
+      if (Bio* bio = dynamic_cast<Bio*>(original)) owner->Remove(bio);
+      original->Complete(res);
+    }
+
+   private:
+    BioTracker* const owner_;
+    IoRequest* const original_;
+  };
+
+  void Remove(Bio* bio) {
+    AnnotatedMutexLock lock(&mu_);
+    for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
+      if (*it == bio) {
+        in_flight_.erase(it);
+        return;
+      }
+    }
+    LOG(FATAL) << "BioTracker: completion of a bio that is not in flight";
+  }
+
+  IoBackend* const target_;
+  absl::Mutex mu_;
+  std::vector<Bio*> in_flight_ ABSL_GUARDED_BY(mu_);
+};
+
+// One end of a page's writeback as the observer saw it, with the gauges at that moment.
+struct EndRecord {
+  PageResult result;
+  bool will_retry = false;
+  uint64_t device_completions = 0;  // FakeIoBackend::CompletedCount() when it ended
+  int64_t buffers_under_io = 0;
+};
+
+// Records every OnPageWritebackEnd. Thread-safe (completions may run on any thread).
+class RecordingObserver : public WritebackObserver {
+ public:
+  explicit RecordingObserver(FakeIoBackend* fake, VolumeCounters* counters)
+      : fake_(fake), counters_(counters) {}
+
+  void OnPageWritebackEnd(const PageResult& result, bool will_retry) override {
+    EndRecord record;
+    record.result = result;
+    record.will_retry = will_retry;
+    record.device_completions = fake_->CompletedCount();
+    record.buffers_under_io = counters_->buffers_under_io.load();
+    AnnotatedMutexLock lock(&mu_);
+    records_.push_back(std::move(record));
+  }
+
+  std::vector<EndRecord> records() {
+    AnnotatedMutexLock lock(&mu_);
+    return records_;
+  }
+  size_t EndsOf(uint64_t page_index) {
+    AnnotatedMutexLock lock(&mu_);
+    size_t n = 0;
+    for (const EndRecord& r : records_) n += r.result.page_index == page_index ? 1 : 0;
+    return n;
+  }
+  size_t size() {
+    AnnotatedMutexLock lock(&mu_);
+    return records_.size();
+  }
+  void Clear() {
+    AnnotatedMutexLock lock(&mu_);
+    records_.clear();
+  }
+
+ private:
+  FakeIoBackend* const fake_;
+  VolumeCounters* const counters_;
+  absl::Mutex mu_;
+  std::vector<EndRecord> records_ ABSL_GUARDED_BY(mu_);
+};
+
+struct HarnessOptions {
+  uint32_t page_size_bytes = 4096;
+  uint32_t block_size_bytes = 1024;
+  uint64_t volume_pages = 64;
+  uint64_t size_bytes = 0;  // EOF; 0: volume_pages whole pages
+  uint64_t device_blocks = 16384;
+  uint32_t bio_max_vecs = 256;
+  uint32_t bio_max_bytes = 1u << 20;
+  uint32_t max_bios_inflight = 128;
+  bool submit_on_skipped_buffer = false;
+  bool faulty = false;  // put a FaultyIoBackend between the writeback and the fake
+  bool track_bios = false;  // put a BioTracker on top (the writeback submits to it)
+  FakeIoBackend::Options fake;
+  uint64_t cache_bytes = 256ull << 20;
+};
+
+// Bytes of one block for (logical block, generation): distinct per block and per write.
+inline std::string BlockBytes(uint64_t logical_block, int generation, uint32_t block_size) {
+  std::string s(block_size, '\0');
+  for (uint32_t i = 0; i < block_size; ++i) {
+    s[i] = static_cast<char>(1 + (logical_block * 131 + generation * 29 + i * 7) % 251);
+  }
+  return s;
+}
+
+class WritebackHarness {
+ public:
+  explicit WritebackHarness(const HarnessOptions& options = HarnessOptions())
+      : options_(options),
+        fake_(options.fake),
+        faulty_(options.faulty ? std::make_unique<FaultyIoBackend>(&fake_) : nullptr),
+        tracker_(options.track_bios ? std::make_unique<BioTracker>(BelowTracker()) : nullptr),
+        fd_(fake_.AddDevice(options.device_blocks * options.block_size_bytes)),
+        budget_(options.cache_bytes),
+        map_(options.volume_pages * (options.page_size_bytes / options.block_size_bytes)),
+        cache_(options.page_size_bytes, options.block_size_bytes, &budget_, &counters_),
+        writeback_(MakeConfig(options, fd_), &map_, backend(), &cache_, &errors_, &counters_),
+        observer_(&fake_, &counters_) {}
+
+  ~WritebackHarness() {
+    // Whatever a test left in flight completes now, before the writeback and cache go away.
+    if (faulty_ != nullptr) faulty_->Shutdown();
+    fake_.Shutdown();
+    writeback_.WaitIdle();
+  }
+
+  WritebackHarness(const WritebackHarness&) = delete;
+  WritebackHarness& operator=(const WritebackHarness&) = delete;
+
+  // What the writeback submits to.
+  IoBackend* backend() {
+    return tracker_ != nullptr ? static_cast<IoBackend*>(tracker_.get()) : BelowTracker();
+  }
+  BioTracker& tracker() {
+    CHECK(tracker_ != nullptr) << "HarnessOptions::track_bios is off";
+    return *tracker_;
+  }
+  FakeIoBackend& fake() { return fake_; }
+  FaultyIoBackend& faulty() {
+    CHECK(faulty_ != nullptr) << "HarnessOptions::faulty is off";
+    return *faulty_;
+  }
+  int fd() const { return fd_; }
+  PageCache& cache() { return cache_; }
+  Writeback& writeback() { return writeback_; }
+  TableBlockMap& map() { return map_; }
+  ErrorSeq& errors() { return errors_; }
+  VolumeCounters& counters() { return counters_; }
+  RecordingObserver& observer() { return observer_; }
+  uint32_t block_size() const { return options_.block_size_bytes; }
+  uint32_t page_size() const { return options_.page_size_bytes; }
+  uint32_t blocks_per_page() const { return options_.page_size_bytes / options_.block_size_bytes; }
+
+  // Maps the blocks of page `page_index` to `device_blocks` (one per block of the page).
+  void MapPage(uint64_t page_index, const std::vector<uint64_t>& device_blocks) {
+    CHECK_EQ(device_blocks.size(), blocks_per_page());
+    for (uint32_t i = 0; i < blocks_per_page(); ++i) {
+      map_.Set(page_index * blocks_per_page() + i,
+               BlockMapping{BlockMapping::Kind::kMapped, device_blocks[i], false});
+    }
+  }
+  void MapBlock(uint64_t logical_block, BlockMapping mapping) { map_.Set(logical_block, mapping); }
+
+  // What Volume::DoWrite does: under the page lock, copies the blocks' bytes, marks them
+  // uptodate and dirty, and marks the page dirty. Blocks [first, first + count) of the page
+  // get BlockBytes(logical, generation).
+  void Fill(uint64_t page_index, uint32_t first_block, uint32_t count, int generation) {
+    absl::StatusOr<Page*> page_or = cache_.FindOrCreate(page_index);
+    CHECK(page_or.ok()) << page_or.status();
+    Page* page = *page_or;
+    {
+      absl::MutexLock lock(&page->lock());
+      for (uint32_t i = first_block; i < first_block + count; ++i) {
+        const std::string bytes =
+            BlockBytes(page_index * blocks_per_page() + i, generation, block_size());
+        std::memcpy(page->data() + i * block_size(), bytes.data(), bytes.size());
+        page->SetBlock(i, kBlockUptodate | kBlockDirty);
+      }
+      cache_.MarkDirty(page);
+    }
+    cache_.Unpin(page);
+  }
+  void FillPage(uint64_t page_index, int generation) {
+    Fill(page_index, 0, blocks_per_page(), generation);
+  }
+  // Marks blocks uptodate with data but clean (as a read would leave them).
+  void FillClean(uint64_t page_index, uint32_t block, int generation) {
+    absl::StatusOr<Page*> page_or = cache_.FindOrCreate(page_index);
+    CHECK(page_or.ok()) << page_or.status();
+    Page* page = *page_or;
+    {
+      absl::MutexLock lock(&page->lock());
+      const std::string bytes =
+          BlockBytes(page_index * blocks_per_page() + block, generation, block_size());
+      std::memcpy(page->data() + block * block_size(), bytes.data(), bytes.size());
+      page->SetBlock(block, kBlockUptodate);
+    }
+    cache_.Unpin(page);
+  }
+
+  // The cached page (unpinned pointer: pages under test are never evicted, the budget is
+  // large). nullptr if absent.
+  Page* page(uint64_t page_index) {
+    Page* page = cache_.Find(page_index);
+    if (page != nullptr) cache_.Unpin(page);
+    return page;
+  }
+
+  // Runs Pass::WritePage on the page under its lock.
+  absl::Status WritePage(Writeback::Pass* pass, uint64_t page_index,
+                         bool* started = nullptr) {
+    Page* page = cache_.Find(page_index);
+    CHECK(page != nullptr) << "page " << page_index << " is not cached";
+    absl::Status status;
+    {
+      absl::MutexLock lock(&page->lock());
+      status = pass->WritePage(page, started);
+    }
+    cache_.Unpin(page);
+    return status;
+  }
+  // One pass over `pages`, finished (every bio submitted) when it returns.
+  absl::Status WritePages(const std::vector<uint64_t>& pages, SyncMode mode = SyncMode::kNone) {
+    Writeback::Pass pass(&writeback_, mode, &observer_);
+    absl::Status status;
+    for (uint64_t index : pages) {
+      absl::Status s = WritePage(&pass, index);
+      if (status.ok()) status = s;
+    }
+    pass.Finish();
+    return status;
+  }
+
+  // The bios pending in the fake, oldest first. REQUIRES: no FaultyIoBackend in between.
+  std::vector<const Bio*> PendingBios() {
+    CHECK(faulty_ == nullptr && tracker_ == nullptr)
+        << "with a FaultyIoBackend or BioTracker the fake holds forwarded requests";
+    std::vector<const Bio*> bios;
+    const size_t n = fake_.PendingCount();
+    for (size_t i = 0; i < n; ++i) {
+      const Bio* bio = dynamic_cast<const Bio*>(fake_.Pending(i));
+      if (bio != nullptr) bios.push_back(bio);
+    }
+    return bios;
+  }
+  // Index of `request` in the fake's pending list, or -1.
+  int PendingIndexOf(const IoRequest* request) {
+    const size_t n = fake_.PendingCount();
+    for (size_t i = 0; i < n; ++i) {
+      if (fake_.Pending(i) == request) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  // Completes `request` (pending in the fake) with `res`.
+  void Complete(const IoRequest* request, int32_t res = FakeIoBackend::kNaturalResult) {
+    const int i = PendingIndexOf(request);
+    CHECK_GE(i, 0) << "request is not pending";
+    fake_.CompleteAt(static_cast<size_t>(i), res);
+  }
+
+  // Device contents of `device_block` (volatile image: what the device has acknowledged).
+  std::string DeviceBlock(uint64_t device_block) {
+    return fake_.ReadVolatile(fd_, device_block * block_size(), block_size());
+  }
+  std::string CachedBlock(uint64_t page_index, uint32_t block) {
+    Page* p = page(page_index);
+    CHECK(p != nullptr);
+    absl::ReaderMutexLock lock(&p->lock());
+    return std::string(reinterpret_cast<const char*>(p->data()) + block * block_size(),
+                       block_size());
+  }
+  std::string Expected(uint64_t page_index, uint32_t block, int generation) {
+    return BlockBytes(page_index * blocks_per_page() + block, generation, block_size());
+  }
+
+  // R30 at rest: no buffer under IO, no page in writeback, every started writeback ended once.
+  void ExpectAtRest() {
+    EXPECT_EQ(counters_.buffers_under_io.load(), 0);
+    EXPECT_EQ(counters_.pages_under_writeback.load(), 0);
+    EXPECT_EQ(cache_.writeback_pages(), 0u);
+    EXPECT_EQ(counters_.start_writeback.load(), counters_.end_writeback.load());
+    EXPECT_EQ(counters_.double_end_writeback.load(), 0u);
+    EXPECT_EQ(counters_.bios_inflight.load(), 0);
+    EXPECT_EQ(counters_.ioends_inflight.load(), 0);
+  }
+
+ private:
+  static WritebackConfig MakeConfig(const HarnessOptions& options, int fd) {
+    WritebackConfig config;
+    config.volume_name = "harness";
+    config.fd = fd;
+    config.size_bytes = options.size_bytes != 0 ? options.size_bytes
+                                                : options.volume_pages * options.page_size_bytes;
+    config.page_size_bytes = options.page_size_bytes;
+    config.block_size_bytes = options.block_size_bytes;
+    config.bio_max_vecs = options.bio_max_vecs;
+    config.bio_max_bytes = options.bio_max_bytes;
+    config.max_bios_inflight = options.max_bios_inflight;
+    config.submit_on_skipped_buffer = options.submit_on_skipped_buffer;
+    return config;
+  }
+
+  IoBackend* BelowTracker() {
+    return faulty_ != nullptr ? static_cast<IoBackend*>(faulty_.get()) : &fake_;
+  }
+
+  const HarnessOptions options_;
+  FakeIoBackend fake_;
+  std::unique_ptr<FaultyIoBackend> faulty_;
+  std::unique_ptr<BioTracker> tracker_;
+  const int fd_;
+  MemoryBudget budget_;
+  VolumeCounters counters_;
+  TableBlockMap map_;
+  ErrorSeq errors_;
+  PageCache cache_;
+  Writeback writeback_;
+  RecordingObserver observer_;
+};
+
+}  // namespace testing_harness
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_WRITEBACK_WRITEBACK_TEST_HARNESS_H_
