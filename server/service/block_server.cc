@@ -63,6 +63,10 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
     server->shut_down_ = true;
     return absl::UnavailableError(absl::StrCat("listen: cannot bind \"", options.listen, "\""));
   }
+  if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
+    // "" (the whole server) is SERVING already; name the service too, for probes that ask.
+    health->SetServingStatus(v1::BlockStore::service_full_name(), true);
+  }
   server->address_ = BoundAddress(options.listen, port);
   LOG(INFO) << "blockstored serving " << server->address_ << " data_dir " << options.data_dir
             << " io_backend " << server->backend_->Name() << " volumes "

@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""A client in a second language: Debian's python3-grpcio with the .proto compiled at test time.
+
+Proof that the contract works for clients we did not write: it writes and reads a page, streams
+writes, flushes, sees a bad input's status code, runs the grpc.health.v1 check and lists the
+services through server reflection. Needs python3-grpcio, python3-protobuf,
+protobuf-compiler-grpc (grpc_python_plugin) and grpc-proto (health and reflection .proto files).
+
+Usage (from Bazel): python_client_test.py PROTO_FILE BLOCKSTORED
+"""
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+PROTO_FILE = None
+BLOCKSTORED = None
+GRPC_PROTO_DIR = "/usr/share/grpc-proto"  # Debian's grpc-proto package
+
+
+def compile_protos(out_dir):
+    """Generates *_pb2.py and *_pb2_grpc.py for blockstore, health and reflection."""
+    proto_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(PROTO_FILE))))
+    base = ["/usr/bin/protoc", "--python_out=" + out_dir, "--grpc_out=" + out_dir,
+            "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin"]
+    subprocess.run(base + ["-I" + proto_root, "blockstore/v1/blockstore.proto"], check=True,
+                   timeout=60)
+    # Their files sit under grpc/, which would shadow the grpc module itself: copy them to
+    # other paths (the proto packages, and so the wire names, stay grpc.health.v1 and
+    # grpc.reflection.v1alpha).
+    copies = os.path.join(out_dir, "protos")
+    for source, target in (("grpc/health/v1/health.proto", "health_v1/health.proto"),
+                           ("grpc/reflection/v1alpha/reflection.proto",
+                            "reflection_v1alpha/reflection.proto")):
+        os.makedirs(os.path.join(copies, os.path.dirname(target)), exist_ok=True)
+        shutil.copyfile(os.path.join(GRPC_PROTO_DIR, source), os.path.join(copies, target))
+    subprocess.run(base + ["-I" + copies, "health_v1/health.proto",
+                           "reflection_v1alpha/reflection.proto"], check=True, timeout=60)
+    sys.path.insert(0, out_dir)
+
+
+class Server:
+    """blockstored on 127.0.0.1:0; the address is read from its first stdout line."""
+
+    def __init__(self, data_dir):
+        self.log = open(os.path.join(data_dir + ".log"), "wb")
+        self.proc = subprocess.Popen(
+            [BLOCKSTORED, "--listen=127.0.0.1:0", "--data_dir=" + data_dir, "--metrics_listen=",
+             "--io_backend=auto"],
+            stdout=subprocess.PIPE, stderr=self.log)
+        deadline = time.monotonic() + 60
+        output = b""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in output:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.proc.kill()
+                raise RuntimeError("blockstored did not print its address")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    raise RuntimeError("blockstored exited before serving")
+                output += chunk
+        line = output.split(b"\n")[0]
+        prefix = b"blockstored listening on "
+        assert line.startswith(prefix), line
+        self.address = line[len(prefix):].strip().decode()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self.log.close()
+        return code
+
+
+class PythonClientTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        import grpc  # noqa: F401  (fails early when python3-grpcio is missing)
+        cls.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.makedirs(os.path.join(cls.tmp, "gen"))
+        compile_protos(os.path.join(cls.tmp, "gen"))
+        cls.server = Server(os.path.join(cls.tmp, "data"))
+        cls.channel = grpc.insecure_channel(cls.server.address)
+        grpc.channel_ready_future(cls.channel).result(timeout=30)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        code = cls.server.stop()
+        assert code == 0, "blockstored exited with %d" % code
+
+    def stub(self):
+        from blockstore.v1 import blockstore_pb2_grpc
+        return blockstore_pb2_grpc.BlockStoreStub(self.channel)
+
+    def test_write_read_flush(self):
+        from blockstore.v1 import blockstore_pb2 as pb
+        stub = self.stub()
+        info = stub.CreateVolume(pb.CreateVolumeRequest(name="py", size_bytes=1 << 20),
+                                 timeout=30)
+        self.assertEqual(info.page_size_bytes, 4096)
+        self.assertEqual(info.page_count, 256)
+
+        data = bytes(range(256)) * 16
+        stub.WritePage(pb.WritePageRequest(volume="py", page_index=7, data=data), timeout=30)
+        page = stub.ReadPage(pb.ReadPageRequest(volume="py", page_index=7), timeout=30)
+        self.assertEqual(page.page_index, 7)
+        self.assertEqual(page.data, data)
+
+        # A WritePages stream: one response per request id.
+        requests = [pb.WritePageRequest(volume="py", page_index=10 + i, data=bytes([i]) * 4096,
+                                        request_id=100 + i) for i in range(5)]
+        responses = list(stub.WritePages(iter(requests), timeout=30))
+        self.assertEqual(sorted(r.request_id for r in responses), [100, 101, 102, 103, 104])
+        self.assertTrue(all(r.code == 0 for r in responses))
+
+        events = list(stub.Flush(pb.FlushRequest(volume="py", error_cursor=info.error_cursor),
+                                 timeout=60))
+        pages = [e.page for e in events if e.WhichOneof("event") == "page"]
+        summaries = [e.summary for e in events if e.WhichOneof("event") == "summary"]
+        self.assertEqual(len(summaries), 1)
+        self.assertEqual(events[-1].WhichOneof("event"), "summary")
+        self.assertEqual(summaries[0].code, 0)
+        self.assertEqual(sorted(p.page_index for p in pages), [7, 10, 11, 12, 13, 14])
+        self.assertTrue(all(p.code == 0 for p in pages))
+        self.assertEqual(summaries[0].pages_written, 6)
+
+        ranged = list(stub.ReadPages(pb.ReadPagesRequest(volume="py", first_page_index=10,
+                                                         page_count=5), timeout=30))
+        self.assertEqual([r.data for r in ranged], [bytes([i]) * 4096 for i in range(5)])
+
+    def test_bad_input_gets_its_status_code(self):
+        import grpc
+        from blockstore.v1 import blockstore_pb2 as pb
+        stub = self.stub()
+        with self.assertRaises(grpc.RpcError) as caught:
+            stub.WritePage(pb.WritePageRequest(volume="py-missing", page_index=0,
+                                               data=b"x" * 4096), timeout=30)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.NOT_FOUND)
+        with self.assertRaises(grpc.RpcError) as caught:
+            stub.CreateVolume(pb.CreateVolumeRequest(name="../etc", size_bytes=4096), timeout=30)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertTrue(caught.exception.details().startswith("name:"),
+                        caught.exception.details())
+
+    def test_health_check(self):
+        from health_v1 import health_pb2, health_pb2_grpc
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        for service in ("", "blockstore.v1.BlockStore"):
+            response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=30)
+            self.assertEqual(response.status, health_pb2.HealthCheckResponse.SERVING, service)
+
+    def test_reflection_lists_and_describes_the_service(self):
+        from google.protobuf import descriptor_pb2
+        from reflection_v1alpha import reflection_pb2, reflection_pb2_grpc
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        requests = [reflection_pb2.ServerReflectionRequest(list_services=""),
+                    reflection_pb2.ServerReflectionRequest(
+                        file_containing_symbol="blockstore.v1.BlockStore")]
+        responses = list(stub.ServerReflectionInfo(iter(requests), timeout=30))
+        self.assertEqual(len(responses), 2)
+        names = {s.name for s in responses[0].list_services_response.service}
+        self.assertIn("blockstore.v1.BlockStore", names)
+        self.assertIn("grpc.health.v1.Health", names)
+        files = [descriptor_pb2.FileDescriptorProto.FromString(raw) for raw in
+                 responses[1].file_descriptor_response.file_descriptor_proto]
+        ours = [f for f in files if f.name == "blockstore/v1/blockstore.proto"]
+        self.assertEqual(len(ours), 1, [f.name for f in files])
+        methods = {m.name for m in ours[0].service[0].method}
+        self.assertEqual(methods, {"CreateVolume", "DeleteVolume", "ListVolumes", "GetVolumeInfo",
+                                   "WritePage", "WritePages", "ReadPage", "ReadPages", "Flush"})
+
+
+if __name__ == "__main__":
+    PROTO_FILE, BLOCKSTORED = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0], "-v"])
