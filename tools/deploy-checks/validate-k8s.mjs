@@ -1,0 +1,256 @@
+// Offline checks of the Kubernetes manifests in deploy/, without a cluster.
+//
+//   node validate-k8s.mjs check KUSTOMIZATION_DIR...
+//       Every resource a kustomization.yaml lists is validated against the Kubernetes schemas
+//       of npm's kubernetes-models (the ServiceMonitor against
+//       @kubernetes-models/prometheus-operator), and the objects are checked against each
+//       other and against blockstore's operating rules (see crossCheck). Exits 1 listing every
+//       problem.
+//   node validate-k8s.mjs flags KUSTOMIZATION_DIR
+//       Prints every flag the StatefulSet passes to blockstored, one --name=value a line: its
+//       container args and the lines of the --flagfile it mounts from a ConfigMap.
+
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseAllDocuments, parse as parseYaml } from "yaml";
+
+// apiVersion/kind -> module exporting the model class named `kind`.
+const MODELS = {
+  "v1/Namespace": "kubernetes-models/v1/Namespace",
+  "v1/ConfigMap": "kubernetes-models/v1/ConfigMap",
+  "v1/Service": "kubernetes-models/v1/Service",
+  "apps/v1/StatefulSet": "kubernetes-models/apps/v1/StatefulSet",
+  "apps/v1/DaemonSet": "kubernetes-models/apps/v1/DaemonSet",
+  "policy/v1/PodDisruptionBudget": "kubernetes-models/policy/v1/PodDisruptionBudget",
+  "monitoring.coreos.com/v1/ServiceMonitor":
+      "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor",
+};
+
+const MIB = 1024 * 1024;
+
+function quantityBytes(q) {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|K|M|G|T)?$/.exec(String(q));
+  if (!m) throw new Error(`unsupported quantity ${q}`);
+  const scale = { Ki: 1024, Mi: MIB, Gi: 1024 * MIB, Ti: 1024 * 1024 * MIB,
+                  K: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2]] || 1;
+  return Number(m[1]) * scale;
+}
+
+async function loadKustomization(dir, problems) {
+  const path = join(dir, "kustomization.yaml");
+  const kustomization = parseYaml(readFileSync(path, "utf8"));
+  if (kustomization.apiVersion !== "kustomize.config.k8s.io/v1beta1" ||
+      kustomization.kind !== "Kustomization") {
+    problems.push(`${path}: not a kustomize.config.k8s.io/v1beta1 Kustomization`);
+  }
+  const objects = [];
+  for (const resource of kustomization.resources || []) {
+    const file = join(dir, resource);
+    if (!existsSync(file)) {
+      problems.push(`${path}: resource ${resource} does not exist`);
+      continue;
+    }
+    for (const doc of parseAllDocuments(readFileSync(file, "utf8"))) {
+      if (doc.errors.length) problems.push(`${file}: ${doc.errors[0].message}`);
+      const object = doc.toJS();
+      if (object) objects.push({ file, object });
+    }
+  }
+  for (const generator of kustomization.configMapGenerator || []) {
+    for (const entry of generator.files || []) {
+      const file = join(dir, entry.includes("=") ? entry.split("=")[1] : entry);
+      if (!existsSync(file)) {
+        problems.push(`${path}: configMapGenerator file ${entry} does not exist`);
+      } else if (file.endsWith(".json")) {
+        try { JSON.parse(readFileSync(file, "utf8")); } catch (e) {
+          problems.push(`${file}: ${e.message}`);
+        }
+      }
+    }
+  }
+  return { kustomization, objects };
+}
+
+async function validateSchemas(objects, problems) {
+  for (const { file, object } of objects) {
+    const key = `${object.apiVersion}/${object.kind}`;
+    const module = MODELS[key];
+    if (!module) {
+      problems.push(`${file}: no schema known for ${key}`);
+      continue;
+    }
+    const Model = (await import(module))[object.kind];
+    try {
+      new Model(object).validate();
+    } catch (e) {
+      problems.push(`${file}: ${key} ${object.metadata?.name}: ${e.message}`);
+    }
+  }
+}
+
+function selects(selector, labels) {
+  return Object.entries(selector || {}).every(([k, v]) => labels?.[k] === v);
+}
+
+function flagfileFlags(statefulSet, configMaps) {
+  const container = statefulSet.spec.template.spec.containers[0];
+  const flags = [...(container.args || [])];
+  const flagfile = flags.find((a) => a.startsWith("--flagfile="));
+  if (!flagfile) return { flags, problem: null };
+  const path = flagfile.split("=")[1];
+  const mount = (container.volumeMounts || []).find((m) => path.startsWith(m.mountPath + "/"));
+  if (!mount) return { flags, problem: `--flagfile ${path} is not under a volume mount` };
+  const volume = statefulSet.spec.template.spec.volumes.find((v) => v.name === mount.name);
+  const configMap = configMaps.find((c) => c.metadata.name === volume?.configMap?.name);
+  const key = path.slice(mount.mountPath.length + 1);
+  if (!configMap || configMap.data?.[key] === undefined) {
+    return { flags, problem: `--flagfile ${path}: no ConfigMap key ${key} mounted there` };
+  }
+  for (const line of configMap.data[key].split("\n")) {
+    const trimmed = line.trim();
+    if (trimmed && !trimmed.startsWith("#")) flags.push(trimmed);
+  }
+  return { flags, problem: null };
+}
+
+// blockstore's rules for its own manifests.
+function crossCheck(objects, problems) {
+  const of = (kind) => objects.filter((o) => o.object.kind === kind).map((o) => o.object);
+  const services = of("Service");
+  const configMaps = of("ConfigMap");
+  for (const sts of of("StatefulSet")) {
+    const name = `StatefulSet ${sts.metadata.name}`;
+    const pod = sts.spec.template;
+    const podLabels = pod.metadata.labels;
+    if (!selects(sts.spec.selector.matchLabels, podLabels)) {
+      problems.push(`${name}: selector does not match its pod template`);
+    }
+    const governing = services.find((s) => s.metadata.name === sts.spec.serviceName);
+    if (!governing || governing.spec.clusterIP !== "None") {
+      problems.push(`${name}: serviceName ${sts.spec.serviceName} is not a headless Service`);
+    }
+    const container = pod.spec.containers.find((c) => c.name === "blockstored");
+    if (!container) {
+      problems.push(`${name}: no container named blockstored`);
+      continue;
+    }
+    const ports = new Map((container.ports || []).map((p) => [p.name, p.containerPort]));
+    for (const service of services) {
+      if (!selects(service.spec.selector, podLabels)) {
+        problems.push(`Service ${service.metadata.name}: selector matches no pod of ${name}`);
+      }
+      for (const port of service.spec.ports) {
+        if (typeof port.targetPort === "string" && !ports.has(port.targetPort)) {
+          problems.push(`Service ${service.metadata.name}: targetPort ${port.targetPort} is ` +
+                        `not a container port`);
+        }
+      }
+    }
+    for (const probe of ["livenessProbe", "readinessProbe"]) {
+      if (container[probe]?.grpc?.port !== ports.get("grpc")) {
+        problems.push(`${name}: ${probe} must be a gRPC health probe on the grpc port`);
+      }
+    }
+    const podSecurity = pod.spec.securityContext || {};
+    const security = container.securityContext || {};
+    if (!(podSecurity.runAsNonRoot || security.runAsNonRoot)) {
+      problems.push(`${name}: runAsNonRoot is not set`);
+    }
+    if (security.readOnlyRootFilesystem !== true) {
+      problems.push(`${name}: root filesystem is writable`);
+    }
+    if (security.allowPrivilegeEscalation !== false) {
+      problems.push(`${name}: allowPrivilegeEscalation is not false`);
+    }
+    if (JSON.stringify(security.capabilities?.drop) !== '["ALL"]' ||
+        security.capabilities?.add?.length) {
+      problems.push(`${name}: capabilities must drop ALL and add none`);
+    }
+    const seccomp = security.seccompProfile || podSecurity.seccompProfile;
+    if (seccomp?.type !== "Localhost" || !/io-uring\.json$/.test(seccomp.localhostProfile)) {
+      problems.push(`${name}: seccomp profile must be the Localhost io-uring.json profile`);
+    }
+    if (!(sts.spec.template.spec.terminationGracePeriodSeconds >= 60)) {
+      problems.push(`${name}: terminationGracePeriodSeconds < 60 leaves no time to flush`);
+    }
+    const claims = (sts.spec.volumeClaimTemplates || []).map((c) => c.metadata.name);
+    const dataMount = (container.volumeMounts || []).find((m) => m.mountPath === "/data");
+    if (!dataMount || !claims.includes(dataMount.name)) {
+      problems.push(`${name}: /data is not a volumeClaimTemplate`);
+    }
+    const { flags, problem } = flagfileFlags(sts, configMaps);
+    if (problem) problems.push(`${name}: ${problem}`);
+    const flag = (n) => flags.find((f) => f.startsWith(`--${n}=`))?.split("=")[1];
+    if (flag("data_dir") !== "/data") problems.push(`${name}: --data_dir must be /data`);
+    if (!flag("listen")?.endsWith(`:${ports.get("grpc")}`)) {
+      problems.push(`${name}: --listen does not use the grpc container port`);
+    }
+    if (!flag("metrics_listen")?.endsWith(`:${ports.get("metrics")}`)) {
+      problems.push(`${name}: --metrics_listen does not use the metrics container port`);
+    }
+    // Memory is sized from the cache: the budget plus at least 256 MiB for everything else.
+    const cacheBytes = Number(flag("cache_bytes"));
+    const request = quantityBytes(container.resources?.requests?.memory ?? 0);
+    const limit = quantityBytes(container.resources?.limits?.memory ?? 0);
+    if (!(cacheBytes > 0)) problems.push(`${name}: --cache_bytes is not set`);
+    if (!(request >= cacheBytes + 256 * MIB) || !(limit >= request)) {
+      problems.push(`${name}: memory request ${request} / limit ${limit} must cover ` +
+                    `--cache_bytes (${cacheBytes}) plus 256 MiB`);
+    }
+  }
+  for (const pdb of of("PodDisruptionBudget")) {
+    const pods = of("StatefulSet").map((s) => s.spec.template.metadata.labels);
+    if (!pods.some((labels) => selects(pdb.spec.selector.matchLabels, labels))) {
+      problems.push(`PodDisruptionBudget ${pdb.metadata.name}: selects no pod`);
+    }
+  }
+  for (const monitor of of("ServiceMonitor")) {
+    const matched = services.filter((s) => selects(monitor.spec.selector.matchLabels,
+                                                   s.metadata.labels));
+    if (matched.length === 0) {
+      problems.push(`ServiceMonitor ${monitor.metadata.name}: selects no Service`);
+    }
+    for (const endpoint of monitor.spec.endpoints) {
+      if (!matched.every((s) => s.spec.ports.some((p) => p.name === endpoint.port))) {
+        problems.push(`ServiceMonitor ${monitor.metadata.name}: port ${endpoint.port} ` +
+                      `missing from a selected Service`);
+      }
+    }
+    const jobLabel = monitor.spec.jobLabel;
+    if (!matched.every((s) => s.metadata.labels?.[jobLabel] === "blockstore")) {
+      problems.push(`ServiceMonitor ${monitor.metadata.name}: job label must be "blockstore" ` +
+                    `(alerts and the dashboard select job="blockstore")`);
+    }
+  }
+}
+
+async function main() {
+  const [command, ...dirs] = process.argv.slice(2);
+  const problems = [];
+  if (command === "flags") {
+    const { objects } = await loadKustomization(dirs[0], problems);
+    const sts = objects.map((o) => o.object).find((o) => o.kind === "StatefulSet");
+    const configMaps = objects.map((o) => o.object).filter((o) => o.kind === "ConfigMap");
+    const { flags, problem } = flagfileFlags(sts, configMaps);
+    if (problem) problems.push(problem);
+    for (const f of flags) console.log(f);
+  } else if (command === "check" && dirs.length) {
+    let count = 0;
+    for (const dir of dirs) {
+      const { objects } = await loadKustomization(dir, problems);
+      count += objects.length;
+      await validateSchemas(objects, problems);
+      crossCheck(objects, problems);
+    }
+    console.log(`${count} objects in ${dirs.length} kustomizations: ${problems.length} problems`);
+  } else {
+    problems.push("usage: validate-k8s.mjs check DIR... | flags DIR");
+  }
+  for (const problem of problems) console.error(problem);
+  process.exitCode = problems.length ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.error(e.stack || e.message);
+  process.exitCode = 1;
+});
