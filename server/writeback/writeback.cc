@@ -315,13 +315,13 @@ void Writeback::EndBio(Bio* bio, int err) {
       static_cast<double>(MonotonicNanos() - bio->submitted_ns()) * 1e-9);
   IoEnd* io_end = bio->io_end();
   WritebackObserver* observer = io_end->observer();
-  int64_t cleared_total = 0;
   for (uint32_t v = 0; v < bio->vec_count(); ++v) {
     const Bio::Vec& vec = bio->vec(v);
     Page* page = vec.page;
     const uint32_t vec_start = vec.offset_bytes;
     const uint32_t vec_end = vec.offset_bytes + vec.length_bytes;
     uint32_t under_io = 0;
+    int64_t cleared = 0;
     {
       // Every buffer of the page is examined under the page's completion lock, so two bios of
       // one page completing at once agree on which of them ends the page's writeback (R18).
@@ -332,7 +332,7 @@ void Writeback::EndBio(Bio* bio, int err) {
           if (page->TestBlock(i, kBlockAsyncWrite)) ++under_io;
           continue;
         }
-        if (page->TestClearBlock(i, kBlockAsyncWrite)) ++cleared_total;
+        if (page->TestClearBlock(i, kBlockAsyncWrite)) ++cleared;
         if (err != 0) {
           page->SetBlock(i, kBlockWriteError);
           VolumeCounters::Add(counters_->buffer_io_errors);
@@ -341,9 +341,11 @@ void Writeback::EndBio(Bio* bio, int err) {
       }
       if (err != 0) page->SetError(err);
     }
+    // Accounted before the page can end: whoever learns that the writeback ended (a Flush, and
+    // its caller reading Stats()) must not still see these buffers under IO (R30).
+    VolumeCounters::Add(counters_->buffers_under_io, -cleared);
     if (under_io == 0) EndPageWriteback(page, observer);
   }
-  VolumeCounters::Add(counters_->buffers_under_io, -cleared_total);
   if (err != 0) {
     // Failed buffers stay clean: the data is not retried by itself; the error is latched in
     // ErrorSeq so every Flush caller learns of it (R20, R21).

@@ -19,6 +19,7 @@
 #include "server/cache/page.h"
 #include "server/io/testing/fake_io_backend.h"
 #include "server/volume/volume.h"
+#include "server/volume/volume_test_helpers.h"
 #include "server/writeback/bio.h"
 #include "server/writeback/block_map.h"
 #include "server/writeback/io_end.h"
@@ -29,12 +30,11 @@ namespace blockstore {
 namespace {
 
 using testing_harness::BlockBytes;
-using testing_harness::Event;
+using testing_harness::FlushWaiter;
+using testing_harness::QuietVolumeOptions;
 using testing_harness::HarnessOptions;
 using testing_harness::SubmitWatcher;
 using testing_harness::WritebackHarness;
-
-constexpr absl::Duration kWait = absl::Seconds(20);
 
 // Device blocks a bio writes: [device_block, device_block + bytes / block_size).
 std::vector<uint64_t> BioBlocks(const Bio& bio, uint32_t block_size) {
@@ -54,45 +54,6 @@ std::vector<std::pair<uint64_t, uint32_t>> BioPageBlocks(const Bio& bio, uint32_
     }
   }
   return out;
-}
-
-// Collects a Flush's events for tests that drive a whole Volume.
-class FlushWaiter : public FlushObserver {
- public:
-  void OnPageDone(const PageResult& result) override {
-    AnnotatedMutexLock lock(&mu_);
-    pages_.push_back(result);
-  }
-  void OnFlushDone(const FlushSummary& summary) override {
-    {
-      AnnotatedMutexLock lock(&mu_);
-      summary_ = summary;
-    }
-    done_.Notify();
-  }
-  bool done() { return done_.IsSet(); }
-  bool Wait() { return done_.WaitFor(kWait); }
-  FlushSummary summary() {
-    AnnotatedMutexLock lock(&mu_);
-    return summary_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<PageResult> pages_ ABSL_GUARDED_BY(mu_);
-  FlushSummary summary_ ABSL_GUARDED_BY(mu_);
-  Event done_;
-};
-
-// Volume options that leave all writeback to explicit Flush calls.
-VolumeOptions QuietVolumeOptions() {
-  VolumeOptions options;
-  options.cache_bytes = 64ull << 20;
-  options.dirty_limit_bytes = 32ull << 20;
-  options.dirty_background_bytes = 32ull << 20;
-  options.dirty_expire = absl::Hours(1);
-  options.flusher_interval = absl::Hours(1);
-  return options;
 }
 
 TEST(WritebackRulesTest, R01_OneWritebackPerPageAtATime) {

@@ -235,6 +235,22 @@ class RecordingObserver : public WritebackObserver {
     record.buffers_under_io = counters_->buffers_under_io.load();
     AnnotatedMutexLock lock(&mu_);
     records_.push_back(std::move(record));
+    cv_.SignalAll();
+  }
+
+  // True once page `page_index` has ended writeback at least `n` times; false after `timeout`.
+  // (PageCache::WaitWriteback can return before the observer has been told.)
+  bool WaitForEnds(uint64_t page_index, size_t n, absl::Duration timeout = absl::Seconds(30)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    AnnotatedMutexLock lock(&mu_);
+    for (;;) {
+      size_t ends = 0;
+      for (const EndRecord& r : records_) ends += r.result.page_index == page_index ? 1 : 0;
+      if (ends >= n) return true;
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      lock.WaitWithTimeout(&cv_, left);
+    }
   }
 
   std::vector<EndRecord> records() {
@@ -260,6 +276,7 @@ class RecordingObserver : public WritebackObserver {
   FakeIoBackend* const fake_;
   VolumeCounters* const counters_;
   absl::Mutex mu_;
+  absl::CondVar cv_;
   std::vector<EndRecord> records_ ABSL_GUARDED_BY(mu_);
 };
 
