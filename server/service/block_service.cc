@@ -180,7 +180,7 @@ grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContex
   }
   // `request` (and its data) lives until the call is finished.
   call->volume->Write(request->page_index(), request->offset_bytes(), request->data(),
-                      request->fua(), DeadlineFromGrpc(context->deadline()),
+                      request->fua(), WriteWaitDeadline(context->deadline()),
                       [call](absl::Status write_status) { call->FinishWith(write_status); });
   return call;
 }

@@ -1,5 +1,7 @@
 #include "server/service/service_state.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/service/request_validation.h"
 
@@ -23,12 +25,16 @@ absl::StatusOr<std::shared_ptr<Volume>> ServiceState::FindVolume(absl::string_vi
   return volume;
 }
 
-absl::Time DeadlineFromGrpc(std::chrono::system_clock::time_point deadline) {
-  // Anything a year or more away is "none": the engine bounds its waits itself.
-  if (deadline >= std::chrono::system_clock::now() + std::chrono::hours(24 * 365)) {
+absl::Time WriteWaitDeadline(std::chrono::system_clock::time_point rpc_deadline,
+                             absl::Time now) {
+  // Anything a year or more away is "none".
+  if (rpc_deadline >= absl::ToChronoTime(now) + std::chrono::hours(24 * 365)) {
     return absl::InfiniteFuture();
   }
-  return absl::FromChrono(deadline);
+  const absl::Time deadline = absl::FromChrono(rpc_deadline);
+  const absl::Duration left = deadline - now;
+  if (left <= absl::ZeroDuration()) return deadline;
+  return deadline - std::min(left / 5, absl::Milliseconds(250));
 }
 
 }  // namespace blockstore

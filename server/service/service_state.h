@@ -71,8 +71,13 @@ class ServiceState {
   std::atomic<bool> shutting_down_{false};
 };
 
-// An RPC's deadline as the engine's: gRPC says "no deadline" with the largest time_point.
-absl::Time DeadlineFromGrpc(std::chrono::system_clock::time_point deadline);
+// The deadline a write of an RPC with `rpc_deadline` gets in the engine (how long it may wait
+// on the dirty limit): the call's deadline less a margin (a fifth of the time left, at most
+// 250 ms), so the engine's RESOURCE_EXHAUSTED reaches the client before the client's own
+// deadline turns the call into DEADLINE_EXCEEDED. gRPC says "no deadline" with the largest
+// time_point: InfiniteFuture (the engine bounds the wait by dirty_wait_max).
+absl::Time WriteWaitDeadline(std::chrono::system_clock::time_point rpc_deadline,
+                             absl::Time now = absl::Now());
 
 }  // namespace blockstore
 

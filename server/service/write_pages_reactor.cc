@@ -12,7 +12,7 @@ WritePagesReactor::WritePagesReactor(const ServiceState* state,
                                      grpc::CallbackServerContext* context)
     : state_(state),
       start_(absl::Now()),
-      deadline_(DeadlineFromGrpc(context->deadline())),
+      deadline_(WriteWaitDeadline(context->deadline())),
       slots_(state->options().write_stream_inflight_max) {
   {
     absl::MutexLock lock(&mu_);

@@ -1,0 +1,271 @@
+// BlockServiceImpl in process on 127.0.0.1:0, over a real VolumeRegistry whose IO passes
+// through FaultyIoBackend (on SyncBackend and real files): device errors and their status
+// codes, error reporting once per client (R21), the dirty-limit deadline, and shutdown.
+
+#include "server/service/block_service.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/block_client.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/io/sync_backend.h"
+#include "server/io/testing/faulty_io_backend.h"
+#include "server/volume/volume_registry.h"
+
+namespace blockstore {
+namespace {
+
+constexpr uint32_t kPageSize = 16384;
+constexpr uint32_t kBlockSize = 4096;
+
+class BlockServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    data_dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
+                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(data_dir_);
+    std::filesystem::create_directories(data_dir_);
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) Stop();
+  }
+
+  void Start(VolumeOptions options = VolumeOptions()) {
+    options.flusher_interval = absl::Milliseconds(50);
+    options.dirty_expire = absl::Milliseconds(200);
+    absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
+        VolumeRegistry::Open(data_dir_, options, &faulty_);
+    ASSERT_TRUE(registry.ok()) << registry.status();
+    registry_ = *std::move(registry);
+    BlockServiceOptions service_options;
+    service_options.io_backend_name = "faulty";
+    service_ = std::make_unique<BlockServiceImpl>(registry_.get(), nullptr, service_options);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    ASSERT_NE(port, 0);
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+
+  void Stop() {
+    faulty_.ClearBlockFaults();
+    faulty_.FailAllocationsAt(1, 0);  // a window of no calls: off
+    service_->BeginShutdown();
+    (void)registry_->StopAndFlushAll();
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    server_->Wait();
+    server_.reset();
+    service_.reset();
+    registry_.reset();
+  }
+
+  std::unique_ptr<Client> NewClient(absl::Duration timeout = absl::Seconds(30)) {
+    ClientOptions options;
+    options.timeout = timeout;
+    return Client::Connect(address_, options);
+  }
+
+  // The device offset of block `block` of page `page` (a volume's block n is at n * block size).
+  static uint64_t DeviceOffset(uint64_t page, uint32_t block) {
+    return page * kPageSize + uint64_t{block} * kBlockSize;
+  }
+
+  std::string data_dir_;
+  SyncBackend sync_{2};
+  FaultyIoBackend faulty_{&sync_};
+  std::unique_ptr<VolumeRegistry> registry_;
+  std::unique_ptr<BlockServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+TEST_F(BlockServiceTest, EioIsDataLossReportedOncePerClient) {
+  Start();
+  std::unique_ptr<Client> a = NewClient();
+  std::unique_ptr<Client> b = NewClient();
+  ASSERT_TRUE(a->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  // Both clients open their session before the failure.
+  ASSERT_TRUE(a->ErrorCursor("vol").ok());
+  ASSERT_TRUE(b->ErrorCursor("vol").ok());
+
+  faulty_.FailBlock(DeviceOffset(3, 2), kBlockSize, EIO);
+  ASSERT_TRUE(a->WritePage("vol", 3, 0, std::string(kPageSize, 'a')).ok());
+  // Not adjacent to page 3, so its blocks travel in another bio (a failed bio fails every
+  // block it carries).
+  ASSERT_TRUE(a->WritePage("vol", 6, 0, std::string(kPageSize, 'b')).ok());
+
+  FlushResult first;
+  EXPECT_EQ(a->Flush("vol", &first).code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(first.has_summary);
+  EXPECT_EQ(first.pages_failed, 1u);
+  EXPECT_EQ(first.pages_written, 1u);
+  bool saw_page3 = false;
+  for (const FlushPageResult& page : first.pages) {
+    if (page.page_index == 3) {
+      saw_page3 = true;
+      EXPECT_EQ(page.status.code(), absl::StatusCode::kDataLoss);
+      EXPECT_NE(std::find(page.failed_blocks.begin(), page.failed_blocks.end(), 2u),
+                page.failed_blocks.end());
+    } else {
+      EXPECT_EQ(page.page_index, 6u);
+      EXPECT_TRUE(page.status.ok()) << page.page_index;
+    }
+  }
+  EXPECT_TRUE(saw_page3);
+
+  // Reported once to A...
+  EXPECT_TRUE(a->Flush("vol").ok());
+  // ...and once to B, whose session began before anyone saw it.
+  EXPECT_EQ(b->Flush("vol").code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(b->Flush("vol").ok());
+  // A client that starts after the error was seen is not told about it.
+  std::unique_ptr<Client> c = NewClient();
+  EXPECT_TRUE(c->Flush("vol").ok());
+}
+
+TEST_F(BlockServiceTest, AnErrorNobodySawReachesANewClient) {
+  Start();
+  std::unique_ptr<Client> writer = NewClient();
+  ASSERT_TRUE(writer->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  faulty_.FailBlock(DeviceOffset(1, 0), kBlockSize, EIO);
+  ASSERT_TRUE(writer->WritePage("vol", 1, 0, std::string(kBlockSize, 'x')).ok());
+  // Let the flusher write it back (and fail) without a Flush call: bounded wait.
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  for (;;) {
+    absl::StatusOr<v1::VolumeInfo> info = writer->GetVolumeInfo("vol");
+    ASSERT_TRUE(info.ok());
+    if (info->dirty_pages() == 0 && info->pages_under_writeback() == 0) break;
+    ASSERT_LT(absl::Now(), deadline) << "the flusher never wrote the page back";
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // A new session samples a cursor that still reports the unseen error (errseq_sample).
+  std::unique_ptr<Client> late = NewClient();
+  EXPECT_EQ(late->Flush("vol").code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(late->Flush("vol").ok());
+}
+
+TEST_F(BlockServiceTest, EnospcIsResourceExhaustedAndFuaWritesReportTheirError) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  ASSERT_TRUE(client->ErrorCursor("vol").ok());
+
+  faulty_.FailBlock(DeviceOffset(5, 0), kBlockSize, ENOSPC);
+  ASSERT_TRUE(client->WritePage("vol", 5, 0, std::string(kBlockSize, 'n')).ok());
+  EXPECT_EQ(client->Flush("vol").code(), absl::StatusCode::kResourceExhausted);
+
+  // FUA: the write itself reports the device error.
+  faulty_.FailBlock(DeviceOffset(6, 1), kBlockSize, EIO);
+  EXPECT_EQ(client->WritePage("vol", 6, kBlockSize, std::string(kBlockSize, 'f'), true).code(),
+            absl::StatusCode::kDataLoss);
+  faulty_.FailBlock(DeviceOffset(7, 0), kBlockSize, ENOSPC);
+  EXPECT_EQ(client->WritePage("vol", 7, 0, std::string(kBlockSize, 'g'), true).code(),
+            absl::StatusCode::kResourceExhausted);
+  // A FUA write to a good block is durable and OK.
+  EXPECT_TRUE(client->WritePage("vol", 8, 0, std::string(kPageSize, 'h'), true).ok());
+}
+
+TEST_F(BlockServiceTest, DirtyLimitPastTheDeadlineIsResourceExhausted) {
+  VolumeOptions options;
+  options.cache_bytes = 4 << 20;
+  options.dirty_limit_bytes = 4 * kPageSize;
+  options.dirty_background_bytes = 2 * kPageSize;
+  Start(options);
+  std::unique_ptr<Client> client = NewClient(absl::Seconds(1));
+  ASSERT_TRUE(client->CreateVolume("vol", 64 * kPageSize, kPageSize, kBlockSize).ok());
+  // Writeback cannot take a bio: dirty pages stay dirty.
+  faulty_.FailAllocationsAt(faulty_.AllocationCalls() + 1, UINT64_MAX);
+  absl::Status status;
+  int accepted = 0;
+  for (int page = 0; page < 32; ++page) {
+    status = client->WritePage("vol", page, 0, std::string(kPageSize, 'd'));
+    if (!status.ok()) break;
+    ++accepted;
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_GE(accepted, 4);
+  EXPECT_LT(accepted, 32);
+  faulty_.FailAllocationsAt(1, 0);  // a window of no calls: off
+}
+
+TEST_F(BlockServiceTest, ShutdownRefusesWritesAndStillServesReadsAndFlushes) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  const std::string data(kPageSize, 's');
+  ASSERT_TRUE(client->WritePage("vol", 0, 0, data).ok());
+
+  service_->BeginShutdown();
+  EXPECT_EQ(client->WritePage("vol", 1, 0, data).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(client->CreateVolume("other", 1 << 20).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(client->DeleteVolume("vol").code(), absl::StatusCode::kUnavailable);
+  std::unique_ptr<PageWriter> writer = client->NewPageWriter(4);
+  absl::Mutex mu;
+  absl::StatusCode stream_code = absl::StatusCode::kOk;
+  ASSERT_TRUE(writer
+                  ->Write("vol", 2, 0, data, false,
+                          [&](const WriteResult& result) {
+                            absl::MutexLock lock(&mu);
+                            stream_code = result.status.code();
+                          })
+                  .ok());
+  EXPECT_TRUE(writer->Finish().ok());
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(stream_code, absl::StatusCode::kUnavailable);
+  }
+
+  absl::StatusOr<std::string> back = client->ReadPage("vol", 0);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, data);
+  EXPECT_TRUE(client->Flush("vol").ok());
+  absl::StatusOr<v1::VolumeInfo> info = client->GetVolumeInfo("vol");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->dirty_pages(), 0u);
+  absl::StatusOr<std::string> never_written = client->ReadPage("vol", 1);
+  ASSERT_TRUE(never_written.ok());
+  EXPECT_EQ(*never_written, std::string(kPageSize, '\0'));
+}
+
+TEST_F(BlockServiceTest, ReadPagesStreamsInOrderPastTheReadAheadWindow) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  constexpr uint64_t kPages = 100;  // more than the 16-page read-ahead window
+  ASSERT_TRUE(client->CreateVolume("vol", kPages * kPageSize, kPageSize, kBlockSize).ok());
+  std::string image;
+  for (uint64_t page = 0; page < kPages; ++page) {
+    image += std::string(kPageSize, static_cast<char>('A' + page % 26));
+  }
+  ASSERT_TRUE(client->WriteRange("vol", 0, image, 32).ok());
+  ASSERT_TRUE(client->Flush("vol").ok());
+  std::string back;
+  uint64_t next = 0;
+  ASSERT_TRUE(client
+                  ->ReadPages("vol", 0, kPages,
+                              [&](uint64_t index, absl::string_view data) {
+                                if (index != next++) return absl::InternalError("out of order");
+                                back.append(data.data(), data.size());
+                                return absl::OkStatus();
+                              })
+                  .ok());
+  EXPECT_EQ(back, image);
+}
+
+}  // namespace
+}  // namespace blockstore
