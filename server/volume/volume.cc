@@ -9,10 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <thread>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -114,11 +116,18 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   FlushJob(VolumeImpl* volume, FlushObserver* observer, absl::optional<uint32_t> error_cursor,
            bool consume_error_seq, absl::optional<uint64_t> single_page);
 
-  void AddPage() { pending_.fetch_add(1, std::memory_order_acq_rel); }
-  // A page whose writeback ended before this job looked at it, or that needed no IO.
-  void ReportNow(const PageResult& result) { OnPageWritebackEnd(result, false); }
-  // A page this job gave up on after kIntegrityAttempts resource failures.
-  void ReportFailure(uint64_t page_index, absl::Status status);
+  // Counts one writeback of the page that this job waits for. Call it before
+  // Pass::WritePage: the page's bios may complete before WritePage returns. Every AddPage is
+  // balanced by exactly one OnPageWritebackEnd (or NoWriteback).
+  void AddPage(uint64_t page_index);
+  // The WritePage that AddPage counted did not start a writeback (nothing needed IO).
+  void NoWriteback(uint64_t page_index);
+  // A page this job did not write (clean when it looked: its last writeback, started before
+  // this job, has ended): reported at once with how that writeback ended. Not counted.
+  void ReportNow(const PageResult& result);
+  // The job gave up on the page after kIntegrityAttempts resource failures. The page is
+  // reported failed once every writeback counted for it has ended.
+  void GiveUp(uint64_t page_index, absl::Status status);
   // The submitter's reference: dropped once every page of the job is queued.
   void ReleaseSubmitterRef() { Dec(); }
 
@@ -131,6 +140,22 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   absl::optional<uint64_t> single_page() const { return single_page_; }
 
  private:
+  // What the job knows of one page until it reports it: a page may take several writebacks
+  // (R15 retries after resource failures), and the failure of any of them is the page's.
+  struct PageState {
+    int outstanding = 0;  // writebacks counted by AddPage whose end has not been seen
+    bool final = false;   // an end not followed by a retry has been seen
+    absl::optional<absl::Status> gave_up;
+    absl::Status io_error;                // the first failure an attempt reported
+    std::vector<uint32_t> failed_blocks;  // union over the attempts, sorted
+  };
+
+  // Folds `result` into the page's state. REQUIRES: mu_ held.
+  void MergeLocked(PageState* state, const PageResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The page's result once nothing more will come for it (then forgets the page), else nullopt.
+  absl::optional<PageResult> TakeIfDoneLocked(uint64_t page_index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Report(const PageResult& result);
   void Dec();
   void Finish(absl::Status status);
 
@@ -146,6 +171,7 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   std::atomic<uint64_t> pages_failed_{0};
   absl::Mutex mu_;
   absl::Status first_page_error_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, PageState> page_states_ ABSL_GUARDED_BY(mu_);
 };
 
 // Adapts a FUA write's completion to the FlushObserver of its one-page job.
@@ -546,23 +572,22 @@ class VolumeImpl final : public Volume {
         job->ReportNow(result);
         return;
       }
-      job->AddPage();  // before WritePage: its bios may complete before it returns
+      job->AddPage(page->index());  // before WritePage: its bios may complete before it returns
       bool started = false;
       status = pass->WritePage(page, &started);
       page->lock().Unlock();
       if (!started) {
         // Nothing needed IO (R12): the page never entered writeback, so no completion reports
         // it. (A resource failure always happens after writeback started.)
-        PageResult result;
-        result.page_index = page->index();
-        job->ReportNow(result);
+        DCHECK(status.ok()) << status;
+        job->NoWriteback(page->index());
       }
       if (status.ok()) return;
       // R15: a resource failure in an integrity writeback is retried, not reported as success.
       pass->SubmitOpenBio();
       absl::SleepFor(absl::Microseconds(100 << attempt));
     }
-    job->ReportFailure(page->index(), status);
+    job->GiveUp(page->index(), status);
   }
 
   void BackgroundWriteback() {
@@ -691,26 +716,88 @@ FlushJob::FlushJob(VolumeImpl* volume, FlushObserver* observer,
   cursor_ = error_cursor.has_value() ? *error_cursor : volume->error_seq().Sample();
 }
 
+void FlushJob::AddPage(uint64_t page_index) {
+  pending_.fetch_add(1, std::memory_order_acq_rel);
+  absl::MutexLock lock(&mu_);
+  ++page_states_[page_index].outstanding;
+}
+
+void FlushJob::NoWriteback(uint64_t page_index) {
+  PageResult result;
+  result.page_index = page_index;
+  OnPageWritebackEnd(result, /*will_retry=*/false);
+}
+
 void FlushJob::OnPageWritebackEnd(const PageResult& result, bool will_retry) {
-  if (!will_retry) {
-    if (result.status.ok()) {
-      pages_written_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      pages_failed_.fetch_add(1, std::memory_order_relaxed);
-      absl::MutexLock lock(&mu_);
-      if (first_page_error_.ok()) first_page_error_ = result.status;
-    }
-    observer_->OnPageDone(result);
+  absl::optional<PageResult> report;
+  {
+    absl::MutexLock lock(&mu_);
+    PageState& state = page_states_[result.page_index];
+    --state.outstanding;
+    MergeLocked(&state, result);
+    // A retried attempt's failure (a bio that failed before a resource failure cut the attempt
+    // short) is kept: the page is reported once, with every failure of its attempts.
+    if (!will_retry) state.final = true;
+    report = TakeIfDoneLocked(result.page_index);
   }
+  if (report.has_value()) Report(*report);
   Dec();
 }
 
-void FlushJob::ReportFailure(uint64_t page_index, absl::Status status) {
+void FlushJob::ReportNow(const PageResult& result) {
+  absl::optional<PageResult> report;
+  {
+    absl::MutexLock lock(&mu_);
+    PageState& state = page_states_[result.page_index];
+    MergeLocked(&state, result);
+    state.final = true;
+    report = TakeIfDoneLocked(result.page_index);
+  }
+  if (report.has_value()) Report(*report);
+}
+
+void FlushJob::GiveUp(uint64_t page_index, absl::Status status) {
+  absl::optional<PageResult> report;
+  {
+    absl::MutexLock lock(&mu_);
+    page_states_[page_index].gave_up = std::move(status);
+    // The last attempt's bios may still be in flight: then the page is reported at their end.
+    report = TakeIfDoneLocked(page_index);
+  }
+  if (report.has_value()) Report(*report);
+}
+
+void FlushJob::MergeLocked(PageState* state, const PageResult& result) {
+  if (result.status.ok()) return;
+  if (state->io_error.ok()) state->io_error = result.status;
+  std::vector<uint32_t> merged;
+  std::set_union(state->failed_blocks.begin(), state->failed_blocks.end(),
+                 result.failed_blocks.begin(), result.failed_blocks.end(),
+                 std::back_inserter(merged));
+  state->failed_blocks = std::move(merged);
+}
+
+absl::optional<PageResult> FlushJob::TakeIfDoneLocked(uint64_t page_index) {
+  auto it = page_states_.find(page_index);
+  const PageState& state = it->second;
+  if (state.outstanding > 0 || !(state.final || state.gave_up.has_value())) return absl::nullopt;
   PageResult result;
   result.page_index = page_index;
-  result.status = std::move(status);
-  pages_failed_.fetch_add(1, std::memory_order_relaxed);
-  {
+  if (!state.io_error.ok()) {
+    result.status = state.io_error;
+  } else if (state.gave_up.has_value()) {
+    result.status = *state.gave_up;
+  }
+  result.failed_blocks = state.failed_blocks;
+  page_states_.erase(it);
+  return result;
+}
+
+void FlushJob::Report(const PageResult& result) {
+  if (result.status.ok()) {
+    pages_written_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    pages_failed_.fetch_add(1, std::memory_order_relaxed);
     absl::MutexLock lock(&mu_);
     if (first_page_error_.ok()) first_page_error_ = result.status;
   }

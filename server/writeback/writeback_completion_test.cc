@@ -495,10 +495,42 @@ TEST(WritebackCompletionTest, R27_FlushWaitsForEveryBioAndTheDeviceFlush) {
   EXPECT_EQ(flush.summary().pages_written, 3u);
   EXPECT_EQ(fake.ReadDurable(fd, 10 * 4096, 4096), std::string(4096, static_cast<char>('a' + 10)));
 
+  // A Flush that meets a page whose earlier writeback is still in flight waits for it, and
+  // that page (clean when its writeback ends) must not let the Flush's fdatasync go out before
+  // the Flush's other pages are written.
+  ASSERT_TRUE(volume->WriteSync(2, 0, std::string(4096, 'p')).ok());
+  FlushWaiter earlier;
+  volume->Flush(absl::nullopt, &earlier);
+  ASSERT_TRUE(watcher.WaitForSubmits(5));  // page 2's bio (4 submissions before)
+  ASSERT_TRUE(volume->WriteSync(40, 0, std::string(4096, 'q')).ok());
+  FlushWaiter later;
+  volume->Flush(absl::nullopt, &later);  // waits for page 2, then writes page 40
+  fake.CompleteNext();                   // page 2's bio
+  ASSERT_TRUE(watcher.WaitForSubmits(7));  // the earlier flush's fdatasync and page 40's bio
+  for (size_t i = 0; i < fake.PendingCount();) {
+    if (fake.PendingOp(i) == IoOp::kFdatasync) {
+      fake.CompleteAt(i);  // only device flushes: page 40's bio stays in flight
+    } else {
+      ++i;
+    }
+  }
+  ASSERT_TRUE(earlier.Wait());
+  EXPECT_TRUE(earlier.summary().status.ok()) << earlier.summary().status;
+  EXPECT_FALSE(later.done()) << "the flush finished while its page 40 was still in flight";
+  ASSERT_EQ(fake.PendingCount(), 1u);
+  EXPECT_EQ(fake.PendingOp(0), IoOp::kWritev);
+  fake.CompleteNext();
+  ASSERT_TRUE(watcher.WaitForFdatasyncs(3));
+  fake.CompleteAll();
+  ASSERT_TRUE(later.Wait());
+  EXPECT_TRUE(later.summary().status.ok()) << later.summary().status;
+  EXPECT_EQ(fake.ReadDurable(fd, 40 * 4096, 4096), std::string(4096, 'q'));
+  EXPECT_EQ(watcher.fdatasyncs(), 3u) << "a flush submitted its fdatasync twice";
+
   ASSERT_TRUE(volume->WriteSync(30, 0, std::string(4096, 'z')).ok());
   FlushWaiter second;
   volume->Flush(absl::nullopt, &second);
-  ASSERT_TRUE(watcher.WaitForSubmits(5));  // 3 bios + fdatasync + this bio
+  ASSERT_TRUE(watcher.WaitForSubmits(9));  // 5 bios and 3 fdatasyncs before, then this bio
   Event closed;
   std::thread closer([&] {
     volume->Close();
@@ -506,7 +538,7 @@ TEST(WritebackCompletionTest, R27_FlushWaitsForEveryBioAndTheDeviceFlush) {
   });
   EXPECT_FALSE(closed.IsSet());
   fake.CompleteNext();  // the bio; the flush's fdatasync follows
-  ASSERT_TRUE(watcher.WaitForFdatasyncs(2));
+  ASSERT_TRUE(watcher.WaitForFdatasyncs(4));
   EXPECT_FALSE(closed.IsSet()) << "Close returned with the fdatasync in flight";
   fake.CompleteNext();
   EXPECT_TRUE(closed.WaitFor(kWait));

@@ -1,0 +1,426 @@
+// Error rules of docs/writeback-semantics.md (R2, R13, R15, R17, R20-R22), one test per rule,
+// named after it. Device faults come from FaultyIoBackend (bad blocks, short writes, EAGAIN,
+// allocation failures) or from completing a FakeIoBackend request with an error result.
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "glog/logging.h"
+#include "gtest/gtest.h"
+#include "server/cache/block_buffer.h"
+#include "server/cache/page.h"
+#include "server/io/testing/fake_io_backend.h"
+#include "server/io/testing/faulty_io_backend.h"
+#include "server/volume/volume.h"
+#include "server/volume/volume_test_helpers.h"
+#include "server/writeback/bio.h"
+#include "server/writeback/error_seq.h"
+#include "server/writeback/writeback.h"
+#include "server/writeback/writeback_test_harness.h"
+
+namespace blockstore {
+namespace {
+
+using testing_harness::EndRecord;
+using testing_harness::FlushWaiter;
+using testing_harness::HarnessOptions;
+using testing_harness::QuietVolumeOptions;
+using testing_harness::WritebackHarness;
+
+// Captures what glog prints while it is installed.
+class LogCapture : public google::LogSink {
+ public:
+  LogCapture() { google::AddLogSink(this); }
+  ~LogCapture() override { google::RemoveLogSink(this); }
+  using google::LogSink::send;
+  void send(google::LogSeverity severity, const char* full_filename, const char* base_filename,
+            int line, const google::LogMessageTime& time, const char* message,
+            size_t message_len) override {
+    absl::MutexLock lock(&mu_);
+    lines_.emplace_back(message, message_len);
+  }
+  std::vector<std::string> Lines(absl::string_view containing) {
+    absl::MutexLock lock(&mu_);
+    std::vector<std::string> out;
+    for (const std::string& line : lines_) {
+      if (absl::StrContains(line, containing)) out.push_back(line);
+    }
+    return out;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST(WritebackErrorsTest, R02_PageErrorReflectsTheLatestAttemptOnly) {
+  // Method: page P's write fails with EIO; P is written again and the new write succeeds.
+  // The page error flag is cleared when the new writeback starts and stays clear; the volume's
+  // error is still pending for a caller that has not flushed since.
+  WritebackHarness h;
+  const ErrorSeq::Cursor cursor = h.errors().Sample();
+  h.FillPage(0, 1);
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  h.fake().CompleteNext(-EIO);
+  Page* p = h.page(0);
+  EXPECT_TRUE(p->HasError());
+  EXPECT_EQ(p->error_errno(), EIO);
+  h.FillPage(0, 2);
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  EXPECT_FALSE(p->HasError()) << "the error flag must be cleared when a writeback starts";
+  h.fake().CompleteNext();
+  EXPECT_FALSE(p->HasError());
+  EXPECT_EQ(h.errors().Check(cursor), EIO) << "the volume's error must survive the rewrite";
+  const std::vector<EndRecord> ends = h.observer().records();
+  ASSERT_EQ(ends.size(), 2u);
+  EXPECT_FALSE(ends[0].result.status.ok());
+  EXPECT_TRUE(ends[1].result.status.ok());
+  h.ExpectAtRest();
+}
+
+TEST(WritebackErrorsTest, R13_AllocationFailureMidPageRedirtiesTheRest) {
+  // Method: page [100, 300, 500, 700] (4 bios); the allocation for buffer 2 fails. Buffers 0
+  // and 1 reach the device, 2 and 3 stay dirty and so does the page; its writeback ends once
+  // the bios for 0 and 1 complete; the pass counts one skipped page. A later writeback writes
+  // only 2 and 3.
+  HarnessOptions options;
+  options.faulty = true;
+  WritebackHarness h(options);
+  h.MapPage(0, {100, 300, 500, 700});
+  h.FillPage(0, 1);
+  // Allocations: IoEnd + bio for buffer 0, IoEnd + bio for buffer 1, then buffer 2's IoEnd.
+  h.faulty().FailAllocationsAt(h.faulty().AllocationCalls() + 5, 1);
+  int64_t skipped = 0;
+  {
+    Writeback::Pass pass(&h.writeback(), SyncMode::kNone, &h.observer());
+    EXPECT_EQ(h.WritePage(&pass, 0).code(), absl::StatusCode::kResourceExhausted);
+    skipped = pass.pages_skipped();
+  }
+  EXPECT_EQ(skipped, 1);
+  Page* p = h.page(0);
+  EXPECT_TRUE(p->IsDirty());
+  EXPECT_FALSE(p->TestBlock(0, kBlockDirty));
+  EXPECT_FALSE(p->TestBlock(1, kBlockDirty));
+  EXPECT_TRUE(p->TestBlock(2, kBlockDirty));
+  EXPECT_TRUE(p->TestBlock(3, kBlockDirty));
+  EXPECT_EQ(h.counters().buffers_under_io.load(), 2);
+  ASSERT_EQ(h.fake().PendingCount(), 2u);
+  h.fake().CompleteNext();
+  EXPECT_TRUE(p->IsWriteback());
+  h.fake().CompleteNext();
+  EXPECT_FALSE(p->IsWriteback());
+  EXPECT_EQ(h.observer().EndsOf(0), 1u);
+  EXPECT_EQ(h.DeviceBlock(100), h.Expected(0, 0, 1));
+  EXPECT_EQ(h.DeviceBlock(300), h.Expected(0, 1, 1));
+  EXPECT_EQ(h.DeviceBlock(500), std::string(1024, '\0'));
+  EXPECT_EQ(h.counters().redirtied[static_cast<int>(RedirtyReason::kEnomem)].load(), 1u);
+
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  ASSERT_EQ(h.fake().PendingCount(), 2u);
+  EXPECT_EQ(h.fake().PendingOffset(0), 500 * 1024u);
+  EXPECT_EQ(h.fake().PendingOffset(1), 700 * 1024u);
+  h.fake().CompleteAll();
+  EXPECT_EQ(h.DeviceBlock(700), h.Expected(0, 3, 1));
+  EXPECT_FALSE(p->IsDirty());
+  h.ExpectAtRest();
+}
+
+class VolumeOnFaultyDevice {
+ public:
+  explicit VolumeOnFaultyDevice(const VolumeConfig& config,
+                                VolumeOptions options = QuietVolumeOptions())
+      : fake_(AutoComplete()), faulty_(&fake_), fd_(fake_.AddDevice(config.size_bytes)) {
+    auto volume = OpenVolumeOnDeviceForTest(fd_, config, options, &faulty_);
+    CHECK(volume.ok()) << volume.status();
+    volume_ = std::move(*volume);
+  }
+  ~VolumeOnFaultyDevice() { volume_->Close(); }
+
+  Volume& volume() { return *volume_; }
+  FakeIoBackend& fake() { return fake_; }
+  FaultyIoBackend& faulty() { return faulty_; }
+  std::string Durable(uint64_t offset, size_t len) { return fake_.ReadDurable(fd_, offset, len); }
+
+ private:
+  static FakeIoBackend::Options AutoComplete() {
+    FakeIoBackend::Options options;
+    options.auto_complete = true;
+    options.auto_complete_delay_max = absl::Microseconds(20);
+    return options;
+  }
+
+  FakeIoBackend fake_;
+  FaultyIoBackend faulty_;
+  const int fd_;
+  std::unique_ptr<Volume> volume_;
+};
+
+TEST(WritebackErrorsTest, R15_FlushRetriesTransientResourceFailuresAndReportsPermanentOnes) {
+  // Method: on a whole Volume, 3 transient allocation failures during a Flush: the Flush
+  // returns OK and every page is clean and durable. A permanent one: the Flush fails and the
+  // page stays dirty; once allocations work again the next Flush writes it. Last, with one bio
+  // per block: an attempt whose first bio fails with EIO is cut short by an allocation failure
+  // and retried successfully; the page is still reported failed, with that block.
+  VolumeConfig config;
+  config.name = "r15";
+  config.size_bytes = 32 * 4096;
+  config.block_size_bytes = 1024;
+  VolumeOptions options = QuietVolumeOptions();
+  options.bio_max_bytes = 1024;  // one bio per block
+  VolumeOnFaultyDevice v(config, options);
+  Volume& volume = v.volume();
+  for (uint64_t p = 0; p < 4; ++p) {
+    ASSERT_TRUE(volume.WriteSync(p, 0, std::string(4096, static_cast<char>('a' + p))).ok());
+  }
+  v.faulty().FailAllocationsAt(v.faulty().AllocationCalls() + 1, 3);
+  FlushSummary summary = volume.FlushSync();
+  EXPECT_TRUE(summary.status.ok()) << summary.status;
+  EXPECT_EQ(summary.pages_written, 4u);
+  EXPECT_EQ(v.faulty().Counts().allocation_failures, 3u);
+  EXPECT_EQ(volume.Stats().dirty_pages, 0u);
+  for (uint64_t p = 0; p < 4; ++p) {
+    EXPECT_EQ(v.Durable(p * 4096, 4096), std::string(4096, static_cast<char>('a' + p)));
+  }
+
+  ASSERT_TRUE(volume.WriteSync(5, 0, std::string(4096, 'f')).ok());
+  v.faulty().FailAllocationsAt(v.faulty().AllocationCalls() + 1, UINT64_MAX);
+  std::vector<PageResult> pages;
+  summary = volume.FlushSync(absl::nullopt, &pages);
+  EXPECT_FALSE(summary.status.ok()) << "a Flush must not claim success over a dirty page";
+  EXPECT_EQ(summary.status.code(), absl::StatusCode::kResourceExhausted) << summary.status;
+  ASSERT_EQ(pages.size(), 1u);
+  EXPECT_EQ(pages[0].page_index, 5u);
+  EXPECT_FALSE(pages[0].status.ok());
+  EXPECT_EQ(volume.Stats().dirty_pages, 1u);
+  EXPECT_EQ(volume.Stats().pages_under_writeback, 0u);
+  v.faulty().FailAllocationsAt(v.faulty().AllocationCalls() + 1, 0);  // allocations work again
+  summary = volume.FlushSync();
+  EXPECT_TRUE(summary.status.ok()) << summary.status;
+  EXPECT_EQ(v.Durable(5 * 4096, 4096), std::string(4096, 'f'));
+
+  // Page 7: block 0 is bad; the allocation for block 2 fails once. Attempt 1 writes blocks 0
+  // (EIO) and 1, attempt 2 writes blocks 2 and 3. The page's result carries block 0's failure.
+  v.faulty().FailBlock(7 * 4096, 1024, EIO);
+  ASSERT_TRUE(volume.WriteSync(7, 0, std::string(4096, 'g')).ok());
+  // Blocks 0..3 are one extent of one-block bios. Allocations of attempt 1: the IoEnd, the
+  // bios for blocks 0 and 1, then the bio for block 2, which fails.
+  v.faulty().FailAllocationsAt(v.faulty().AllocationCalls() + 4, 1);
+  pages.clear();
+  summary = volume.FlushSync(absl::nullopt, &pages);
+  EXPECT_EQ(summary.status.code(), absl::StatusCode::kDataLoss) << summary.status;
+  ASSERT_EQ(pages.size(), 1u);
+  EXPECT_EQ(pages[0].page_index, 7u);
+  EXPECT_EQ(pages[0].status.code(), absl::StatusCode::kDataLoss) << pages[0].status;
+  EXPECT_EQ(pages[0].failed_blocks, std::vector<uint32_t>{0});
+  EXPECT_EQ(summary.pages_failed, 1u);
+  EXPECT_EQ(v.Durable(7 * 4096 + 1024, 3072), std::string(3072, 'g'));
+  const VolumeStats stats = volume.Stats();
+  EXPECT_EQ(stats.buffers_under_io, 0u);
+  EXPECT_EQ(stats.pages_under_writeback, 0u);
+  EXPECT_EQ(volume.counters().double_end_writeback.load(), 0u);
+}
+
+TEST(WritebackErrorsTest, R17_OnlyAWholeWriteIsASuccess) {
+  // Method: one page (one 4 KiB bio) at a time, through five device behaviours: a short write
+  // (1 KiB of 4), a short result from the device itself (2 KiB), two EAGAINs, a zero-byte
+  // result, and EAGAIN more often than the bio retries. Each time the page either has all its
+  // blocks on the device and is reported OK, or is reported failed with its blocks listed:
+  // never OK with data missing.
+  HarnessOptions options;
+  options.faulty = true;
+  WritebackHarness h(options);
+  struct Case {
+    const char* name;
+    std::function<void()> arm;
+    std::function<void()> complete;
+    bool ok;
+  };
+  const std::vector<Case> cases = {
+      {"short write", [&] { h.faulty().ShortWriteOnce(1024); }, [&] { h.fake().CompleteAll(); },
+       true},
+      {"short result", [] {}, [&] {
+         h.fake().CompleteNext(2048);
+         h.fake().CompleteAll();
+       },
+       true},
+      {"EAGAIN twice", [&] { h.faulty().EagainTimes(2); }, [&] { h.fake().CompleteAll(); }, true},
+      {"zero bytes", [] {}, [&] { h.fake().CompleteNext(0); }, false},
+      {"EAGAIN beyond the retries", [&] { h.faulty().EagainTimes(1001); },
+       [&] { h.fake().CompleteAll(); }, false},
+  };
+  int generation = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    h.observer().Clear();
+    ++generation;
+    h.FillPage(0, generation);
+    c.arm();
+    ASSERT_TRUE(h.WritePages({0}).ok());
+    c.complete();
+    const std::vector<EndRecord> ends = h.observer().records();
+    ASSERT_EQ(ends.size(), 1u);
+    EXPECT_EQ(ends[0].result.status.ok(), c.ok) << ends[0].result.status;
+    if (ends[0].result.status.ok()) {
+      for (uint32_t b = 0; b < 4; ++b) EXPECT_EQ(h.DeviceBlock(b), h.Expected(0, b, generation));
+    } else {
+      EXPECT_EQ(ends[0].result.failed_blocks, (std::vector<uint32_t>{0, 1, 2, 3}));
+    }
+    h.ExpectAtRest();
+  }
+  EXPECT_EQ(h.counters().write_errors[static_cast<int>(WriteErrorKind::kShort)].load(), 2u);
+  EXPECT_EQ(h.counters().write_errors[static_cast<int>(WriteErrorKind::kEagainRetry)].load(),
+            2u + 1000u);
+}
+
+TEST(WritebackErrorsTest, R20_AFailedBioMarksItsBuffersThePageAndTheVolume) {
+  // Method: page with blocks 0-1 in bio A and 2-3 in bio B; B fails with EIO. After A the page
+  // is still in writeback; after B it has ended with the page error set, the volume error set,
+  // the per-block error on 2 and 3 only, the warning naming B's blocks logged, one bio and one
+  // page counted as failed, and the next check of the volume error returning EIO. The failed
+  // buffers stay clean (not retried by themselves).
+  LogCapture log;
+  WritebackHarness h;
+  h.MapPage(0, {100, 101, 300, 301});
+  const ErrorSeq::Cursor cursor = h.errors().Sample();
+  h.FillPage(0, 1);
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  std::vector<const Bio*> bios = h.PendingBios();
+  ASSERT_EQ(bios.size(), 2u);
+  h.Complete(bios[0]);
+  Page* p = h.page(0);
+  EXPECT_TRUE(p->IsWriteback());
+  EXPECT_FALSE(p->HasError());
+  h.Complete(bios[1], -EIO);
+  EXPECT_FALSE(p->IsWriteback());
+  EXPECT_TRUE(p->HasError());
+  EXPECT_FALSE(p->TestBlock(0, kBlockWriteError));
+  EXPECT_FALSE(p->TestBlock(1, kBlockWriteError));
+  EXPECT_TRUE(p->TestBlock(2, kBlockWriteError));
+  EXPECT_TRUE(p->TestBlock(3, kBlockWriteError));
+  for (uint32_t b = 0; b < 4; ++b) {
+    EXPECT_FALSE(p->TestBlock(b, kBlockDirty)) << "failed buffers stay clean";
+    EXPECT_TRUE(p->TestBlock(b, kBlockUptodate)) << "ext4 keeps the cached data valid";
+  }
+  EXPECT_FALSE(p->IsDirty());
+  const std::vector<EndRecord> ends = h.observer().records();
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(ends[0].result.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ends[0].result.failed_blocks, (std::vector<uint32_t>{2, 3}));
+  // The per-bio warning names B: 2 blocks at device block 300, volume offset 2048 (logical
+  // blocks 2 and 3). The per-buffer lines are rate limited process-wide; any that appear name
+  // only B's logical blocks.
+  EXPECT_EQ(log.Lines("at device block 300 (volume offset 2048) failed").size(), 1u);
+  EXPECT_TRUE(log.Lines("at device block 100").empty());
+  for (const std::string& line : log.Lines("Buffer I/O error")) {
+    EXPECT_TRUE(absl::StrContains(line, "logical block 2 ") ||
+                absl::StrContains(line, "logical block 3 "))
+        << line;
+  }
+  EXPECT_EQ(h.counters().write_errors[static_cast<int>(WriteErrorKind::kEio)].load(), 1u);
+  EXPECT_EQ(h.counters().pages_error.load(), 1u);
+  EXPECT_EQ(h.counters().buffer_io_errors.load(), 2u);
+  ErrorSeq::Cursor next = cursor;
+  EXPECT_EQ(h.errors().CheckAndAdvance(&next), EIO);
+  h.ExpectAtRest();
+}
+
+TEST(WritebackErrorsTest, R21_EveryFlushingSessionLearnsOfAnErrorOnce) {
+  // Method: first on ErrorSeq alone, then on a whole Volume through FlushSync cursors.
+  // Sessions S1 and S2 open; a write fails. S1 gets EIO, then OK; S2 gets EIO; S3, opened after
+  // S1 saw the error, gets OK; S4, opened before anyone saw it, gets EIO. A later ENOSPC is
+  // reported as ENOSPC; a successful write after it does not clear it for a session that has
+  // not flushed yet.
+  {
+    ErrorSeq seq;
+    ErrorSeq::Cursor s1 = seq.Sample();
+    ErrorSeq::Cursor s2 = seq.Sample();
+    seq.Set(EIO);
+    ErrorSeq::Cursor s4 = seq.Sample();
+    EXPECT_EQ(seq.CheckAndAdvance(&s1), EIO);
+    EXPECT_EQ(seq.CheckAndAdvance(&s1), 0);
+    ErrorSeq::Cursor s3 = seq.Sample();
+    EXPECT_EQ(seq.CheckAndAdvance(&s2), EIO);
+    EXPECT_EQ(seq.CheckAndAdvance(&s3), 0);
+    EXPECT_EQ(seq.CheckAndAdvance(&s4), EIO);
+    seq.Set(ENOSPC);
+    EXPECT_EQ(seq.CheckAndAdvance(&s1), ENOSPC);
+    EXPECT_EQ(seq.CheckAndAdvance(&s1), 0);
+    EXPECT_EQ(seq.Check(s2), ENOSPC);  // nothing clears it for S2
+    EXPECT_EQ(seq.CheckAndAdvance(&s2), ENOSPC);
+    EXPECT_EQ(seq.CheckAndAdvance(&s3), ENOSPC);
+  }
+
+  VolumeConfig config;
+  config.name = "r21";
+  config.size_bytes = 16 * 4096;
+  VolumeOnFaultyDevice v(config);
+  Volume& volume = v.volume();
+  auto flush = [&](uint32_t* cursor) {
+    const FlushSummary summary = volume.FlushSync(*cursor);
+    *cursor = summary.error_cursor;
+    return summary.status.code();
+  };
+  uint32_t s1 = volume.SampleErrorCursor();
+  uint32_t s2 = volume.SampleErrorCursor();
+  v.faulty().FailBlock(3 * 4096, 4096, EIO);
+  // A FUA write fails on its own; it does not consume anybody's view of the error.
+  EXPECT_EQ(volume.WriteSync(3, 0, std::string(4096, 'x'), /*fua=*/true).code(),
+            absl::StatusCode::kDataLoss);
+  uint32_t s4 = volume.SampleErrorCursor();
+  EXPECT_EQ(flush(&s1), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(flush(&s1), absl::StatusCode::kOk);
+  uint32_t s3 = volume.SampleErrorCursor();
+  EXPECT_EQ(flush(&s3), absl::StatusCode::kOk);
+  EXPECT_EQ(flush(&s2), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(flush(&s4), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(flush(&s4), absl::StatusCode::kOk);
+
+  v.faulty().ClearBlockFaults();
+  v.faulty().FailBlock(4 * 4096, 4096, ENOSPC);
+  EXPECT_EQ(volume.WriteSync(4, 0, std::string(4096, 'y'), /*fua=*/true).code(),
+            absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(volume.WriteSync(5, 0, std::string(4096, 'z')).ok());  // succeeds after it
+  EXPECT_EQ(flush(&s1), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(flush(&s1), absl::StatusCode::kOk);
+  EXPECT_EQ(v.Durable(5 * 4096, 4096), std::string(4096, 'z'));
+  EXPECT_EQ(flush(&s2), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(flush(&s3), absl::StatusCode::kResourceExhausted);
+  // A caller with no cursor at all is a new session: it learns of an error nobody has seen.
+  v.faulty().FailBlock(6 * 4096, 4096, EIO);
+  EXPECT_FALSE(volume.WriteSync(6, 0, std::string(4096, 'w'), /*fua=*/true).ok());
+  EXPECT_EQ(volume.FlushSync().status.code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(WritebackErrorsTest, R22_ANewSubmissionClearsTheBlocksWriteError) {
+  // Method: block 2 of page 0 fails; it is written again and succeeds. Its error bit is clear
+  // from the resubmission on; the volume's error still waits for a caller that has not seen it.
+  WritebackHarness h;
+  h.MapPage(0, {100, 101, 300, 301});
+  const ErrorSeq::Cursor unseen = h.errors().Sample();
+  h.FillPage(0, 1);
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  std::vector<const Bio*> bios = h.PendingBios();
+  ASSERT_EQ(bios.size(), 2u);
+  h.Complete(bios[1], -EIO);
+  h.Complete(bios[0]);
+  Page* p = h.page(0);
+  ASSERT_TRUE(p->TestBlock(2, kBlockWriteError));
+  h.Fill(0, 2, 1, 2);  // only block 2 is written again
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  EXPECT_FALSE(p->TestBlock(2, kBlockWriteError)) << "cleared when the block is resubmitted";
+  EXPECT_TRUE(p->TestBlock(3, kBlockWriteError)) << "block 3 was not written again";
+  h.fake().CompleteAll();
+  EXPECT_FALSE(p->TestBlock(2, kBlockWriteError));
+  EXPECT_EQ(h.DeviceBlock(300), h.Expected(0, 2, 2));
+  EXPECT_EQ(h.errors().Check(unseen), EIO);
+  h.ExpectAtRest();
+}
+
+}  // namespace
+}  // namespace blockstore
