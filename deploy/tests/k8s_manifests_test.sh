@@ -10,7 +10,8 @@ source deploy/tests/deploy_checks.sh
 checks="$(deploy_checks_dir)"
 root="$(pwd)"
 
-(cd "${checks}" && node validate-k8s.mjs check "${root}/deploy/k8s" "${root}/deploy/seccomp")
+(cd "${checks}" && node validate-k8s.mjs check --rules "${root}/deploy/prometheus/alerts.yaml" \
+  "${root}/deploy/k8s" "${root}/deploy/seccomp")
 
 set +e
 output="$(cd "${checks}" && node validate-k8s.mjs check "${root}/deploy/testdata/bad_k8s" 2>&1)"

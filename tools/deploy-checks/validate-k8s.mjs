@@ -1,10 +1,11 @@
 // Offline checks of the Kubernetes manifests in deploy/, without a cluster.
 //
-//   node validate-k8s.mjs check KUSTOMIZATION_DIR...
+//   node validate-k8s.mjs check [--rules ALERTS_YAML] KUSTOMIZATION_DIR...
 //       Every resource a kustomization.yaml lists is validated against the Kubernetes schemas
-//       of npm's kubernetes-models (the ServiceMonitor against
+//       of npm's kubernetes-models (ServiceMonitor and PrometheusRule against
 //       @kubernetes-models/prometheus-operator), and the objects are checked against each
-//       other and against blockstore's operating rules (see crossCheck). Exits 1 listing every
+//       other and against blockstore's operating rules (see crossCheck). With --rules, every
+//       PrometheusRule's spec must equal that Prometheus rule file. Exits 1 listing every
 //       problem.
 //   node validate-k8s.mjs flags KUSTOMIZATION_DIR
 //       Prints every flag the StatefulSet passes to blockstored, one --name=value a line: its
@@ -24,6 +25,8 @@ const MODELS = {
   "policy/v1/PodDisruptionBudget": "kubernetes-models/policy/v1/PodDisruptionBudget",
   "monitoring.coreos.com/v1/ServiceMonitor":
       "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor",
+  "monitoring.coreos.com/v1/PrometheusRule":
+      "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule",
 };
 
 const MIB = 1024 * 1024;
@@ -235,12 +238,23 @@ async function main() {
     if (problem) problems.push(problem);
     for (const f of flags) console.log(f);
   } else if (command === "check" && dirs.length) {
+    let rules = null;
+    if (dirs[0] === "--rules") {
+      rules = parseYaml(readFileSync(dirs[1], "utf8"));
+      dirs.splice(0, 2);
+    }
     let count = 0;
     for (const dir of dirs) {
       const { objects } = await loadKustomization(dir, problems);
       count += objects.length;
       await validateSchemas(objects, problems);
       crossCheck(objects, problems);
+      for (const { file, object } of objects) {
+        if (object.kind === "PrometheusRule" && rules &&
+            JSON.stringify(object.spec) !== JSON.stringify(rules)) {
+          problems.push(`${file}: spec differs from the rule file; copy the rules into it`);
+        }
+      }
     }
     console.log(`${count} objects in ${dirs.length} kustomizations: ${problems.length} problems`);
   } else {
