@@ -2,55 +2,82 @@
 # service_bench: blockstored driven by blockbench, beside nbdkit's file plugin driven by fio's nbd
 # engine, at the same queue depth, IO size, total bytes and flush pattern, in one bounded run.
 # Usage: bazel run -c opt //tools/bench:service_bench
-# Prints one row per workload (IOPS and p99 latency for both, and the IOPS ratio) and ends with
-# the line `min ratio vs nbdkit: X.XX`. Servers bind only 127.0.0.1 or unix sockets; every process
-# it starts is killed on exit. Results and the method are in docs/benchmarks.md ("## Service").
+# Prints one row per workload (IOPS and p99 write latency for both, and the IOPS ratio) and ends
+# with the line `min ratio vs nbdkit: X.XX`. Both servers listen on unix sockets only; every
+# process it starts is killed on exit. Method and results: docs/benchmarks.md, "## Service".
 #
 # Environment (all optional):
-#   SERVICE_BENCH_ROWS      rows to run, e.g. "rand4k32 seq4k32" (default: every row below)
-#   SERVICE_BENCH_WRITES    writes per 4 KiB row (default 65536: 256 MiB, the volume's size)
-#   SERVICE_BENCH_FLUSH     flush after every this many writes (default 256)
-#   SERVICE_BENCH_SIDES     "both" (default), "nbdkit" or "blockstore"
-#   SERVICE_BENCH_KEEP      1 keeps the data directory and the logs after the run
+#   SERVICE_BENCH_ROWS    rows to run, e.g. "rand4k32 seq4k32" (default: all, see all_rows)
+#   SERVICE_BENCH_WRITES  writes per 4 KiB depth-32 row (default 65536: the volume's 256 MiB)
+#   SERVICE_BENCH_FLUSH   a flush after every this many writes (default 256: every 1 MiB of 4 KiB)
+#   SERVICE_BENCH_SIDES   "both" (default), "nbdkit" or "blockstore"
+#   SERVICE_BENCH_KEEP    1 keeps the data directory and the logs after the run
 set -euo pipefail
 
 readonly workspace="${BUILD_WORKSPACE_DIRECTORY:-$PWD}"
 readonly data_dir="${workspace}/data/bench-service"
+readonly log_dir="${data_dir}/logs"
 readonly volume_bytes=$((256 * 1024 * 1024))
 readonly writes_4k="${SERVICE_BENCH_WRITES:-65536}"
 readonly flush_every="${SERVICE_BENCH_FLUSH:-256}"
 readonly sides="${SERVICE_BENCH_SIDES:-both}"
-readonly run_limit_seconds=60  # one blockbench or fio run; the whole bench stays near 3 minutes
+readonly run_limit_seconds=60  # one blockbench or fio run
+readonly exit_grace_seconds=2  # after blockbench printed its results (see run_blockbench)
 
-# Each row: name, pattern (rand|seq), IO size in bytes, queue depth, writes.
-declare -A row_pattern row_io_bytes row_depth row_writes
+# Rows: pattern, IO size (= the blockstore volume's page size), queue depth, writes. The rows
+# of one IO size share one blockstore volume and one nbdkit file; the sequential row comes
+# first, so both start sparse and both allocate every block during that row.
 all_rows=(seq4k32 rand4k32 rand4k1 seq64k32)
-row_pattern=([seq4k32]=seq [rand4k32]=rand [rand4k1]=rand [seq64k32]=seq)
-row_io_bytes=([seq4k32]=4096 [rand4k32]=4096 [rand4k1]=4096 [seq64k32]=65536)
-row_depth=([seq4k32]=32 [rand4k32]=32 [rand4k1]=1 [seq64k32]=32)
-# Depth 1 pays one round trip per write and 64 KiB writes move 16x the bytes: fewer writes keep
-# those rows to a few seconds; each row's total is the same for both servers.
-row_writes=([seq4k32]="$writes_4k" [rand4k32]="$writes_4k" [rand4k1]=$((writes_4k / 8))
-  [seq64k32]=$((writes_4k / 16)))
+declare -A row_pattern=([seq4k32]=seq [rand4k32]=rand [rand4k1]=rand [seq64k32]=seq)
+declare -A row_io_bytes=([seq4k32]=4096 [rand4k32]=4096 [rand4k1]=4096 [seq64k32]=65536)
+declare -A row_depth=([seq4k32]=32 [rand4k32]=32 [rand4k1]=1 [seq64k32]=32)
+# Depth 1 pays a round trip per write, and 64 KiB writes move 16 times the bytes: fewer writes
+# keep those rows to seconds. Each row's total is the same for both servers.
+declare -A row_writes=([seq4k32]="$writes_4k" [rand4k32]="$writes_4k"
+  [rand4k1]=$((writes_4k / 8)) [seq64k32]=$((writes_4k / 16)))
 read -r -a rows <<<"${SERVICE_BENCH_ROWS:-${all_rows[*]}}"
+for row in "${rows[@]}"; do
+  [ -n "${row_pattern[$row]:-}" ] || {
+    echo "service_bench: unknown row $row (rows: ${all_rows[*]})" >&2
+    exit 1
+  }
+done
 
 die() {
   echo "service_bench: $*" >&2
   exit 1
 }
 
-for tool in nbdkit fio jq awk timeout; do
+# Binaries come from the runfiles tree under `bazel run` (the working directory is its
+# workspace directory), else from bazel-bin when the script is run by hand.
+find_binary() {
+  local path=$1 base
+  for base in "${RUNFILES_DIR:-}/blockstore" "$0.runfiles/blockstore" "$PWD" \
+    "${workspace}/bazel-bin"; do
+    if [ -x "$base/$path" ]; then
+      echo "$base/$path"
+      return 0
+    fi
+  done
+  die "$path not found: run with bazel run -c opt //tools/bench:service_bench"
+}
+
+for tool in nbdkit fio jq awk timeout truncate; do
   command -v "$tool" >/dev/null || die "$tool not found (tools/install_deps.sh installs it)"
 done
+if [ "$sides" != nbdkit ]; then
+  blockstored="$(find_binary server/blockstored)"
+  blockbench="$(find_binary client/blockbench)"
+  blockctl="$(find_binary client/blockctl)"
+fi
 
 # Sockets live in a short private directory (a unix socket path is limited to 108 bytes); the
 # data lives on the workspace's file system, as the issue asks.
 socket_dir="$(mktemp -d /tmp/service_bench.XXXXXX)"
-log_dir="${data_dir}/logs"
 child_pids=()
 
 cleanup() {
-  local status=$?
+  local status=$? pid
   for pid in "${child_pids[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
@@ -73,71 +100,212 @@ mkdir -p "$data_dir" "$log_dir"
 # nbdkit + fio
 
 # Writes a fio version-2 iolog: `writes` writes of `io_bytes` at offsets in [0, volume_bytes),
-# sequential (wrapping) or uniformly random with a fixed seed, and one FLUSH after every
-# `flush_every` writes. A log rather than fio's fsync=N: fio 3.33 with an async engine issues a
-# burst of syncs (one per free queue slot, ~27 at depth 32) at each fsync=N boundary, because
-# it decides "time to sync" again until the first sync completes; its fdatasync=N is refused by
-# the nbd engine (EINVAL). The log gives exactly writes/flush_every NBD_CMD_FLUSH requests.
+# sequential (wrapping) or uniformly random with a fixed seed, and an NBD FLUSH after every
+# `flush_every` writes that another write follows, which is where blockbench issues its
+# flushes too. A log rather than fio's fsync=N: fio 3.33 with an async engine issues a burst
+# of syncs at each fsync=N boundary (one per free queue slot, ~27 at depth 32: it decides
+# "time to sync" again until the first sync completes), and the nbd engine refuses
+# fdatasync=N (EINVAL). The log gives exactly the flushes asked for; each holds one of the
+# `depth` slots while it runs, as each blockbench Flush does.
 write_iolog() {
   local pattern=$1 io_bytes=$2 writes=$3 out=$4
   awk -v pattern="$pattern" -v io_bytes="$io_bytes" -v writes="$writes" \
-    -v slots=$((volume_bytes / $2)) -v flush_every="$flush_every" 'BEGIN {
+    -v slots=$((volume_bytes / io_bytes)) -v flush_every="$flush_every" 'BEGIN {
       srand(42)
       print "fio version 2 iolog"
       print "nbd add"
       print "nbd open"
-      for (i = 0; i < writes; i++) {
-        slot = (pattern == "seq") ? i % slots : int(rand() * slots)
+      for (i = 1; i <= writes; i++) {
+        slot = (pattern == "seq") ? (i - 1) % slots : int(rand() * slots)
         printf "nbd write %d %d\n", slot * io_bytes, io_bytes
-        if ((i + 1) % flush_every == 0) print "nbd sync 0 0"
+        if (i % flush_every == 0 && i < writes) print "nbd sync 0 0"
       }
       print "nbd close"
     }' >"$out"
 }
 
+nbd_image() { echo "$data_dir/nbdkit-$1.img"; }
+
+# A fresh nbdkit for each fio run: when fio's job ends it closes the connection with up to a
+# queue's worth of requests unanswered, and nbdkit 1.32.5 can then abort on its next reply
+# (connections.c: raw_send_socket: Assertion `sock >= 0' failed).
+nbd_socket="$socket_dir/nbd.sock"
+nbd_pid=""
+
 start_nbdkit() {
-  local image=$1 socket=$2
-  rm -f "$socket"
-  # Sparse, like blockstored's volume files (ftruncate), so both start from the same state.
-  truncate -s "$volume_bytes" "$image"
-  nbdkit --exit-with-parent -f -U "$socket" file "$image" 2>"$log_dir/nbdkit.log" &
-  child_pids+=($!)
-  local i
-  for i in $(seq 1 100); do
-    [ -S "$socket" ] && return 0
+  local image
+  image="$(nbd_image "$1")"
+  # Sparse, like blockstored's volume files (ftruncate): both start from the same state.
+  [ -f "$image" ] || truncate -s "$volume_bytes" "$image"
+  rm -f "$nbd_socket"
+  nbdkit --exit-with-parent -f -U "$nbd_socket" file "$image" 2>>"$log_dir/nbdkit.log" &
+  nbd_pid=$!
+  child_pids+=("$nbd_pid")
+  for _ in $(seq 100); do
+    [ -S "$nbd_socket" ] && return 0
     sleep 0.05
   done
-  die "nbdkit did not create $socket (log: $log_dir/nbdkit.log)"
+  die "nbdkit did not create $nbd_socket within 5 s (log: $log_dir/nbdkit.log)"
 }
 
-# Runs one row through fio; prints "iops p99_us flushes".
+stop_nbdkit() {
+  kill "$nbd_pid" 2>/dev/null || true
+  # The braces keep bash's own "Aborted" notice (the assertion above) out of the output.
+  { wait "$nbd_pid"; } 2>/dev/null || true
+}
+
+# Runs one row through fio; writes "iops p99_us flushes" to $1.result.
 run_fio() {
-  local row=$1 socket=$2
+  local row=$1 io_bytes=${row_io_bytes[$1]}
   local iolog="$data_dir/$row.iolog" out="$log_dir/fio-$row.json"
-  write_iolog "${row_pattern[$row]}" "${row_io_bytes[$row]}" "${row_writes[$row]}" "$iolog"
+  start_nbdkit "$io_bytes"
+  write_iolog "${row_pattern[$row]}" "$io_bytes" "${row_writes[$row]}" "$iolog"
   timeout "$run_limit_seconds" fio --name="$row" --ioengine=nbd \
-    --uri="nbd+unix:///?socket=$socket" --rw=write --bs="${row_io_bytes[$row]}" \
+    --uri="nbd+unix:///?socket=$nbd_socket" --rw=write --bs="$io_bytes" \
     --iodepth="${row_depth[$row]}" --size="$volume_bytes" --read_iolog="$iolog" \
     --replay_no_stall=1 --lat_percentiles=1 --clat_percentiles=0 \
     --percentile_list=50:99:99.9 --output-format=json --output="$out" \
     >"$log_dir/fio-$row.log" 2>&1 || die "fio failed on $row (log: $log_dir/fio-$row.log)"
-  # IOPS over the whole job, flushes included, as blockbench counts them.
-  jq -r '.jobs[0] | [
+  stop_nbdkit
+  # Untimed: what the last writes left in the host page cache is written before the next run.
+  sync "$(nbd_image "$io_bytes")"
+  # IOPS over the whole job (flushes included), as blockbench counts them: writes / wall time.
+  jq -r '.jobs[0] | if .error != 0 then error("fio error \(.error)") else . end | [
       (.write.total_ios / (.job_runtime / 1000)),
       (.write.lat_ns.percentile["99.000000"] / 1000),
-      .sync.total_ios] | @tsv' "$out"
+      .sync.total_ios] | @tsv' "$out" >"$log_dir/$row.nbdkit" ||
+    die "cannot read $out"
+}
+
+# ---------------------------------------------------------------------------------------------
+# blockstored + blockbench
+
+bs_socket="$socket_dir/blockstored.sock"
+
+bs_pid=""
+
+start_blockstored() {
+  # The server's defaults otherwise: the cache, dirty limits and flusher a newcomer gets.
+  # Volumes persist in the data directory, so a restart (after a crash) finds them again.
+  "$blockstored" --listen="unix:$bs_socket" --data_dir="$data_dir/blockstored" \
+    --metrics_listen= >"$log_dir/blockstored.out" 2>>"$log_dir/blockstored.log" &
+  bs_pid=$!
+  child_pids+=("$bs_pid")
+  for _ in $(seq 200); do
+    if grep -q '^blockstored listening on ' "$log_dir/blockstored.out"; then
+      return 0
+    fi
+    kill -0 "$bs_pid" 2>/dev/null || die "blockstored exited (log: $log_dir/blockstored.log)"
+    sleep 0.05
+  done
+  die "blockstored did not start within 10 s (log: $log_dir/blockstored.log)"
+}
+
+# Records why the blockstore side of a row has no result; the row then counts as ratio 0.
+row_failed() {
+  local row=$1 reason=$2 status
+  if ! kill -0 "$bs_pid" 2>/dev/null; then
+    status=0
+    wait "$bs_pid" 2>/dev/null || status=$?
+    reason="$reason; blockstored died with status $status$([ "$status" -eq 139 ] &&
+      echo ' (SIGSEGV)'), see $log_dir/blockstored.log"
+    start_blockstored  # so the next rows still run
+  fi
+  echo "$reason" >"$log_dir/$row.blockstore.failed"
+  echo "service_bench: $row: $reason" >&2
+}
+
+# Runs one row through blockbench; writes "iops p99_us flushes" to $log_dir/$row.blockstore,
+# or the reason it has none to $log_dir/$row.blockstore.failed.
+run_blockbench() {
+  local row=$1 io_bytes=${row_io_bytes[$1]}
+  local out="$log_dir/blockbench-$row.out" volume="svc$((io_bytes / 1024))k"
+  "$blockbench" --server="unix:$bs_socket" --volume_prefix="$volume" \
+    --pages=$((volume_bytes / io_bytes)) --page_size="$io_bytes" --io_size="$io_bytes" \
+    --pattern="${row_pattern[$row]}" --concurrency="${row_depth[$row]}" \
+    --count="${row_writes[$row]}" --flush_every="$flush_every" --seed=42 --json \
+    >"$out" 2>"$log_dir/blockbench-$row.log" &
+  local pid=$! deadline=$((SECONDS + run_limit_seconds)) printed_at=""
+  child_pids+=("$pid")
+  # The results are final once the JSON line is out; gRPC's shutdown at exit can then take
+  # up to 10 s more (its executor thread sits in a 10 s epoll_wait), so the process gets a
+  # short grace and is then killed rather than waited for.
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ -z "$printed_at" ] && grep -q '^{"seconds"' "$out"; then printed_at=$SECONDS; fi
+    if [ -n "$printed_at" ] && [ $((SECONDS - printed_at)) -ge "$exit_grace_seconds" ]; then
+      kill "$pid" 2>/dev/null || true
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      row_failed "$row" "blockbench ran past ${run_limit_seconds} s"
+      return 0
+    fi
+    sleep 0.1
+  done
+  wait "$pid" 2>/dev/null || true
+  if ! grep '^{"seconds"' "$out" | tail -n 1 | jq -e -r '
+      select(.write.errors == 0 and .flush.errors == 0) |
+      [.iops, .write.p99_us, .flush.ops] | @tsv' >"$log_dir/$row.blockstore" 2>/dev/null; then
+    rm -f "$log_dir/$row.blockstore"
+    row_failed "$row" "blockbench: $(grep -v '^\[' "$log_dir/blockbench-$row.log" | tail -n 1)"
+    return 0
+  fi
+  # Untimed: what the last writes left dirty is written back before the next run.
+  timeout "$run_limit_seconds" "$blockctl" --server="unix:$bs_socket" flush "$volume-0" \
+    >"$log_dir/flush-$row.out" 2>&1 &
+  local flush_pid=$!
+  child_pids+=("$flush_pid")
+  wait "$flush_pid" || row_failed "$row" "blockctl flush after the run failed: $(tail -n 1 \
+    "$log_dir/flush-$row.out")"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Main
 
-declare -A nbd_iops nbd_p99 nbd_flushes bs_iops bs_p99
+# A number to the unit; anything else ("-", "failed") as it is.
+round() {
+  awk -v x="$1" 'BEGIN { if (x ~ /^[0-9.]+$/) printf "%.0f", x; else printf "%s", x }'
+}
 
-if [ "$sides" != blockstore ]; then
-  start_nbdkit "$data_dir/nbdkit.img" "$socket_dir/nbd.sock"
-  for row in "${rows[@]}"; do
-    read -r nbd_iops[$row] nbd_p99[$row] nbd_flushes[$row] < <(run_fio "$row" "$socket_dir/nbd.sock")
-    printf 'nbdkit  %-9s %10.0f IOPS  p99 %8.0f us  %d flushes\n' "$row" "${nbd_iops[$row]}" \
-      "${nbd_p99[$row]}" "${nbd_flushes[$row]}" >&2
-  done
-fi
+fs_type="$(findmnt -n -o FSTYPE -T "$data_dir" 2>/dev/null || stat -f -c %T "$data_dir")"
+echo "service_bench $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores" \
+  "($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r)," \
+  "$fs_type at $data_dir"
+echo "nbdkit $(nbdkit --version | awk '{print $2}') file plugin + $(fio --version) nbd engine" \
+  "vs blockstored + blockbench, both on unix sockets; flush every $flush_every writes"
+[ "$sides" = nbdkit ] || start_blockstored
+
+for row in "${rows[@]}"; do
+  [ "$sides" = blockstore ] || run_fio "$row"
+  [ "$sides" = nbdkit ] || run_blockbench "$row"
+done
+
+printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %11s\n' row io_KiB depth writes \
+  IOPS_bstore IOPS_nbdkit ratio p99_us_bstore p99_us_nbdkit flushes
+min_ratio=""
+notes=()
+for row in "${rows[@]}"; do
+  bs_iops=- bs_p99=- bs_flushes=- nbd_iops=- nbd_p99=- nbd_flushes=- ratio=-
+  if [ -f "$log_dir/$row.blockstore.failed" ]; then
+    bs_iops=failed ratio=0.00
+    notes+=("$row: $(cat "$log_dir/$row.blockstore.failed")")
+  elif [ -f "$log_dir/$row.blockstore" ]; then
+    read -r bs_iops bs_p99 bs_flushes <"$log_dir/$row.blockstore"
+  fi
+  [ ! -f "$log_dir/$row.nbdkit" ] || read -r nbd_iops nbd_p99 nbd_flushes <"$log_dir/$row.nbdkit"
+  if [ "$ratio" = - ] && [ "$bs_iops" != - ] && [ "$nbd_iops" != - ]; then
+    ratio="$(awk -v a="$bs_iops" -v b="$nbd_iops" 'BEGIN { printf "%.2f", a / b }')"
+  fi
+  printf '%-9s %5d %5d %6d %12s %12s %6s %13s %13s %11s\n' "$row" \
+    $((row_io_bytes[$row] / 1024)) "${row_depth[$row]}" "${row_writes[$row]}" \
+    "$(round "$bs_iops")" "$(round "$nbd_iops")" "$ratio" "$(round "$bs_p99")" \
+    "$(round "$nbd_p99")" "$bs_flushes/$nbd_flushes"
+  [ "$ratio" != - ] || continue
+  if [ -z "$min_ratio" ] || awk -v a="$ratio" -v b="$min_ratio" 'BEGIN { exit !(a < b) }'; then
+    min_ratio=$ratio
+  fi
+done
+for note in "${notes[@]}"; do echo "  $note"; done
+# One side only (SERVICE_BENCH_SIDES) has no ratio.
+echo "min ratio vs nbdkit: ${min_ratio:-n/a}"
