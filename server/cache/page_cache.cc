@@ -5,6 +5,7 @@
 
 #include "glog/logging.h"
 #include "server/common/clock.h"
+#include "server/io/annotated_mutex_lock.h"
 
 namespace blockstore {
 namespace {
@@ -23,7 +24,7 @@ PageCache::PageCache(uint32_t page_size_bytes, uint32_t block_size_bytes, Memory
       counters_(counters) {}
 
 PageCache::~PageCache() {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   for (auto& entry : pages_) {
     Page* page = entry.second;
     CHECK(!page->IsWriteback()) << "page " << page->index() << " destroyed under writeback";
@@ -39,7 +40,7 @@ PageCache::~PageCache() {
 }
 
 Page* PageCache::Find(uint64_t index) {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   auto it = pages_.find(index);
   if (it == pages_.end()) return nullptr;
   Page* page = it->second;
@@ -52,7 +53,7 @@ Page* PageCache::Find(uint64_t index) {
 }
 
 absl::StatusOr<Page*> PageCache::FindOrCreate(uint64_t index) {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   auto it = pages_.find(index);
   if (it != pages_.end()) {
     it->second->Pin();
@@ -84,7 +85,7 @@ void PageCache::MarkDirty(Page* page) {
   page->set_dirtied_at_ns(MonotonicNanos());
   dirty_pages_.fetch_add(1, std::memory_order_relaxed);
   VolumeCounters::Add(counters_->pages_dirty, 1);
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   if ((page->flags() & kPageOnLru) != 0) {
     ListRemove(&lru_, page);
     page->ClearFlags(kPageOnLru);
@@ -99,7 +100,7 @@ bool PageCache::ClearDirtyForIo(Page* page) {
   if ((page->ClearFlags(kPageDirty) & kPageDirty) == 0) return false;
   dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
   VolumeCounters::Add(counters_->pages_dirty, -1);
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   if ((page->flags() & kPageOnDirtyList) != 0) {
     ListRemove(&dirty_, page);
     page->ClearFlags(kPageOnDirtyList);
@@ -122,7 +123,7 @@ bool PageCache::EndWriteback(Page* page) {
   // Read before the flag clears: from then on eviction may free the page.
   const int64_t started_ns = page->writeback_started_ns();
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     // Cleared under mu_ so eviction, which checks the flag under mu_, cannot free the page
     // while this function still uses it.
     const uint32_t old = page->ClearFlags(kPageWriteback);
@@ -140,7 +141,7 @@ bool PageCache::EndWriteback(Page* page) {
   // The page may be freed from here on; only its address is used below, as the bucket key.
   WaitBucket& bucket = BucketFor(page);
   if (bucket.waiters.load(std::memory_order_seq_cst) > 0) {
-    absl::MutexLock lock(&bucket.mu);
+    AnnotatedMutexLock lock(&bucket.mu);
     bucket.cv.SignalAll();
   }
   if (writeback_end_hook_) writeback_end_hook_();
@@ -149,17 +150,17 @@ bool PageCache::EndWriteback(Page* page) {
 
 void PageCache::WaitWriteback(Page* page) {
   WaitBucket& bucket = BucketFor(page);
-  absl::MutexLock lock(&bucket.mu);
+  AnnotatedMutexLock lock(&bucket.mu);
   bucket.waiters.fetch_add(1, std::memory_order_seq_cst);
   // EndWriteback clears the flag before it reads `waiters`, and signals under bucket.mu: a
   // waiter either sees the flag clear here or is already waiting when the signal comes.
-  while (page->IsWriteback()) bucket.cv.Wait(&bucket.mu);
+  while (page->IsWriteback()) lock.Wait(&bucket.cv);
   bucket.waiters.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 std::vector<Page*> PageCache::CollectDirty(size_t max, int64_t dirtied_before_ns) {
   std::vector<Page*> pages;
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   for (Page* page = dirty_.head; page != nullptr && pages.size() < max; page = page->list_next) {
     if (dirtied_before_ns != 0 && page->dirtied_at_ns() >= dirtied_before_ns) break;
     if (page->IsWriteback()) continue;  // R1: background writeback skips it
@@ -172,7 +173,7 @@ std::vector<Page*> PageCache::CollectDirty(size_t max, int64_t dirtied_before_ns
 std::vector<Page*> PageCache::CollectForFlush() {
   std::vector<Page*> pages;
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     for (auto& entry : pages_) {
       Page* page = entry.second;
       if ((page->flags() & (kPageDirty | kPageWriteback)) == 0) continue;
@@ -186,12 +187,12 @@ std::vector<Page*> PageCache::CollectForFlush() {
 }
 
 size_t PageCache::EvictClean(size_t max) {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   return EvictLocked(max);
 }
 
 uint64_t PageCache::cached_pages() const {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   return pages_.size();
 }
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <iterator>
 #include <thread>
 #include <utility>
@@ -17,12 +18,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "glog/logging.h"
+#include "server/cache/annotated_reader_lock.h"
 #include "server/cache/memory_budget.h"
 #include "server/cache/page_cache.h"
 #include "server/common/clock.h"
 #include "server/common/io_status.h"
+#include "server/io/annotated_mutex_lock.h"
 #include "server/io/io_backend.h"
 #include "server/writeback/block_map.h"
 #include "server/writeback/error_seq.h"
@@ -33,65 +35,81 @@ namespace blockstore {
 // ---------------------------------------------------------------------------------------------
 // Blocking conveniences.
 
-absl::Status Volume::WriteSync(uint64_t page_index, uint32_t offset_bytes, absl::string_view data,
-                               bool fua, absl::Time deadline) {
-  absl::Notification done;
-  absl::Status result;
-  Write(page_index, offset_bytes, data, fua, deadline, [&](absl::Status status) {
-    result = std::move(status);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-absl::StatusOr<std::string> Volume::ReadSync(uint64_t page_index) {
-  absl::Notification done;
-  absl::StatusOr<std::string> result;
-  Read(page_index, [&](absl::StatusOr<absl::string_view> data) {
-    if (data.ok()) {
-      result = std::string(*data);
-    } else {
-      result = data.status();
-    }
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
 namespace {
 
+// The result of a blocking call, shared with the callback that produces it: whichever lets go
+// last frees it, so the callback may still be returning from Set() when the caller has woken up
+// and gone. Visible to ThreadSanitizer (AnnotatedMutexLock), unlike absl::Notification.
+template <typename T>
+class SyncResult {
+ public:
+  void Set(T value) {
+    AnnotatedMutexLock lock(&mu_);
+    value_ = std::move(value);
+    done_ = true;
+    cv_.SignalAll();
+  }
+  T Wait() {
+    AnnotatedMutexLock lock(&mu_);
+    while (!done_) lock.Wait(&cv_);
+    return std::move(value_);
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  T value_ ABSL_GUARDED_BY(mu_);
+};
+
+// Owns itself: deleted at the end of OnFlushDone, after handing the summary over.
 class SyncFlushObserver : public FlushObserver {
  public:
-  explicit SyncFlushObserver(std::vector<PageResult>* pages) : pages_(pages) {}
+  SyncFlushObserver(std::vector<PageResult>* pages,
+                    std::shared_ptr<SyncResult<FlushSummary>> result)
+      : pages_(pages), result_(std::move(result)) {}
   void OnPageDone(const PageResult& result) override {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     if (pages_ != nullptr) pages_->push_back(result);
   }
   void OnFlushDone(const FlushSummary& summary) override {
-    summary_ = summary;
-    done_.Notify();
-  }
-  FlushSummary Wait() {
-    done_.WaitForNotification();
-    return summary_;
+    result_->Set(summary);
+    delete this;
   }
 
  private:
   absl::Mutex mu_;
   std::vector<PageResult>* const pages_;
-  FlushSummary summary_;
-  absl::Notification done_;
+  const std::shared_ptr<SyncResult<FlushSummary>> result_;
 };
 
 }  // namespace
 
+absl::Status Volume::WriteSync(uint64_t page_index, uint32_t offset_bytes, absl::string_view data,
+                               bool fua, absl::Time deadline) {
+  auto result = std::make_shared<SyncResult<absl::Status>>();
+  Write(page_index, offset_bytes, data, fua, deadline,
+        [result](absl::Status status) { result->Set(std::move(status)); });
+  return result->Wait();
+}
+
+absl::StatusOr<std::string> Volume::ReadSync(uint64_t page_index) {
+  auto result = std::make_shared<SyncResult<absl::StatusOr<std::string>>>();
+  Read(page_index, [result](absl::StatusOr<absl::string_view> data) {
+    if (data.ok()) {
+      result->Set(std::string(*data));
+    } else {
+      result->Set(data.status());
+    }
+  });
+  return result->Wait();
+}
+
 FlushSummary Volume::FlushSync(absl::optional<uint32_t> error_cursor,
                                std::vector<PageResult>* pages) {
-  SyncFlushObserver observer(pages);
-  Flush(error_cursor, &observer);
-  return observer.Wait();
+  auto result = std::make_shared<SyncResult<FlushSummary>>();
+  Flush(error_cursor, new SyncFlushObserver(pages, result));
+  return result->Wait();
 }
 
 namespace {
@@ -275,7 +293,7 @@ class VolumeImpl final : public Volume {
       std::string copy;
       bool hit;
       {
-        absl::ReaderMutexLock lock(&page->lock());
+        AnnotatedReaderMutexLock lock(&page->lock());
         hit = page->AllBlocksUptodate();
         if (hit) copy.assign(reinterpret_cast<const char*>(page->data()), config_.page_size_bytes);
       }
@@ -309,17 +327,17 @@ class VolumeImpl final : public Volume {
 
   void Close() override {
     {
-      absl::MutexLock lock(&mu_);
+      AnnotatedMutexLock lock(&mu_);
       if (closed_.load(std::memory_order_acquire)) return;
       accepting_writes_.store(false, std::memory_order_release);
       closed_.store(true, std::memory_order_release);
       stop_ = true;
+      cv_.Signal();
     }
     thread_.join();
     writeback_.WaitIdle();
-    absl::MutexLock lock(&ops_mu_);
-    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ops_mu_) { return ops_in_flight_ == 0; };
-    ops_mu_.Await(absl::Condition(&idle));
+    AnnotatedMutexLock lock(&ops_mu_);
+    while (ops_in_flight_ != 0) lock.Wait(&ops_cv_);
   }
 
   // --- Used by FlushJob, ReadOp and the writeback thread. ---
@@ -337,12 +355,12 @@ class VolumeImpl final : public Volume {
 
   // FlushJobs and ReadOps in flight: Close() waits for them, as it waits for bios (R27).
   void OpStarted() {
-    absl::MutexLock lock(&ops_mu_);
+    AnnotatedMutexLock lock(&ops_mu_);
     ++ops_in_flight_;
   }
   void OpDone() {
-    absl::MutexLock lock(&ops_mu_);
-    --ops_in_flight_;
+    AnnotatedMutexLock lock(&ops_mu_);
+    if (--ops_in_flight_ == 0) ops_cv_.SignalAll();
   }
 
   ErrorSeq& error_seq() { return error_seq_; }
@@ -426,7 +444,7 @@ class VolumeImpl final : public Volume {
     if (!page_or.ok()) return page_or.status();
     Page* page = *page_or;
     {
-      absl::MutexLock lock(&page->lock());
+      AnnotatedMutexLock lock(&page->lock());
       std::memcpy(page->data() + write.offset_bytes, write.data.data(), write.data.size());
       const uint32_t first = write.offset_bytes / config_.block_size_bytes;
       const uint32_t last =
@@ -454,11 +472,12 @@ class VolumeImpl final : public Volume {
     const absl::Time limit = absl::Now() + options_.dirty_wait_max;
     if (write.deadline > limit) write.deadline = limit;
     {
-      absl::MutexLock lock(&mu_);
+      AnnotatedMutexLock lock(&mu_);
       if (!stop_ && parked_.size() < kMaxParkedWriters) {
         VolumeCounters::Add(counters_.throttled_writers, 1);
         parked_.push_back(std::move(write));
         wake_ = true;
+        cv_.Signal();
         return;
       }
     }
@@ -468,11 +487,12 @@ class VolumeImpl final : public Volume {
 
   void Enqueue(FlushJob* job) {
     {
-      absl::MutexLock lock(&mu_);
+      AnnotatedMutexLock lock(&mu_);
       if (!stop_) {
         jobs_.push_back(job);
         jobs_pending_.store(true, std::memory_order_release);
         wake_ = true;
+        cv_.Signal();
         return;
       }
     }
@@ -482,8 +502,9 @@ class VolumeImpl final : public Volume {
   void OnWritebackEnd() {
     // Only throttled writers need the thread woken at once; everything else runs on its timer.
     if (counters_.throttled_writers.load(std::memory_order_acquire) == 0) return;
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     wake_ = true;
+    cv_.Signal();
   }
 
   // The volume's writeback thread (kernel: the bdi flusher): integrity jobs first, then
@@ -493,12 +514,15 @@ class VolumeImpl final : public Volume {
       std::deque<FlushJob*> jobs;
       bool stop;
       {
-        absl::MutexLock lock(&mu_);
+        AnnotatedMutexLock lock(&mu_);
         const absl::Duration wait = parked_.empty() ? options_.flusher_interval
                                                     : std::min(options_.flusher_interval,
                                                                kParkedPollInterval);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_ || stop_; };
-        mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+        const absl::Time deadline = absl::Now() + wait;
+        while (!wake_ && !stop_) {
+          const absl::Duration left = deadline - absl::Now();
+          if (left <= absl::ZeroDuration() || lock.WaitWithTimeout(&cv_, left)) break;
+        }
         wake_ = false;
         jobs.swap(jobs_);
         jobs_pending_.store(false, std::memory_order_release);
@@ -519,7 +543,7 @@ class VolumeImpl final : public Volume {
     std::deque<ParkedWrite> parked;
     std::deque<FlushJob*> jobs;
     {
-      absl::MutexLock lock(&mu_);
+      AnnotatedMutexLock lock(&mu_);
       parked.swap(parked_);
       jobs.swap(jobs_);
     }
@@ -550,32 +574,38 @@ class VolumeImpl final : public Volume {
   void WritePageForIntegrity(Writeback::Pass* pass, Page* page, FlushJob* job) {
     absl::Status status;
     for (int attempt = 0; attempt < kIntegrityAttempts; ++attempt) {
-      page->lock().Lock();
-      while (page->IsWriteback()) {
-        // R1: an integrity writeback waits for the one in flight, then writes what is dirty.
-        page->lock().Unlock();
-        pass->SubmitOpenBio();
-        cache_.WaitWriteback(page);
-        page->lock().Lock();
-      }
-      if (!page->IsDirty()) {
-        // Written by a writeback that has ended: report how it ended.
-        PageResult result;
-        result.page_index = page->index();
-        if (page->HasError()) {
-          result.status = IoResultToStatus(-page->error_errno(), "write", page->index());
-          for (uint32_t i = 0; i < page->block_count(); ++i) {
-            if (page->TestBlock(i, kBlockWriteError)) result.failed_blocks.push_back(i);
+      bool wrote = false;
+      bool started = false;
+      PageResult clean;  // how the page's last writeback ended, if it turns out clean
+      for (;;) {
+        {
+          AnnotatedMutexLock lock(&page->lock());
+          if (!page->IsWriteback()) {
+            if (page->IsDirty()) {
+              job->AddPage(page->index());  // before WritePage: its bios may complete first
+              status = pass->WritePage(page, &started);
+              wrote = true;
+            } else {
+              // Written by a writeback that has ended: report how it ended.
+              clean.page_index = page->index();
+              if (page->HasError()) {
+                clean.status = IoResultToStatus(-page->error_errno(), "write", page->index());
+                for (uint32_t i = 0; i < page->block_count(); ++i) {
+                  if (page->TestBlock(i, kBlockWriteError)) clean.failed_blocks.push_back(i);
+                }
+              }
+            }
+            break;
           }
         }
-        page->lock().Unlock();
-        job->ReportNow(result);
+        // R1: an integrity writeback waits for the one in flight, then writes what is dirty.
+        pass->SubmitOpenBio();
+        cache_.WaitWriteback(page);
+      }
+      if (!wrote) {
+        job->ReportNow(clean);
         return;
       }
-      job->AddPage(page->index());  // before WritePage: its bios may complete before it returns
-      bool started = false;
-      status = pass->WritePage(page, &started);
-      page->lock().Unlock();
       if (!started) {
         // Nothing needed IO (R12): the page never entered writeback, so no completion reports
         // it. (A resource failure always happens after writeback started.)
@@ -604,7 +634,7 @@ class VolumeImpl final : public Volume {
         Writeback::Pass pass(&writeback_, SyncMode::kNone, nullptr);
         for (Page* page : pages) {
           if (!stalled) {
-            absl::MutexLock lock(&page->lock());
+            AnnotatedMutexLock lock(&page->lock());
             // R1: background writeback skips a page already under writeback.
             if (page->IsDirty() && !page->IsWriteback()) {
               stalled = !pass.WritePage(page).ok();
@@ -620,13 +650,15 @@ class VolumeImpl final : public Volume {
   void ServeParkedWriters() {
     for (;;) {
       ParkedWrite write;
+      std::deque<ParkedWrite> expired;
+      bool over_limit = false;
       {
-        absl::MutexLock lock(&mu_);
+        AnnotatedMutexLock lock(&mu_);
         if (parked_.empty()) return;
-        if (OverDirtyLimit()) {
+        over_limit = OverDirtyLimit();
+        if (over_limit) {
           // Still over: fail the writers whose deadline has passed, keep the others waiting.
           const absl::Time now = absl::Now();
-          std::deque<ParkedWrite> expired;
           for (auto it = parked_.begin(); it != parked_.end();) {
             if (it->deadline <= now) {
               expired.push_back(std::move(*it));
@@ -635,22 +667,23 @@ class VolumeImpl final : public Volume {
               ++it;
             }
           }
-          mu_.Unlock();
-          for (ParkedWrite& w : expired) {
-            AccountThrottle(w);
-            w.done(absl::ResourceExhaustedError(absl::StrCat(
-                "volume ", config_.name, ": over the dirty limit (",
-                options_.dirty_limit_bytes, " bytes) until the deadline; retry later")));
-          }
-          mu_.Lock();
-          return;
+        } else {
+          write = std::move(parked_.front());
+          parked_.pop_front();
         }
-        write = std::move(parked_.front());
-        parked_.pop_front();
+      }
+      if (over_limit) {
+        for (ParkedWrite& w : expired) {
+          AccountThrottle(w);
+          w.done(absl::ResourceExhaustedError(absl::StrCat(
+              "volume ", config_.name, ": over the dirty limit (", options_.dirty_limit_bytes,
+              " bytes) until the deadline; retry later")));
+        }
+        return;
       }
       absl::Status status = DoWrite(write);
       if (status.code() == absl::StatusCode::kResourceExhausted && absl::Now() < write.deadline) {
-        absl::MutexLock lock(&mu_);
+        AnnotatedMutexLock lock(&mu_);
         parked_.push_front(std::move(write));  // the cache is full of dirty pages: keep waiting
         return;
       }
@@ -688,6 +721,7 @@ class VolumeImpl final : public Volume {
   std::atomic<bool> jobs_pending_{false};
 
   absl::Mutex mu_;
+  absl::CondVar cv_;  // the writeback thread waits on it for wake_ or stop_
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<FlushJob*> jobs_ ABSL_GUARDED_BY(mu_);
@@ -695,6 +729,7 @@ class VolumeImpl final : public Volume {
   std::thread thread_;
 
   absl::Mutex ops_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  absl::CondVar ops_cv_;  // signalled when ops_in_flight_ drops to 0
   int64_t ops_in_flight_ ABSL_GUARDED_BY(ops_mu_) = 0;
 };
 
@@ -718,7 +753,7 @@ FlushJob::FlushJob(VolumeImpl* volume, FlushObserver* observer,
 
 void FlushJob::AddPage(uint64_t page_index) {
   pending_.fetch_add(1, std::memory_order_acq_rel);
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   ++page_states_[page_index].outstanding;
 }
 
@@ -731,7 +766,7 @@ void FlushJob::NoWriteback(uint64_t page_index) {
 void FlushJob::OnPageWritebackEnd(const PageResult& result, bool will_retry) {
   absl::optional<PageResult> report;
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     PageState& state = page_states_[result.page_index];
     --state.outstanding;
     MergeLocked(&state, result);
@@ -747,7 +782,7 @@ void FlushJob::OnPageWritebackEnd(const PageResult& result, bool will_retry) {
 void FlushJob::ReportNow(const PageResult& result) {
   absl::optional<PageResult> report;
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     PageState& state = page_states_[result.page_index];
     MergeLocked(&state, result);
     state.final = true;
@@ -759,7 +794,7 @@ void FlushJob::ReportNow(const PageResult& result) {
 void FlushJob::GiveUp(uint64_t page_index, absl::Status status) {
   absl::optional<PageResult> report;
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     page_states_[page_index].gave_up = std::move(status);
     // The last attempt's bios may still be in flight: then the page is reported at their end.
     report = TakeIfDoneLocked(page_index);
@@ -798,7 +833,7 @@ void FlushJob::Report(const PageResult& result) {
     pages_written_.fetch_add(1, std::memory_order_relaxed);
   } else {
     pages_failed_.fetch_add(1, std::memory_order_relaxed);
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     if (first_page_error_.ok()) first_page_error_ = result.status;
   }
   observer_->OnPageDone(result);
@@ -831,7 +866,7 @@ void FlushJob::Finish(absl::Status status) {
   summary.pages_failed = pages_failed_.load(std::memory_order_relaxed);
   absl::Status first_page_error;
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     first_page_error = first_page_error_;
   }
   if (status.ok() && consume_error_seq_) {
@@ -922,7 +957,7 @@ void ReadOp::Complete(int32_t res) {
     page = cache.Find(page_index_);
   }
   if (page != nullptr) {
-    absl::MutexLock lock(&page->lock());
+    AnnotatedMutexLock lock(&page->lock());
     for (uint32_t i = 0; i < page->block_count(); ++i) {
       const uint32_t offset = i * block_size;
       if (page->TestBlock(i, kBlockUptodate)) {

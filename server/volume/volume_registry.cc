@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "server/io/annotated_mutex_lock.h"
 #include "server/cache/memory_budget.h"
 
 namespace blockstore {
@@ -75,7 +76,7 @@ VolumeRegistry::VolumeRegistry(std::string data_dir, const VolumeOptions& option
 VolumeRegistry::~VolumeRegistry() {
   std::map<std::string, std::shared_ptr<Volume>> volumes;
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     volumes.swap(volumes_);
   }
   for (auto& entry : volumes) entry.second->Close();
@@ -110,7 +111,7 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::
     if (!volume.ok()) return volume.status();
     LOG(INFO) << "volume " << config->name << " opened: " << config->size_bytes << " bytes, page "
               << config->page_size_bytes << ", block " << config->block_size_bytes;
-    absl::MutexLock lock(&registry->mu_);
+    AnnotatedMutexLock lock(&registry->mu_);
     registry->volumes_.emplace(config->name, std::shared_ptr<Volume>(std::move(*volume)));
   }
   return registry;
@@ -127,7 +128,7 @@ std::string VolumeRegistry::ConfigPath(const std::string& name) const {
 absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfig& config) {
   absl::Status status = ValidateVolumeConfig(config);
   if (!status.ok()) return status;
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("server is shutting down");
   if (volumes_.count(config.name) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("name: volume ", config.name, " exists"));
@@ -152,7 +153,7 @@ absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfi
 absl::Status VolumeRegistry::Delete(const std::string& name) {
   std::shared_ptr<Volume> volume;
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     auto it = volumes_.find(name);
     if (it == volumes_.end()) {
       return absl::NotFoundError(absl::StrCat("volume: ", name, " does not exist"));
@@ -173,7 +174,7 @@ absl::Status VolumeRegistry::Delete(const std::string& name) {
 }
 
 absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Get(const std::string& name) const {
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   auto it = volumes_.find(name);
   if (it == volumes_.end()) {
     return absl::NotFoundError(absl::StrCat("volume: ", name, " does not exist"));
@@ -183,14 +184,14 @@ absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Get(const std::string& n
 
 std::vector<std::shared_ptr<Volume>> VolumeRegistry::List() const {
   std::vector<std::shared_ptr<Volume>> volumes;
-  absl::MutexLock lock(&mu_);
+  AnnotatedMutexLock lock(&mu_);
   for (const auto& entry : volumes_) volumes.push_back(entry.second);
   return volumes;
 }
 
 absl::Status VolumeRegistry::StopAndFlushAll(std::vector<std::string>* failures) {
   {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     stopping_ = true;
   }
   std::vector<std::shared_ptr<Volume>> volumes = List();

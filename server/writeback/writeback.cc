@@ -7,6 +7,7 @@
 #include "glog/logging.h"
 #include "server/common/clock.h"
 #include "server/common/io_status.h"
+#include "server/io/annotated_mutex_lock.h"
 
 namespace blockstore {
 namespace {
@@ -43,7 +44,7 @@ Writeback::Writeback(const WritebackConfig& config, BlockMap* block_map, IoBacke
 }
 
 Writeback::~Writeback() {
-  absl::MutexLock lock(&pool_mu_);
+  AnnotatedMutexLock lock(&pool_mu_);
   CHECK_EQ(free_bios_.size(), bios_.size()) << "bios still in flight";
   CHECK_EQ(free_io_ends_.size(), io_ends_.size()) << "IoEnds still in flight";
 }
@@ -408,11 +409,10 @@ void Writeback::LogBufferError(const Page& page, uint32_t block, int err) {
 // Pools.
 
 Bio* Writeback::AllocateBio() {
-  absl::MutexLock lock(&pool_mu_);
-  auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
-    return !free_bios_.empty() || bios_.size() < config_.max_bios_inflight;
-  };
-  pool_mu_.Await(absl::Condition(&available));
+  AnnotatedMutexLock lock(&pool_mu_);
+  // A loop on a CondVar, not Mutex::Await: abseil would evaluate an Await condition on the
+  // unlocking thread, where ThreadSanitizer cannot see the lock (annotated_mutex_lock.h).
+  while (free_bios_.empty() && bios_.size() >= config_.max_bios_inflight) lock.Wait(&pool_cv_);
   Bio* bio;
   if (!free_bios_.empty()) {
     bio = free_bios_.back();
@@ -426,18 +426,16 @@ Bio* Writeback::AllocateBio() {
 }
 
 void Writeback::FreeBio(Bio* bio) {
-  absl::MutexLock lock(&pool_mu_);
+  AnnotatedMutexLock lock(&pool_mu_);
   free_bios_.push_back(bio);
+  pool_cv_.SignalAll();
 }
 
 IoEnd* Writeback::AllocateIoEnd() {
-  absl::MutexLock lock(&pool_mu_);
+  AnnotatedMutexLock lock(&pool_mu_);
   // One IoEnd per bio in flight plus the one a pass is filling.
   const size_t limit = config_.max_bios_inflight + 2;
-  auto available = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
-    return !free_io_ends_.empty() || io_ends_.size() < limit;
-  };
-  pool_mu_.Await(absl::Condition(&available));
+  while (free_io_ends_.empty() && io_ends_.size() >= limit) lock.Wait(&pool_cv_);
   IoEnd* io_end;
   if (!free_io_ends_.empty()) {
     io_end = free_io_ends_.back();
@@ -452,16 +450,16 @@ IoEnd* Writeback::AllocateIoEnd() {
 
 void Writeback::ReleaseIoEnd(IoEnd* io_end) {
   VolumeCounters::Add(counters_->ioends_inflight, -1);
-  absl::MutexLock lock(&pool_mu_);
+  AnnotatedMutexLock lock(&pool_mu_);
   free_io_ends_.push_back(io_end);
+  pool_cv_.SignalAll();
 }
 
 void Writeback::WaitIdle() {
-  absl::MutexLock lock(&pool_mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
-    return free_bios_.size() == bios_.size() && free_io_ends_.size() == io_ends_.size();
-  };
-  pool_mu_.Await(absl::Condition(&idle));
+  AnnotatedMutexLock lock(&pool_mu_);
+  while (free_bios_.size() != bios_.size() || free_io_ends_.size() != io_ends_.size()) {
+    lock.Wait(&pool_cv_);
+  }
 }
 
 }  // namespace blockstore

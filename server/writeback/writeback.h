@@ -145,6 +145,7 @@ class Writeback {
   // Pools: bounded, grown on demand up to their limit and then reused, so the steady state
   // allocates nothing. A pass waits for a free one (the bound is the device queue's depth).
   absl::Mutex pool_mu_;
+  absl::CondVar pool_cv_;  // signalled when a bio or IoEnd returns to its pool
   std::vector<std::unique_ptr<Bio>> bios_ ABSL_GUARDED_BY(pool_mu_);
   std::vector<Bio*> free_bios_ ABSL_GUARDED_BY(pool_mu_);
   std::vector<std::unique_ptr<IoEnd>> io_ends_ ABSL_GUARDED_BY(pool_mu_);

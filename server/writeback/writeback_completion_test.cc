@@ -670,7 +670,7 @@ TEST(WritebackCompletionTest, R30_InvariantsHoldAfterEveryStepOfARandomWorkload)
         Writeback::Pass pass(&h.writeback(), SyncMode::kNone, &h.observer());
         for (Page* page : dirty) {
           {
-            absl::MutexLock lock(&page->lock());
+            AnnotatedMutexLock lock(&page->lock());
             if (page->IsDirty() && !page->IsWriteback()) (void)pass.WritePage(page);
           }
           h.cache().Unpin(page);

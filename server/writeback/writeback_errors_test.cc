@@ -42,11 +42,11 @@ class LogCapture : public google::LogSink {
   void send(google::LogSeverity severity, const char* full_filename, const char* base_filename,
             int line, const google::LogMessageTime& time, const char* message,
             size_t message_len) override {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     lines_.emplace_back(message, message_len);
   }
   std::vector<std::string> Lines(absl::string_view containing) {
-    absl::MutexLock lock(&mu_);
+    AnnotatedMutexLock lock(&mu_);
     std::vector<std::string> out;
     for (const std::string& line : lines_) {
       if (absl::StrContains(line, containing)) out.push_back(line);

@@ -83,7 +83,7 @@ TEST(WritebackRulesTest, R01_OneWritebackPerPageAtATime) {
     EXPECT_DEATH(
         {
           Writeback::Pass pass(&h.writeback(), SyncMode::kNone, nullptr);
-          absl::MutexLock lock(&p->lock());
+          AnnotatedMutexLock lock(&p->lock());
           (void)pass.WritePage(p);
         },
         "already under writeback");
@@ -266,7 +266,7 @@ TEST(WritebackRulesTest, R05_NewMappingInvalidatesAliasBeforeItsBioIsSubmitted) 
     Writeback::Pass pass(&writeback, SyncMode::kNone, &h.observer());
     Page* page = h.cache().Find(1);
     {
-      absl::MutexLock lock(&page->lock());
+      AnnotatedMutexLock lock(&page->lock());
       ASSERT_TRUE(pass.WritePage(page).ok());
     }
     h.cache().Unpin(page);

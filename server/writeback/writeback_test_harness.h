@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
+#include "server/cache/annotated_reader_lock.h"
 #include "server/cache/memory_budget.h"
 #include "server/cache/page.h"
 #include "server/cache/page_cache.h"
@@ -371,7 +372,7 @@ class WritebackHarness {
     CHECK(page_or.ok()) << page_or.status();
     Page* page = *page_or;
     {
-      absl::MutexLock lock(&page->lock());
+      AnnotatedMutexLock lock(&page->lock());
       for (uint32_t i = first_block; i < first_block + count; ++i) {
         const std::string bytes =
             BlockBytes(page_index * blocks_per_page() + i, generation, block_size());
@@ -391,7 +392,7 @@ class WritebackHarness {
     CHECK(page_or.ok()) << page_or.status();
     Page* page = *page_or;
     {
-      absl::MutexLock lock(&page->lock());
+      AnnotatedMutexLock lock(&page->lock());
       const std::string bytes =
           BlockBytes(page_index * blocks_per_page() + block, generation, block_size());
       std::memcpy(page->data() + block * block_size(), bytes.data(), bytes.size());
@@ -415,7 +416,7 @@ class WritebackHarness {
     CHECK(page != nullptr) << "page " << page_index << " is not cached";
     absl::Status status;
     {
-      absl::MutexLock lock(&page->lock());
+      AnnotatedMutexLock lock(&page->lock());
       status = pass->WritePage(page, started);
     }
     cache_.Unpin(page);
@@ -467,7 +468,7 @@ class WritebackHarness {
   std::string CachedBlock(uint64_t page_index, uint32_t block) {
     Page* p = page(page_index);
     CHECK(p != nullptr);
-    absl::ReaderMutexLock lock(&p->lock());
+    AnnotatedReaderMutexLock lock(&p->lock());
     return std::string(reinterpret_cast<const char*>(p->data()) + block * block_size(),
                        block_size());
   }
