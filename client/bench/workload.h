@@ -1,0 +1,127 @@
+#ifndef BLOCKSTORE_CLIENT_BENCH_WORKLOAD_H_
+#define BLOCKSTORE_CLIENT_BENCH_WORKLOAD_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/bench/latency_histogram.h"
+#include "client/block_client.h"
+
+namespace blockstore {
+
+struct WorkloadOptions {
+  std::vector<std::string> volumes;  // existing volumes, same geometry
+  uint64_t pages_per_volume = 0;     // pages used of each volume, from page 0
+  uint32_t page_size_bytes = 4096;
+  uint32_t io_size_bytes = 4096;  // bytes per write: a block multiple dividing the page size
+  bool random = false;            // random or sequential (wrapping) offsets
+  int read_percent = 0;           // 0..100; reads are whole pages
+  int concurrency = 32;           // reads, writes and flushes in flight, in total
+  int streams = 1;                // WritePages streams (spread over the clients)
+  uint64_t count = 0;             // reads + writes to issue; 0: run for `duration`
+  absl::Duration duration = absl::Seconds(10);
+  uint64_t flush_every = 0;  // a Flush after every this many writes; 0: none
+  absl::Duration flush_interval = absl::ZeroDuration();  // and/or this often; 0: never
+  bool fua = false;
+  uint64_t seed = 1;
+};
+
+// What one kind of operation did.
+struct OpStats {
+  LatencyHistogram latency;
+  std::atomic<uint64_t> ops{0};
+  std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> bytes{0};
+};
+
+// A closed-loop load generator: keeps `concurrency` operations in flight and issues the next
+// one as each completes (on the gRPC thread that completed it). Writes go through PageWriter
+// streams, reads are asynchronous ReadPage calls, flushes run Client::Flush on a few threads
+// of their own (the flush's RPC is synchronous). Every operation's latency is recorded.
+//
+// Thread-safe: Run() on one thread; stats may be read from any thread while it runs.
+class Workload {
+ public:
+  // `clients` must outlive this; each client's error cursor for each volume must have been
+  // sampled (Client::ErrorCursor) so no write pays that round trip.
+  Workload(std::vector<Client*> clients, WorkloadOptions options);
+  ~Workload();
+
+  // Runs until `count` operations were issued or `duration` passed (then waits for those in
+  // flight), calling `on_progress` every `progress_interval` on this thread. Stops at the first
+  // failed operation and returns its status; OK otherwise.
+  absl::Status Run(absl::Duration progress_interval, const std::function<void()>& on_progress);
+
+  const OpStats& writes() const { return writes_; }
+  const OpStats& reads() const { return reads_; }
+  const OpStats& flushes() const { return flushes_; }
+  // Wall time of the run so far (or of the whole run, once it ended).
+  absl::Duration elapsed() const;
+  // Reads and writes per second over elapsed().
+  double iops() const;
+
+ private:
+  enum class OpKind { kWrite, kRead, kFlush };
+  struct Op {
+    OpKind kind;
+    size_t volume;
+    uint64_t page;
+    uint32_t offset;
+  };
+  struct ReadCall;
+
+  // Picks the next operation, or returns false when the run is over (the caller's slot ends).
+  bool NextOp(Op* op) ABSL_LOCKS_EXCLUDED(mu_);
+  // Issues operations until one is in flight in this slot, or the run is over.
+  void IssueNext();
+  void Issue(const Op& op);
+  void Completed(OpStats* stats, absl::Duration latency, const absl::Status& status,
+                 uint64_t bytes);
+  void FlushThread();
+
+  const std::vector<Client*> clients_;
+  const WorkloadOptions options_;
+  const uint64_t units_per_page_;
+  const uint64_t units_;  // io_size units over all used pages of one volume
+  std::string write_data_;
+  std::vector<std::unique_ptr<PageWriter>> writers_;
+
+  OpStats writes_;
+  OpStats reads_;
+  OpStats flushes_;
+
+  mutable absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+  uint64_t issued_ ABSL_GUARDED_BY(mu_) = 0;  // reads + writes issued
+  uint64_t writes_since_flush_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> next_unit_ ABSL_GUARDED_BY(mu_);  // sequential cursor per volume
+  size_t next_volume_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t next_writer_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t next_flush_volume_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time start_ ABSL_GUARDED_BY(mu_);
+  absl::Time end_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time stop_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time next_timed_flush_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  int active_slots_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status first_error_ ABSL_GUARDED_BY(mu_);
+  // Flushes waiting for a flush thread: at most `concurrency` (each holds a slot).
+  std::deque<size_t> flush_queue_ ABSL_GUARDED_BY(mu_);
+  bool flush_threads_exit_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> flush_threads_;
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_CLIENT_BENCH_WORKLOAD_H_
