@@ -65,15 +65,18 @@ find_binary() {
 for tool in nbdkit fio jq awk timeout truncate; do
   command -v "$tool" >/dev/null || die "$tool not found (tools/install_deps.sh installs it)"
 done
-if [ "$sides" != nbdkit ]; then
-  blockstored="$(find_binary server/blockstored)"
-  blockbench="$(find_binary client/blockbench)"
-  blockctl="$(find_binary client/blockctl)"
-fi
-
 # Sockets live in a short private directory (a unix socket path is limited to 108 bytes); the
 # data lives on the workspace's file system, as the issue asks.
 socket_dir="$(mktemp -d /tmp/service_bench.XXXXXX)"
+if [ "$sides" != nbdkit ]; then
+  # Private copies: a build in the same workspace while the bench runs cannot swap them.
+  for binary in server/blockstored client/blockbench client/blockctl; do
+    cp "$(find_binary "$binary")" "$socket_dir/${binary#*/}"
+  done
+  blockstored="$socket_dir/blockstored"
+  blockbench="$socket_dir/blockbench"
+  blockctl="$socket_dir/blockctl"
+fi
 child_pids=()
 
 cleanup() {
