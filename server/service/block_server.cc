@@ -53,14 +53,13 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
+  // gRPC binds with SO_REUSEPORT by default: a second blockstored on the same port would then
+  // start and take half the connections. Binding must fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || (port == 0 && options.listen.rfind("unix:", 0) != 0)) {
-    // Undo what started, in order, before reporting.
+    // The destructor undoes what started.
     server->server_.reset();
-    server->service_.reset();
-    server->metrics_.reset();
-    (void)server->registry_->StopAndFlushAll();
-    server->shut_down_ = true;
     return absl::UnavailableError(absl::StrCat("listen: cannot bind \"", options.listen, "\""));
   }
   if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
@@ -75,9 +74,14 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
 }
 
 BlockServer::~BlockServer() {
-  if (!shut_down_) {
+  if (!shut_down_ && server_ != nullptr) {
     std::vector<std::string> failures;
     const absl::Status status = Shutdown(absl::Seconds(5), &failures);
+    if (!status.ok()) LOG(ERROR) << "shutdown lost data: " << status;
+  } else if (!shut_down_ && registry_ != nullptr) {
+    // Start failed after the volumes were opened: write back what reopening found.
+    service_.reset();
+    const absl::Status status = registry_->StopAndFlushAll();
     if (!status.ok()) LOG(ERROR) << "shutdown lost data: " << status;
   }
   server_.reset();

@@ -1,0 +1,125 @@
+// BlockServer in process: start on port 0, refuse bad options and taken ports without crashing,
+// shut down cleanly, and find its volumes again after a restart.
+
+#include "server/service/block_server.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/block_client.h"
+#include "gtest/gtest.h"
+
+namespace blockstore {
+namespace {
+
+class BlockServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    options_.data_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
+                                     ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                                     "/nested/data");
+    std::filesystem::remove_all(options_.data_dir);
+    options_.listen = "127.0.0.1:0";
+    options_.metrics_listen = "";
+    options_.io_backend = "sync";
+  }
+  ServerOptions options_;
+};
+
+// A TCP port on 127.0.0.1 held open (listening) for the test's lifetime.
+class TakenPort {
+ public:
+  TakenPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 1);
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~TakenPort() { close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST_F(BlockServerTest, ServesOnThePortItPickedAndCreatesTheDataDir) {
+  options_.metrics_listen = "127.0.0.1:0";
+  absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_TRUE(std::filesystem::is_directory(options_.data_dir));
+  EXPECT_TRUE(absl::StartsWith((*server)->address(), "127.0.0.1:"));
+  EXPECT_NE((*server)->address(), "127.0.0.1:0");
+  EXPECT_GT((*server)->metrics_port(), 0);
+  EXPECT_EQ((*server)->io_backend_name(), "sync");
+
+  std::unique_ptr<Client> client = Client::Connect((*server)->address());
+  absl::StatusOr<v1::VolumeInfo> info = client->CreateVolume("v", 1 << 20);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->io_backend(), "sync");
+  EXPECT_EQ(info->max_message_bytes(), kMaxMessageBytes);
+  ASSERT_TRUE(client->WritePage("v", 1, 0, std::string(4096, 'q')).ok());
+  client.reset();
+
+  std::vector<std::string> failures;
+  EXPECT_TRUE((*server)->Shutdown(absl::Seconds(5), &failures).ok());
+  EXPECT_TRUE(failures.empty());
+  server->reset();
+
+  // Restart on the same data directory: the volume and its unflushed write are back.
+  server = BlockServer::Start(options_);
+  ASSERT_TRUE(server.ok()) << server.status();
+  client = Client::Connect((*server)->address());
+  absl::StatusOr<std::string> page = client->ReadPage("v", 1);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(*page, std::string(4096, 'q'));
+}
+
+TEST_F(BlockServerTest, RefusesBadOptions) {
+  options_.io_backend = "aio";
+  absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options_);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StartsWith(server.status().message(), "io_backend:"));
+}
+
+TEST_F(BlockServerTest, ATakenPortIsUnavailableNotACrash) {
+  TakenPort taken;
+  options_.listen = absl::StrCat("127.0.0.1:", taken.port());
+  absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options_);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kUnavailable) << server.status();
+  EXPECT_TRUE(absl::StartsWith(server.status().message(), "listen:"));
+}
+
+TEST_F(BlockServerTest, ASecondServerOnTheSamePortIsRefused) {
+  absl::StatusOr<std::unique_ptr<BlockServer>> first = BlockServer::Start(options_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ServerOptions second_options = options_;
+  second_options.data_dir += "-second";
+  second_options.listen = (*first)->address();
+  absl::StatusOr<std::unique_ptr<BlockServer>> second = BlockServer::Start(second_options);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable) << second.status();
+}
+
+TEST_F(BlockServerTest, ATakenMetricsPortFailsStartWithoutACrash) {
+  TakenPort taken;
+  options_.metrics_listen = absl::StrCat("127.0.0.1:", taken.port());
+  absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options_);
+  EXPECT_FALSE(server.ok());
+}
+
+}  // namespace
+}  // namespace blockstore
