@@ -34,6 +34,9 @@ def compile_protos(out_dir):
     # Their files sit under grpc/, which would shadow the grpc module itself: copy them to
     # other paths (the proto packages, and so the wire names, stay grpc.health.v1 and
     # grpc.reflection.v1alpha).
+    if not os.path.isdir(GRPC_PROTO_DIR):
+        raise RuntimeError(GRPC_PROTO_DIR + " is missing: install Debian's grpc-proto package "
+                           "(tools/install_deps.sh)")
     copies = os.path.join(out_dir, "protos")
     for source, target in (("grpc/health/v1/health.proto", "health_v1/health.proto"),
                            ("grpc/reflection/v1alpha/reflection.proto",
