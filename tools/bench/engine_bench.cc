@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -49,8 +51,8 @@ ABSL_FLAG(std::string, dir, "",
           "Directory for the test file, shared by the engine and fio so both run on the same "
           "file system. Default: $BUILD_WORKSPACE_DIRECTORY/data/bench (set by bazel run), "
           "else ./data/bench.");
-ABSL_FLAG(uint32_t, qd1_mib, 16, "MiB written per queue-depth-1 row (by each side), 1..1024.");
-ABSL_FLAG(uint32_t, qd32_mib, 64, "MiB written per queue-depth-32 row (by each side), 1..4096.");
+ABSL_FLAG(uint32_t, qd1_mib, 8, "MiB written per queue-depth-1 row (by each side), 1..1024.");
+ABSL_FLAG(uint32_t, qd32_mib, 32, "MiB written per queue-depth-32 row (by each side), 1..4096.");
 ABSL_FLAG(uint32_t, flush_every_pages, 64,
           "M: the engine flushes every M pages; fio issues an fdatasync every M * 4 KiB of "
           "writes.");
@@ -59,16 +61,14 @@ ABSL_FLAG(std::string, backend, "uring",
           "Engine IO backend: uring (falls back to sync, said so, when io_uring cannot start) "
           "or sync.");
 ABSL_FLAG(std::string, fio, "/usr/bin/fio", "The fio binary.");
-ABSL_FLAG(uint32_t, repeat, 1,
+ABSL_FLAG(uint32_t, repeat, 3,
           "Runs per measurement, 1..9; the table shows the median (runs interleave engine and "
           "fio).");
 ABSL_FLAG(uint32_t, max_run_seconds, 30,
           "Safety bound per run; a run that reaches it stops early and is marked.");
 ABSL_FLAG(bool, metrics_off_run, true,
           "Also run the engine with SetMetricsEnabled(false) and print the cost of metrics.");
-ABSL_FLAG(bool, overlapping_flushes, false,
-          "Let writers' Flushes overlap in the engine. Off: one Flush at a time, because "
-          "overlapping Flushes trip a use-after-free in the current engine (docs/benchmarks.md).");
+ABSL_FLAG(bool, verbose, false, "Print every run, not only the medians.");
 ABSL_FLAG(std::string, only, "", "Run only the rows whose label contains this text.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the random page order (engine) and of fio's randseed.");
 ABSL_FLAG(bool, keep_file, false, "Keep the test file after the run.");
@@ -94,6 +94,8 @@ struct RowResult {
   FioResult fio;            // median run
   bool has_off = false;
   double engine_mibps = 0, engine_off_mibps = 0, fio_mibps = 0;
+  // Medians over the runs of CPU time (whole process) per page written.
+  double engine_cpu_us = 0, engine_off_cpu_us = 0;
 };
 
 double MiB(double bytes) { return bytes / (1024.0 * 1024.0); }
@@ -255,12 +257,9 @@ int Main() {
   std::printf("machine: %u cores, kernel %s, file system %s, file %s\n",
               std::thread::hardware_concurrency(), KernelRelease().c_str(),
               FileSystemName(dir).c_str(), path.c_str());
-  std::printf("engine: %s backend%s, 4 KiB pages, Flush every M=%u pages + a final Flush "
-              "(%s), bio_max_bytes %u KiB; queue depth Q = Q writer threads and "
-              "max_bios_inflight Q\n",
+  std::printf("engine: %s backend%s, 4 KiB pages, Flush every M=%u pages + a final Flush, "
+              "bio_max_bytes %u KiB; queue depth Q = Q writer threads and max_bios_inflight Q\n",
               backend_kind.c_str(), backend_note.c_str(), flush_every,
-              absl::GetFlag(FLAGS_overlapping_flushes) ? "Flushes may overlap"
-                                                       : "one Flush at a time",
               absl::GetFlag(FLAGS_bio_max_kib));
   std::printf("fio: %s, ioengine=%s direct=1, bs = block size, iodepth = Q, fdatasync every "
               "M*4KiB/bs IOs, end_fsync=1\n",
@@ -294,7 +293,6 @@ int Main() {
     workload.flush_every_pages = flush_every;
     workload.bio_max_bytes = absl::GetFlag(FLAGS_bio_max_kib) * 1024;
     workload.random_seed = seed;
-    workload.overlapping_flushes = absl::GetFlag(FLAGS_overlapping_flushes);
     workload.max_runtime = absl::Seconds(max_run_seconds);
     SetMetricsEnabled(metrics);
     absl::StatusOr<EngineResult> result = RunEngineWorkload(workload, backend->get());
@@ -325,15 +323,17 @@ int Main() {
     std::vector<FioResult> fio_runs;
     for (uint32_t r = 0; r < repeat && !failed; ++r) {
       const uint64_t seed = absl::GetFlag(FLAGS_seed) + r;
-      // Alternate the order between repeats so neither side always runs on a warmer device.
-      const bool fio_first = (r % 2) == 1;
+      // Alternate the order between repeats so no run always follows the same one.
+      const bool odd = (r % 2) == 1;
+      const bool off_run = absl::GetFlag(FLAGS_metrics_off_run);
       absl::StatusOr<FioResult> fio_result;
-      if (fio_first) fio_result = run_fio(row, seed);
-      absl::StatusOr<EngineResult> on = run_engine(row, true, seed);
-      absl::StatusOr<EngineResult> off = absl::GetFlag(FLAGS_metrics_off_run)
-                                             ? run_engine(row, false, seed)
-                                             : absl::StatusOr<EngineResult>(EngineResult());
-      if (!fio_first) fio_result = run_fio(row, seed);
+      absl::StatusOr<EngineResult> on;
+      absl::StatusOr<EngineResult> off = EngineResult();
+      if (odd) fio_result = run_fio(row, seed);
+      if (odd && off_run) off = run_engine(row, false, seed);
+      on = run_engine(row, true, seed);
+      if (!odd && off_run) off = run_engine(row, false, seed);
+      if (!odd) fio_result = run_fio(row, seed);
       for (const absl::Status& s : {on.status(), off.status(), fio_result.status()}) {
         if (!s.ok()) {
           std::fprintf(stderr, "engine_bench: %s: %s\n", row.label.c_str(), s.ToString().c_str());
@@ -341,6 +341,23 @@ int Main() {
         }
       }
       if (failed) break;
+      if (absl::GetFlag(FLAGS_verbose)) {
+        const double pages = static_cast<double>(std::max<uint64_t>(1, on->pages_written));
+        const double ios = static_cast<double>(std::max<uint64_t>(1, fio_result->total_ios));
+        std::printf("  run %u %-28s engine %7.1f  metrics off %7.1f  fio %7.1f MiB/s | engine "
+                    "%.1f cpu-us %.2f ctx-sw /page, %llu bios (mean %.0f us), %llu fdatasyncs | "
+                    "fio %.1f cpu-us %.2f ctx-sw /IO, clat mean %.0f us, %llu syncs\n",
+                    r, row.label.c_str(), MiB(on->bytes_per_second(kPageSizeBytes)),
+                    MiB(off->bytes_per_second(kPageSizeBytes)),
+                    MiB(fio_result->bandwidth_bytes_per_second), on->cpu_seconds * 1e6 / pages,
+                    on->context_switches / pages,
+                    static_cast<unsigned long long>(on->bios_submitted),
+                    on->bio_latency_mean_ns / 1e3,
+                    static_cast<unsigned long long>(on->fdatasyncs),
+                    fio_result->cpu_seconds * 1e6 / ios, fio_result->context_switches / ios,
+                    fio_result->write_clat_mean_ns / 1e3,
+                    static_cast<unsigned long long>(fio_result->syncs));
+      }
       on_runs.push_back(*on);
       off_runs.push_back(*off);
       fio_runs.push_back(*fio_result);
@@ -357,6 +374,11 @@ int Main() {
     result.has_off = absl::GetFlag(FLAGS_metrics_off_run);
     result.engine_mibps = MiB(engine_rate(result.engine));
     result.engine_off_mibps = MiB(engine_rate(result.engine_off));
+    auto cpu_per_page = [](const EngineResult& e) {
+      return e.pages_written > 0 ? e.cpu_seconds * 1e6 / static_cast<double>(e.pages_written) : 0;
+    };
+    result.engine_cpu_us = cpu_per_page(Median(on_runs, cpu_per_page));
+    result.engine_off_cpu_us = cpu_per_page(Median(off_runs, cpu_per_page));
     result.fio_mibps = MiB(result.fio.bandwidth_bytes_per_second);
     any_early = any_early || result.engine.stopped_early || result.engine_off.stopped_early ||
                 result.fio.io_bytes < row.bytes;
@@ -368,38 +390,61 @@ int Main() {
   if (!absl::GetFlag(FLAGS_keep_file)) ::unlink(path.c_str());
   if (failed) return 1;
 
-  std::printf("\nThroughput (MiB/s of pages/blocks written and made durable; ratio = engine / fio)\n");
-  std::printf("| row                          | engine MiB/s | fio MiB/s | ratio | engine, metrics off MiB/s | metrics cost |\n");
-  std::printf("|------------------------------|-------------:|----------:|------:|--------------------------:|-------------:|\n");
+  std::printf("\nThroughput: MiB/s of data written and made durable (engine: 4 KiB pages; fio: "
+              "bs-sized IOs); ratio = engine / fio. Metrics: the engine again with "
+              "SetMetricsEnabled(false); cost = how much slower (MiB/s) or how much more CPU per "
+              "page (whole process) the engine is with metrics on.\n");
+  std::printf("| row                          | engine MiB/s | fio MiB/s | ratio | metrics off MiB/s | "
+              "cost (MiB/s) | CPU us/page on | CPU us/page off | cost (CPU) |\n");
+  std::printf("|------------------------------|-------------:|----------:|------:|------------------:|"
+              "-------------:|---------------:|----------------:|-----------:|\n");
   double min_ratio = -1;
   for (const RowResult& r : results) {
     const double ratio = r.fio_mibps > 0 ? r.engine_mibps / r.fio_mibps : 0;
     if (min_ratio < 0 || ratio < min_ratio) min_ratio = ratio;
     const double cost =
-        r.has_off && r.engine_off_mibps > 0
-            ? (r.engine_off_mibps - r.engine_mibps) / r.engine_off_mibps * 100.0
+        r.engine_off_mibps > 0 ? (r.engine_off_mibps - r.engine_mibps) / r.engine_off_mibps * 100
+                               : 0;
+    const double cpu_cost =
+        r.engine_off_cpu_us > 0
+            ? (r.engine_cpu_us - r.engine_off_cpu_us) / r.engine_off_cpu_us * 100
             : 0;
-    std::printf("| %-28s | %12.1f | %9.1f | %5.2f | %25s | %11s%% |\n", r.row->label.c_str(),
-                r.engine_mibps, r.fio_mibps, ratio,
+    std::printf("| %-28s | %12.1f | %9.1f | %5.2f | %17s | %11s%% | %14.1f | %15s | %9s%% |\n",
+                r.row->label.c_str(), r.engine_mibps, r.fio_mibps, ratio,
                 r.has_off ? Fixed(r.engine_off_mibps, 1).c_str() : "-",
-                r.has_off ? Fixed(cost, 1).c_str() : "-");
+                r.has_off ? absl::StrCat(cost >= 0 ? "+" : "-", Fixed(std::abs(cost), 1)).c_str()
+                          : "-",
+                r.engine_cpu_us, r.has_off ? Fixed(r.engine_off_cpu_us, 1).c_str() : "-",
+                r.has_off ? absl::StrCat(cpu_cost >= 0 ? "+" : "-", Fixed(std::abs(cpu_cost), 1))
+                                .c_str()
+                          : "-");
   }
 
-  std::printf("\nDetail (engine IOPS = page writes/s, fio IOPS = IOs/s; engine Write p99 is the "
-              "copy into the cache, Flush p99 is writeback + fdatasync; fio clat p99 is one IO, "
-              "sync p99 one fdatasync)\n");
-  std::printf("| row                          | engine IOPS | fio IOPS | engine bios | avg bio KiB | flushes | engine Write p99 us | engine Flush p99 ms | fio clat p99 us | fio sync p99 ms |\n");
-  std::printf("|------------------------------|------------:|---------:|------------:|------------:|--------:|--------------------:|--------------------:|----------------:|----------------:|\n");
+  std::printf("\nDetail (median runs). IOPS: engine page writes/s, fio IOs/s. Engine Write p99: "
+              "WriteSync, a copy into the cache; Flush p99: FlushSync, including its wait behind "
+              "earlier Flushes, its writeback and fdatasync; fio clat p99: one IO; fio sync p99: one "
+              "fdatasync.\n");
+  std::printf("| row                          | engine IOPS | fio IOPS |   bios | avg bio KiB | "
+              "Flushes | fio syncs | fio CPU us/IO | engine Write p99 us | engine Flush p99 ms | "
+              "fio clat p99 us | fio sync p99 ms |\n");
+  std::printf("|------------------------------|------------:|---------:|-------:|------------:|"
+              "--------:|----------:|--------------:|--------------------:|--------------------:|"
+              "----------------:|----------------:|\n");
   for (const RowResult& r : results) {
     const EngineResult& e = r.engine;
     const double engine_iops = e.seconds > 0 ? static_cast<double>(e.pages_written) / e.seconds : 0;
     const double avg_bio_kib =
-        e.bios_submitted > 0 ? e.bio_bytes_sum / static_cast<double>(e.bios_submitted) / 1024.0 : -1;
-    std::printf("| %-28s | %11.0f | %8.0f | %11llu | %11s | %7llu | %19s | %19s | %15s | %15s |\n",
+        e.bios_submitted > 0 ? e.bio_bytes_sum / static_cast<double>(e.bios_submitted) / 1024.0
+                             : -1;
+    const double fio_cpu_us =
+        r.fio.total_ios > 0 ? r.fio.cpu_seconds * 1e6 / static_cast<double>(r.fio.total_ios) : -1;
+    std::printf("| %-28s | %11.0f | %8.0f | %6llu | %11s | %7llu | %9llu | %13s | %19s | %19s | "
+                "%15s | %15s |\n",
                 r.row->label.c_str(), engine_iops, r.fio.iops,
                 static_cast<unsigned long long>(e.bios_submitted), Fixed(avg_bio_kib, 1).c_str(),
-                static_cast<unsigned long long>(e.flushes), Fixed(e.write_p99_ns / 1e3, 1).c_str(),
-                Fixed(e.flush_p99_ns / 1e6, 2).c_str(),
+                static_cast<unsigned long long>(e.flushes),
+                static_cast<unsigned long long>(r.fio.syncs), Fixed(fio_cpu_us, 1).c_str(),
+                Fixed(e.write_p99_ns / 1e3, 1).c_str(), Fixed(e.flush_p99_ns / 1e6, 2).c_str(),
                 Fixed(r.fio.write_clat_p99_ns / 1e3, 1).c_str(),
                 Fixed(r.fio.sync_lat_p99_ns / 1e6, 2).c_str());
   }
@@ -434,5 +479,8 @@ int main(int argc, char** argv) {
       "MiB/s per row and ends with `min ratio vs fio: X.XX`.");
   absl::ParseCommandLine(argc, argv);
   google::InitGoogleLogging(argv[0]);
+  // As blockstored does: Debian's abseil keeps Mutex deadlock detection on, which costs every
+  // lock a trip through a global graph.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   return blockstore::bench::Main();
 }

@@ -1,5 +1,7 @@
 #include "tools/bench/engine_workload.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -11,7 +13,6 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "server/common/volume_counters.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_config.h"
@@ -25,6 +26,19 @@ using Clock = std::chrono::steady_clock;
 double NanosSince(Clock::time_point start) {
   return static_cast<double>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+}
+
+struct Usage {
+  double cpu_seconds;
+  uint64_t context_switches;
+};
+
+Usage ProcessUsage() {
+  struct rusage usage;
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec * 1e-6; };
+  return Usage{seconds(usage.ru_utime) + seconds(usage.ru_stime),
+               static_cast<uint64_t>(usage.ru_nvcsw + usage.ru_nivcsw)};
 }
 
 // What one writer thread saw; merged after the threads join.
@@ -79,7 +93,6 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
   std::atomic<uint64_t> written{0};
   std::atomic<bool> stop{false};
   std::vector<WriterLog> logs(workload.queue_depth);
-  absl::Mutex flush_mu;  // held across a FlushSync unless flushes may overlap
   const Clock::time_point deadline =
       Clock::now() + std::chrono::nanoseconds(absl::ToInt64Nanoseconds(workload.max_runtime));
 
@@ -105,13 +118,7 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
       const uint64_t done = written.fetch_add(1, std::memory_order_relaxed) + 1;
       if (done % workload.flush_every_pages == 0) {
         const Clock::time_point flush_start = Clock::now();
-        FlushSummary summary;
-        if (workload.overlapping_flushes) {
-          summary = volume->FlushSync(cursor);
-        } else {
-          absl::MutexLock lock(&flush_mu);
-          summary = volume->FlushSync(cursor);
-        }
+        const FlushSummary summary = volume->FlushSync(cursor);
         log.flush_ns.push_back(NanosSince(flush_start));
         cursor = summary.error_cursor;
         if (!summary.status.ok() || summary.pages_failed > 0) {
@@ -127,6 +134,7 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
     }
   };
 
+  const Usage usage_start = ProcessUsage();
   const Clock::time_point start = Clock::now();
   std::vector<std::thread> threads;
   threads.reserve(workload.queue_depth);
@@ -136,6 +144,7 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
   const FlushSummary final_summary = volume->FlushSync();
   const double final_flush_ns = NanosSince(final_flush_start);
   const double elapsed_ns = NanosSince(start);
+  const Usage usage_end = ProcessUsage();
 
   EngineResult result;
   std::vector<double> write_ns;
@@ -154,12 +163,18 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
   result.stopped_early = result.pages_written < page_count;
   result.seconds = elapsed_ns * 1e-9;
   result.flushes = flush_ns.size();
+  result.cpu_seconds = usage_end.cpu_seconds - usage_start.cpu_seconds;
+  result.context_switches = usage_end.context_switches - usage_start.context_switches;
   result.write_p99_ns = PercentileOf(&write_ns, 99);
   result.flush_p99_ns = PercentileOf(&flush_ns, 99);
   const VolumeCounters& counters = volume->counters();
   result.bios_submitted = counters.bios_submitted.load();
   result.bio_bytes_sum = counters.bio_bytes.sum();
   result.fdatasyncs = counters.fdatasyncs.load();
+  if (counters.bio_latency_seconds.total_count() > 0) {
+    result.bio_latency_mean_ns = counters.bio_latency_seconds.sum() * 1e9 /
+                                 static_cast<double>(counters.bio_latency_seconds.total_count());
+  }
   volume->Close();
   return result;
 }

@@ -24,11 +24,6 @@ namespace bench {
 // fio queues its fdatasync and keeps writing; a writer blocked in a Flush writes nothing, so the
 // writers run at most about Q * M pages ahead of the device. The clock runs from the first
 // write to the end of the final Flush, so every page counted is durable.
-//
-// Flushes run one at a time unless `overlapping_flushes` is set: a Flush that collects a page
-// still under writeback from the previous Flush makes the current engine end that Flush early
-// and then touch it after it was freed (docs/benchmarks.md, "Engine"), so the benchmark keeps
-// them apart; the option measures the engine once that is fixed.
 struct EngineWorkload {
   std::string path;           // existing file of exactly volume_bytes (OpenVolume, create=false)
   uint64_t volume_bytes = 0;
@@ -40,7 +35,6 @@ struct EngineWorkload {
   uint32_t flush_every_pages = 64;
   uint32_t bio_max_bytes = 1u << 20;  // VolumeOptions::bio_max_bytes
   uint64_t random_seed = 1;
-  bool overlapping_flushes = false;
   absl::Duration max_runtime = absl::Seconds(60);  // writers stop early past it (reported)
 };
 
@@ -54,7 +48,11 @@ struct EngineResult {
   uint64_t bios_submitted = 0;
   double bio_bytes_sum = 0;
   uint64_t fdatasyncs = 0;
+  double bio_latency_mean_ns = -1;  // submit to completion, per bio
   bool stopped_early = false;  // max_runtime passed before every page was written
+  // The whole process over the run (writers, the volume's thread, the backend's threads).
+  double cpu_seconds = 0;
+  uint64_t context_switches = 0;  // voluntary + involuntary
 
   double bytes_per_second(uint32_t page_size_bytes) const {
     return seconds > 0 ? static_cast<double>(pages_written) * page_size_bytes / seconds : 0;

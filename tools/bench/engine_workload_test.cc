@@ -70,6 +70,40 @@ TEST_P(EngineWorkloadTest, WritesEveryPageOnceAndMakesItDurable) {
 INSTANTIATE_TEST_SUITE_P(OrderAndQueueDepth, EngineWorkloadTest,
                          ::testing::Combine(::testing::Bool(), ::testing::Values(1u, 4u)));
 
+// Many writers flushing at once: every Flush overlaps others and finds pages still under
+// writeback from earlier ones. Regression test for the FlushJob accounting fixed in f9b3e3e
+// (a Flush used to end before its own pages and free itself under a completing bio); run it
+// under --config=asan to see a relapse.
+TEST(EngineWorkloadOverlapTest, OverlappingFlushesEndAfterTheirPages) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/overlap_test.dat");
+  constexpr uint64_t kBytes = 1 << 20;
+  {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    const std::string zeros(kBytes, '\0');
+    ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 0), static_cast<ssize_t>(kBytes));
+    ::close(fd);
+  }
+  for (int round = 0; round < 10; ++round) {
+    SyncBackend backend;
+    EngineWorkload workload;
+    workload.path = path;
+    workload.volume_bytes = kBytes;
+    workload.bytes_to_write = kBytes;
+    workload.block_size_bytes = 1024;
+    workload.queue_depth = 4;
+    workload.flush_every_pages = 16;
+    workload.random_seed = round;
+    workload.random = (round % 2) == 1;
+    absl::StatusOr<EngineResult> result = RunEngineWorkload(workload, &backend);
+    backend.Shutdown();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->pages_written, kBytes / 4096);
+  }
+  ::unlink(path.c_str());
+}
+
 TEST(PercentileOfTest, NearestRank) {
   std::vector<double> samples;
   EXPECT_EQ(PercentileOf(&samples, 99), -1);

@@ -98,9 +98,13 @@ absl::StatusOr<FioResult> ParseFioJson(absl::string_view text) {
   result.iops = write["iops"].AsNumber();
   result.total_ios = static_cast<uint64_t>(write["total_ios"].AsNumber());
   result.write_clat_p99_ns = Percentile(write["clat_ns"]["percentile"], 99.0);
+  result.write_clat_mean_ns = write["clat_ns"]["mean"].AsNumber(-1);
   const JsonValue& sync_lat = job["sync"]["lat_ns"];
   result.sync_lat_p99_ns = Percentile(sync_lat["percentile"], 99.0);
   result.syncs = static_cast<uint64_t>(sync_lat["N"].AsNumber());
+  result.cpu_seconds =
+      (job["usr_cpu"].AsNumber() + job["sys_cpu"].AsNumber()) / 100.0 * result.runtime_seconds;
+  result.context_switches = static_cast<uint64_t>(job["ctx"].AsNumber());
   return result;
 }
 

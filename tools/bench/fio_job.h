@@ -37,8 +37,11 @@ struct FioResult {
   double iops = 0;
   uint64_t total_ios = 0;
   double write_clat_p99_ns = -1;  // -1 when fio reported no percentile
+  double write_clat_mean_ns = -1;
   double sync_lat_p99_ns = -1;
   uint64_t syncs = 0;  // periodic fdatasyncs fio counted
+  double cpu_seconds = 0;  // fio's job: (usr_cpu + sys_cpu)% of its runtime
+  uint64_t context_switches = 0;
 };
 
 // The argument vector (argv[0] is the fio path) for `job`, JSON output to `output_path`.
