@@ -1,5 +1,6 @@
 // blockstored: the blockstore gRPC server. Flags and wiring only; BlockServer does the work.
 
+#include <malloc.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -50,6 +51,12 @@ int main(int argc, char** argv) {
   // acquisition in a global graph: it nearly halved write throughput. Thread-safety
   // annotations and the TSan build check lock order instead.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // glibc gives freed memory back to the kernel once 128 KiB sit free at the top of a heap,
+  // and every page-sized message or page buffer allocated after that faults its memory in
+  // again: measured, 64 KiB writes ran at a fifth of their speed, mostly in page faults. Keep
+  // freed memory for reuse instead (the cache budget bounds what the server holds).
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   absl::SetProgramUsageMessage(
       "the blockstore gRPC server (blockstore.v1.BlockStore, grpc.health.v1, "
       "server reflection).\n"
