@@ -10,13 +10,18 @@ namespace blockstore {
 
 FlushReactor* FlushReactor::Start(const ServiceState* state, std::shared_ptr<Volume> volume,
                                   absl::optional<uint32_t> error_cursor) {
-  auto* reactor = new FlushReactor(state, std::move(volume));
-  reactor->volume_->Flush(error_cursor, reactor);
+  auto* reactor = new FlushReactor(state, volume);
+  // Through this handler's own reference: the reactor may be done (and drop its reference)
+  // before Flush returns.
+  volume->Flush(error_cursor, reactor);
   return reactor;
 }
 
 FlushReactor::FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume)
-    : state_(state), volume_(std::move(volume)), start_(absl::Now()) {}
+    : state_(state),
+      volume_(std::move(volume)),
+      volume_name_(volume_->config().name),
+      start_(absl::Now()) {}
 
 void FlushReactor::OnPageDone(const PageResult& result) {
   v1::FlushEvent event;
@@ -25,7 +30,7 @@ void FlushReactor::OnPageDone(const PageResult& result) {
   page->set_code(static_cast<int32_t>(result.status.code()));
   if (!result.status.ok()) {
     page->set_message(std::string(result.status.message()));
-    LOG(WARNING) << "Flush: volume " << volume_->config().name << " page " << result.page_index
+    LOG(WARNING) << "Flush: volume " << volume_name_ << " page " << result.page_index
                  << " writeback failed (" << result.failed_blocks.size()
                  << " blocks): " << result.status;
   }
@@ -42,10 +47,10 @@ void FlushReactor::OnFlushDone(const FlushSummary& summary) {
   out->set_message(std::string(summary.status.message()));
   out->set_error_cursor(summary.error_cursor);
   if (summary.status.ok()) {
-    VLOG(1) << "Flush: volume " << volume_->config().name << ": " << summary.pages_written
+    VLOG(1) << "Flush: volume " << volume_name_ << ": " << summary.pages_written
             << " pages written";
   } else {
-    LOG(WARNING) << "Flush: volume " << volume_->config().name << ": " << summary.pages_written
+    LOG(WARNING) << "Flush: volume " << volume_name_ << ": " << summary.pages_written
                  << " pages written, " << summary.pages_failed << " failed: " << summary.status;
   }
   {
@@ -119,7 +124,10 @@ void FlushReactor::OnCancel() {
   Advance();
 }
 
-void FlushReactor::OnDone() { Unref(); }
+void FlushReactor::OnDone() {
+  std::shared_ptr<Volume> volume = std::move(volume_);
+  Unref();
+}
 
 void FlushReactor::Unref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -52,7 +53,10 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   void Unref();
 
   const ServiceState* const state_;
-  const std::shared_ptr<Volume> volume_;
+  // Released in OnDone, on a gRPC thread: if it is the volume's last reference, the volume
+  // must not be destroyed on one of its own threads (the engine's, inside OnFlushDone).
+  std::shared_ptr<Volume> volume_;
+  const std::string volume_name_;
   const absl::Time start_;
   std::atomic<int> refs_{2};
 
