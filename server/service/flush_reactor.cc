@@ -11,8 +11,8 @@ namespace blockstore {
 FlushReactor* FlushReactor::Start(const ServiceState* state, std::shared_ptr<Volume> volume,
                                   absl::optional<uint32_t> error_cursor) {
   auto* reactor = new FlushReactor(state, volume);
-  // Through this handler's own reference: the reactor may be done (and drop its reference)
-  // before Flush returns.
+  // Through the handler's reference, so the reactor's volume_ is only ever touched by the
+  // reactor itself.
   volume->Flush(error_cursor, reactor);
   return reactor;
 }
