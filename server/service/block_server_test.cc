@@ -57,6 +57,33 @@ class TakenPort {
   int port_ = 0;
 };
 
+// GET http://127.0.0.1:port/metrics with a plain socket; the whole response, or "" on error.
+std::string ScrapeMetrics(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  timeval timeout = {10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request =
+        "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size())) {
+      char buffer[4096];
+      // Bounded: the server closes the connection; SO_RCVTIMEO bounds each read.
+      for (int reads = 0; reads < 4096; ++reads) {
+        const ssize_t got = recv(fd, buffer, sizeof(buffer), 0);
+        if (got <= 0) break;
+        response.append(buffer, static_cast<size_t>(got));
+      }
+    }
+  }
+  close(fd);
+  return response;
+}
+
 TEST_F(BlockServerTest, ServesOnThePortItPickedAndCreatesTheDataDir) {
   options_.metrics_listen = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options_);
@@ -73,7 +100,20 @@ TEST_F(BlockServerTest, ServesOnThePortItPickedAndCreatesTheDataDir) {
   EXPECT_EQ(info->io_backend(), "sync");
   EXPECT_EQ(info->max_message_bytes(), kMaxMessageBytes);
   ASSERT_TRUE(client->WritePage("v", 1, 0, std::string(4096, 'q')).ok());
+  EXPECT_EQ(client->GetVolumeInfo("nope").status().code(), absl::StatusCode::kNotFound);
   client.reset();
+
+  // Each finished RPC is observed once, by method and code.
+  const std::string metrics = ScrapeMetrics((*server)->metrics_port());
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "blockstore_rpc_seconds_count{code=\"OK\",method=\"CreateVolume\"} 1\n"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "blockstore_rpc_seconds_count{code=\"OK\",method=\"WritePage\"} 1\n"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "blockstore_rpc_seconds_count{code=\"NOT_FOUND\",method=\"GetVolumeInfo\"} 1\n"))
+      << metrics;
 
   std::vector<std::string> failures;
   EXPECT_TRUE((*server)->Shutdown(absl::Seconds(5), &failures).ok());
