@@ -30,6 +30,7 @@ class FlushWaiter : public FlushObserver {
     done_.Notify();
   }
   bool done() { return done_.IsSet(); }
+  Event& done_event() { return done_; }
   bool Wait(absl::Duration timeout = absl::Seconds(30)) { return done_.WaitFor(timeout); }
   FlushSummary summary() {
     AnnotatedMutexLock lock(&mu_);
