@@ -11,7 +11,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   liburing-dev prometheus-cpp-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
   # Tests and benchmarks: a second-language client, Prometheus, linters, fio and nbdkit.
-  python3-grpcio python3-protobuf prometheus yamllint shellcheck jq fio nbdkit
+  python3-grpcio python3-protobuf grpc-proto prometheus yamllint shellcheck jq fio nbdkit
 )
 
 missing=()
