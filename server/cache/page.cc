@@ -1,16 +1,11 @@
 #include "server/cache/page.h"
 
-#include <cstdlib>
 #include <new>
 
 #include "glog/logging.h"
 
 namespace blockstore {
 namespace {
-
-// O_DIRECT wants buffers aligned to the logical block size of the device; 4 KiB covers every
-// device these volumes sit on and keeps the Page header that follows the data aligned too.
-constexpr size_t kDataAlignment = 4096;
 
 uint8_t Log2(uint32_t v) {
   uint8_t shift = 0;
@@ -20,34 +15,26 @@ uint8_t Log2(uint32_t v) {
 
 }  // namespace
 
-Page::Page(uint64_t index, uint32_t block_count, uint8_t block_shift)
-    : index_(index), block_count_(static_cast<uint16_t>(block_count)), block_shift_(block_shift) {}
+Page::Page(uint8_t* data, uint64_t index, uint32_t block_count, uint8_t block_shift)
+    : data_(data),
+      index_(index),
+      block_count_(static_cast<uint16_t>(block_count)),
+      block_shift_(block_shift) {}
 
-size_t Page::AllocationBytes(uint32_t page_size_bytes, uint32_t block_size_bytes) {
-  const size_t raw = page_size_bytes + sizeof(Page) + page_size_bytes / block_size_bytes;
-  return (raw + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+size_t Page::HeaderBytes(uint32_t page_size_bytes, uint32_t block_size_bytes) {
+  return (sizeof(Page) + page_size_bytes / block_size_bytes + 7) / 8 * 8;
 }
 
-Page* Page::Create(uint64_t index, uint32_t page_size_bytes, uint32_t block_size_bytes) {
+Page* Page::Construct(void* slot, uint8_t* data, uint64_t index, uint32_t page_size_bytes,
+                      uint32_t block_size_bytes) {
   CHECK_GE(page_size_bytes, block_size_bytes);
   CHECK_EQ(page_size_bytes % block_size_bytes, 0u);
-  void* memory = std::aligned_alloc(kDataAlignment, AllocationBytes(page_size_bytes,
-                                                                    block_size_bytes));
-  if (memory == nullptr) return nullptr;
-  auto* data = static_cast<uint8_t*>(memory);
   const uint32_t block_count = page_size_bytes / block_size_bytes;
-  Page* page = new (data + page_size_bytes) Page(index, block_count, Log2(block_size_bytes));
+  Page* page = new (slot) Page(data, index, block_count, Log2(block_size_bytes));
   for (uint32_t i = 0; i < block_count; ++i) {
     new (&page->blocks()[i]) std::atomic<uint8_t>(0);
   }
   return page;
-}
-
-void Page::Destroy(Page* page) {
-  if (page == nullptr) return;
-  uint8_t* data = page->data();
-  page->~Page();
-  std::free(data);
 }
 
 bool Page::AllBlocksUptodate() const {

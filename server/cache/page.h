@@ -20,13 +20,15 @@ enum PageFlag : uint32_t {
   kPageRetry = 1u << 3,       // writeback stopped on a resource failure; the pass will retry
   kPageOnLru = 1u << 4,       // PageCache list membership, changed under PageCache::mu_ only
   kPageOnDirtyList = 1u << 5,
+  kPageOnWritebackList = 1u << 6,
 };
 constexpr int kPageErrnoShift = 16;  // errno of the latest failure, in bits 16..31
 
 // A Page is one page_size piece of a volume held in memory: its data, the state of each of its
-// blocks and its flags. It is allocated as ONE block of memory: [data | Page | block states], so
-// the cache's steady state allocates nothing per page but this. The header stays within 64
-// bytes (static_assert below; docs/design.md shows the measured total per cached page).
+// blocks and its flags. The data is one O_DIRECT-aligned buffer of exactly page_size bytes; the
+// header and the block states (one byte per block, right after the header) sit in a slot of the
+// PageCache's header slabs, so the steady state allocates nothing per page but the data, and the
+// header stays within 64 bytes (static_assert below; docs/design.md shows the total per page).
 //
 // Locking: lock() is the page lock (kernel: lock_page); writers and the writeback's pass hold it
 // exclusively, readers shared. It is NOT held while IO is in flight (R16). completion_lock()
@@ -36,20 +38,20 @@ constexpr int kPageErrnoShift = 16;  // errno of the latest failure, in bits 16.
 // Kernel analogue: struct page with its buffer_heads (fs/buffer.c).
 class Page {
  public:
-  // nullptr when memory is exhausted. The data is aligned for O_DIRECT.
-  static Page* Create(uint64_t index, uint32_t page_size_bytes, uint32_t block_size_bytes);
-  static void Destroy(Page* page);
-  // Bytes one page costs: data + header + block states, rounded to the allocation's alignment.
-  static size_t AllocationBytes(uint32_t page_size_bytes, uint32_t block_size_bytes);
+  // Bytes of the header slot: the Page plus one state byte per block, rounded to 8.
+  static size_t HeaderBytes(uint32_t page_size_bytes, uint32_t block_size_bytes);
+  // Builds a Page in `slot` (HeaderBytes long, 8-aligned) for `data` (page_size bytes, aligned
+  // for O_DIRECT); no block uptodate. The caller owns both and frees them after Destruct().
+  static Page* Construct(void* slot, uint8_t* data, uint64_t index, uint32_t page_size_bytes,
+                         uint32_t block_size_bytes);
+  void Destruct() { this->~Page(); }
 
   Page(const Page&) = delete;
   Page& operator=(const Page&) = delete;
 
   uint64_t index() const { return index_; }
-  uint8_t* data() { return reinterpret_cast<uint8_t*>(this) - page_size_bytes(); }
-  const uint8_t* data() const {
-    return reinterpret_cast<const uint8_t*>(this) - page_size_bytes();
-  }
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
   uint32_t block_count() const { return block_count_; }
   uint32_t block_size_bytes() const { return 1u << block_shift_; }
   uint32_t page_size_bytes() const { return block_count_ << block_shift_; }
@@ -101,15 +103,17 @@ class Page {
   void Pin() { pins_.fetch_add(1, std::memory_order_acq_rel); }
   void Unpin() { pins_.fetch_sub(1, std::memory_order_acq_rel); }
 
-  // Monotonic nanoseconds when the page last became dirty (dirty expiry) and when its current
-  // writeback started (page writeback latency).
+  // Monotonic nanoseconds when the page last became dirty (dirty expiry).
   int64_t dirtied_at_ns() const { return dirtied_at_ns_.load(std::memory_order_relaxed); }
   void set_dirtied_at_ns(int64_t ns) { dirtied_at_ns_.store(ns, std::memory_order_relaxed); }
-  int64_t writeback_started_ns() const {
-    return writeback_started_ns_.load(std::memory_order_relaxed);
+  // Monotonic microseconds, modulo 2^32, when the current writeback started: only ever
+  // subtracted from a later stamp (page writeback latency), so the wrap every 71 minutes is
+  // harmless and the header keeps its 64 bytes.
+  uint32_t writeback_started_us() const {
+    return writeback_started_us_.load(std::memory_order_relaxed);
   }
-  void set_writeback_started_ns(int64_t ns) {
-    writeback_started_ns_.store(ns, std::memory_order_relaxed);
+  void set_writeback_started_us(uint32_t us) {
+    writeback_started_us_.store(us, std::memory_order_relaxed);
   }
 
   // Intrusive list links of PageCache (its LRU or its dirty list); PageCache::mu_ guards them.
@@ -117,7 +121,7 @@ class Page {
   Page* list_next = nullptr;
 
  private:
-  Page(uint64_t index, uint32_t block_count, uint8_t block_shift);
+  Page(uint8_t* data, uint64_t index, uint32_t block_count, uint8_t block_shift);
   ~Page() = default;
 
   std::atomic<uint8_t>* blocks() { return reinterpret_cast<std::atomic<uint8_t>*>(this + 1); }
@@ -125,12 +129,13 @@ class Page {
     return reinterpret_cast<const std::atomic<uint8_t>*>(this + 1);
   }
 
+  uint8_t* const data_;
   const uint64_t index_;
   std::atomic<uint32_t> flags_{0};
   std::atomic<uint32_t> pins_{0};
   absl::Mutex lock_;
   std::atomic<int64_t> dirtied_at_ns_{0};
-  std::atomic<int64_t> writeback_started_ns_{0};
+  std::atomic<uint32_t> writeback_started_us_{0};
   const uint16_t block_count_;
   const uint8_t block_shift_;
   SpinLock completion_lock_;

@@ -1,6 +1,7 @@
 #include "server/cache/page_cache.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "glog/logging.h"
@@ -15,15 +16,23 @@ constexpr size_t kEvictBatch = 16;
 
 }  // namespace
 
+// O_DIRECT wants buffers aligned to the device's logical block size; 4 KiB covers every device
+// these volumes sit on.
+constexpr size_t kDataAlignment = 4096;
+
 PageCache::PageCache(uint32_t page_size_bytes, uint32_t block_size_bytes, MemoryBudget* budget,
                      VolumeCounters* counters)
     : page_size_bytes_(page_size_bytes),
       block_size_bytes_(block_size_bytes),
-      page_allocation_bytes_(Page::AllocationBytes(page_size_bytes, block_size_bytes)),
+      header_slot_bytes_(Page::HeaderBytes(page_size_bytes, block_size_bytes)),
+      page_charge_bytes_(page_size_bytes + Page::HeaderBytes(page_size_bytes, block_size_bytes)),
       budget_(budget),
-      counters_(counters) {}
+      counters_(counters) {
+  budget_->Register(this);
+}
 
 PageCache::~PageCache() {
+  budget_->Unregister(this);
   AnnotatedMutexLock lock(&mu_);
   for (auto& entry : pages_) {
     Page* page = entry.second;
@@ -32,11 +41,35 @@ PageCache::~PageCache() {
       dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
       VolumeCounters::Add(counters_->pages_dirty, -1);
     }
-    Page::Destroy(page);
-    budget_->Uncharge(page_allocation_bytes_);
-    VolumeCounters::Add(counters_->pages_cached, -1);
+    FreePageLocked(page);
   }
   pages_.clear();
+}
+
+Page* PageCache::AllocatePageLocked(uint64_t index) {
+  void* data = std::aligned_alloc(kDataAlignment, page_size_bytes_);
+  if (data == nullptr) return nullptr;
+  if (free_header_slots_.empty()) {
+    const size_t words_per_slot = header_slot_bytes_ / sizeof(uint64_t);
+    header_slabs_.emplace_back(new uint64_t[words_per_slot * kSlotsPerSlab]);
+    uint64_t* slab = header_slabs_.back().get();
+    for (size_t i = kSlotsPerSlab; i-- > 0;) {
+      free_header_slots_.push_back(slab + i * words_per_slot);
+    }
+  }
+  void* slot = free_header_slots_.back();
+  free_header_slots_.pop_back();
+  return Page::Construct(slot, static_cast<uint8_t*>(data), index, page_size_bytes_,
+                         block_size_bytes_);
+}
+
+void PageCache::FreePageLocked(Page* page) {
+  uint8_t* data = page->data();
+  page->Destruct();
+  free_header_slots_.push_back(page);
+  std::free(data);
+  budget_->Uncharge(page_charge_bytes_);
+  VolumeCounters::Add(counters_->pages_cached, -1);
 }
 
 Page* PageCache::Find(uint64_t index) {
@@ -53,31 +86,37 @@ Page* PageCache::Find(uint64_t index) {
 }
 
 absl::StatusOr<Page*> PageCache::FindOrCreate(uint64_t index) {
-  AnnotatedMutexLock lock(&mu_);
-  auto it = pages_.find(index);
-  if (it != pages_.end()) {
-    it->second->Pin();
-    return it->second;
-  }
-  // Charge before allocating so the budget is never exceeded, even transiently.
-  while (!budget_->TryCharge(page_allocation_bytes_)) {
-    if (EvictLocked(kEvictBatch) == 0) {
-      return absl::ResourceExhaustedError(
-          "page cache budget exhausted: every cached page is dirty, under writeback or in use");
+  // Two rounds: the second after asking the other volumes' caches for clean memory, which must
+  // happen with mu_ released (lock order: the budget's mutex before any cache's mu_).
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1 && !budget_->ReclaimFromOthers(this, page_charge_bytes_)) break;
+    AnnotatedMutexLock lock(&mu_);
+    auto it = pages_.find(index);
+    if (it != pages_.end()) {
+      it->second->Pin();
+      return it->second;
     }
+    // Charge before allocating so the budget is never exceeded, even transiently.
+    bool charged = budget_->TryCharge(page_charge_bytes_);
+    while (!charged && EvictLocked(kEvictBatch) > 0) {
+      charged = budget_->TryCharge(page_charge_bytes_);
+    }
+    if (!charged) continue;
+    Page* page = AllocatePageLocked(index);
+    if (page == nullptr) {
+      budget_->Uncharge(page_charge_bytes_);
+      return absl::ResourceExhaustedError("out of memory allocating a cache page");
+    }
+    page->Pin();
+    pages_.emplace(index, page);
+    // A new page is clean and not under writeback: it starts on the LRU.
+    ListAppend(&lru_, page);
+    page->SetFlags(kPageOnLru);
+    VolumeCounters::Add(counters_->pages_cached, 1);
+    return page;
   }
-  Page* page = Page::Create(index, page_size_bytes_, block_size_bytes_);
-  if (page == nullptr) {
-    budget_->Uncharge(page_allocation_bytes_);
-    return absl::ResourceExhaustedError("out of memory allocating a cache page");
-  }
-  page->Pin();
-  pages_.emplace(index, page);
-  // A new page is clean and not under writeback: it starts on the LRU.
-  ListAppend(&lru_, page);
-  page->SetFlags(kPageOnLru);
-  VolumeCounters::Add(counters_->pages_cached, 1);
-  return page;
+  return absl::ResourceExhaustedError(
+      "page cache budget exhausted: every cached page is dirty, under writeback or in use");
 }
 
 void PageCache::MarkDirty(Page* page) {
@@ -86,6 +125,8 @@ void PageCache::MarkDirty(Page* page) {
   dirty_pages_.fetch_add(1, std::memory_order_relaxed);
   VolumeCounters::Add(counters_->pages_dirty, 1);
   AnnotatedMutexLock lock(&mu_);
+  // A page under writeback stays on the writeback list; EndWriteback moves it.
+  if ((page->flags() & kPageOnWritebackList) != 0) return;
   if ((page->flags() & kPageOnLru) != 0) {
     ListRemove(&lru_, page);
     page->ClearFlags(kPageOnLru);
@@ -105,7 +146,11 @@ bool PageCache::ClearDirtyForIo(Page* page) {
     ListRemove(&dirty_, page);
     page->ClearFlags(kPageOnDirtyList);
   }
-  // Neither list while under writeback: EndWriteback puts it on the LRU if it stays clean.
+  // Off the dirty list until StartWriteback, or MarkDirty if the pass finds nothing to write.
+  if ((page->flags() & (kPageOnLru | kPageOnWritebackList)) == 0) {
+    ListAppend(&lru_, page);
+    page->SetFlags(kPageOnLru);
+  }
   return true;
 }
 
@@ -113,7 +158,13 @@ void PageCache::StartWriteback(Page* page) {
   const uint32_t old = page->SetFlags(kPageWriteback);
   CHECK((old & kPageWriteback) == 0)
       << "page " << page->index() << " is already under writeback (R1)";
-  page->set_writeback_started_ns(MonotonicNanos());
+  page->set_writeback_started_us(static_cast<uint32_t>(MonotonicNanos() / 1000));
+  {
+    AnnotatedMutexLock lock(&mu_);
+    UnlistLocked(page);
+    ListAppend(&writeback_, page);
+    page->SetFlags(kPageOnWritebackList);
+  }
   writeback_pages_.fetch_add(1, std::memory_order_relaxed);
   VolumeCounters::Add(counters_->pages_under_writeback, 1);
   VolumeCounters::Add(counters_->start_writeback);
@@ -121,14 +172,18 @@ void PageCache::StartWriteback(Page* page) {
 
 bool PageCache::EndWriteback(Page* page) {
   // Read before the flag clears: from then on eviction may free the page.
-  const int64_t started_ns = page->writeback_started_ns();
+  const uint32_t started_us = page->writeback_started_us();
   {
     AnnotatedMutexLock lock(&mu_);
     // Cleared under mu_ so eviction, which checks the flag under mu_, cannot free the page
     // while this function still uses it.
     const uint32_t old = page->ClearFlags(kPageWriteback);
     if ((old & kPageWriteback) == 0) return false;
-    if ((page->flags() & (kPageDirty | kPageOnLru | kPageOnDirtyList)) == 0) {
+    UnlistLocked(page);
+    if (page->IsDirty()) {  // written again while in flight (R11)
+      ListAppend(&dirty_, page);
+      page->SetFlags(kPageOnDirtyList);
+    } else {
       ListAppend(&lru_, page);
       page->SetFlags(kPageOnLru);
     }
@@ -137,7 +192,7 @@ bool PageCache::EndWriteback(Page* page) {
   VolumeCounters::Add(counters_->pages_under_writeback, -1);
   VolumeCounters::Add(counters_->end_writeback);
   counters_->page_writeback_seconds.Observe(
-      static_cast<double>(MonotonicNanos() - started_ns) * 1e-9);
+      static_cast<uint32_t>(static_cast<uint32_t>(MonotonicNanos() / 1000) - started_us) * 1e-6);
   // The page may be freed from here on; only its address is used below, as the bucket key.
   WaitBucket& bucket = BucketFor(page);
   if (bucket.waiters.load(std::memory_order_seq_cst) > 0) {
@@ -174,11 +229,13 @@ std::vector<Page*> PageCache::CollectForFlush() {
   std::vector<Page*> pages;
   {
     AnnotatedMutexLock lock(&mu_);
-    for (auto& entry : pages_) {
-      Page* page = entry.second;
-      if ((page->flags() & (kPageDirty | kPageWriteback)) == 0) continue;
-      page->Pin();
-      pages.push_back(page);
+    pages.reserve(dirty_pages_.load(std::memory_order_relaxed) +
+                  writeback_pages_.load(std::memory_order_relaxed));
+    for (const List* list : {&dirty_, &writeback_}) {
+      for (Page* page = list->head; page != nullptr; page = page->list_next) {
+        page->Pin();
+        pages.push_back(page);
+      }
     }
   }
   std::sort(pages.begin(), pages.end(),
@@ -189,6 +246,11 @@ std::vector<Page*> PageCache::CollectForFlush() {
 size_t PageCache::EvictClean(size_t max) {
   AnnotatedMutexLock lock(&mu_);
   return EvictLocked(max);
+}
+
+uint64_t PageCache::ReclaimClean(uint64_t bytes) {
+  const size_t pages = static_cast<size_t>((bytes + page_charge_bytes_ - 1) / page_charge_bytes_);
+  return EvictClean(std::max<size_t>(pages, kEvictBatch)) * page_charge_bytes_;
 }
 
 uint64_t PageCache::cached_pages() const {
@@ -203,16 +265,23 @@ size_t PageCache::EvictLocked(size_t max) {
     Page* next = page->list_next;
     if (page->pins() == 0 && (page->flags() & (kPageDirty | kPageWriteback)) == 0) {
       ListRemove(&lru_, page);
+      page->ClearFlags(kPageOnLru);
       pages_.erase(page->index());
-      Page::Destroy(page);
-      budget_->Uncharge(page_allocation_bytes_);
-      VolumeCounters::Add(counters_->pages_cached, -1);
+      FreePageLocked(page);
       VolumeCounters::Add(counters_->cache_evictions);
       ++evicted;
     }
     page = next;
   }
   return evicted;
+}
+
+void PageCache::UnlistLocked(Page* page) {
+  const uint32_t flags = page->flags();
+  if ((flags & kPageOnLru) != 0) ListRemove(&lru_, page);
+  if ((flags & kPageOnDirtyList) != 0) ListRemove(&dirty_, page);
+  if ((flags & kPageOnWritebackList) != 0) ListRemove(&writeback_, page);
+  page->ClearFlags(kPageOnLru | kPageOnDirtyList | kPageOnWritebackList);
 }
 
 void PageCache::ListAppend(List* list, Page* page) {

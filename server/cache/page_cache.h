@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -18,20 +19,22 @@
 namespace blockstore {
 
 // The pages of one volume held in memory: index -> Page, an LRU of clean pages that eviction
-// takes from, and a dirty list in the order pages became dirty (for expiry and for Flush).
-// A page is on at most one list: the LRU when clean and not under writeback, the dirty list
-// when dirty, neither while it is clean and under writeback.
+// takes from, a dirty list in the order pages became dirty (for expiry and for Flush), and a
+// list of pages under writeback (so a Flush finds what it must cover without walking the
+// cache). A page is on exactly one list: under writeback -> the writeback list (even if
+// written again meanwhile; it moves to the dirty list when its writeback ends), else dirty ->
+// the dirty list, else the LRU.
 //
 // Lock order: Page::lock() before mu_ (writers mark a page dirty with its lock held); the
 // completion lock is never held with mu_.
 // Thread-safe. Kernel analogue: struct address_space (the page tree, its dirty tags) plus the
 // LRU and page waitqueues of mm/.
-class PageCache {
+class PageCache final : public MemoryReclaimer {
  public:
   PageCache(uint32_t page_size_bytes, uint32_t block_size_bytes, MemoryBudget* budget,
             VolumeCounters* counters);
   // REQUIRES: no page under writeback or pinned.
-  ~PageCache();
+  ~PageCache() override;
 
   PageCache(const PageCache&) = delete;
   PageCache& operator=(const PageCache&) = delete;
@@ -64,6 +67,10 @@ class PageCache {
 
   // Frees up to `max` clean, unpinned pages from the LRU's cold end. Returns how many.
   size_t EvictClean(size_t max) ABSL_LOCKS_EXCLUDED(mu_);
+  // MemoryReclaimer: another volume's cache needs memory from the shared budget.
+  uint64_t ReclaimClean(uint64_t bytes) override ABSL_LOCKS_EXCLUDED(mu_);
+  // Budget bytes one cached page costs: its data plus its header slot.
+  uint64_t page_charge_bytes() const { return page_charge_bytes_; }
 
   uint64_t dirty_pages() const { return dirty_pages_.load(std::memory_order_relaxed); }
   uint64_t writeback_pages() const { return writeback_pages_.load(std::memory_order_relaxed); }
@@ -87,6 +94,11 @@ class PageCache {
   };
   static constexpr size_t kWaitBuckets = 64;  // hashed page waitqueues, as the kernel's
 
+  // Allocates a page's data and header slot; nullptr when memory is exhausted.
+  Page* AllocatePageLocked(uint64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FreePageLocked(Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the page from whichever list it is on.
+  void UnlistLocked(Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ListAppend(List* list, Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ListRemove(List* list, Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t EvictLocked(size_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -94,7 +106,8 @@ class PageCache {
 
   const uint32_t page_size_bytes_;
   const uint32_t block_size_bytes_;
-  const size_t page_allocation_bytes_;
+  const size_t header_slot_bytes_;
+  const uint64_t page_charge_bytes_;
   MemoryBudget* const budget_;
   VolumeCounters* const counters_;
   std::function<void()> writeback_end_hook_;
@@ -103,6 +116,12 @@ class PageCache {
   absl::flat_hash_map<uint64_t, Page*> pages_ ABSL_GUARDED_BY(mu_);
   List lru_ ABSL_GUARDED_BY(mu_);
   List dirty_ ABSL_GUARDED_BY(mu_);
+  List writeback_ ABSL_GUARDED_BY(mu_);
+  // Header slots come from slabs of kSlotsPerSlab and are reused, never returned: the steady
+  // state allocates only page data.
+  static constexpr size_t kSlotsPerSlab = 256;
+  std::vector<std::unique_ptr<uint64_t[]>> header_slabs_ ABSL_GUARDED_BY(mu_);
+  std::vector<void*> free_header_slots_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> dirty_pages_{0};
   std::atomic<uint64_t> writeback_pages_{0};
   std::array<WaitBucket, kWaitBuckets> wait_buckets_;
