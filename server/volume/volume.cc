@@ -213,9 +213,19 @@ class ReadOp final : public IoRequest {
          Volume::ReadCallback done, uint64_t evictions_at_submit);
   ~ReadOp() override;
   bool ok() const { return buffer_ != nullptr; }
+  // On the backend's completion thread. Never waits for a page lock (R16, R28): if the page is
+  // locked, the merge is handed to the volume's thread (FinishBlocking).
   void Complete(int32_t res) override;
+  // Merges and answers, waiting for the page lock if it must. Not on a completion thread.
+  void FinishBlocking();
 
  private:
+  // Lays the page's uptodate blocks over the bytes read (newer writes win) and, when allowed,
+  // fills the page's other blocks from them. REQUIRES: page_ locked.
+  void MergeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(page_->lock());
+  // Answers the caller and deletes this.
+  void Finish();
+
   VolumeImpl* const volume_;
   const uint64_t page_index_;
   const uint32_t page_size_bytes_;
@@ -224,6 +234,9 @@ class ReadOp final : public IoRequest {
   uint8_t* buffer_ = nullptr;
   iovec iovec_{};
   int eagain_retries_ = 0;
+  bool may_fill_ = false;
+  Page* page_ = nullptr;  // pinned from completion to Finish(), if cached
+  std::string result_;
 };
 
 class VolumeImpl final : public Volume {
@@ -351,6 +364,22 @@ class VolumeImpl final : public Volume {
     VolumeCounters::Add(counters_.fdatasyncs);
     const absl::Status status = backend_->Submit(job);
     if (!status.ok()) job->Complete(-ESHUTDOWN);
+  }
+
+  // A read whose page was locked when it completed: finished on this volume's thread, which
+  // may wait for the lock (it is never a completion thread); once that thread has stopped, no
+  // pass can hold a page lock any more and the caller finishes it at once.
+  void FinishReadElsewhere(ReadOp* op) {
+    {
+      AnnotatedMutexLock lock(&mu_);
+      if (!reads_finish_inline_) {
+        deferred_reads_.push_back(op);
+        wake_ = true;
+        cv_.Signal();
+        return;
+      }
+    }
+    op->FinishBlocking();
   }
 
   // FlushJobs and ReadOps in flight: Close() waits for them, as it waits for bios (R27).
@@ -528,30 +557,46 @@ class VolumeImpl final : public Volume {
         jobs_pending_.store(false, std::memory_order_release);
         stop = stop_;
       }
+      FinishDeferredReads();
       for (FlushJob* job : jobs) {
         if (stop) {
           job->Abort(ClosedError());
         } else {
           RunIntegrity(job);
+          FinishDeferredReads();
         }
       }
       if (stop) break;
       BackgroundWriteback();
+      FinishDeferredReads();
       ServeParkedWriters();
     }
-    // Closing: fail what still waits.
+    // Closing: fail what still waits; reads still finish (from now on where they complete).
     std::deque<ParkedWrite> parked;
     std::deque<FlushJob*> jobs;
+    std::deque<ReadOp*> reads;
     {
       AnnotatedMutexLock lock(&mu_);
       parked.swap(parked_);
       jobs.swap(jobs_);
+      reads.swap(deferred_reads_);
+      reads_finish_inline_ = true;
     }
+    for (ReadOp* op : reads) op->FinishBlocking();
     for (ParkedWrite& write : parked) {
       VolumeCounters::Add(counters_.throttled_writers, -1);
       write.done(ClosedError());
     }
     for (FlushJob* job : jobs) job->Abort(ClosedError());
+  }
+
+  void FinishDeferredReads() {
+    std::deque<ReadOp*> reads;
+    {
+      AnnotatedMutexLock lock(&mu_);
+      reads.swap(deferred_reads_);
+    }
+    for (ReadOp* op : reads) op->FinishBlocking();
   }
 
   void RunIntegrity(FlushJob* job) {
@@ -726,6 +771,8 @@ class VolumeImpl final : public Volume {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<FlushJob*> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<ParkedWrite> parked_ ABSL_GUARDED_BY(mu_);
+  std::deque<ReadOp*> deferred_reads_ ABSL_GUARDED_BY(mu_);
+  bool reads_finish_inline_ ABSL_GUARDED_BY(mu_) = false;  // the thread takes no more
   std::thread thread_;
 
   absl::Mutex ops_mu_ ABSL_ACQUIRED_AFTER(mu_);
@@ -943,34 +990,57 @@ void ReadOp::Complete(int32_t res) {
     std::memset(buffer_ + res, 0, page_size_bytes_ - res);
   }
   PageCache& cache = volume_->cache();
-  const uint32_t block_size = volume_->config().block_size_bytes;
-  std::string result(reinterpret_cast<const char*>(buffer_), page_size_bytes_);
+  result_.assign(reinterpret_cast<const char*>(buffer_), page_size_bytes_);
   // Cache what was read only if no page of the volume was evicted meanwhile: then any newer
   // write of these blocks is still in the cache, marked uptodate, and wins over the file.
-  const bool may_fill = volume_->counters().cache_evictions.load(std::memory_order_acquire) ==
-                        evictions_at_submit_;
-  Page* page = nullptr;
-  if (may_fill) {
+  may_fill_ = volume_->counters().cache_evictions.load(std::memory_order_acquire) ==
+              evictions_at_submit_;
+  if (may_fill_) {
     absl::StatusOr<Page*> page_or = cache.FindOrCreate(page_index_);
-    if (page_or.ok()) page = *page_or;
+    if (page_or.ok()) page_ = *page_or;
   } else {
-    page = cache.Find(page_index_);
+    page_ = cache.Find(page_index_);
   }
-  if (page != nullptr) {
-    AnnotatedMutexLock lock(&page->lock());
-    for (uint32_t i = 0; i < page->block_count(); ++i) {
-      const uint32_t offset = i * block_size;
-      if (page->TestBlock(i, kBlockUptodate)) {
-        std::memcpy(&result[offset], page->data() + offset, block_size);
-      } else if (may_fill) {
-        std::memcpy(page->data() + offset, buffer_ + offset, block_size);
-        page->SetBlock(i, kBlockUptodate);
-      }
+  if (page_ == nullptr) return Finish();
+  if (!page_->lock().TryLock()) {
+    // The page's lock may be held by a writeback pass that is waiting for a bio, or for room in
+    // the backend's queue, which only this thread's completions give back: waiting here could
+    // deadlock the volume. The volume's thread finishes the read instead.
+    return volume_->FinishReadElsewhere(this);
+  }
+  ABSL_ANNOTATE_RWLOCK_ACQUIRED(&page_->lock(), 1);
+  MergeLocked();
+  ABSL_ANNOTATE_RWLOCK_RELEASED(&page_->lock(), 1);
+  page_->lock().Unlock();
+  Finish();
+}
+
+void ReadOp::FinishBlocking() {
+  if (page_ != nullptr) {
+    AnnotatedMutexLock lock(&page_->lock());
+    MergeLocked();
+  }
+  Finish();
+}
+
+void ReadOp::MergeLocked() {
+  const uint32_t block_size = volume_->config().block_size_bytes;
+  for (uint32_t i = 0; i < page_->block_count(); ++i) {
+    const uint32_t offset = i * block_size;
+    if (page_->TestBlock(i, kBlockUptodate)) {
+      std::memcpy(&result_[offset], page_->data() + offset, block_size);
+    } else if (may_fill_) {
+      std::memcpy(page_->data() + offset, buffer_ + offset, block_size);
+      page_->SetBlock(i, kBlockUptodate);
     }
   }
-  if (page != nullptr) cache.Unpin(page);
+}
+
+void ReadOp::Finish() {
+  if (page_ != nullptr) volume_->cache().Unpin(page_);
   volume_->CountRead();
   Volume::ReadCallback done = std::move(done_);
+  std::string result = std::move(result_);
   delete this;
   done(absl::string_view(result));
 }
