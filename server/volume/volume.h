@@ -32,6 +32,11 @@ struct VolumeOptions {
   uint32_t bio_max_vecs = 256;                        // BIO_MAX_PAGES of the seed
   uint32_t bio_max_bytes = 1u << 20;
   uint32_t max_bios_inflight = 128;
+  // Stable pages (R16): a write to a page whose writeback is in flight waits (parked, like a
+  // throttled writer; the caller is not blocked) until that writeback ends, so the device never
+  // reads a block while it changes. Off: the write goes into the cache at once and the page is
+  // written again later (R11); the device may then see a torn block that is rewritten.
+  bool stable_pages = false;
 };
 
 struct FlushSummary {

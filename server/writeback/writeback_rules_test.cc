@@ -32,6 +32,7 @@ namespace {
 using testing_harness::BlockBytes;
 using testing_harness::FlushWaiter;
 using testing_harness::QuietVolumeOptions;
+using testing_harness::Event;
 using testing_harness::HarnessOptions;
 using testing_harness::SubmitWatcher;
 using testing_harness::WritebackHarness;
@@ -548,6 +549,72 @@ TEST(WritebackRulesTest, R12_NothingSubmittedMeansNoWritebackLeftBehind) {
     for (uint32_t b = 0; b < 4; ++b) EXPECT_TRUE(h.page(0)->TestBlock(b, kBlockDirty));
     EXPECT_EQ(h.observer().EndsOf(0), 1u);
     h.ExpectAtRest();
+  }
+}
+
+TEST(WritebackRulesTest, R16_APageIsUnlockedWhileItsWriteIsInFlight) {
+  // Method: on a whole Volume over a device that holds completions, page P's bio is in flight.
+  // A read of P returns the cached bytes at once (its callback runs inside Read), and a write
+  // to P is accepted at once; the device gets the bytes of the write in flight, and the next
+  // Flush the new ones. With stable pages (the volume option) the same write is held until P's
+  // writeback ends: its callback runs only after the completion.
+  for (bool stable : {false, true}) {
+    SCOPED_TRACE(stable ? "stable pages" : "default");
+    FakeIoBackend fake;
+    SubmitWatcher watcher(&fake);
+    VolumeConfig config;
+    config.name = "r16";
+    config.size_bytes = 16 * 4096;
+    VolumeOptions options = QuietVolumeOptions();
+    options.stable_pages = stable;
+    const int fd = fake.AddDevice(config.size_bytes);
+    auto volume_or = OpenVolumeOnDeviceForTest(fd, config, options, &watcher);
+    ASSERT_TRUE(volume_or.ok()) << volume_or.status();
+    std::unique_ptr<Volume> volume = std::move(*volume_or);
+    const std::string first(4096, '1');
+    const std::string second(4096, '2');
+    ASSERT_TRUE(volume->WriteSync(4, 0, first).ok());
+    FlushWaiter flush;
+    volume->Flush(absl::nullopt, &flush);
+    ASSERT_TRUE(watcher.WaitForSubmits(1));  // P's bio is in flight
+
+    bool read_answered = false;
+    std::string read;
+    volume->Read(4, [&](absl::StatusOr<absl::string_view> data) {
+      ASSERT_TRUE(data.ok()) << data.status();
+      read = std::string(*data);
+      read_answered = true;
+    });
+    EXPECT_TRUE(read_answered) << "a read waited for the page's write IO";
+    EXPECT_EQ(read, first);
+
+    Event written;
+    absl::Status write_status;
+    volume->Write(4, 0, second, /*fua=*/false, absl::InfiniteFuture(), [&](absl::Status status) {
+      write_status = status;
+      written.Notify();
+    });
+    EXPECT_EQ(written.IsSet(), !stable);
+    ASSERT_EQ(fake.PendingCount(), 1u);
+    fake.CompleteNext();  // P's write ends; the flush's fdatasync follows
+    ASSERT_TRUE(written.WaitFor(absl::Seconds(20)));
+    EXPECT_TRUE(write_status.ok()) << write_status;
+    ASSERT_TRUE(watcher.WaitForFdatasyncs(1));
+    fake.CompleteAll();
+    ASSERT_TRUE(flush.Wait());
+    EXPECT_TRUE(flush.summary().status.ok()) << flush.summary().status;
+    EXPECT_EQ(fake.ReadDurable(fd, 4 * 4096, 4096), first);
+
+    FlushWaiter again;
+    volume->Flush(absl::nullopt, &again);
+    ASSERT_TRUE(watcher.WaitForSubmits(3));  // P written again
+    fake.CompleteAll();
+    ASSERT_TRUE(watcher.WaitForFdatasyncs(2));
+    fake.CompleteAll();
+    ASSERT_TRUE(again.Wait());
+    EXPECT_TRUE(again.summary().status.ok()) << again.summary().status;
+    EXPECT_EQ(fake.ReadDurable(fd, 4 * 4096, 4096), second);
+    volume->Close();
   }
 }
 
