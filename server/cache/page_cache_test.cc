@@ -1,0 +1,152 @@
+#include "server/cache/page_cache.h"
+
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "server/cache/memory_budget.h"
+#include "server/cache/page.h"
+
+namespace blockstore {
+namespace {
+
+constexpr uint32_t kPage = 4096;
+constexpr uint32_t kBlock = 1024;
+
+void Dirty(PageCache* cache, Page* page) {
+  absl::MutexLock lock(&page->lock());
+  for (uint32_t i = 0; i < page->block_count(); ++i) {
+    page->SetBlock(i, kBlockUptodate | kBlockDirty);
+  }
+  cache->MarkDirty(page);
+}
+
+TEST(PageTest, BookkeepingStaysWithin64BytesPlusOneBytePerBlock) {
+  // docs/design.md quotes these figures.
+  EXPECT_LE(sizeof(Page), 64u);
+  EXPECT_EQ(Page::HeaderBytes(4096, 1024), 72u);   // 64 + 4 block bytes, rounded to 8
+  EXPECT_EQ(Page::HeaderBytes(4096, 4096), 72u);   // 64 + 1
+  EXPECT_EQ(Page::HeaderBytes(65536, 512), 192u);  // 64 + 128
+}
+
+TEST(PageCacheTest, MemoryNeverExceedsTheBudgetAndCleanPagesAreEvicted) {
+  VolumeCounters counters;
+  MemoryBudget budget(16 * (kPage + Page::HeaderBytes(kPage, kBlock)));
+  PageCache cache(kPage, kBlock, &budget, &counters);
+  for (uint64_t i = 0; i < 200; ++i) {
+    absl::StatusOr<Page*> page = cache.FindOrCreate(i);
+    ASSERT_TRUE(page.ok()) << page.status();
+    cache.Unpin(*page);
+    EXPECT_LE(budget.used_bytes(), budget.limit_bytes());
+  }
+  // Eviction frees a batch at a time, so between 1 and 16 pages stay; none was lost.
+  EXPECT_LE(cache.cached_pages(), 16u);
+  EXPECT_GE(cache.cached_pages(), 1u);
+  EXPECT_EQ(cache.cached_pages() + counters.cache_evictions.load(), 200u);
+}
+
+TEST(PageCacheTest, DirtyPageSurvivesEviction) {
+  VolumeCounters counters;
+  const uint64_t charge = kPage + Page::HeaderBytes(kPage, kBlock);
+  MemoryBudget budget(4 * charge);
+  PageCache cache(kPage, kBlock, &budget, &counters);
+  absl::StatusOr<Page*> dirty = cache.FindOrCreate(7);
+  ASSERT_TRUE(dirty.ok());
+  Dirty(&cache, *dirty);
+  cache.Unpin(*dirty);
+  for (uint64_t i = 100; i < 120; ++i) {
+    absl::StatusOr<Page*> page = cache.FindOrCreate(i);
+    ASSERT_TRUE(page.ok());
+    cache.Unpin(*page);
+  }
+  Page* page = cache.Find(7);
+  ASSERT_NE(page, nullptr);
+  EXPECT_TRUE(page->IsDirty());
+  cache.Unpin(page);
+  EXPECT_EQ(cache.dirty_pages(), 1u);
+}
+
+TEST(PageCacheTest, BudgetFullOfDirtyPagesIsResourceExhausted) {
+  VolumeCounters counters;
+  MemoryBudget budget(2 * (kPage + Page::HeaderBytes(kPage, kBlock)));
+  PageCache cache(kPage, kBlock, &budget, &counters);
+  for (uint64_t i = 0; i < 2; ++i) {
+    absl::StatusOr<Page*> page = cache.FindOrCreate(i);
+    ASSERT_TRUE(page.ok());
+    Dirty(&cache, *page);
+    cache.Unpin(*page);
+  }
+  EXPECT_EQ(cache.FindOrCreate(5).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(PageCacheTest, OneVolumesCleanPagesDoNotStarveAnother) {
+  // Two volumes share the server's budget: B takes A's clean pages when the budget is spent.
+  VolumeCounters counters_a, counters_b;
+  MemoryBudget budget(8 * (kPage + Page::HeaderBytes(kPage, kBlock)));
+  PageCache a(kPage, kBlock, &budget, &counters_a);
+  PageCache b(kPage, kBlock, &budget, &counters_b);
+  for (uint64_t i = 0; i < 8; ++i) {
+    absl::StatusOr<Page*> page = a.FindOrCreate(i);
+    ASSERT_TRUE(page.ok());
+    a.Unpin(*page);
+  }
+  for (uint64_t i = 0; i < 8; ++i) {
+    absl::StatusOr<Page*> page = b.FindOrCreate(i);
+    ASSERT_TRUE(page.ok()) << page.status();
+    Dirty(&b, *page);
+    b.Unpin(*page);
+  }
+  EXPECT_EQ(b.cached_pages(), 8u);
+  EXPECT_EQ(a.cached_pages(), 0u);
+  EXPECT_LE(budget.used_bytes(), budget.limit_bytes());
+}
+
+TEST(PageCacheTest, FlushCollectsDirtyAndWritebackPagesInIndexOrder) {
+  VolumeCounters counters;
+  MemoryBudget budget(1 << 20);
+  PageCache cache(kPage, kBlock, &budget, &counters);
+  Page* pages[4];
+  for (uint64_t i = 0; i < 4; ++i) {
+    absl::StatusOr<Page*> page = cache.FindOrCreate(10 - i);
+    ASSERT_TRUE(page.ok());
+    pages[i] = *page;
+  }
+  Dirty(&cache, pages[0]);  // 10: dirty
+  Dirty(&cache, pages[1]);  // 9: under writeback
+  {
+    absl::MutexLock lock(&pages[1]->lock());
+    EXPECT_TRUE(cache.ClearDirtyForIo(pages[1]));
+    cache.StartWriteback(pages[1]);
+  }
+  // 8 and 7 stay clean.
+  std::vector<Page*> collected = cache.CollectForFlush();
+  ASSERT_EQ(collected.size(), 2u);
+  EXPECT_EQ(collected[0]->index(), 9u);
+  EXPECT_EQ(collected[1]->index(), 10u);
+  for (Page* page : collected) cache.Unpin(page);
+  EXPECT_TRUE(cache.EndWriteback(pages[1]));
+  EXPECT_FALSE(cache.EndWriteback(pages[1]));  // a double end changes nothing (R19)
+  for (Page* page : pages) cache.Unpin(page);
+  EXPECT_EQ(counters.start_writeback.load(), counters.end_writeback.load());
+}
+
+TEST(PageCacheTest, WaitWritebackWakesWhenWritebackEnds) {
+  VolumeCounters counters;
+  MemoryBudget budget(1 << 20);
+  PageCache cache(kPage, kBlock, &budget, &counters);
+  absl::StatusOr<Page*> page = cache.FindOrCreate(1);
+  ASSERT_TRUE(page.ok());
+  Dirty(&cache, *page);
+  {
+    absl::MutexLock lock(&(*page)->lock());
+    cache.ClearDirtyForIo(*page);
+    cache.StartWriteback(*page);
+  }
+  std::thread waiter([&] { cache.WaitWriteback(*page); });
+  EXPECT_TRUE(cache.EndWriteback(*page));
+  waiter.join();
+  EXPECT_FALSE((*page)->IsWriteback());
+  cache.Unpin(*page);
+}
+
+}  // namespace
+}  // namespace blockstore
