@@ -35,7 +35,7 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
 
   if (!options.metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
-        ServerMetrics::Start(options.metrics_listen, server->registry_.get());
+        ServerMetrics::Start(options.metrics_listen, server->registry_.get(), options.volume);
     if (!metrics.ok()) return metrics.status();
     server->metrics_ = *std::move(metrics);
   }
