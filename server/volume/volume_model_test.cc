@@ -58,8 +58,7 @@ struct BlockModel {
 
 class ModelRun {
  public:
-  ModelRun(uint64_t seed, bool auto_complete)
-      : seed_(seed), auto_complete_(auto_complete), rng_(seed) {
+  ModelRun(uint64_t seed, bool auto_complete) : auto_complete_(auto_complete), rng_(seed) {
     FakeIoBackend::Options fake_options;
     fake_options.auto_complete = auto_complete;
     fake_options.seed = seed;
@@ -356,7 +355,6 @@ class ModelRun {
     return out;
   }
 
-  const uint64_t seed_;
   const bool auto_complete_;
   std::mt19937_64 rng_;
   std::unique_ptr<FakeIoBackend> fake_;
@@ -369,7 +367,10 @@ class ModelRun {
   std::unique_ptr<Volume> volume_;
   uint32_t cursor_ = 0;
   std::vector<BlockModel> blocks_;
-  std::map<uint64_t, std::vector<std::string>> history_;  // block -> events, for failures
+  // Block -> its events, printed when the block differs: "w@S" written at step S; "f@S" a
+  // flush at step S, then W (the block was to be written), ok/err (its page's result), L
+  // (listed as failed), B (a bad block), A (allocations failing long).
+  std::map<uint64_t, std::vector<std::string>> history_;
   int step_ = 0;
 };
 
