@@ -77,16 +77,18 @@ if [ "$sides" != nbdkit ]; then
   blockbench="$socket_dir/blockbench"
   blockctl="$socket_dir/blockctl"
 fi
-child_pids=()
 
 cleanup() {
-  local status=$? pid
-  for pid in "${child_pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${child_pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
+  local status=$? pids
+  # Only this shell's own background jobs that still run: no process id that ended (and could
+  # have been reused by the system since) is signalled.
+  pids="$(jobs -p)"
+  if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086  # one id per word
+    kill $pids 2>/dev/null || true
+    # shellcheck disable=SC2086
+    { wait $pids; } 2>/dev/null || true
+  fi
   rm -rf "$socket_dir"
   if [ "${SERVICE_BENCH_KEEP:-0}" != 1 ]; then
     rm -rf "$data_dir"
@@ -143,7 +145,6 @@ start_nbdkit() {
   rm -f "$nbd_socket"
   nbdkit --exit-with-parent -f -U "$nbd_socket" file "$image" 2>>"$log_dir/nbdkit.log" &
   nbd_pid=$!
-  child_pids+=("$nbd_pid")
   for _ in $(seq 100); do
     [ -S "$nbd_socket" ] && return 0
     sleep 0.05
@@ -193,7 +194,6 @@ start_blockstored() {
   "$blockstored" --listen="unix:$bs_socket" --data_dir="$data_dir/blockstored" \
     --metrics_listen= >"$log_dir/blockstored.out" 2>>"$log_dir/blockstored.log" &
   bs_pid=$!
-  child_pids+=("$bs_pid")
   for _ in $(seq 200); do
     if grep -q '^blockstored listening on ' "$log_dir/blockstored.out"; then
       return 0
@@ -229,7 +229,6 @@ run_blockbench() {
     --count="${row_writes[$row]}" --flush_every="$flush_every" --seed=42 --json \
     >"$out" 2>"$log_dir/blockbench-$row.log" &
   local pid=$! deadline=$((SECONDS + run_limit_seconds)) printed_at=""
-  child_pids+=("$pid")
   # The results are final once the JSON line is out; gRPC's shutdown at exit can then take
   # up to 10 s more (its executor thread sits in a 10 s epoll_wait), so the process gets a
   # short grace and is then killed rather than waited for.
@@ -258,7 +257,6 @@ run_blockbench() {
   timeout "$run_limit_seconds" "$blockctl" --server="unix:$bs_socket" flush "$volume-0" \
     >"$log_dir/flush-$row.out" 2>&1 &
   local flush_pid=$!
-  child_pids+=("$flush_pid")
   wait "$flush_pid" || row_failed "$row" "blockctl flush after the run failed: $(tail -n 1 \
     "$log_dir/flush-$row.out")"
 }
