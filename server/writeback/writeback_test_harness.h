@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/config.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -40,17 +39,6 @@
 namespace blockstore {
 namespace testing_harness {
 
-#ifdef ABSL_HAVE_THREAD_SANITIZER
-// absl::Mutex keeps a process-wide lock-order graph (GraphCycles) in builds without NDEBUG,
-// guarded by an abseil-internal spin lock that ThreadSanitizer cannot see in Debian's
-// uninstrumented abseil: two threads taking a second lock at once show up as a race inside
-// GraphCycles::InsertEdge. TSan's own deadlock detector sees the engine's annotated locks and
-// checks lock order instead, so the abseil graph is switched off under TSan.
-inline const bool kAbslLockGraphOffUnderTsan = [] {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  return true;
-}();
-#endif
 
 // A one-shot event with a bounded wait. Built on AnnotatedMutexLock so ThreadSanitizer sees
 // the hand-off (Debian's abseil is not instrumented, so absl::Notification is invisible to it).
