@@ -331,7 +331,7 @@ TEST(WritebackCompletionTest, R18_TheLastCompletionOfAPageEndsItsWriteback) {
     auto completer = [&] {
       for (int round = 1; round <= kRounds; ++round) {
         while (go.load(std::memory_order_acquire) < round) {
-          if (stop.load(std::memory_order_acquire)) return;
+          if (stop.load(std::memory_order_acquire) || absl::Now() >= deadline) return;
           std::this_thread::yield();
         }
         h.fake().CompleteNext();  // each of the two takes one of the page's two bios
@@ -340,6 +340,15 @@ TEST(WritebackCompletionTest, R18_TheLastCompletionOfAPageEndsItsWriteback) {
     };
     std::thread t1(completer);
     std::thread t2(completer);
+    // Stops and joins the completers however the loop below ends (an ASSERT returns early).
+    struct Joiner {
+      std::atomic<bool>* stop;
+      std::thread* threads[2];
+      ~Joiner() {
+        stop->store(true, std::memory_order_release);
+        for (std::thread* t : threads) t->join();
+      }
+    } joiner{&stop, {&t1, &t2}};
     int round = 1;
     for (; round <= kRounds && absl::Now() < deadline; ++round) {
       h.FillPage(0, round);
@@ -353,9 +362,6 @@ TEST(WritebackCompletionTest, R18_TheLastCompletionOfAPageEndsItsWriteback) {
       ASSERT_EQ(h.observer().EndsOf(0), static_cast<size_t>(round)) << "round " << round;
       ASSERT_FALSE(h.page(0)->IsWriteback());
     }
-    stop.store(true, std::memory_order_release);
-    t1.join();
-    t2.join();
     EXPECT_EQ(round, kRounds + 1) << "the race loop ran out of time";
     EXPECT_EQ(h.DeviceBlock(301), h.Expected(0, 3, kRounds));
     h.ExpectAtRest();
