@@ -217,7 +217,9 @@ std::vector<Page*> PageCache::CollectDirty(size_t max, int64_t dirtied_before_ns
   std::vector<Page*> pages;
   AnnotatedMutexLock lock(&mu_);
   for (Page* page = dirty_.head; page != nullptr && pages.size() < max; page = page->list_next) {
-    if (dirtied_before_ns != 0 && page->dirtied_at_ns() >= dirtied_before_ns) break;
+    // Not `break`: a page written again while in flight rejoins the list at the tail when its
+    // writeback ends, so the list is only roughly in dirtied_at order.
+    if (dirtied_before_ns != 0 && page->dirtied_at_ns() >= dirtied_before_ns) continue;
     if (page->IsWriteback()) continue;  // R1: background writeback skips it
     page->Pin();
     pages.push_back(page);

@@ -698,6 +698,7 @@ class VolumeImpl final : public Volume {
           cache_.CollectDirty(kBackgroundBatchPages, over ? 0 : expired_before);
       if (pages.empty()) return;
       bool stalled = false;
+      bool any_started = false;
       {
         Writeback::Pass pass(&writeback_, SyncMode::kNone, nullptr);
         for (Page* page : pages) {
@@ -705,13 +706,18 @@ class VolumeImpl final : public Volume {
             AnnotatedMutexLock lock(&page->lock());
             // R1: background writeback skips a page already under writeback.
             if (page->IsDirty() && !page->IsWriteback()) {
-              stalled = !pass.WritePage(page).ok();
+              bool started = false;
+              stalled = !pass.WritePage(page, &started).ok();
+              any_started |= started;
             }
           }
           cache_.Unpin(page);
         }
       }
       if (stalled) return;  // out of bios or IoEnds: try again next round
+      // Pages that stay dirty with nothing to write (delayed or unwritten blocks, R4) would be
+      // collected again at once: end the round instead of spinning on them.
+      if (!any_started) return;
     }
   }
 

@@ -316,6 +316,12 @@ void Writeback::EndBio(Bio* bio, int err) {
       static_cast<double>(MonotonicNanos() - bio->submitted_ns()) * 1e-9);
   IoEnd* io_end = bio->io_end();
   WritebackObserver* observer = io_end->observer();
+  if (err != 0) {
+    // Latched before any page of this bio is reported ended: a Flush that learns its last page
+    // ended may run its fdatasync and CheckAndAdvance at once, and must find the error (R21).
+    io_end->SetError(err);
+    error_seq_->Set(err);
+  }
   for (uint32_t v = 0; v < bio->vec_count(); ++v) {
     const Bio::Vec& vec = bio->vec(v);
     Page* page = vec.page;
@@ -348,10 +354,7 @@ void Writeback::EndBio(Bio* bio, int err) {
     if (under_io == 0) EndPageWriteback(page, observer);
   }
   if (err != 0) {
-    // Failed buffers stay clean: the data is not retried by itself; the error is latched in
-    // ErrorSeq so every Flush caller learns of it (R20, R21).
-    io_end->SetError(err);
-    error_seq_->Set(err);
+    // Failed buffers stay clean: the data is not retried by itself (R20).
     VolumeCounters::Add(counters_->write_errors[static_cast<int>(ErrorKindFor(err))]);
     LOG_EVERY_N(WARNING, 1) << "volume " << config_.volume_name << ": write of "
                             << bio->bytes() / block_size << " blocks at device block "
