@@ -186,6 +186,7 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   uint32_t cursor_ = 0;  // sampled when the job starts
   const int64_t started_ns_;
   std::atomic<int64_t> pending_{1};
+  int fsync_eagain_retries_ = 0;  // completion thread only
   std::atomic<uint64_t> pages_written_{0};
   std::atomic<uint64_t> pages_failed_{0};
   absl::Mutex mu_;
@@ -929,7 +930,9 @@ void FlushJob::Dec() {
 }
 
 void FlushJob::Complete(int32_t res) {
-  if (res == -EAGAIN) {
+  // Bounded like a bio's EAGAIN retries: a device that never stops saying "again" fails the
+  // Flush instead of spinning the completion thread.
+  if (res == -EAGAIN && ++fsync_eagain_retries_ < 1000) {
     const absl::Status status = volume_->backend()->Submit(this);
     if (status.ok()) return;
     res = -ESHUTDOWN;
