@@ -40,7 +40,9 @@ class LinearBlockMap final : public BlockMap {
   }
 };
 
-// Test map: each logical block gets an explicit mapping (defaults to linear).
+// Test map: each logical block gets an explicit mapping (defaults to linear). Map() is safe
+// from any thread once the table is set up; Set() and InvalidateAlias() (which records R5's
+// invalidations) are not, so tests that use them drive writeback from one thread.
 class TableBlockMap final : public BlockMap {
  public:
   explicit TableBlockMap(uint64_t block_count) : table_(block_count) {
