@@ -1,7 +1,6 @@
 #include "server/cache/page_cache.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <utility>
 
 #include "glog/logging.h"
@@ -16,10 +15,6 @@ constexpr size_t kEvictBatch = 16;
 
 }  // namespace
 
-// O_DIRECT wants buffers aligned to the device's logical block size; 4 KiB covers every device
-// these volumes sit on.
-constexpr size_t kDataAlignment = 4096;
-
 PageCache::PageCache(uint32_t page_size_bytes, uint32_t block_size_bytes, MemoryBudget* budget,
                      VolumeCounters* counters)
     : page_size_bytes_(page_size_bytes),
@@ -27,7 +22,8 @@ PageCache::PageCache(uint32_t page_size_bytes, uint32_t block_size_bytes, Memory
       header_slot_bytes_(Page::HeaderBytes(page_size_bytes, block_size_bytes)),
       page_charge_bytes_(page_size_bytes + Page::HeaderBytes(page_size_bytes, block_size_bytes)),
       budget_(budget),
-      counters_(counters) {
+      counters_(counters),
+      arena_(page_size_bytes) {
   budget_->Register(this);
 }
 
@@ -44,11 +40,11 @@ PageCache::~PageCache() {
     FreePageLocked(page);
   }
   pages_.clear();
+  // Every buffer is free now; the arena unmaps them all.
+  budget_->Uncharge(arena_.resident_free() * page_charge_bytes_);
 }
 
-Page* PageCache::AllocatePageLocked(uint64_t index) {
-  void* data = std::aligned_alloc(kDataAlignment, page_size_bytes_);
-  if (data == nullptr) return nullptr;
+Page* PageCache::ConstructPageLocked(uint64_t index, uint8_t* data) {
   if (free_header_slots_.empty()) {
     const size_t words_per_slot = header_slot_bytes_ / sizeof(uint64_t);
     header_slabs_.emplace_back(new uint64_t[words_per_slot * kSlotsPerSlab]);
@@ -59,17 +55,24 @@ Page* PageCache::AllocatePageLocked(uint64_t index) {
   }
   void* slot = free_header_slots_.back();
   free_header_slots_.pop_back();
-  return Page::Construct(slot, static_cast<uint8_t*>(data), index, page_size_bytes_,
-                         block_size_bytes_);
+  return Page::Construct(slot, data, index, page_size_bytes_, block_size_bytes_);
 }
 
 void PageCache::FreePageLocked(Page* page) {
   uint8_t* data = page->data();
   page->Destruct();
   free_header_slots_.push_back(page);
-  std::free(data);
-  budget_->Uncharge(page_charge_bytes_);
+  // The buffer stays resident and keeps its charge: the next page created takes it without
+  // charging, and ReleaseFreeLocked gives it back when another cache needs the budget.
+  arena_.Free(data);
   VolumeCounters::Add(counters_->pages_cached, -1);
+}
+
+uint64_t PageCache::ReleaseFreeLocked(size_t max) {
+  const size_t released = arena_.Release(max);
+  const uint64_t bytes = released * page_charge_bytes_;
+  budget_->Uncharge(bytes);
+  return bytes;
 }
 
 Page* PageCache::Find(uint64_t index) {
@@ -96,17 +99,22 @@ absl::StatusOr<Page*> PageCache::FindOrCreate(uint64_t index) {
       it->second->Pin();
       return it->second;
     }
-    // Charge before allocating so the budget is never exceeded, even transiently.
-    bool charged = budget_->TryCharge(page_charge_bytes_);
-    while (!charged && EvictLocked(kEvictBatch) > 0) {
-      charged = budget_->TryCharge(page_charge_bytes_);
+    // A resident free buffer carries its charge; any other must be charged before it is
+    // taken, so the budget is never exceeded, even transiently. Eviction makes resident free
+    // buffers.
+    uint8_t* data = arena_.TakeResident();
+    if (data == nullptr && !budget_->TryCharge(page_charge_bytes_)) {
+      if (EvictLocked(kEvictBatch) == 0) continue;
+      data = arena_.TakeResident();
     }
-    if (!charged) continue;
-    Page* page = AllocatePageLocked(index);
-    if (page == nullptr) {
-      budget_->Uncharge(page_charge_bytes_);
-      return absl::ResourceExhaustedError("out of memory allocating a cache page");
+    if (data == nullptr) {
+      data = arena_.Allocate();
+      if (data == nullptr) {
+        budget_->Uncharge(page_charge_bytes_);
+        return absl::ResourceExhaustedError("out of memory allocating a cache page");
+      }
     }
+    Page* page = ConstructPageLocked(index, data);
     page->Pin();
     pages_.emplace(index, page);
     // A new page is clean and not under writeback: it starts on the LRU.
@@ -251,8 +259,12 @@ size_t PageCache::EvictClean(size_t max) {
 }
 
 uint64_t PageCache::ReclaimClean(uint64_t bytes) {
-  const size_t pages = static_cast<size_t>((bytes + page_charge_bytes_ - 1) / page_charge_bytes_);
-  return EvictClean(std::max<size_t>(pages, kEvictBatch)) * page_charge_bytes_;
+  const size_t pages = std::max<size_t>(
+      static_cast<size_t>((bytes + page_charge_bytes_ - 1) / page_charge_bytes_), kEvictBatch);
+  AnnotatedMutexLock lock(&mu_);
+  // Free buffers first (already evicted, nothing to lose), then clean pages.
+  if (arena_.resident_free() < pages) EvictLocked(pages - arena_.resident_free());
+  return ReleaseFreeLocked(pages);
 }
 
 uint64_t PageCache::cached_pages() const {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/cache/memory_budget.h"
+#include "server/cache/page_arena.h"
 #include "server/cache/page.h"
 #include "server/common/volume_counters.h"
 
@@ -65,9 +66,11 @@ class PageCache final : public MemoryReclaimer {
   // Every page that is dirty or under writeback, pinned, by index (what a Flush must cover).
   std::vector<Page*> CollectForFlush() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Frees up to `max` clean, unpinned pages from the LRU's cold end. Returns how many.
+  // Frees up to `max` clean, unpinned pages from the LRU's cold end. Returns how many. Their
+  // memory stays with the cache (and charged) for the next pages it creates.
   size_t EvictClean(size_t max) ABSL_LOCKS_EXCLUDED(mu_);
-  // MemoryReclaimer: another volume's cache needs memory from the shared budget.
+  // MemoryReclaimer: another volume's cache needs memory from the shared budget. Gives back
+  // free page buffers, evicting clean pages to make more when there are too few.
   uint64_t ReclaimClean(uint64_t bytes) override ABSL_LOCKS_EXCLUDED(mu_);
   // Budget bytes one cached page costs: its data plus its header slot.
   uint64_t page_charge_bytes() const { return page_charge_bytes_; }
@@ -94,9 +97,13 @@ class PageCache final : public MemoryReclaimer {
   };
   static constexpr size_t kWaitBuckets = 64;  // hashed page waitqueues, as the kernel's
 
-  // Allocates a page's data and header slot; nullptr when memory is exhausted.
-  Page* AllocatePageLocked(uint64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Builds a page on `data` (from arena_) in a header slot.
+  Page* ConstructPageLocked(uint64_t index, uint8_t* data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns the page's data to arena_, still resident and still charged.
   void FreePageLocked(Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives up to `max` resident free buffers back to the system and uncharges them. Returns the
+  // bytes uncharged.
+  uint64_t ReleaseFreeLocked(size_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes the page from whichever list it is on.
   void UnlistLocked(Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ListAppend(List* list, Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -122,6 +129,9 @@ class PageCache final : public MemoryReclaimer {
   static constexpr size_t kSlotsPerSlab = 256;
   std::vector<std::unique_ptr<uint64_t[]>> header_slabs_ ABSL_GUARDED_BY(mu_);
   std::vector<void*> free_header_slots_ ABSL_GUARDED_BY(mu_);
+  // Page data. Its resident free buffers stay charged to budget_ (page_charge_bytes_ each), so
+  // the budget bounds the memory the cache holds, not only the memory its pages use.
+  PageArena arena_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> dirty_pages_{0};
   std::atomic<uint64_t> writeback_pages_{0};
   std::array<WaitBucket, kWaitBuckets> wait_buckets_;

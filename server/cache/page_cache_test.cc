@@ -100,6 +100,39 @@ TEST(PageCacheTest, OneVolumesCleanPagesDoNotStarveAnother) {
   EXPECT_LE(budget.used_bytes(), budget.limit_bytes());
 }
 
+TEST(PageCacheTest, EvictedMemoryStaysChargedUntilAnotherCacheNeedsIt) {
+  // An evicted page's buffer is kept (resident, charged) for the cache's next page; another
+  // cache that needs the budget gets it back from there.
+  VolumeCounters counters_a, counters_b;
+  const uint64_t charge = kPage + Page::HeaderBytes(kPage, kBlock);
+  MemoryBudget budget(8 * charge);
+  PageCache a(kPage, kBlock, &budget, &counters_a);
+  PageCache b(kPage, kBlock, &budget, &counters_b);
+  for (uint64_t i = 0; i < 8; ++i) {
+    absl::StatusOr<Page*> page = a.FindOrCreate(i);
+    ASSERT_TRUE(page.ok());
+    a.Unpin(*page);
+  }
+  EXPECT_EQ(a.EvictClean(8), 8u);
+  EXPECT_EQ(a.cached_pages(), 0u);
+  EXPECT_EQ(budget.used_bytes(), 8 * charge);  // still held by A, for reuse
+  for (uint64_t i = 0; i < 8; ++i) {
+    absl::StatusOr<Page*> page = a.FindOrCreate(100 + i);  // reuses, charges nothing new
+    ASSERT_TRUE(page.ok()) << page.status();
+    a.Unpin(*page);
+  }
+  EXPECT_EQ(budget.used_bytes(), 8 * charge);
+  EXPECT_EQ(a.EvictClean(3), 3u);
+  for (uint64_t i = 0; i < 6; ++i) {
+    absl::StatusOr<Page*> page = b.FindOrCreate(i);
+    ASSERT_TRUE(page.ok()) << page.status();
+    Dirty(&b, *page);
+    b.Unpin(*page);
+  }
+  EXPECT_EQ(b.cached_pages(), 6u);
+  EXPECT_LE(budget.used_bytes(), budget.limit_bytes());
+}
+
 TEST(PageCacheTest, FlushCollectsDirtyAndWritebackPagesInIndexOrder) {
   VolumeCounters counters;
   MemoryBudget budget(1 << 20);
