@@ -21,9 +21,12 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 
 // PageWriter ---------------------------------------------------------------------------------
 
-PageWriter::PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window)
-    : client_(client), window_(std::max<size_t>(1, window)) {
-  stub->async()->WritePages(&context_, this);
+PageWriter::PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window,
+                       size_t max_batch_bytes)
+    : client_(client),
+      window_(std::max<size_t>(1, window)),
+      max_batch_bytes_(max_batch_bytes) {
+  stub->async()->WritePageBatches(&context_, this);
   StartRead(&response_);
   StartCall();
 }
@@ -48,6 +51,7 @@ absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
     // Samples the cursor on first use; a failure here shows up as the write's own error.
     (void)client_->ErrorCursor(volume);
   }
+  // Built (and `data` copied) outside mu_, so writers do not serialize on the copy.
   auto request = std::make_unique<v1::WritePageRequest>();
   request->set_volume(volume);
   request->set_page_index(page_index);
@@ -63,29 +67,40 @@ absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
     if (done_ || broken_ || writes_done_wanted_) {
       return done_ && !final_status_.ok()
                  ? final_status_
-                 : absl::FailedPreconditionError("the WritePages stream is closed");
+                 : absl::FailedPreconditionError("the write stream is closed");
     }
     const uint64_t id = next_request_id_++;
     request->set_request_id(id);
     pending_.emplace(id, Pending{std::move(done), page_index, absl::Now()});
-    send_queue_.push_back(std::move(request));
+    // The field's tag and length prefix cost at most 1 + 5 bytes more.
+    const size_t encoded_bytes = request->ByteSizeLong() + 6;
+    send_queue_.push_back(Queued{std::move(request), encoded_bytes});
   }
   MaybeStartWrite();
   return absl::OkStatus();
 }
 
 void PageWriter::MaybeStartWrite() {
-  const v1::WritePageRequest* to_send = nullptr;
   bool more_queued = false;
   bool writes_done = false;
   {
     absl::MutexLock lock(&mu_);
-    if (sending_ != nullptr || broken_ || done_) return;
+    if (sending_ || broken_ || done_) return;
     if (!send_queue_.empty()) {
-      sending_ = std::move(send_queue_.front());
-      send_queue_.pop_front();
-      to_send = sending_.get();
+      // Everything queued, up to max_batch_bytes_; the first write goes even if larger.
+      batch_.Clear();
+      size_t bytes = 0;
+      while (!send_queue_.empty() &&
+             (batch_.writes_size() == 0 ||
+              bytes + send_queue_.front().encoded_bytes <= max_batch_bytes_)) {
+        bytes += send_queue_.front().encoded_bytes;
+        batch_.mutable_writes()->AddAllocated(send_queue_.front().request.release());
+        send_queue_.pop_front();
+      }
+      sending_ = true;
       more_queued = !send_queue_.empty();
+      ++send_stats_.messages;
+      send_stats_.writes += batch_.writes_size();
     } else if (writes_done_wanted_ && !writes_done_sent_) {
       writes_done_sent_ = true;
       writes_done = true;
@@ -98,15 +113,15 @@ void PageWriter::MaybeStartWrite() {
     return;
   }
   grpc::WriteOptions options;
-  // More writes follow at once: let gRPC put them in one transport write.
+  // Another message follows at once: let gRPC put both in one transport write.
   if (more_queued) options.set_buffer_hint();
-  StartWrite(to_send, options);
+  StartWrite(&batch_, options);
 }
 
 void PageWriter::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
-    sending_.reset();
+    sending_ = false;
     if (!ok) {
       // The stream is ending; OnDone fails whatever is pending.
       broken_ = true;
@@ -118,24 +133,30 @@ void PageWriter::OnWriteDone(bool ok) {
 
 void PageWriter::OnReadDone(bool ok) {
   if (!ok) return;  // the stream is ending; OnDone follows
-  WriteResult result;
-  result.request_id = response_.request_id();
-  result.page_index = response_.page_index();
-  if (response_.code() != 0) {
-    result.status = absl::Status(static_cast<absl::StatusCode>(response_.code()),
-                                 response_.message());
-  }
-  Callback done;
+  std::vector<std::pair<Callback, WriteResult>> finished;
+  finished.reserve(response_.results_size());
+  const absl::Time now = absl::Now();
   {
     absl::MutexLock lock(&mu_);
-    auto it = pending_.find(result.request_id);
-    if (it != pending_.end()) {
-      done = std::move(it->second.done);
-      result.latency = absl::Now() - it->second.start;
+    for (const v1::WritePageResponse& response : response_.results()) {
+      auto it = pending_.find(response.request_id());
+      if (it == pending_.end()) continue;  // not ours: the server answered twice or wrongly
+      WriteResult result;
+      result.request_id = response.request_id();
+      result.page_index = response.page_index();
+      if (response.code() != 0) {
+        result.status = absl::Status(static_cast<absl::StatusCode>(response.code()),
+                                     response.message());
+      }
+      result.latency = now - it->second.start;
+      finished.emplace_back(std::move(it->second.done), std::move(result));
       pending_.erase(it);
     }
   }
-  if (done) done(result);
+  // Outside mu_: a callback may look at in_flight(), and Write() waits on mu_ for room.
+  for (auto& [done, result] : finished) {
+    if (done) done(result);
+  }
   StartRead(&response_);
 }
 
@@ -177,6 +198,11 @@ absl::Status PageWriter::Finish() {
 size_t PageWriter::in_flight() const {
   absl::MutexLock lock(&mu_);
   return pending_.size();
+}
+
+PageWriter::SendStats PageWriter::send_stats() const {
+  absl::MutexLock lock(&mu_);
+  return send_stats_;
 }
 
 // Client -------------------------------------------------------------------------------------
@@ -365,8 +391,8 @@ absl::Status Client::Flush(const std::string& volume, FlushResult* result,
   return out.status;
 }
 
-std::unique_ptr<PageWriter> Client::NewPageWriter(size_t window) {
-  return std::make_unique<PageWriter>(this, stub_.get(), window);
+std::unique_ptr<PageWriter> Client::NewPageWriter(size_t window, size_t max_batch_bytes) {
+  return std::make_unique<PageWriter>(this, stub_.get(), window, max_batch_bytes);
 }
 
 absl::Status Client::WriteRange(const std::string& volume, uint64_t first_page_index,

@@ -56,19 +56,27 @@ struct FlushResult {
 
 class Client;
 
-// A WritePages stream with a bounded window of writes in flight. Write() blocks while the
-// window is full; each response runs the write's callback on a gRPC thread, possibly out of
-// order. Messages sent back to back are coalesced by gRPC (buffer hints while more are
-// queued), so many small pages travel in few transport writes.
+// A WritePageBatches stream with a bounded window of writes in flight. Write() blocks while
+// the window is full; each result runs the write's callback on a gRPC thread, possibly out of
+// order. While one message is being sent, the writes queued meanwhile are packed into the next
+// (up to max_batch_bytes), so a lone write goes at once and a busy writer sends few, large
+// messages: gRPC's cost is per message, and 4 KiB pages one per message cost more CPU than
+// the engine spends on them.
 //
 // Thread-safe: several threads may call Write(). Callbacks must not block or call Write().
-class PageWriter : public grpc::ClientBidiReactor<v1::WritePageRequest, v1::WritePageResponse> {
+class PageWriter
+    : public grpc::ClientBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse> {
  public:
   using Callback = std::function<void(const WriteResult&)>;
 
+  // The encoded writes packed into one message at most (a single larger write goes alone).
+  // Below the server's max_message_bytes (the largest page plus 4 KiB) whatever the page size.
+  static constexpr size_t kDefaultMaxBatchBytes = 64 * 1024;
+
   // Use Client::NewPageWriter. `client` (may be null) samples its error cursor for each
   // volume on the first write to it.
-  PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window);
+  PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window,
+             size_t max_batch_bytes = kDefaultMaxBatchBytes);
   // Cancels the stream if Finish() was not called, and waits until it is done.
   ~PageWriter() override;
 
@@ -83,6 +91,13 @@ class PageWriter : public grpc::ClientBidiReactor<v1::WritePageRequest, v1::Writ
   // Writes sent and not yet answered.
   size_t in_flight() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Messages sent so far and the writes they carried: how well writes were packed.
+  struct SendStats {
+    uint64_t messages = 0;
+    uint64_t writes = 0;
+  };
+  SendStats send_stats() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // ClientBidiReactor.
   void OnWriteDone(bool ok) override;
   void OnReadDone(bool ok) override;
@@ -94,19 +109,28 @@ class PageWriter : public grpc::ClientBidiReactor<v1::WritePageRequest, v1::Writ
     uint64_t page_index;
     absl::Time start;
   };
+  struct Queued {
+    std::unique_ptr<v1::WritePageRequest> request;
+    size_t encoded_bytes;  // its share of a batch message
+  };
 
   void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
 
   Client* const client_;
   const size_t window_;
+  const size_t max_batch_bytes_;
   grpc::ClientContext context_;
-  v1::WritePageResponse response_;  // the read in progress (reads are serialized)
+  v1::WritePageBatchResponse response_;  // the read in progress (reads are serialized)
+  // The message being sent: filled under mu_ while no send is outstanding (sending_ false),
+  // then read by gRPC until OnWriteDone.
+  v1::WritePageBatchRequest batch_;
 
   mutable absl::Mutex mu_;
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
-  std::deque<std::unique_ptr<v1::WritePageRequest>> send_queue_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<v1::WritePageRequest> sending_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> send_queue_ ABSL_GUARDED_BY(mu_);
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;  // batch_ is being sent
+  SendStats send_stats_ ABSL_GUARDED_BY(mu_);
   bool writes_done_wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a send failed: the stream is ending
@@ -148,8 +172,9 @@ class Client {
   absl::Status Flush(const std::string& volume, FlushResult* result = nullptr,
                      const std::function<void(const FlushPageResult&)>& on_page = nullptr);
 
-  // A new WritePages stream with at most `window` writes in flight.
-  std::unique_ptr<PageWriter> NewPageWriter(size_t window = 64);
+  // A new WritePageBatches stream with at most `window` writes in flight.
+  std::unique_ptr<PageWriter> NewPageWriter(
+      size_t window = 64, size_t max_batch_bytes = PageWriter::kDefaultMaxBatchBytes);
 
   // Writes `data` into consecutive pages from `first_page_index` (offset 0 of each), through
   // a PageWriter with `window` writes in flight. `data` must be a multiple of the block size.

@@ -32,7 +32,10 @@ ABSL_FLAG(std::string, io_size, "", "bytes per write (a block multiple dividing 
 ABSL_FLAG(std::string, pattern, "rand", "rand or seq (sequential, wrapping)");
 ABSL_FLAG(int, read_percent, 0, "reads in the mix, 0..100 (reads are whole pages)");
 ABSL_FLAG(int, concurrency, 32, "operations in flight (queue depth), flushes included");
-ABSL_FLAG(int, streams, 1, "WritePages streams the writes are spread over");
+ABSL_FLAG(int, streams, 1, "WritePageBatches streams the writes are spread over");
+ABSL_FLAG(std::string, batch_bytes, "64K",
+          "writes queued on a stream are packed into one message up to this many encoded bytes "
+          "(0: one write per message); at most the server's max_message_bytes");
 ABSL_FLAG(int, channels, 1, "gRPC channels (TCP connections) the streams and reads use");
 ABSL_FLAG(uint64_t, count, 0, "reads + writes to run; 0: run for --duration");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "how long to run when --count is 0");
@@ -53,7 +56,9 @@ constexpr char kUsage[] = R"(a load generator for blockstored.
 Creates (or reuses) --volumes volumes, keeps --concurrency reads, writes and flushes in flight
 for --duration or --count operations, prints a progress line every second on stderr, and ends
 with a table on stdout: operations, throughput and latency percentiles (p50, p99, p99.9) per
-kind of operation. Writes go through WritePages streams, reads are ReadPage calls, flushes
+kind of operation. Writes go through WritePageBatches streams (the writes queued while a
+message is being sent travel together in the next, up to --batch_bytes), reads are ReadPage
+calls, flushes
 Flush calls (after every --flush_every writes and/or every --flush_interval).
 
 Exit codes: 0 ok, 1 usage, 2 an operation failed (the run stops at the first error),
@@ -116,6 +121,8 @@ int Main() {
   absl::StatusOr<uint64_t> block_size = ParseByteSize(absl::GetFlag(FLAGS_block_size));
   if (!page_size.ok() || *page_size > (1u << 20)) return Usage("--page_size: not a size");
   if (!block_size.ok() || *block_size > *page_size) return Usage("--block_size: not a size");
+  absl::StatusOr<uint64_t> batch_bytes = ParseByteSize(absl::GetFlag(FLAGS_batch_bytes));
+  if (!batch_bytes.ok() || *batch_bytes > (64u << 20)) return Usage("--batch_bytes: not a size");
   uint64_t io_size = *page_size;
   if (!absl::GetFlag(FLAGS_io_size).empty()) {
     absl::StatusOr<uint64_t> parsed = ParseByteSize(absl::GetFlag(FLAGS_io_size));
@@ -181,6 +188,7 @@ int Main() {
   options.read_percent = read_percent;
   options.concurrency = concurrency;
   options.streams = streams;
+  options.max_batch_bytes = *batch_bytes;
   options.count = absl::GetFlag(FLAGS_count);
   options.duration = absl::GetFlag(FLAGS_duration);
   options.flush_every = absl::GetFlag(FLAGS_flush_every);
@@ -189,11 +197,12 @@ int Main() {
   options.seed = absl::GetFlag(FLAGS_seed);
 
   std::printf("blockbench: %d volume(s) x %llu pages of %llu B, io %llu B, %s, %d%% reads, "
-              "concurrency %d, %d stream(s), %d channel(s), %s, flush every %llu writes%s\n",
+              "concurrency %d, %d stream(s) of batches up to %llu B, %d channel(s), %s, "
+              "flush every %llu writes%s\n",
               volumes, static_cast<unsigned long long>(options.pages_per_volume),
               static_cast<unsigned long long>(*page_size),
               static_cast<unsigned long long>(io_size), pattern.c_str(), read_percent,
-              concurrency, streams, channels,
+              concurrency, streams, static_cast<unsigned long long>(*batch_bytes), channels,
               options.count > 0 ? absl::StrCat(options.count, " ops").c_str()
                                 : absl::FormatDuration(options.duration).c_str(),
               static_cast<unsigned long long>(options.flush_every),

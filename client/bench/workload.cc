@@ -27,7 +27,8 @@ Workload::Workload(std::vector<Client*> clients, WorkloadOptions options)
   for (char& c : write_data_) c = static_cast<char>(data_rng());
   for (int i = 0; i < std::max(1, options_.streams); ++i) {
     // Each window holds every operation that can be in flight: Write never blocks a callback.
-    writers_.push_back(clients_[i % clients_.size()]->NewPageWriter(options_.concurrency));
+    writers_.push_back(clients_[i % clients_.size()]->NewPageWriter(options_.concurrency,
+                                                                    options_.max_batch_bytes));
   }
   const int flush_threads = std::min(options_.concurrency, 4);
   for (int i = 0; i < flush_threads; ++i) flush_threads_.emplace_back([this] { FlushThread(); });

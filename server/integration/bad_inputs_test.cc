@@ -1,9 +1,12 @@
 // Every bad input of issue 3 against the real blockstored: each gets its status code, with a
 // message naming the field, and leaves the volume (its data, its dirty pages, the data
-// directory) unchanged. And one bad write on a WritePages stream fails that write only.
+// directory) unchanged. And one bad write on a WritePages or WritePageBatches stream (or in a
+// batch) fails that write only.
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -297,6 +300,152 @@ TEST_F(BadInputsTest, OneBadWriteOnAStreamFailsOnlyThatWrite) {
   want.replace(0, kPageSize, good0);
   want.replace(3 * kPageSize, kPageSize, good3);
   EXPECT_EQ(ReadAll("vol", kPages), want);
+}
+
+// What a raw write stream ended with: each write's code by request_id, and the call's status.
+struct StreamOutcome {
+  std::map<uint64_t, grpc::StatusCode> codes;
+  std::map<uint64_t, std::string> messages;
+  grpc::Status status;
+};
+
+v1::WritePageRequest MakeWrite(uint64_t request_id, const std::string& volume, uint64_t page,
+                               uint32_t offset, std::string data) {
+  v1::WritePageRequest write;
+  write.set_request_id(request_id);
+  write.set_volume(volume);
+  write.set_page_index(page);
+  write.set_offset_bytes(offset);
+  write.set_data(std::move(data));
+  return write;
+}
+
+void Record(const v1::WritePageResponse& result, StreamOutcome* out) {
+  EXPECT_EQ(out->codes.count(result.request_id()), 0u) << "answered twice";
+  out->codes[result.request_id()] = static_cast<grpc::StatusCode>(result.code());
+  out->messages[result.request_id()] = result.message();
+}
+
+// WritePages, one write per message.
+StreamOutcome SendOnWritePages(v1::BlockStore::Stub* stub,
+                               const std::vector<v1::WritePageRequest>& writes) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub->WritePages(&context);
+  for (const v1::WritePageRequest& write : writes) EXPECT_TRUE(stream->Write(write));
+  EXPECT_TRUE(stream->WritesDone());
+  StreamOutcome out;
+  v1::WritePageResponse response;
+  while (stream->Read(&response)) Record(response, &out);
+  out.status = stream->Finish();
+  return out;
+}
+
+// WritePageBatches, one message per element of `batches`.
+StreamOutcome SendOnWritePageBatches(v1::BlockStore::Stub* stub,
+                                     const std::vector<std::vector<v1::WritePageRequest>>& batches) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub->WritePageBatches(&context);
+  for (const auto& writes : batches) {
+    v1::WritePageBatchRequest batch;
+    for (const v1::WritePageRequest& write : writes) *batch.add_writes() = write;
+    if (!stream->Write(batch)) break;  // the server ended the stream
+  }
+  stream->WritesDone();
+  StreamOutcome out;
+  v1::WritePageBatchResponse response;
+  while (stream->Read(&response)) {
+    for (const v1::WritePageResponse& result : response.results()) {
+      Record(result, &out);
+    }
+  }
+  out.status = stream->Finish();
+  return out;
+}
+
+// Good writes to pages 0 and 3 around one bad write of each kind (by request_id 1..5).
+std::vector<v1::WritePageRequest> MixedWrites(const std::string& good0, const std::string& good3) {
+  return {MakeWrite(10, "vol", 0, 0, good0),
+          MakeWrite(1, "vol", 1, 512, std::string(4096, 'x')),
+          MakeWrite(2, "nope", 2, 0, std::string(4096, 'x')),
+          MakeWrite(11, "vol", 3, 0, good3),
+          MakeWrite(3, "vol", kPages, 0, std::string(4096, 'x')),
+          MakeWrite(4, "vol", 5, 0, ""),
+          MakeWrite(5, "../vol", 6, 0, std::string(4096, 'x'))};
+}
+
+void ExpectMixedOutcome(const StreamOutcome& out) {
+  EXPECT_TRUE(out.status.ok()) << "the stream itself must end OK: " << out.status.error_message();
+  const std::map<uint64_t, grpc::StatusCode> want = {
+      {10, grpc::StatusCode::OK},
+      {1, grpc::StatusCode::INVALID_ARGUMENT},
+      {2, grpc::StatusCode::NOT_FOUND},
+      {11, grpc::StatusCode::OK},
+      {3, grpc::StatusCode::OUT_OF_RANGE},
+      {4, grpc::StatusCode::INVALID_ARGUMENT},
+      {5, grpc::StatusCode::INVALID_ARGUMENT}};
+  EXPECT_EQ(out.codes, want);
+  const std::map<uint64_t, std::string> fields = {
+      {1, "offset_bytes:"}, {2, "volume:"}, {3, "page_index:"}, {4, "data:"}, {5, "volume:"}};
+  for (const auto& [id, field] : fields) {
+    EXPECT_TRUE(absl::StartsWith(out.messages.at(id), field)) << id << ": " << out.messages.at(id);
+  }
+}
+
+TEST_F(BadInputsTest, BadWritesOnARawWritePagesStreamFailOnlyThemselves) {
+  const std::string before = ReadAll("vol", kPages);
+  const std::string good0 = Pattern(kPageSize, 2000);
+  const std::string good3 = Pattern(kPageSize, 2003);
+  ExpectMixedOutcome(SendOnWritePages(stub(), MixedWrites(good0, good3)));
+  std::string want = before;
+  want.replace(0, kPageSize, good0);
+  want.replace(3 * kPageSize, kPageSize, good3);
+  EXPECT_EQ(ReadAll("vol", kPages), want);
+}
+
+TEST_F(BadInputsTest, BadWritesInOneBatchFailOnlyThemselves) {
+  const std::string before = ReadAll("vol", kPages);
+  const std::string good0 = Pattern(kPageSize, 3000);
+  const std::string good3 = Pattern(kPageSize, 3003);
+  // All in one message: the batch is not refused as a whole, and not atomic.
+  ExpectMixedOutcome(SendOnWritePageBatches(stub(), {MixedWrites(good0, good3)}));
+  std::string want = before;
+  want.replace(0, kPageSize, good0);
+  want.replace(3 * kPageSize, kPageSize, good3);
+  EXPECT_EQ(ReadAll("vol", kPages), want);
+}
+
+TEST_F(BadInputsTest, EmptyBatchIsAnsweredByNothing) {
+  const std::string page2 = Pattern(kPageSize, 4002);
+  const StreamOutcome out =
+      SendOnWritePageBatches(stub(), {{}, {MakeWrite(7, "vol", 2, 0, page2)}, {}});
+  EXPECT_TRUE(out.status.ok()) << out.status.error_message();
+  EXPECT_EQ(out.codes, (std::map<uint64_t, grpc::StatusCode>{{7, grpc::StatusCode::OK}}));
+  EXPECT_EQ(ReadAll("vol", kPages).substr(2 * kPageSize, kPageSize), page2);
+}
+
+TEST_F(BadInputsTest, BatchOverMaxMessageBytesEndsTheStreamAndTakesNothing) {
+  const std::string before = ReadAll("vol", kPages);
+  absl::StatusOr<v1::VolumeInfo> info = client_->GetVolumeInfo("vol");
+  ASSERT_TRUE(info.ok());
+  // Five whole 16 KiB pages: 80 KiB of data, over the 68 KiB limit.
+  std::vector<v1::WritePageRequest> writes;
+  for (uint64_t page = 0; page < 5; ++page) {
+    writes.push_back(MakeWrite(page + 1, "vol", page, 0, Pattern(kPageSize, 5000 + page)));
+  }
+  v1::WritePageBatchRequest probe;
+  for (const auto& write : writes) *probe.add_writes() = write;
+  ASSERT_GT(probe.ByteSizeLong(), info->max_message_bytes());
+
+  const StreamOutcome out = SendOnWritePageBatches(stub(), {writes});
+  EXPECT_EQ(out.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << out.status.error_message();
+  EXPECT_TRUE(out.codes.empty()) << "a write of a refused batch was answered";
+  EXPECT_EQ(ReadAll("vol", kPages), before);
+  info = client_->GetVolumeInfo("vol");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->dirty_pages(), 0u) << "a write of a refused batch dirtied a page";
 }
 
 }  // namespace

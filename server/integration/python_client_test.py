@@ -106,6 +106,7 @@ class PythonClientTest(unittest.TestCase):
         return blockstore_pb2_grpc.BlockStoreStub(self.channel)
 
     def test_write_read_flush(self):
+        import grpc
         from blockstore.v1 import blockstore_pb2 as pb
         stub = self.stub()
         info = stub.CreateVolume(pb.CreateVolumeRequest(name="py", size_bytes=1 << 20),
@@ -126,6 +127,23 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(sorted(r.request_id for r in responses), [100, 101, 102, 103, 104])
         self.assertTrue(all(r.code == 0 for r in responses))
 
+        # A WritePageBatches stream: one result per write, whatever message carries it; the
+        # bad write (page 256 is past the end) fails alone, the rest of its batch is taken.
+        writes = [pb.WritePageRequest(volume="py", page_index=20 + i, data=bytes([50 + i]) * 4096,
+                                      request_id=200 + i) for i in range(5)]
+        writes.append(pb.WritePageRequest(volume="py", page_index=256, data=bytes(4096),
+                                          request_id=299))
+        batches = [pb.WritePageBatchRequest(writes=writes[:3]),
+                   pb.WritePageBatchRequest(writes=writes[3:])]
+        results = [r for message in stub.WritePageBatches(iter(batches), timeout=30)
+                   for r in message.results]
+        codes = {r.request_id: r.code for r in results}
+        self.assertEqual(len(results), 6)
+        self.assertEqual(codes, {200: 0, 201: 0, 202: 0, 203: 0, 204: 0,
+                                 299: grpc.StatusCode.OUT_OF_RANGE.value[0]})
+        failed = [r for r in results if r.request_id == 299][0]
+        self.assertIn("page_index", failed.message)
+
         events = list(stub.Flush(pb.FlushRequest(volume="py", error_cursor=info.error_cursor),
                                  timeout=60))
         pages = [e.page for e in events if e.WhichOneof("event") == "page"]
@@ -133,13 +151,17 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(len(summaries), 1)
         self.assertEqual(events[-1].WhichOneof("event"), "summary")
         self.assertEqual(summaries[0].code, 0)
-        self.assertEqual(sorted(p.page_index for p in pages), [7, 10, 11, 12, 13, 14])
+        self.assertEqual(sorted(p.page_index for p in pages),
+                         [7, 10, 11, 12, 13, 14, 20, 21, 22, 23, 24])
         self.assertTrue(all(p.code == 0 for p in pages))
-        self.assertEqual(summaries[0].pages_written, 6)
+        self.assertEqual(summaries[0].pages_written, 11)
 
         ranged = list(stub.ReadPages(pb.ReadPagesRequest(volume="py", first_page_index=10,
                                                          page_count=5), timeout=30))
         self.assertEqual([r.data for r in ranged], [bytes([i]) * 4096 for i in range(5)])
+        batched = list(stub.ReadPages(pb.ReadPagesRequest(volume="py", first_page_index=20,
+                                                          page_count=5), timeout=30))
+        self.assertEqual([r.data for r in batched], [bytes([50 + i]) * 4096 for i in range(5)])
 
     def test_bad_input_gets_its_status_code(self):
         import grpc
@@ -180,7 +202,8 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(len(ours), 1, [f.name for f in files])
         methods = {m.name for m in ours[0].service[0].method}
         self.assertEqual(methods, {"CreateVolume", "DeleteVolume", "ListVolumes", "GetVolumeInfo",
-                                   "WritePage", "WritePages", "ReadPage", "ReadPages", "Flush"})
+                                   "WritePage", "WritePages", "WritePageBatches", "ReadPage",
+                                   "ReadPages", "Flush"})
 
 
 if __name__ == "__main__":

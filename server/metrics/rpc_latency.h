@@ -20,6 +20,7 @@ enum class RpcMethod : uint8_t {
   kGetVolumeInfo,
   kWritePage,
   kWritePages,
+  kWritePageBatches,
   kReadPage,
   kReadPages,
   kFlush,

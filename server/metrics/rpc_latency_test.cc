@@ -30,6 +30,7 @@ const ClientMetric* Series(const MetricFamily& family, const std::string& method
 TEST(RpcLatencyTest, NamesMatchTheProtoAndGrpc) {
   EXPECT_STREQ(RpcMethodName(RpcMethod::kCreateVolume), "CreateVolume");
   EXPECT_STREQ(RpcMethodName(RpcMethod::kWritePages), "WritePages");
+  EXPECT_STREQ(RpcMethodName(RpcMethod::kWritePageBatches), "WritePageBatches");
   EXPECT_STREQ(RpcMethodName(RpcMethod::kFlush), "Flush");
   EXPECT_STREQ(RpcCodeName(absl::StatusCode::kOk), "OK");
   EXPECT_STREQ(RpcCodeName(absl::StatusCode::kNotFound), "NOT_FOUND");

@@ -10,6 +10,7 @@
 #include "server/service/grpc_status.h"
 #include "server/service/read_pages_reactor.h"
 #include "server/service/request_validation.h"
+#include "server/service/write_page_batches_reactor.h"
 #include "server/service/write_pages_reactor.h"
 
 namespace blockstore {
@@ -164,20 +165,12 @@ grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContex
   auto* call = new UnaryCall(&state_, RpcMethod::kWritePage);
   response->set_request_id(request->request_id());
   response->set_page_index(request->page_index());
-  absl::Status status = state_.CheckAcceptingWrites();
-  if (status.ok()) {
-    absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
-    if (volume.ok()) {
-      call->volume = *std::move(volume);
-      status = ValidateWrite(call->volume->config(), *request);
-    } else {
-      status = volume.status();
-    }
-  }
-  if (!status.ok()) {
-    call->FinishWith(status);
+  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.AcceptWrite(*request);
+  if (!volume.ok()) {
+    call->FinishWith(volume.status());
     return call;
   }
+  call->volume = *std::move(volume);
   // `request` (and its data) lives until the call is finished.
   call->volume->Write(request->page_index(), request->offset_bytes(), request->data(),
                       request->fua(), WriteWaitDeadline(context->deadline()),
@@ -188,6 +181,11 @@ grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContex
 grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>*
 BlockServiceImpl::WritePages(grpc::CallbackServerContext* context) {
   return new WritePagesReactor(&state_, context);
+}
+
+grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>*
+BlockServiceImpl::WritePageBatches(grpc::CallbackServerContext* context) {
+  return new WritePageBatchesReactor(&state_, context);
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext* context,

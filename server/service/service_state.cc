@@ -25,6 +25,17 @@ absl::StatusOr<std::shared_ptr<Volume>> ServiceState::FindVolume(absl::string_vi
   return volume;
 }
 
+absl::StatusOr<std::shared_ptr<Volume>> ServiceState::AcceptWrite(
+    const v1::WritePageRequest& request) const {
+  const absl::Status accepting = CheckAcceptingWrites();
+  if (!accepting.ok()) return accepting;
+  absl::StatusOr<std::shared_ptr<Volume>> volume = FindVolume(request.volume());
+  if (!volume.ok()) return volume;
+  const absl::Status valid = ValidateWrite((*volume)->config(), request);
+  if (!valid.ok()) return valid;
+  return volume;
+}
+
 absl::Time WriteWaitDeadline(std::chrono::system_clock::time_point rpc_deadline,
                              absl::Time now) {
   // Anything a year or more away is "none".

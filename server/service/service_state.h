@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "blockstore/v1/blockstore.pb.h"
 #include "server/metrics/server_metrics.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_config.h"
@@ -58,6 +59,11 @@ class ServiceState {
   // naming the field, or NotFound naming the volume.
   absl::StatusOr<std::shared_ptr<Volume>> FindVolume(absl::string_view name,
                                                      absl::string_view field = "volume") const;
+
+  // Everything a write must pass before it reaches the engine, in the order every write call
+  // checks it: not shutting down, a valid and known `volume`, then the request against that
+  // volume's geometry. Returns the volume to write to.
+  absl::StatusOr<std::shared_ptr<Volume>> AcceptWrite(const v1::WritePageRequest& request) const;
 
   // One finished RPC, started at `start`.
   void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Time start) const {

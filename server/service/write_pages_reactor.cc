@@ -3,8 +3,6 @@
 #include <utility>
 
 #include "glog/logging.h"
-#include "server/service/grpc_status.h"
-#include "server/service/request_validation.h"
 
 namespace blockstore {
 
@@ -62,20 +60,12 @@ void WritePagesReactor::Dispatch(int slot) {
   s.response.set_request_id(s.request.request_id());
   s.response.set_page_index(s.request.page_index());
 
-  absl::Status status = state_->CheckAcceptingWrites();
-  if (status.ok()) {
-    absl::StatusOr<std::shared_ptr<Volume>> volume = state_->FindVolume(s.request.volume());
-    if (volume.ok()) {
-      s.volume = *std::move(volume);
-      status = ValidateWrite(s.volume->config(), s.request);
-    } else {
-      status = volume.status();
-    }
-  }
-  if (!status.ok()) {
-    OnWriteComplete(slot, status);
+  absl::StatusOr<std::shared_ptr<Volume>> volume = state_->AcceptWrite(s.request);
+  if (!volume.ok()) {
+    OnWriteComplete(slot, volume.status());
     return;
   }
+  s.volume = *std::move(volume);
   // The request (and so its data) stays untouched until OnWriteComplete frees the slot.
   s.volume->Write(s.request.page_index(), s.request.offset_bytes(), s.request.data(),
                   s.request.fua(), deadline_,
