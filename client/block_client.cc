@@ -85,7 +85,7 @@ void PageWriter::MaybeStartWrite() {
   bool writes_done = false;
   {
     absl::MutexLock lock(&mu_);
-    if (sending_ || broken_ || done_) return;
+    if (sending_ || corked_ > 0 || broken_ || done_) return;
     if (!send_queue_.empty()) {
       // Everything queued, up to max_batch_bytes_; the first write goes even if larger.
       batch_.Clear();
@@ -138,6 +138,7 @@ void PageWriter::OnReadDone(bool ok) {
   const absl::Time now = absl::Now();
   {
     absl::MutexLock lock(&mu_);
+    ++corked_;
     for (const v1::WritePageResponse& response : response_.results()) {
       auto it = pending_.find(response.request_id());
       if (it == pending_.end()) continue;  // not ours: the server answered twice or wrongly
@@ -157,6 +158,11 @@ void PageWriter::OnReadDone(bool ok) {
   for (auto& [done, result] : finished) {
     if (done) done(result);
   }
+  {
+    absl::MutexLock lock(&mu_);
+    --corked_;
+  }
+  MaybeStartWrite();
   StartRead(&response_);
 }
 
@@ -356,25 +362,31 @@ absl::Status Client::Flush(const std::string& volume, FlushResult* result,
   v1::FlushRequest request;
   request.set_volume(volume);
   request.set_error_cursor(*cursor);
+  request.set_group_page_events(true);
   grpc::ClientContext context;
   SetDeadline(&context);
   std::unique_ptr<grpc::ClientReader<v1::FlushEvent>> reader = stub_->Flush(&context, request);
   FlushResult local;
   FlushResult& out = result != nullptr ? *result : local;
   out = FlushResult();
+  auto take_page = [&out, &on_page](const v1::PageCompletion& completion) {
+    FlushPageResult page;
+    page.page_index = completion.page_index();
+    if (completion.code() != 0) {
+      page.status = absl::Status(static_cast<absl::StatusCode>(completion.code()),
+                                 completion.message());
+    }
+    page.failed_blocks.assign(completion.failed_blocks().begin(),
+                              completion.failed_blocks().end());
+    if (on_page) on_page(page);
+    out.pages.push_back(std::move(page));
+  };
   v1::FlushEvent event;
   while (reader->Read(&event)) {
     if (event.has_page()) {
-      FlushPageResult page;
-      page.page_index = event.page().page_index();
-      if (event.page().code() != 0) {
-        page.status = absl::Status(static_cast<absl::StatusCode>(event.page().code()),
-                                   event.page().message());
-      }
-      page.failed_blocks.assign(event.page().failed_blocks().begin(),
-                                event.page().failed_blocks().end());
-      if (on_page) on_page(page);
-      out.pages.push_back(std::move(page));
+      take_page(event.page());
+    } else if (event.has_pages()) {
+      for (const v1::PageCompletion& completion : event.pages().pages()) take_page(completion);
     } else if (event.has_summary()) {
       const v1::FlushSummary& summary = event.summary();
       out.has_summary = true;

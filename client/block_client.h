@@ -130,6 +130,9 @@ class PageWriter
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
   std::deque<Queued> send_queue_ ABSL_GUARDED_BY(mu_);
   bool sending_ ABSL_GUARDED_BY(mu_) = false;  // batch_ is being sent
+  // Callbacks of a response are running: the writes they issue wait for all of them, so
+  // they leave in one message rather than the first alone and the rest in a second.
+  int corked_ ABSL_GUARDED_BY(mu_) = 0;
   SendStats send_stats_ ABSL_GUARDED_BY(mu_);
   bool writes_done_wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;

@@ -94,8 +94,17 @@ void PrintTable(const Workload& workload, bool json) {
               static_cast<unsigned long long>(workload.writes().ops.load() +
                                               workload.reads().ops.load()),
               workload.iops(), seconds);
+  const uint64_t messages = workload.write_messages();
+  const double writes_per_message =
+      messages > 0 ? static_cast<double>(workload.writes().ops.load()) / messages : 0;
+  if (messages > 0) {
+    std::printf("writes %.1f per message (%llu messages)\n", writes_per_message,
+                static_cast<unsigned long long>(messages));
+  }
   if (json) {
-    std::string out = absl::StrFormat("{\"seconds\":%.6f,\"iops\":%.1f", seconds, workload.iops());
+    std::string out =
+        absl::StrFormat("{\"seconds\":%.6f,\"iops\":%.1f,\"writes_per_message\":%.2f", seconds,
+                        workload.iops(), writes_per_message);
     for (const Row& row : rows) {
       absl::StrAppendFormat(
           &out, ",\"%s\":{\"ops\":%d,\"errors\":%d,\"bytes\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,"

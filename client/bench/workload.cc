@@ -43,6 +43,12 @@ Workload::~Workload() {
   for (auto& writer : writers_) (void)writer->Finish();
 }
 
+uint64_t Workload::write_messages() const {
+  uint64_t messages = 0;
+  for (const auto& writer : writers_) messages += writer->send_stats().messages;
+  return messages;
+}
+
 absl::Duration Workload::elapsed() const {
   absl::MutexLock lock(&mu_);
   const absl::Time end = end_ == absl::InfiniteFuture() ? absl::Now() : end_;

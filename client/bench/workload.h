@@ -69,6 +69,8 @@ class Workload {
   const OpStats& flushes() const { return flushes_; }
   // Wall time of the run so far (or of the whole run, once it ended).
   absl::Duration elapsed() const;
+  // WritePageBatches messages sent so far, over every stream.
+  uint64_t write_messages() const;
   // Reads and writes per second over elapsed().
   double iops() const;
 

@@ -232,7 +232,8 @@ grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
     return new FailedStream<grpc::ServerWriteReactor<v1::FlushEvent>>(&state_, RpcMethod::kFlush,
                                                                      status);
   }
-  return FlushReactor::Start(&state_, *std::move(volume), *cursor);
+  return FlushReactor::Start(&state_, *std::move(volume), *cursor,
+                             request->group_page_events());
 }
 
 }  // namespace blockstore

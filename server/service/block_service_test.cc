@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -333,6 +334,63 @@ TEST_F(BlockServiceTest, CancellingABatchStreamWithParkedWritesLeavesTheServerWo
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, data);
   // Stop() in TearDown shuts the gRPC server down, which waits for the cancelled reactor.
+}
+
+// Flushes "vol" on a raw stream; returns how often each page was reported, and checks the
+// event kinds: only `page` events without grouping, only `pages` events with it, and the
+// summary once, last.
+std::map<uint64_t, int> RawFlush(v1::BlockStore::Stub* stub, bool group_page_events) {
+  v1::FlushRequest request;
+  request.set_volume("vol");
+  request.set_group_page_events(group_page_events);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto reader = stub->Flush(&context, request);
+  std::map<uint64_t, int> reported;
+  v1::FlushEvent event;
+  int summaries = 0;
+  while (reader->Read(&event)) {
+    EXPECT_EQ(summaries, 0) << "an event after the summary";
+    switch (event.event_case()) {
+      case v1::FlushEvent::kPage:
+        EXPECT_FALSE(group_page_events) << "a single page event although grouping was asked";
+        ++reported[event.page().page_index()];
+        break;
+      case v1::FlushEvent::kPages:
+        EXPECT_TRUE(group_page_events) << "a grouped event although nobody asked";
+        EXPECT_GT(event.pages().pages_size(), 0);
+        for (const v1::PageCompletion& page : event.pages().pages()) {
+          EXPECT_EQ(page.code(), 0);
+          ++reported[page.page_index()];
+        }
+        break;
+      case v1::FlushEvent::kSummary:
+        ++summaries;
+        EXPECT_EQ(event.summary().code(), 0);
+        EXPECT_EQ(event.summary().pages_written(), reported.size());
+        break;
+      default:
+        ADD_FAILURE() << "an empty event";
+    }
+  }
+  EXPECT_EQ(summaries, 1);
+  EXPECT_TRUE(reader->Finish().ok());
+  return reported;
+}
+
+TEST_F(BlockServiceTest, FlushGroupsPageEventsOnlyWhenAsked) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  constexpr uint64_t kPages = 64;
+  ASSERT_TRUE(client->CreateVolume("vol", kPages * kPageSize, kPageSize, kBlockSize).ok());
+  std::map<uint64_t, int> every_page_once;
+  for (uint64_t page = 0; page < kPages; ++page) every_page_once[page] = 1;
+  for (const bool group : {false, true}) {
+    SCOPED_TRACE(group ? "grouped" : "one event per page");
+    ASSERT_TRUE(
+        client->WriteRange("vol", 0, std::string(kPages * kPageSize, group ? 'g' : 'o')).ok());
+    EXPECT_EQ(RawFlush(client->stub(), group), every_page_once);
+  }
 }
 
 TEST_F(BlockServiceTest, ReadPagesStreamsInOrderPastTheReadAheadWindow) {

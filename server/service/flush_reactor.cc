@@ -9,19 +9,22 @@
 namespace blockstore {
 
 FlushReactor* FlushReactor::Start(const ServiceState* state, std::shared_ptr<Volume> volume,
-                                  absl::optional<uint32_t> error_cursor) {
-  auto* reactor = new FlushReactor(state, volume);
+                                  absl::optional<uint32_t> error_cursor,
+                                  bool group_page_events) {
+  auto* reactor = new FlushReactor(state, volume, group_page_events);
   // Through the handler's reference, so the reactor's volume_ is only ever touched by the
   // reactor itself.
   volume->Flush(error_cursor, reactor);
   return reactor;
 }
 
-FlushReactor::FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume)
+FlushReactor::FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume,
+                           bool group_page_events)
     : state_(state),
       volume_(std::move(volume)),
       volume_name_(volume_->config().name),
-      start_(absl::Now()) {}
+      start_(absl::Now()),
+      group_page_events_(group_page_events) {}
 
 void FlushReactor::OnPageDone(const PageResult& result) {
   v1::FlushEvent event;
@@ -79,8 +82,18 @@ void FlushReactor::Advance() {
     absl::MutexLock lock(&mu_);
     if (sending_ || finished_) return;
     if (!broken_ && !queue_.empty()) {
-      sending_event_ = std::move(queue_.front());
-      queue_.pop_front();
+      if (group_page_events_ && queue_.front().has_page()) {
+        // Every page queued goes in one event; the summary (always last) waits for the next.
+        sending_event_.Clear();
+        v1::PageCompletions* pages = sending_event_.mutable_pages();
+        while (!queue_.empty() && queue_.front().has_page()) {
+          pages->mutable_pages()->Add(std::move(*queue_.front().mutable_page()));
+          queue_.pop_front();
+        }
+      } else {
+        sending_event_ = std::move(queue_.front());
+        queue_.pop_front();
+      }
       sending_ = true;
     } else if (engine_done_) {
       finished_ = true;

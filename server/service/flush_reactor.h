@@ -23,6 +23,9 @@ namespace blockstore {
 // PageResult becomes a FlushEvent.page, the FlushSummary a FlushEvent.summary, and the call
 // ends with the flush's status. Events wait in a queue while one is being sent; the queue is
 // bounded by the pages dirty when the flush started (at most the cache's pages) plus one.
+// If the client asked for grouped page events, the pages queued while an event was being sent
+// go out together as one FlushEvent.pages: a flush after every 256 writes otherwise costs as
+// many messages as the writes it covers.
 //
 // Lifetime: two references, one for gRPC (dropped in OnDone) and one for the engine (dropped
 // when OnFlushDone returns); the last one deletes. So the engine may still be inside
@@ -34,7 +37,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
  public:
   // Starts the flush. `volume` must be the volume named in the request.
   static FlushReactor* Start(const ServiceState* state, std::shared_ptr<Volume> volume,
-                             absl::optional<uint32_t> error_cursor);
+                             absl::optional<uint32_t> error_cursor, bool group_page_events);
 
   // FlushObserver.
   void OnPageDone(const PageResult& result) override;
@@ -46,7 +49,8 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   void OnDone() override;
 
  private:
-  FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume);
+  FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume,
+               bool group_page_events);
   void Enqueue(v1::FlushEvent event) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the next queued event, or finishes when the summary was sent.
   void Advance() ABSL_LOCKS_EXCLUDED(mu_);
@@ -58,6 +62,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   std::shared_ptr<Volume> volume_;
   const std::string volume_name_;
   const absl::Time start_;
+  const bool group_page_events_;
   std::atomic<int> refs_{2};
 
   absl::Mutex mu_;
