@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 
 namespace blockstore {
 namespace {
@@ -355,21 +356,56 @@ absl::Status Client::ReadPages(
   return callback_status.ok() ? status : callback_status;
 }
 
-absl::Status Client::Flush(const std::string& volume, FlushResult* result,
-                           const std::function<void(const FlushPageResult&)>& on_page) {
-  absl::StatusOr<uint64_t> cursor = ErrorCursor(volume);
-  if (!cursor.ok()) return cursor.status();
-  v1::FlushRequest request;
-  request.set_volume(volume);
-  request.set_error_cursor(*cursor);
-  request.set_group_page_events(true);
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  std::unique_ptr<grpc::ClientReader<v1::FlushEvent>> reader = stub_->Flush(&context, request);
-  FlushResult local;
-  FlushResult& out = result != nullptr ? *result : local;
-  out = FlushResult();
-  auto take_page = [&out, &on_page](const v1::PageCompletion& completion) {
+// One asynchronous Flush call; deletes itself after running `done`.
+class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
+ public:
+  FlushCall(Client* client, std::string volume, std::function<void(FlushResult)> done,
+            std::function<void(const FlushPageResult&)> on_page)
+      : client_(client),
+        volume_(std::move(volume)),
+        done_(std::move(done)),
+        on_page_(std::move(on_page)) {}
+
+  void Start(uint64_t cursor) {
+    request_.set_volume(volume_);
+    request_.set_error_cursor(cursor);
+    // One message per page would cost as much as the writes being flushed.
+    request_.set_group_page_events(true);
+    client_->SetDeadline(&context_);
+    client_->stub_->async()->Flush(&context_, &request_, this);
+    StartRead(&event_);
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // the stream ended; OnDone follows
+    if (event_.has_page()) {
+      TakePage(event_.page());
+    } else if (event_.has_pages()) {
+      for (const v1::PageCompletion& page : event_.pages().pages()) TakePage(page);
+    } else if (event_.has_summary()) {
+      const v1::FlushSummary& summary = event_.summary();
+      result_.has_summary = true;
+      result_.pages_written = summary.pages_written();
+      result_.pages_failed = summary.pages_failed();
+      result_.error_cursor = summary.error_cursor();
+      // The server has reported the errors up to this cursor to us: advance even when the
+      // flush failed, so each error is reported once.
+      client_->SetErrorCursor(volume_, summary.error_cursor());
+    }
+    StartRead(&event_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    result_.status = FromGrpcStatus(status);
+    std::function<void(FlushResult)> done = std::move(done_);
+    FlushResult result = std::move(result_);
+    delete this;
+    done(std::move(result));
+  }
+
+ private:
+  void TakePage(const v1::PageCompletion& completion) {
     FlushPageResult page;
     page.page_index = completion.page_index();
     if (completion.code() != 0) {
@@ -378,29 +414,47 @@ absl::Status Client::Flush(const std::string& volume, FlushResult* result,
     }
     page.failed_blocks.assign(completion.failed_blocks().begin(),
                               completion.failed_blocks().end());
-    if (on_page) on_page(page);
-    out.pages.push_back(std::move(page));
-  };
-  v1::FlushEvent event;
-  while (reader->Read(&event)) {
-    if (event.has_page()) {
-      take_page(event.page());
-    } else if (event.has_pages()) {
-      for (const v1::PageCompletion& completion : event.pages().pages()) take_page(completion);
-    } else if (event.has_summary()) {
-      const v1::FlushSummary& summary = event.summary();
-      out.has_summary = true;
-      out.pages_written = summary.pages_written();
-      out.pages_failed = summary.pages_failed();
-      out.error_cursor = summary.error_cursor();
-      // The server has reported the errors up to this cursor to us: advance even when the
-      // flush failed, so each error is reported once.
-      absl::MutexLock lock(&mu_);
-      cursors_[volume] = summary.error_cursor();
-    }
+    if (on_page_) on_page_(page);
+    result_.pages.push_back(std::move(page));
   }
-  out.status = FromGrpcStatus(reader->Finish());
-  return out.status;
+
+  Client* const client_;
+  const std::string volume_;
+  std::function<void(FlushResult)> done_;
+  const std::function<void(const FlushPageResult&)> on_page_;
+  grpc::ClientContext context_;
+  v1::FlushRequest request_;
+  v1::FlushEvent event_;  // the read in progress (reads are serialized)
+  FlushResult result_;
+};
+
+void Client::FlushAsync(const std::string& volume, std::function<void(FlushResult)> done,
+                        std::function<void(const FlushPageResult&)> on_page) {
+  absl::StatusOr<uint64_t> cursor = ErrorCursor(volume);
+  if (!cursor.ok()) {
+    FlushResult result;
+    result.status = cursor.status();
+    done(std::move(result));
+    return;
+  }
+  (new FlushCall(this, volume, std::move(done), std::move(on_page)))->Start(*cursor);
+}
+
+absl::Status Client::Flush(const std::string& volume, FlushResult* result,
+                           const std::function<void(const FlushPageResult&)>& on_page) {
+  absl::Notification finished;
+  FlushResult out;
+  FlushAsync(
+      volume,
+      [&out, &finished](FlushResult flushed) {
+        out = std::move(flushed);
+        finished.Notify();
+      },
+      on_page);
+  finished.WaitForNotification();
+  const absl::Status status = out.status;
+  if (result != nullptr) *result = std::move(out);
+  return status;
 }
 
 std::unique_ptr<PageWriter> Client::NewPageWriter(size_t window, size_t max_batch_bytes) {

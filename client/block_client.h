@@ -171,9 +171,17 @@ class Client {
 
   // Flushes the volume with this client's error cursor and advances it. Returns the flush's
   // result; `result` (optional) gets every page and the summary; `on_page` (optional) runs as
-  // each page result arrives.
+  // each page result arrives, on a gRPC thread.
   absl::Status Flush(const std::string& volume, FlushResult* result = nullptr,
                      const std::function<void(const FlushPageResult&)>& on_page = nullptr);
+
+  // Flush without a thread waiting for it: `done` runs once, on a gRPC thread, with the whole
+  // result (its `status` is the flush's); `on_page` (optional) as each page result arrives.
+  // The cursor is advanced before `done` runs. If this client has no cursor for `volume` yet,
+  // it is sampled first, synchronously (call ErrorCursor beforehand to keep this call from
+  // blocking). Neither callback may block; both must stay valid until `done` has run.
+  void FlushAsync(const std::string& volume, std::function<void(FlushResult)> done,
+                  std::function<void(const FlushPageResult&)> on_page = nullptr);
 
   // A new WritePageBatches stream with at most `window` writes in flight.
   std::unique_ptr<PageWriter> NewPageWriter(
@@ -193,6 +201,8 @@ class Client {
   v1::BlockStore::Stub* stub() { return stub_.get(); }
 
  private:
+  class FlushCall;
+
   void SetDeadline(grpc::ClientContext* context) const;
   void RememberCursor(const v1::VolumeInfo& info) ABSL_LOCKS_EXCLUDED(mu_);
 

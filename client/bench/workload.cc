@@ -30,16 +30,9 @@ Workload::Workload(std::vector<Client*> clients, WorkloadOptions options)
     writers_.push_back(clients_[i % clients_.size()]->NewPageWriter(options_.concurrency,
                                                                     options_.max_batch_bytes));
   }
-  const int flush_threads = std::min(options_.concurrency, 4);
-  for (int i = 0; i < flush_threads; ++i) flush_threads_.emplace_back([this] { FlushThread(); });
 }
 
 Workload::~Workload() {
-  {
-    absl::MutexLock lock(&mu_);
-    flush_threads_exit_ = true;
-  }
-  for (std::thread& thread : flush_threads_) thread.join();
   for (auto& writer : writers_) (void)writer->Finish();
 }
 
@@ -50,7 +43,7 @@ uint64_t Workload::write_messages() const {
 }
 
 absl::Duration Workload::elapsed() const {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&slots_mu_);
   const absl::Time end = end_ == absl::InfiniteFuture() ? absl::Now() : end_;
   return end - start_;
 }
@@ -103,11 +96,15 @@ bool Workload::NextOp(Op* op) {
 void Workload::IssueNext() {
   Op op;
   if (!NextOp(&op)) {
-    absl::MutexLock lock(&mu_);
-    if (--active_slots_ == 0) end_ = absl::Now();
+    SlotEnded();
     return;
   }
   Issue(op);
+}
+
+void Workload::SlotEnded() {
+  absl::MutexLock lock(&slots_mu_);
+  if (--active_slots_ == 0) end_ = absl::Now();
 }
 
 void Workload::Issue(const Op& op) {
@@ -143,8 +140,11 @@ void Workload::Issue(const Op& op) {
       return;
     }
     case OpKind::kFlush: {
-      absl::MutexLock lock(&mu_);
-      flush_queue_.push_back(op.volume);
+      const absl::Time start = absl::Now();
+      clients_[op.volume % clients_.size()]->FlushAsync(
+          volume, [this, start](FlushResult result) {
+            Completed(&flushes_, absl::Now() - start, result.status, 0);
+          });
       return;
     }
   }
@@ -164,41 +164,24 @@ void Workload::Completed(OpStats* stats, absl::Duration latency, const absl::Sta
   IssueNext();
 }
 
-void Workload::FlushThread() {
-  for (;;) {
-    size_t volume;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](Workload* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->flush_threads_exit_ || !self->flush_queue_.empty();
-          },
-          this));
-      if (flush_queue_.empty()) return;
-      volume = flush_queue_.front();
-      flush_queue_.pop_front();
-    }
-    const absl::Time start = absl::Now();
-    const absl::Status status =
-        clients_[volume % clients_.size()]->Flush(options_.volumes[volume]);
-    Completed(&flushes_, absl::Now() - start, status, 0);
-  }
-}
-
 absl::Status Workload::Run(absl::Duration progress_interval,
                            const std::function<void()>& on_progress) {
   if (options_.volumes.empty() || units_ == 0 || options_.concurrency < 1 ||
       options_.io_size_bytes == 0 || options_.page_size_bytes % options_.io_size_bytes != 0) {
     return absl::InvalidArgumentError("workload: nothing to do with these options");
   }
+  const absl::Time start = absl::Now();
+  {
+    absl::MutexLock lock(&slots_mu_);
+    start_ = start;
+    active_slots_ = options_.concurrency;
+  }
   {
     absl::MutexLock lock(&mu_);
-    start_ = absl::Now();
-    if (options_.count == 0) stop_at_ = start_ + options_.duration;
+    if (options_.count == 0) stop_at_ = start + options_.duration;
     if (options_.flush_interval > absl::ZeroDuration()) {
-      next_timed_flush_ = start_ + options_.flush_interval;
+      next_timed_flush_ = start + options_.flush_interval;
     }
-    active_slots_ = options_.concurrency;
   }
   for (int i = 0; i < options_.concurrency; ++i) IssueNext();
 
@@ -207,10 +190,10 @@ absl::Status Workload::Run(absl::Duration progress_interval,
   for (;;) {
     bool done;
     {
-      absl::MutexLock lock(&mu_);
-      done = mu_.AwaitWithTimeout(
+      absl::MutexLock lock(&slots_mu_);
+      done = slots_mu_.AwaitWithTimeout(
           absl::Condition(
-              +[](Workload* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+              +[](Workload* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->slots_mu_) {
                 return self->active_slots_ == 0;
               },
               this),

@@ -48,8 +48,8 @@ struct OpStats {
 
 // A closed-loop load generator: keeps `concurrency` operations in flight and issues the next
 // one as each completes (on the gRPC thread that completed it). Writes go through PageWriter
-// streams, reads are asynchronous ReadPage calls, flushes run Client::Flush on a few threads
-// of their own (the flush's RPC is synchronous). Every operation's latency is recorded.
+// streams, reads are asynchronous ReadPage calls, flushes Client::FlushAsync calls, so no
+// thread waits for an operation. Every operation's latency is recorded.
 //
 // Thread-safe: Run() on one thread; stats may be read from any thread while it runs.
 class Workload {
@@ -91,7 +91,8 @@ class Workload {
   void Issue(const Op& op);
   void Completed(OpStats* stats, absl::Duration latency, const absl::Status& status,
                  uint64_t bytes);
-  void FlushThread();
+  // A slot found the run over.
+  void SlotEnded() ABSL_LOCKS_EXCLUDED(slots_mu_);
 
   const std::vector<Client*> clients_;
   const WorkloadOptions options_;
@@ -112,17 +113,17 @@ class Workload {
   size_t next_volume_ ABSL_GUARDED_BY(mu_) = 0;
   size_t next_writer_ ABSL_GUARDED_BY(mu_) = 0;
   size_t next_flush_volume_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Time start_ ABSL_GUARDED_BY(mu_);
-  absl::Time end_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time stop_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time next_timed_flush_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  int active_slots_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status first_error_ ABSL_GUARDED_BY(mu_);
-  // Flushes waiting for a flush thread: at most `concurrency` (each holds a slot).
-  std::deque<size_t> flush_queue_ ABSL_GUARDED_BY(mu_);
-  bool flush_threads_exit_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> flush_threads_;
+
+  // Apart from mu_, which every operation takes: Run() waits on a condition of slots_mu_, and
+  // an absl::Mutex with a waiter evaluates that condition on every unlock.
+  mutable absl::Mutex slots_mu_;
+  absl::Time start_ ABSL_GUARDED_BY(slots_mu_);
+  absl::Time end_ ABSL_GUARDED_BY(slots_mu_) = absl::InfiniteFuture();
+  int active_slots_ ABSL_GUARDED_BY(slots_mu_) = 0;
 };
 
 }  // namespace blockstore
