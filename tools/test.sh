@@ -7,9 +7,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 tools/install_deps.sh || exit 1
 
-# Unit tests that also run under ASan+UBSan (the engine and its doubles, no servers).
+# Tests that also run under ASan+UBSan: the engine and its doubles, and the service's reactors
+# in process (their lifetimes span gRPC and engine threads).
 asan_targets=(//server/common/... //server/cache/... //server/writeback/... //server/io/...
-              //server/volume/...)
+              //server/volume/... //server/service/...)
 
 # Engine tests under ThreadSanitizer. They link //server/writeback:tsan_abseil_test_support,
 # which makes Debian's uninstrumented abseil visible to TSan (docs/design.md).
