@@ -21,10 +21,11 @@ class MemoryReclaimer {
 };
 
 // The page memory every PageCache of the server draws from (--cache_bytes). A cache charges a
-// page's memory before it allocates it and uncharges it when it frees it, so the sum of page
-// memory never exceeds the limit, whatever the load. When a cache finds the budget spent and
-// has no clean page of its own to evict, it asks the others (ReclaimFromOthers): one volume's
-// clean pages must not starve another volume's writers.
+// page's memory before it takes it from the system and uncharges it when it gives it back, so
+// the page memory the process holds never exceeds the limit, whatever the load (a cache keeps
+// the memory of the pages it evicts, still charged, for its next pages: PageArena). When a
+// cache finds the budget spent and has nothing of its own to evict or reuse, it asks the others
+// (ReclaimFromOthers): one volume's clean pages must not starve another volume's writers.
 //
 // Thread-safe. Lock order: the budget's mutex before any PageCache::mu_; a cache calls
 // ReclaimFromOthers, Register and Unregister with none of its locks held.

@@ -20,7 +20,8 @@ namespace blockstore {
 //
 // A freed buffer stays resident (its memory is still in use by the process) until Release()
 // gives it back to the system with MADV_DONTNEED; the PageCache keeps such buffers charged to
-// its MemoryBudget, so the budget still bounds what the process holds.
+// its MemoryBudget, so the budget still bounds what the process holds, give or take the part of
+// the newest chunk not carved yet (under 2 MiB per cache: a chunk is populated whole).
 //
 // Not thread-safe: PageCache::mu_ guards it. Kernel analogue: the page allocator's free lists
 // for one order.

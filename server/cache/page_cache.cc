@@ -162,12 +162,26 @@ bool PageCache::ClearDirtyForIo(Page* page) {
   return true;
 }
 
-void PageCache::StartWriteback(Page* page) {
+void PageCache::StartWriteback(Page* page) { StartWritebackImpl(page, /*clear_dirty=*/false); }
+
+bool PageCache::ClearDirtyAndStartWriteback(Page* page) {
+  return StartWritebackImpl(page, /*clear_dirty=*/true);
+}
+
+bool PageCache::StartWritebackImpl(Page* page, bool clear_dirty) {
+  bool was_dirty = false;
+  if (clear_dirty && (page->ClearFlags(kPageDirty) & kPageDirty) != 0) {
+    was_dirty = true;
+    dirty_pages_.fetch_sub(1, std::memory_order_relaxed);
+    VolumeCounters::Add(counters_->pages_dirty, -1);
+  }
   const uint32_t old = page->SetFlags(kPageWriteback);
   CHECK((old & kPageWriteback) == 0)
       << "page " << page->index() << " is already under writeback (R1)";
   page->set_writeback_started_us(static_cast<uint32_t>(MonotonicNanos() / 1000));
   {
+    // One visit to mu_ moves the page from whichever list it is on (the dirty list, for a pass)
+    // straight to the writeback list.
     AnnotatedMutexLock lock(&mu_);
     UnlistLocked(page);
     ListAppend(&writeback_, page);
@@ -176,6 +190,7 @@ void PageCache::StartWriteback(Page* page) {
   writeback_pages_.fetch_add(1, std::memory_order_relaxed);
   VolumeCounters::Add(counters_->pages_under_writeback, 1);
   VolumeCounters::Add(counters_->start_writeback);
+  return was_dirty;
 }
 
 bool PageCache::EndWriteback(Page* page) {

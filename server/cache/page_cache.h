@@ -26,6 +26,9 @@ namespace blockstore {
 // written again meanwhile; it moves to the dirty list when its writeback ends), else dirty ->
 // the dirty list, else the LRU.
 //
+// Page data comes from a PageArena; an evicted page's buffer stays with the cache, charged to
+// the budget, for the next page it creates, until another cache needs the budget (ReclaimClean).
+//
 // Lock order: Page::lock() before mu_ (writers mark a page dirty with its lock held); the
 // completion lock is never held with mu_.
 // Thread-safe. Kernel analogue: struct address_space (the page tree, its dirty tags) plus the
@@ -53,6 +56,9 @@ class PageCache final : public MemoryReclaimer {
   bool ClearDirtyForIo(Page* page) ABSL_LOCKS_EXCLUDED(mu_);
   // set_page_writeback. REQUIRES: page lock held, page not under writeback (R1: CHECKs it).
   void StartWriteback(Page* page);
+  // ClearDirtyForIo then StartWriteback, taking mu_ once instead of twice (a pass does both for
+  // every page it writes). Returns whether the page was dirty. REQUIRES: as StartWriteback.
+  bool ClearDirtyAndStartWriteback(Page* page) ABSL_LOCKS_EXCLUDED(mu_);
   // end_page_writeback: clears the flag, puts a clean page on the LRU and wakes the page's
   // waiters. Returns false, changing nothing, when the page was not under writeback (the
   // caller counts a double end, R19). Any thread; no page lock needed.
@@ -104,6 +110,7 @@ class PageCache final : public MemoryReclaimer {
   // Gives up to `max` resident free buffers back to the system and uncharges them. Returns the
   // bytes uncharged.
   uint64_t ReleaseFreeLocked(size_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool StartWritebackImpl(Page* page, bool clear_dirty) ABSL_LOCKS_EXCLUDED(mu_);
   // Removes the page from whichever list it is on.
   void UnlistLocked(Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ListAppend(List* list, Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

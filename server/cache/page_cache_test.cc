@@ -162,6 +162,41 @@ TEST(PageCacheTest, FlushCollectsDirtyAndWritebackPagesInIndexOrder) {
   EXPECT_EQ(counters.start_writeback.load(), counters.end_writeback.load());
 }
 
+TEST(PageCacheTest, ClearDirtyAndStartWritebackMovesADirtyPageToTheWritebackList) {
+  VolumeCounters counters;
+  MemoryBudget budget(1 << 20);
+  PageCache cache(kPage, kBlock, &budget, &counters);
+  absl::StatusOr<Page*> dirty = cache.FindOrCreate(3);
+  absl::StatusOr<Page*> clean = cache.FindOrCreate(4);
+  ASSERT_TRUE(dirty.ok());
+  ASSERT_TRUE(clean.ok());
+  Dirty(&cache, *dirty);
+  {
+    absl::MutexLock lock(&(*dirty)->lock());
+    EXPECT_TRUE(cache.ClearDirtyAndStartWriteback(*dirty));
+  }
+  {
+    absl::MutexLock lock(&(*clean)->lock());
+    EXPECT_FALSE(cache.ClearDirtyAndStartWriteback(*clean));
+  }
+  EXPECT_EQ(cache.dirty_pages(), 0u);
+  EXPECT_EQ(cache.writeback_pages(), 2u);
+  EXPECT_EQ(counters.pages_dirty.load(), 0);
+  EXPECT_FALSE((*dirty)->IsDirty());
+  EXPECT_EQ((*dirty)->flags() & (kPageOnLru | kPageOnDirtyList | kPageOnWritebackList),
+            kPageOnWritebackList);
+  std::vector<Page*> collected = cache.CollectForFlush();  // both, from the writeback list
+  ASSERT_EQ(collected.size(), 2u);
+  for (Page* page : collected) cache.Unpin(page);
+  EXPECT_TRUE(cache.EndWriteback(*dirty));
+  EXPECT_TRUE(cache.EndWriteback(*clean));
+  EXPECT_EQ((*dirty)->flags() & (kPageOnLru | kPageOnDirtyList | kPageOnWritebackList),
+            kPageOnLru);
+  EXPECT_EQ(cache.writeback_pages(), 0u);
+  cache.Unpin(*dirty);
+  cache.Unpin(*clean);
+}
+
 TEST(PageCacheTest, WaitWritebackWakesWhenWritebackEnds) {
   VolumeCounters counters;
   MemoryBudget budget(1 << 20);
