@@ -169,8 +169,7 @@ absl::Status Writeback::Pass::WritePage(Page* page, bool* writeback_started) {
     return absl::OkStatus();
   }
 
-  wb->cache_->ClearDirtyForIo(page);  // clear_page_dirty_for_io
-  wb->cache_->StartWriteback(page);
+  wb->cache_->ClearDirtyAndStartWriteback(page);  // clear_page_dirty_for_io + set_page_writeback
   if (writeback_started != nullptr) *writeback_started = true;
   page->ClearError();  // R2: the page error reflects this attempt only
   VolumeCounters::Add(counters->buffers_under_io, static_cast<int64_t>(to_submit));
