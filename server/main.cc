@@ -43,6 +43,11 @@ ABSL_FLAG(absl::Duration, flusher_interval, kVolumeDefaults.flusher_interval,
           "how often the flusher wakes up");
 ABSL_FLAG(std::string, io_backend, blockstore::kDefaultIoBackend,
           "auto (io_uring, else synchronous IO), uring or sync");
+ABSL_FLAG(bool, prefault_cache, true,
+          "map and write all of --cache_bytes at startup, so the first write into each cached "
+          "page does not pay for the first touch of its memory (5-20 us per 4 KiB on a "
+          "paravirtualized guest); costs startup time (about 1 s per 256 MiB there) and holds "
+          "--cache_bytes resident from the start");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "on SIGTERM/SIGINT, how long open calls may run after every volume was flushed");
 
@@ -86,6 +91,7 @@ int main(int argc, char** argv) {
   options.volume.dirty_background_bytes = absl::GetFlag(FLAGS_dirty_background_bytes);
   options.volume.dirty_expire = absl::GetFlag(FLAGS_dirty_expire);
   options.volume.flusher_interval = absl::GetFlag(FLAGS_flusher_interval);
+  options.volume.prefault_cache = absl::GetFlag(FLAGS_prefault_cache);
 
   // Block the shutdown signals before any thread starts, so every thread inherits the mask
   // and only sigwait below receives them.

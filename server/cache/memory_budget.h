@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/cache/chunk_pool.h"
 #include "server/io/annotated_mutex_lock.h"
 
 namespace blockstore {
@@ -31,7 +33,12 @@ class MemoryReclaimer {
 // ReclaimFromOthers, Register and Unregister with none of its locks held.
 class MemoryBudget {
  public:
-  explicit MemoryBudget(uint64_t limit_bytes) : limit_bytes_(limit_bytes) {}
+  // `chunk_pool` (optional): page memory written at startup, for every cache's PageArena.
+  explicit MemoryBudget(uint64_t limit_bytes, std::unique_ptr<ChunkPool> chunk_pool = nullptr)
+      : limit_bytes_(limit_bytes), chunk_pool_(std::move(chunk_pool)) {}
+
+  // Null unless the server prefaults its cache (--prefault_cache).
+  ChunkPool* chunk_pool() const { return chunk_pool_.get(); }
 
   bool TryCharge(uint64_t bytes) {
     uint64_t used = used_bytes_.load(std::memory_order_relaxed);
@@ -72,6 +79,8 @@ class MemoryBudget {
 
  private:
   const uint64_t limit_bytes_;
+  // Outlives every cache: they are destroyed before the budget they charge.
+  const std::unique_ptr<ChunkPool> chunk_pool_;
   std::atomic<uint64_t> used_bytes_{0};
   absl::Mutex mu_;
   std::vector<MemoryReclaimer*> reclaimers_ ABSL_GUARDED_BY(mu_);

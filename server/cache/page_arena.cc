@@ -13,15 +13,17 @@
 
 namespace blockstore {
 
-PageArena::PageArena(uint32_t buffer_bytes)
+PageArena::PageArena(uint32_t buffer_bytes, ChunkPool* pool)
     : buffer_bytes_(buffer_bytes),
-      chunk_bytes_(buffer_bytes > kChunkBytes ? buffer_bytes : kChunkBytes) {
+      chunk_bytes_(buffer_bytes > kChunkBytes ? buffer_bytes : kChunkBytes),
+      pool_(pool != nullptr && pool->chunk_bytes() == chunk_bytes_ ? pool : nullptr) {
   CHECK_GE(buffer_bytes, 4096u);
   CHECK_EQ(buffer_bytes & (buffer_bytes - 1), 0u) << "page size must be a power of two";
 }
 
 PageArena::~PageArena() {
   for (uint8_t* chunk : chunks_) munmap(chunk, chunk_bytes_);
+  for (uint8_t* chunk : pool_chunks_) pool_->Give(chunk);
 }
 
 uint8_t* PageArena::TakeResident() {
@@ -37,7 +39,12 @@ uint8_t* PageArena::Allocate() {
     released_free_.pop_back();
     return buffer;
   }
-  if (carve_next_ == carve_end_) {
+  uint8_t* pooled = carve_next_ == carve_end_ && pool_ != nullptr ? pool_->Take() : nullptr;
+  if (pooled != nullptr) {
+    pool_chunks_.push_back(pooled);
+    carve_next_ = pooled;
+    carve_end_ = pooled + chunk_bytes_;
+  } else if (carve_next_ == carve_end_) {
     void* mapped = mmap(nullptr, chunk_bytes_, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapped == MAP_FAILED) return nullptr;

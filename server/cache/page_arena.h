@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "server/cache/chunk_pool.h"
+
 namespace blockstore {
 
 // The data buffers of one PageCache's pages: buffers of exactly one page size, carved from
@@ -29,9 +31,11 @@ class PageArena {
  public:
   static constexpr size_t kChunkBytes = size_t{2} << 20;
 
-  // `buffer_bytes`: a power of two, at least 4096 (O_DIRECT alignment).
-  explicit PageArena(uint32_t buffer_bytes);
-  // Unmaps every chunk. REQUIRES: no buffer in use any more.
+  // `buffer_bytes`: a power of two, at least 4096 (O_DIRECT alignment). `pool` (may be null;
+  // must outlive the arena): new chunks come from it, already written, while it has any of
+  // kChunkBytes.
+  explicit PageArena(uint32_t buffer_bytes, ChunkPool* pool = nullptr);
+  // Gives the pool's chunks back and unmaps the others. REQUIRES: no buffer in use any more.
   ~PageArena();
 
   PageArena(const PageArena&) = delete;
@@ -39,9 +43,9 @@ class PageArena {
 
   // A freed buffer whose memory is still resident, or nullptr if there is none.
   uint8_t* TakeResident();
-  // A buffer that was given back to the system, or a new one (mapping and populating a chunk
-  // when every chunk is carved); nullptr when the system refuses memory. Its contents are
-  // undefined (zero, or an old page's data).
+  // A buffer that was given back to the system, or a new one (a chunk from the pool, or a new
+  // mapping populated now, when every chunk is carved); nullptr when the system refuses
+  // memory. Its contents are undefined (zero, or an old page's data).
   uint8_t* Allocate();
   // Returns a buffer from TakeResident or Allocate; it stays resident.
   void Free(uint8_t* buffer);
@@ -49,12 +53,15 @@ class PageArena {
   size_t Release(size_t max);
 
   size_t resident_free() const { return resident_free_.size(); }
+  // The arena's own mappings (chunks from the pool not counted).
   uint64_t mapped_bytes() const { return chunks_.size() * chunk_bytes_; }
 
  private:
   const uint32_t buffer_bytes_;
   const size_t chunk_bytes_;      // kChunkBytes, or one buffer if a buffer is larger
-  std::vector<uint8_t*> chunks_;  // every mapping, unmapped by the destructor
+  ChunkPool* const pool_;         // null, or a pool of chunk_bytes_ chunks
+  std::vector<uint8_t*> chunks_;  // every mapping of our own, unmapped by the destructor
+  std::vector<uint8_t*> pool_chunks_;  // chunks taken from pool_, given back by the destructor
   uint8_t* carve_next_ = nullptr;  // the newest chunk's first buffer not handed out yet
   uint8_t* carve_end_ = nullptr;
   std::vector<uint8_t*> resident_free_;

@@ -23,7 +23,7 @@ PageCache::PageCache(uint32_t page_size_bytes, uint32_t block_size_bytes, Memory
       page_charge_bytes_(page_size_bytes + Page::HeaderBytes(page_size_bytes, block_size_bytes)),
       budget_(budget),
       counters_(counters),
-      arena_(page_size_bytes) {
+      arena_(page_size_bytes, budget->chunk_pool()) {
   budget_->Register(this);
 }
 

@@ -37,6 +37,10 @@ struct VolumeOptions {
   // reads a block while it changes. Off: the write goes into the cache at once and the page is
   // written again later (R11); the device may then see a torn block that is rewritten.
   bool stable_pages = false;
+  // Server-wide (VolumeRegistry): map and write the whole cache_bytes of page memory at
+  // startup (ChunkPool), so the first write into each cached page does not pay for the first
+  // touch of its memory. Costs startup time and holds cache_bytes resident from the start.
+  bool prefault_cache = false;
 };
 
 struct FlushSummary {

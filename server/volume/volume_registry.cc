@@ -14,7 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "server/io/annotated_mutex_lock.h"
+#include "server/cache/chunk_pool.h"
 #include "server/cache/memory_budget.h"
+#include "server/cache/page_arena.h"
 
 namespace blockstore {
 namespace {
@@ -71,7 +73,17 @@ VolumeRegistry::VolumeRegistry(std::string data_dir, const VolumeOptions& option
     : data_dir_(std::move(data_dir)),
       options_(options),
       backend_(backend),
-      budget_(std::make_unique<MemoryBudget>(options.cache_bytes)) {}
+      budget_(std::make_unique<MemoryBudget>(
+          options.cache_bytes,
+          options.prefault_cache
+              ? std::make_unique<ChunkPool>(options.cache_bytes, PageArena::kChunkBytes)
+              : nullptr)) {
+  if (ChunkPool* pool = budget_->chunk_pool(); pool != nullptr) {
+    LOG(INFO) << "page cache: " << pool->chunks_mapped() << " chunks of "
+              << pool->chunk_bytes() / 1024 << " KiB prefaulted in "
+              << absl::FormatDuration(pool->prefault_time());
+  }
+}
 
 VolumeRegistry::~VolumeRegistry() {
   std::map<std::string, std::shared_ptr<Volume>> volumes;
