@@ -1,5 +1,6 @@
 #include "server/writeback/writeback.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -41,6 +42,9 @@ Writeback::Writeback(const WritebackConfig& config, BlockMap* block_map, IoBacke
   CHECK_GT(config_.bio_max_vecs, 0u);
   CHECK_GE(config_.bio_max_bytes, config_.block_size_bytes);
   CHECK_GT(config_.max_bios_inflight, 0u);
+  // A waiting pass may itself hold one open bio and its IoEnd, which cannot come back while it
+  // waits; a quarter of the pool (at most 16) is always reachable by the others.
+  pool_wake_batch_ = std::min<size_t>(16, std::max<size_t>(1, config_.max_bios_inflight / 4));
 }
 
 Writeback::~Writeback() {
@@ -414,7 +418,11 @@ Bio* Writeback::AllocateBio() {
   AnnotatedMutexLock lock(&pool_mu_);
   // A loop on a CondVar, not Mutex::Await: abseil would evaluate an Await condition on the
   // unlocking thread, where ThreadSanitizer cannot see the lock (annotated_mutex_lock.h).
-  while (free_bios_.empty() && bios_.size() >= config_.max_bios_inflight) lock.Wait(&pool_cv_);
+  while (free_bios_.empty() && bios_.size() >= config_.max_bios_inflight) {
+    ++pool_waiters_;
+    lock.Wait(&pool_cv_);
+    --pool_waiters_;
+  }
   Bio* bio;
   if (!free_bios_.empty()) {
     bio = free_bios_.back();
@@ -430,14 +438,21 @@ Bio* Writeback::AllocateBio() {
 void Writeback::FreeBio(Bio* bio) {
   AnnotatedMutexLock lock(&pool_mu_);
   free_bios_.push_back(bio);
-  pool_cv_.SignalAll();
+  if (pool_waiters_ > 0 &&
+      (free_bios_.size() >= pool_wake_batch_ || free_bios_.size() == bios_.size())) {
+    pool_cv_.SignalAll();
+  }
 }
 
 IoEnd* Writeback::AllocateIoEnd() {
   AnnotatedMutexLock lock(&pool_mu_);
   // One IoEnd per bio in flight plus the one a pass is filling.
   const size_t limit = config_.max_bios_inflight + 2;
-  while (free_io_ends_.empty() && io_ends_.size() >= limit) lock.Wait(&pool_cv_);
+  while (free_io_ends_.empty() && io_ends_.size() >= limit) {
+    ++pool_waiters_;
+    lock.Wait(&pool_cv_);
+    --pool_waiters_;
+  }
   IoEnd* io_end;
   if (!free_io_ends_.empty()) {
     io_end = free_io_ends_.back();
@@ -454,13 +469,18 @@ void Writeback::ReleaseIoEnd(IoEnd* io_end) {
   VolumeCounters::Add(counters_->ioends_inflight, -1);
   AnnotatedMutexLock lock(&pool_mu_);
   free_io_ends_.push_back(io_end);
-  pool_cv_.SignalAll();
+  if (pool_waiters_ > 0 && (free_io_ends_.size() >= pool_wake_batch_ ||
+                            free_io_ends_.size() == io_ends_.size())) {
+    pool_cv_.SignalAll();
+  }
 }
 
 void Writeback::WaitIdle() {
   AnnotatedMutexLock lock(&pool_mu_);
   while (free_bios_.size() != bios_.size() || free_io_ends_.size() != io_ends_.size()) {
+    ++pool_waiters_;
     lock.Wait(&pool_cv_);
+    --pool_waiters_;
   }
 }
 

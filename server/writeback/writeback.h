@@ -145,7 +145,13 @@ class Writeback {
   // Pools: bounded, grown on demand up to their limit and then reused, so the steady state
   // allocates nothing. A pass waits for a free one (the bound is the device queue's depth).
   absl::Mutex pool_mu_;
-  absl::CondVar pool_cv_;  // signalled when a bio or IoEnd returns to its pool
+  // Signalled when a bio or IoEnd returns to its pool and someone waits for one: once
+  // pool_wake_batch_ are free, or when the pool is idle (every object free). Waking the pass
+  // for every single completion cost a context switch per bio past max_bios_inflight (a Flush
+  // of 256 scattered pages with 128 bios in flight). Kernel: sbitmap_queue's wake_batch.
+  absl::CondVar pool_cv_;
+  int pool_waiters_ ABSL_GUARDED_BY(pool_mu_) = 0;
+  size_t pool_wake_batch_ = 1;  // set once in the constructor
   std::vector<std::unique_ptr<Bio>> bios_ ABSL_GUARDED_BY(pool_mu_);
   std::vector<Bio*> free_bios_ ABSL_GUARDED_BY(pool_mu_);
   std::vector<std::unique_ptr<IoEnd>> io_ends_ ABSL_GUARDED_BY(pool_mu_);
