@@ -63,7 +63,9 @@ class Client;
 // messages: gRPC's cost is per message, and 4 KiB pages one per message cost more CPU than
 // the engine spends on them.
 //
-// Thread-safe: several threads may call Write(). Callbacks must not block or call Write().
+// Thread-safe: several threads may call Write(). Callbacks must not block; one may call
+// Write() when that cannot find the window full (blockbench issues one write per finished
+// write): a blocked callback would hold up the responses that free the window.
 class PageWriter
     : public grpc::ClientBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse> {
  public:
