@@ -156,6 +156,17 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   // Finishes at once with `status` (the volume is closing). REQUIRES: no page was added.
   void Abort(absl::Status status);
 
+  // Group commit: `follower`, a Flush queued together with this one, is served by this job's
+  // pass and device flush instead of its own. It gets every page result this job reports and
+  // finishes when this job does, with its own error cursor (R21) and its own summary. Both
+  // started before the pass collects its pages, so the pass covers every write either must
+  // make durable, as a pass of the follower's own would have. Measured: with a Flush every 256
+  // writes at depth 32, one Flush after another took 36-82 ms (p50), each waiting for the
+  // previous one's pages and then issuing its own fdatasync.
+  // REQUIRES: called on the writeback thread before this job's pass starts; the follower has
+  // no pages, no followers and is not started otherwise.
+  void AddFollower(FlushJob* follower) { followers_.push_back(follower); }
+
   absl::optional<uint64_t> single_page() const { return single_page_; }
 
  private:
@@ -189,6 +200,9 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   int fsync_eagain_retries_ = 0;  // completion thread only
   std::atomic<uint64_t> pages_written_{0};
   std::atomic<uint64_t> pages_failed_{0};
+  // Set before the pass starts, read-only afterwards (the pass's bios, and so every completion
+  // that reads it, are submitted after it is set).
+  std::vector<FlushJob*> followers_;
   absl::Mutex mu_;
   absl::Status first_page_error_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, PageState> page_states_ ABSL_GUARDED_BY(mu_);
@@ -582,9 +596,17 @@ class VolumeImpl final : public Volume {
         stop = stop_;
       }
       FinishDeferredReads();
+      // Group commit: every Flush queued by now is served by one pass and one device flush,
+      // led by the last one queued (FlushJob::AddFollower). FUA jobs (one page) run alone.
+      FlushJob* lead = nullptr;
+      for (FlushJob* job : jobs) {
+        if (!job->single_page().has_value()) lead = job;
+      }
       for (FlushJob* job : jobs) {
         if (stop) {
           job->Abort(ClosedError());
+        } else if (!job->single_page().has_value() && job != lead) {
+          lead->AddFollower(job);  // every follower comes before its lead in `jobs`
         } else {
           RunIntegrity(job);
           FinishDeferredReads();
@@ -923,6 +945,7 @@ void FlushJob::Report(const PageResult& result) {
     if (first_page_error_.ok()) first_page_error_ = result.status;
   }
   observer_->OnPageDone(result);
+  for (FlushJob* follower : followers_) follower->Report(result);
 }
 
 void FlushJob::Dec() {
@@ -949,6 +972,9 @@ void FlushJob::Complete(int32_t res) {
 void FlushJob::Abort(absl::Status status) { Finish(std::move(status)); }
 
 void FlushJob::Finish(absl::Status status) {
+  // What the device flush (or the abort) said, before this job's cursor and pages add to it:
+  // each follower adds its own.
+  const absl::Status device_status = status;
   FlushSummary summary;
   summary.pages_written = pages_written_.load(std::memory_order_relaxed);
   summary.pages_failed = pages_failed_.load(std::memory_order_relaxed);
@@ -978,8 +1004,10 @@ void FlushJob::Finish(absl::Status status) {
   }
   FlushObserver* observer = observer_;
   VolumeImpl* volume = volume_;
+  std::vector<FlushJob*> followers = std::move(followers_);
   delete this;
   observer->OnFlushDone(summary);
+  for (FlushJob* follower : followers) follower->Finish(device_status);
   volume->OpDone();
 }
 
