@@ -7,6 +7,14 @@
 #include "server/service/grpc_status.h"
 
 namespace blockstore {
+namespace {
+
+// A grouped event's size, at most about: far below any client's receive limit (gRPC's default
+// is 4 MiB), though a Flush of a large cache full of failed pages, each with its message and
+// failed blocks, could otherwise queue megabytes while one event is being sent.
+constexpr size_t kMaxGroupedEventBytes = 64 * 1024;
+
+}  // namespace
 
 FlushReactor* FlushReactor::Start(const ServiceState* state, std::shared_ptr<Volume> volume,
                                   absl::optional<uint32_t> error_cursor,
@@ -83,10 +91,13 @@ void FlushReactor::Advance() {
     if (sending_ || finished_) return;
     if (!broken_ && !queue_.empty()) {
       if (group_page_events_ && queue_.front().has_page()) {
-        // Every page queued goes in one event; the summary (always last) waits for the next.
+        // The pages queued go in one event, up to kMaxGroupedEventBytes; the summary (always
+        // last) waits for the next.
         sending_event_.Clear();
         v1::PageCompletions* pages = sending_event_.mutable_pages();
-        while (!queue_.empty() && queue_.front().has_page()) {
+        size_t bytes = 0;
+        while (!queue_.empty() && queue_.front().has_page() && bytes < kMaxGroupedEventBytes) {
+          bytes += queue_.front().page().ByteSizeLong() + 8;  // + tag and length, generously
           pages->mutable_pages()->Add(std::move(*queue_.front().mutable_page()));
           queue_.pop_front();
         }

@@ -51,6 +51,9 @@ void ReadPagesReactor::OnPageRead(uint64_t page_index, absl::StatusOr<absl::stri
   {
     absl::MutexLock lock(&mu_);
     --reads_pending_;
+    // This callback may run on an engine thread, which gRPC does not count: the call must not
+    // finish (and the reactor be deleted) before Advance's last use of `this`.
+    ++callbacks_running_;
     if (data.ok()) {
       slot.ready = true;
     } else if (page_index < stop_page_) {
@@ -58,22 +61,23 @@ void ReadPagesReactor::OnPageRead(uint64_t page_index, absl::StatusOr<absl::stri
       read_error_ = data.status();
     }
   }
-  Advance();
+  Advance(/*end_callback=*/true);  // the last use of `this`
 }
 
-void ReadPagesReactor::Advance() {
+void ReadPagesReactor::Advance(bool end_callback) {
   const v1::ReadPageResponse* to_send = nullptr;
   grpc::Status finish_status;
   bool finish = false;
   {
     absl::MutexLock lock(&mu_);
+    if (end_callback) --callbacks_running_;
     if (sending_ || finished_) return;
     if (!broken_ && next_send_ < stop_page_) {
       Slot& slot = SlotFor(next_send_);
       if (!slot.ready) return;  // its read callback calls Advance again
       sending_ = true;
       to_send = &slot.response;
-    } else if (reads_pending_ == 0) {
+    } else if (reads_pending_ == 0 && callbacks_running_ == 0) {
       finished_ = true;
       finish = true;
       if (broken_) {

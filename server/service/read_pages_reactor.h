@@ -43,7 +43,9 @@ class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
   void OnPageRead(uint64_t page_index, absl::StatusOr<absl::string_view> data)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the next page if it is ready, or finishes the call when nothing is left to do.
-  void Advance() ABSL_LOCKS_EXCLUDED(mu_);
+  // `end_callback`: a read callback's last step, ending its callbacks_running_ hold in the same
+  // critical section that decides whether the call finishes.
+  void Advance(bool end_callback = false) ABSL_LOCKS_EXCLUDED(mu_);
   Slot& SlotFor(uint64_t page_index) { return slots_[page_index % slots_.size()]; }
 
   const ServiceState* const state_;
@@ -59,6 +61,9 @@ class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
   uint64_t stop_page_ ABSL_GUARDED_BY(mu_);  // the first failed page (end_page_ if none)
   absl::Status read_error_ ABSL_GUARDED_BY(mu_);
   int reads_pending_ ABSL_GUARDED_BY(mu_) = 0;
+  // Read callbacks between their first and last use of the reactor. gRPC keeps a reactor alive
+  // only while its own reactions run; the call is not finished while this is non-zero.
+  int callbacks_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool sending_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled, or a send failed
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

@@ -123,12 +123,15 @@ void WritePageBatchesReactor::OnWriteComplete(Batch* batch, int index,
       }
     }
     inside_dispatch = batch->dispatching;
+    // This callback may run on an engine thread, which gRPC does not count: the call must not
+    // finish (and the reactor be deleted) before its last use of `this` below. Taken before
+    // the batch is released, while live_batches_ still holds the call open.
+    ++callbacks_running_;
     ReleaseBatchLocked(batch);
   }
   // Inside Dispatch the results of one batch are gathered and sent once, at its end.
-  if (inside_dispatch) return;
-  MaybeStartWrite();
-  MaybeFinish();
+  if (!inside_dispatch) MaybeStartWrite();
+  MaybeFinish(/*end_callback=*/true);  // the last use of `this`
 }
 
 void WritePageBatchesReactor::ReleaseBatchLocked(Batch* batch) {
@@ -177,12 +180,13 @@ void WritePageBatchesReactor::BreakLocked() {
   outbox_.Clear();
 }
 
-void WritePageBatchesReactor::MaybeFinish() {
+void WritePageBatchesReactor::MaybeFinish(bool end_callback) {
   grpc::Status status;
   {
     absl::MutexLock lock(&mu_);
+    if (end_callback) --callbacks_running_;
     if (finished_ || !read_closed_ || reading_ != nullptr || writing_ || live_batches_ > 0 ||
-        outbox_.results_size() > 0) {
+        callbacks_running_ > 0 || outbox_.results_size() > 0) {
       return;
     }
     finished_ = true;

@@ -69,7 +69,9 @@ class WritePageBatchesReactor
   void ReleaseBatchLocked(Batch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sends the outbox if no response message is being sent.
   void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
-  void MaybeFinish() ABSL_LOCKS_EXCLUDED(mu_);
+  // Finishes the call if nothing is pending. `end_callback`: an engine callback's last step,
+  // ending its callbacks_running_ hold in the same critical section.
+  void MaybeFinish(bool end_callback = false) ABSL_LOCKS_EXCLUDED(mu_);
   // Marks the stream broken: nothing more is sent or read.
   void BreakLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -89,6 +91,9 @@ class WritePageBatchesReactor
   v1::WritePageBatchResponse outbox_ ABSL_GUARDED_BY(mu_);  // results not yet being sent
   size_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;    // writes read whose result was not yet sent
   size_t live_batches_ ABSL_GUARDED_BY(mu_) = 0;  // batches with a write still in the engine
+  // Engine callbacks between their first and last use of the reactor. gRPC keeps a reactor
+  // alive only while its own reactions run; the call is not finished while this is non-zero.
+  int callbacks_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;     // sending_ is being sent
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;  // client half-closed, or the stream broke
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a send failed or the call was cancelled

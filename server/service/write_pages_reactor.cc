@@ -84,6 +84,9 @@ void WritePagesReactor::OnWriteComplete(int slot, const absl::Status& status) {
   {
     absl::MutexLock lock(&mu_);
     --engine_pending_;
+    // This callback may run on an engine thread, which gRPC does not count: the call must not
+    // finish (and the reactor be deleted) before its last use of `this` below.
+    ++callbacks_running_;
     if (!status.ok()) ++failed_writes_;
     if (broken_) {
       // Nobody will read the response; the slot is free at once.
@@ -95,10 +98,10 @@ void WritePagesReactor::OnWriteComplete(int slot, const absl::Status& status) {
   }
   if (start_read) {
     MaybeStartRead();
-    MaybeFinish();
-    return;
+  } else {
+    MaybeStartWrite();
   }
-  MaybeStartWrite();
+  MaybeFinish(/*end_callback=*/true);  // the last use of `this`
 }
 
 void WritePagesReactor::MaybeStartWrite() {
@@ -149,12 +152,13 @@ void WritePagesReactor::OnCancel() {
   MaybeFinish();
 }
 
-void WritePagesReactor::MaybeFinish() {
+void WritePagesReactor::MaybeFinish(bool end_callback) {
   grpc::Status status;
   {
     absl::MutexLock lock(&mu_);
+    if (end_callback) --callbacks_running_;
     if (finished_ || !read_closed_ || reading_slot_ >= 0 || writing_slot_ >= 0 ||
-        engine_pending_ > 0 || !send_queue_.empty()) {
+        engine_pending_ > 0 || callbacks_running_ > 0 || !send_queue_.empty()) {
       return;
     }
     finished_ = true;

@@ -55,7 +55,9 @@ class WritePagesReactor
   void OnWriteComplete(int slot, const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   // Starts sending the next queued response if none is being sent.
   void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
-  void MaybeFinish() ABSL_LOCKS_EXCLUDED(mu_);
+  // Finishes the call if nothing is pending. `end_callback`: an engine callback's last step,
+  // ending its callbacks_running_ hold in the same critical section.
+  void MaybeFinish(bool end_callback = false) ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
   const absl::Time start_;
@@ -69,6 +71,9 @@ class WritePagesReactor
   int reading_slot_ ABSL_GUARDED_BY(mu_) = -1;       // -1: no read outstanding
   int writing_slot_ ABSL_GUARDED_BY(mu_) = -1;       // -1: no write outstanding
   int engine_pending_ ABSL_GUARDED_BY(mu_) = 0;      // writes handed to the engine
+  // Engine callbacks between their first and last use of the reactor. gRPC keeps a reactor
+  // alive only while its own reactions run; the call is not finished while this is non-zero.
+  int callbacks_running_ ABSL_GUARDED_BY(mu_) = 0;
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;    // client half-closed, or the stream broke
   bool broken_ ABSL_GUARDED_BY(mu_) = false;         // a send failed or the call was cancelled
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
