@@ -173,12 +173,15 @@ class Client {
 
   // Flushes the volume with this client's error cursor and advances it. Returns the flush's
   // result; `result` (optional) gets every page and the summary; `on_page` (optional) runs as
-  // each page result arrives, on a gRPC thread.
+  // each page result arrives, on a gRPC thread. It waits for a gRPC thread to finish the call:
+  // do not call it from a gRPC callback (FlushAsync is for that).
   absl::Status Flush(const std::string& volume, FlushResult* result = nullptr,
                      const std::function<void(const FlushPageResult&)>& on_page = nullptr);
 
   // Flush without a thread waiting for it: `done` runs once, on a gRPC thread, with the whole
-  // result (its `status` is the flush's); `on_page` (optional) as each page result arrives.
+  // result (its `status` is the flush's); `on_page` (optional) as each page result arrives. If
+  // the cursor cannot be sampled, `done` runs on this thread, with that error, before the
+  // call returns.
   // The cursor is advanced before `done` runs. If this client has no cursor for `volume` yet,
   // it is sampled first, synchronously (call ErrorCursor beforehand to keep this call from
   // blocking). Neither callback may block; both must stay valid until `done` has run.
