@@ -22,7 +22,7 @@ namespace blockstore {
 // 0.2 us afterwards, and 35 % of blockstored's CPU in the copy into new pages on the service
 // benchmark's first, sequential row. Writing the memory here moves that cost to startup, as a
 // database pre-touches its buffer pool, at the price of holding the whole --cache_bytes from the
-// start (the budget allows it anyway) and a slower start: about 0.7-1.3 s per 256 MiB there.
+// start (the budget allows it anyway) and a slower start: about 0.4-1.3 s per 256 MiB there.
 //
 // A chunk stays mapped while the pool or an arena holds it; an arena gives its pool chunks back
 // when its cache goes away (a deleted volume), so the next volume reuses them. Memory an arena

@@ -4,6 +4,7 @@
 // in flight, none completed), queue two more Flushes with a page dirtied before them, then let
 // the IO complete.
 #include <cerrno>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -90,13 +91,18 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
   (*volume)->Flush(absl::nullopt, &second);  // both sample their cursors now, before the error
   (*volume)->Flush(absl::nullopt, &third);
 
-  while (!(first.done() && second.done() && third.done()) && absl::Now() < deadline) {
-    if (fake.PendingCount() > 0) {
-      fake.CompleteAll();
-    } else {
-      absl::SleepFor(absl::Milliseconds(1));
+  // Completes IO (including what the writeback thread submits meanwhile) until `done()` or the
+  // deadline.
+  auto complete_until = [&](const std::function<bool()>& done) {
+    while (!done() && absl::Now() < deadline) {
+      if (fake.PendingCount() > 0) {
+        fake.CompleteAll();
+      } else {
+        absl::SleepFor(absl::Milliseconds(1));
+      }
     }
-  }
+  };
+  complete_until([&] { return first.done() && second.done() && third.done(); });
   ASSERT_TRUE(first.done() && second.done() && third.done());
 
   EXPECT_EQ(first.summary().status.code(), absl::StatusCode::kDataLoss);
@@ -121,13 +127,7 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
     // Reported once: the next Flush from the returned cursor is OK.
     RecordingObserver again;
     (*volume)->Flush(summary.error_cursor, &again);
-    while (!again.done() && absl::Now() < deadline) {
-      if (fake.PendingCount() > 0) {
-        fake.CompleteAll();
-      } else {
-        absl::SleepFor(absl::Milliseconds(1));
-      }
-    }
+    complete_until([&] { return again.done(); });
     ASSERT_TRUE(again.done());
     EXPECT_TRUE(again.summary().status.ok()) << again.summary().status;
   }
