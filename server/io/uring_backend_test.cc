@@ -298,7 +298,7 @@ TEST(UringBackendCreateTest, FailsWithClearStatusWhenSeccompBlocksIoUring) {
       },
       ::testing::ExitedWithCode(0),
       "FAILED_PRECONDITION: io_uring unavailable \\(likely seccomp\\): "
-      "io_uring_queue_init\\(128\\): Operation not permitted");
+      "io_uring_queue_init\\(512\\): Operation not permitted");
 }
 
 }  // namespace

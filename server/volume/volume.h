@@ -31,7 +31,10 @@ struct VolumeOptions {
   absl::Duration dirty_wait_max = absl::Seconds(30);  // longest throttle wait without a deadline
   uint32_t bio_max_vecs = 256;                        // BIO_MAX_PAGES of the seed
   uint32_t bio_max_bytes = 1u << 20;
-  uint32_t max_bios_inflight = 128;
+  // Twice the virtio disk's 128 tags: the block layer's scheduler holds the rest, so the
+  // device's queue stays full while completions are reaped and new bios submitted. 4 KiB of
+  // iovecs per bio, allocated as the pool grows.
+  uint32_t max_bios_inflight = 256;
   // Stable pages (R16): a write to a page whose writeback is in flight waits (parked, like a
   // throttled writer; the caller is not blocked) until that writeback ends, so the device never
   // reads a block while it changes. Off: the write goes into the cache at once and the page is
