@@ -3,12 +3,17 @@
 # engine, at the same queue depth, IO size, total bytes and flush pattern, in one bounded run.
 # Usage: bazel run -c opt //tools/bench:service_bench
 # Prints one row per workload (IOPS and p99 write latency for both, and the IOPS ratio) and ends
-# with the line `min ratio vs nbdkit: X.XX`. Both servers listen on unix sockets only; every
-# process it starts is killed on exit. Method and results: docs/benchmarks.md, "## Service".
+# with the line `min ratio vs nbdkit: X.XX`. Each row runs in rounds that alternate which side
+# goes first (nbdkit, blockstore; blockstore, nbdkit; ...), so a disk that speeds up or slows
+# down over the run (this VM's disk moves by up to 40 % within a minute) weighs on both sides
+# alike. Both servers listen on unix sockets only; every process it starts is killed on exit.
+# Method and results: docs/benchmarks.md, "## Service".
 #
 # Environment (all optional):
 #   SERVICE_BENCH_ROWS    rows to run, e.g. "rand4k32 seq4k32" (default: all, see all_rows)
-#   SERVICE_BENCH_WRITES  writes per 4 KiB depth-32 row (default 65536: the volume's 256 MiB)
+#   SERVICE_BENCH_WRITES  writes per 4 KiB depth-32 row and round (default 65536: the volume's
+#                         256 MiB)
+#   SERVICE_BENCH_ROUNDS  rounds per row (default 3); each side runs the row's writes once a round
 #   SERVICE_BENCH_FLUSH   a flush after every this many writes (default 256: every 1 MiB of 4 KiB)
 #   SERVICE_BENCH_SIDES   "both" (default), "nbdkit" or "blockstore"
 #   SERVICE_BENCH_KEEP    1 keeps the data directory and the logs after the run
@@ -21,6 +26,7 @@ readonly volume_bytes=$((256 * 1024 * 1024))
 readonly writes_4k="${SERVICE_BENCH_WRITES:-65536}"
 readonly flush_every="${SERVICE_BENCH_FLUSH:-256}"
 readonly sides="${SERVICE_BENCH_SIDES:-both}"
+readonly rounds="${SERVICE_BENCH_ROUNDS:-3}"
 readonly run_limit_seconds=60  # one blockbench or fio run
 readonly exit_grace_seconds=2  # after blockbench printed its results (see run_blockbench)
 
@@ -36,6 +42,10 @@ declare -A row_depth=([seq4k32]=32 [rand4k32]=32 [rand4k1]=1 [seq64k32]=32)
 declare -A row_writes=([seq4k32]="$writes_4k" [rand4k32]="$writes_4k"
   [rand4k1]=$((writes_4k / 8)) [seq64k32]=$((writes_4k / 16)))
 read -r -a rows <<<"${SERVICE_BENCH_ROWS:-${all_rows[*]}}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || {
+  echo "service_bench: SERVICE_BENCH_ROUNDS must be a positive count, got '$rounds'" >&2
+  exit 1
+}
 for row in "${rows[@]}"; do
   [ -n "${row_pattern[$row]:-}" ] || {
     echo "service_bench: unknown row $row (rows: ${all_rows[*]})" >&2
@@ -158,26 +168,28 @@ stop_nbdkit() {
   { wait "$nbd_pid"; } 2>/dev/null || true
 }
 
-# Runs one row through fio; writes "iops p99_us flushes" to $1.result.
+# Runs round $2 of row $1 through fio; writes "writes seconds p99_us flushes" to
+# $log_dir/$row.$round.nbdkit.
 run_fio() {
-  local row=$1 io_bytes=${row_io_bytes[$1]}
-  local iolog="$data_dir/$row.iolog" out="$log_dir/fio-$row.json"
+  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]}
+  local iolog="$data_dir/$row.iolog" out="$log_dir/fio-$row.$round.json"
   start_nbdkit "$io_bytes"
-  write_iolog "${row_pattern[$row]}" "$io_bytes" "${row_writes[$row]}" "$iolog"
+  [ -f "$iolog" ] || write_iolog "${row_pattern[$row]}" "$io_bytes" "${row_writes[$row]}" "$iolog"
   timeout "$run_limit_seconds" fio --name="$row" --ioengine=nbd \
     --uri="nbd+unix:///?socket=$nbd_socket" --rw=write --bs="$io_bytes" \
     --iodepth="${row_depth[$row]}" --size="$volume_bytes" --read_iolog="$iolog" \
     --replay_no_stall=1 --lat_percentiles=1 --clat_percentiles=0 \
     --percentile_list=50:99:99.9 --output-format=json --output="$out" \
-    >"$log_dir/fio-$row.log" 2>&1 || die "fio failed on $row (log: $log_dir/fio-$row.log)"
+    >"$log_dir/fio-$row.$round.log" 2>&1 ||
+    die "fio failed on $row (log: $log_dir/fio-$row.$round.log)"
   stop_nbdkit
   # Untimed: what the last writes left in the host page cache is written before the next run.
   sync "$(nbd_image "$io_bytes")"
-  # IOPS over the whole job (flushes included), as blockbench counts them: writes / wall time.
+  # Writes and wall time of the whole job (flushes included), as blockbench counts them.
   jq -r '.jobs[0] | if .error != 0 then error("fio error \(.error)") else . end | [
-      (.write.total_ios / (.job_runtime / 1000)),
+      .write.total_ios, (.job_runtime / 1000),
       (.write.lat_ns.percentile["99.000000"] / 1000),
-      .sync.total_ios] | @tsv' "$out" >"$log_dir/$row.nbdkit" ||
+      .sync.total_ios] | @tsv' "$out" >"$log_dir/$row.$round.nbdkit" ||
     die "cannot read $out"
 }
 
@@ -218,16 +230,16 @@ row_failed() {
   echo "service_bench: $row: $reason" >&2
 }
 
-# Runs one row through blockbench; writes "iops p99_us flushes" to $log_dir/$row.blockstore,
-# or the reason it has none to $log_dir/$row.blockstore.failed.
+# Runs round $2 of row $1 through blockbench; writes "writes seconds p99_us flushes" to
+# $log_dir/$row.$round.blockstore, or the reason it has none to $log_dir/$row.blockstore.failed.
 run_blockbench() {
-  local row=$1 io_bytes=${row_io_bytes[$1]}
-  local out="$log_dir/blockbench-$row.out" volume="svc$((io_bytes / 1024))k"
+  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]}
+  local out="$log_dir/blockbench-$row.$round.out" volume="svc$((io_bytes / 1024))k"
   "$blockbench" --server="unix:$bs_socket" --volume_prefix="$volume" \
     --pages=$((volume_bytes / io_bytes)) --page_size="$io_bytes" --io_size="$io_bytes" \
     --pattern="${row_pattern[$row]}" --concurrency="${row_depth[$row]}" \
     --count="${row_writes[$row]}" --flush_every="$flush_every" --seed=42 --json \
-    >"$out" 2>"$log_dir/blockbench-$row.log" &
+    >"$out" 2>"$log_dir/blockbench-$row.$round.log" &
   local pid=$! deadline=$((SECONDS + run_limit_seconds)) printed_at=""
   # The results are final once the JSON line is out; gRPC's shutdown at exit can then take
   # up to 10 s more (its executor thread sits in a 10 s epoll_wait), so the process gets a
@@ -248,21 +260,50 @@ run_blockbench() {
   wait "$pid" 2>/dev/null || true
   if ! grep '^{"seconds"' "$out" | tail -n 1 | jq -e -r '
       select(.write.errors == 0 and .flush.errors == 0) |
-      [.iops, .write.p99_us, .flush.ops] | @tsv' >"$log_dir/$row.blockstore" 2>/dev/null; then
-    rm -f "$log_dir/$row.blockstore"
-    row_failed "$row" "blockbench: $(grep -v '^\[' "$log_dir/blockbench-$row.log" | tail -n 1)"
+      [.write.ops, .seconds, .write.p99_us, .flush.ops] | @tsv' \
+      >"$log_dir/$row.$round.blockstore" 2>/dev/null; then
+    rm -f "$log_dir/$row.$round.blockstore"
+    row_failed "$row" "blockbench: $(grep -v '^\[' "$log_dir/blockbench-$row.$round.log" |
+      tail -n 1)"
     return 0
   fi
   # Untimed: what the last writes left dirty is written back before the next run.
   timeout "$run_limit_seconds" "$blockctl" --server="unix:$bs_socket" flush "$volume-0" \
-    >"$log_dir/flush-$row.out" 2>&1 &
+    >"$log_dir/flush-$row.$round.out" 2>&1 &
   local flush_pid=$!
   wait "$flush_pid" || row_failed "$row" "blockctl flush after the run failed: $(tail -n 1 \
-    "$log_dir/flush-$row.out")"
+    "$log_dir/flush-$row.$round.out")"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Main
+
+# A side's rounds of one row: "iops p99_us flushes", where iops is all its writes over all its
+# time, and p99_us the median of the rounds' p99s (percentiles do not add up). Nothing if a
+# round has no result.
+summarize() {
+  local row=$1 side=$2 round
+  for round in $(seq "$rounds"); do
+    [ -f "$log_dir/$row.$round.$side" ] || return 0
+    cat "$log_dir/$row.$round.$side"
+  done | sort -k3,3g | awk '
+    { writes += $1; seconds += $2; p99[NR] = $3; flushes += $4 }
+    END { if (NR > 0 && seconds > 0)
+            printf "%f %f %d\n", writes / seconds, p99[int((NR + 1) / 2)], flushes }'
+}
+
+# The IOPS ratio blockstore/nbdkit of each round (the two sides of a round ran back to back),
+# comma-separated, or "-".
+round_ratios() {
+  local row=$1 round ratios="" r
+  for round in $(seq "$rounds"); do
+    [ -f "$log_dir/$row.$round.blockstore" ] && [ -f "$log_dir/$row.$round.nbdkit" ] || continue
+    r="$(paste "$log_dir/$row.$round.blockstore" "$log_dir/$row.$round.nbdkit" |
+      awk '{ printf "%.2f", ($1 / $2) / ($5 / $6) }')"
+    ratios="${ratios:+$ratios,}$r"
+  done
+  echo "${ratios:--}"
+}
 
 # A number to the unit; anything else ("-", "failed") as it is.
 round() {
@@ -278,12 +319,23 @@ echo "nbdkit $(nbdkit --version | awk '{print $2}') file plugin + $(fio --versio
 [ "$sides" = nbdkit ] || start_blockstored
 
 for row in "${rows[@]}"; do
-  [ "$sides" = blockstore ] || run_fio "$row"
-  [ "$sides" = nbdkit ] || run_blockbench "$row"
+  for round in $(seq "$rounds"); do
+    if [ $((round % 2)) -eq 1 ]; then
+      [ "$sides" = blockstore ] || run_fio "$row" "$round"
+      [ "$sides" = nbdkit ] || [ -f "$log_dir/$row.blockstore.failed" ] ||
+        run_blockbench "$row" "$round"
+    else
+      [ "$sides" = nbdkit ] || [ -f "$log_dir/$row.blockstore.failed" ] ||
+        run_blockbench "$row" "$round"
+      [ "$sides" = blockstore ] || run_fio "$row" "$round"
+    fi
+  done
 done
 
-printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %11s\n' row io_KiB depth writes \
-  IOPS_bstore IOPS_nbdkit ratio p99_us_bstore p99_us_nbdkit flushes
+echo "$rounds rounds per row, alternating which side runs first; writes, IOPS and flushes are" \
+  "the rounds' sums, p99 their median"
+printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %11s  %s\n' row io_KiB depth writes \
+  IOPS_bstore IOPS_nbdkit ratio p99_us_bstore p99_us_nbdkit flushes ratio_by_round
 min_ratio=""
 notes=()
 for row in "${rows[@]}"; do
@@ -291,17 +343,17 @@ for row in "${rows[@]}"; do
   if [ -f "$log_dir/$row.blockstore.failed" ]; then
     bs_iops=failed ratio=0.00
     notes+=("$row: $(cat "$log_dir/$row.blockstore.failed")")
-  elif [ -f "$log_dir/$row.blockstore" ]; then
-    read -r bs_iops bs_p99 bs_flushes <"$log_dir/$row.blockstore"
+  else
+    read -r bs_iops bs_p99 bs_flushes < <(summarize "$row" blockstore; echo "- - -")
   fi
-  [ ! -f "$log_dir/$row.nbdkit" ] || read -r nbd_iops nbd_p99 nbd_flushes <"$log_dir/$row.nbdkit"
+  read -r nbd_iops nbd_p99 nbd_flushes < <(summarize "$row" nbdkit; echo "- - -")
   if [ "$ratio" = - ] && [ "$bs_iops" != - ] && [ "$nbd_iops" != - ]; then
     ratio="$(awk -v a="$bs_iops" -v b="$nbd_iops" 'BEGIN { printf "%.2f", a / b }')"
   fi
-  printf '%-9s %5d %5d %6d %12s %12s %6s %13s %13s %11s\n' "$row" \
-    $((row_io_bytes[$row] / 1024)) "${row_depth[$row]}" "${row_writes[$row]}" \
+  printf '%-9s %5d %5d %6d %12s %12s %6s %13s %13s %11s  %s\n' "$row" \
+    $((row_io_bytes[$row] / 1024)) "${row_depth[$row]}" "$((row_writes[$row] * rounds))" \
     "$(round "$bs_iops")" "$(round "$nbd_iops")" "$ratio" "$(round "$bs_p99")" \
-    "$(round "$nbd_p99")" "$bs_flushes/$nbd_flushes"
+    "$(round "$nbd_p99")" "$bs_flushes/$nbd_flushes" "$(round_ratios "$row")"
   [ "$ratio" != - ] || continue
   if [ -z "$min_ratio" ] || awk -v a="$ratio" -v b="$min_ratio" 'BEGIN { exit !(a < b) }'; then
     min_ratio=$ratio
