@@ -87,6 +87,16 @@ void PageWriter::MaybeStartWrite() {
   {
     absl::MutexLock lock(&mu_);
     if (sending_ || corked_ > 0 || broken_ || done_) return;
+    // Nagle's rule in writes: with enough on the wire, a short batch waits for a response
+    // (OnReadDone calls here again) to gather more. Finish() sends what is queued at once.
+    if (!send_queue_.empty() && !writes_done_wanted_) {
+      const size_t sent_unanswered = pending_.size() - send_queue_.size();
+      if (sent_unanswered >= std::max(kHoldInFlight, window_ / 2)) {
+        size_t queued_bytes = 0;
+        for (const Queued& queued : send_queue_) queued_bytes += queued.encoded_bytes;
+        if (queued_bytes < max_batch_bytes_) return;
+      }
+    }
     if (!send_queue_.empty()) {
       // Everything queued, up to max_batch_bytes_; the first write goes even if larger.
       batch_.Clear();

@@ -61,7 +61,10 @@ class Client;
 // order. While one message is being sent, the writes queued meanwhile are packed into the next
 // (up to max_batch_bytes), so a lone write goes at once and a busy writer sends few, large
 // messages: gRPC's cost is per message, and 4 KiB pages one per message cost more CPU than
-// the engine spends on them.
+// the engine spends on them. Once kHoldInFlight writes (or half the window, if more) are
+// sent and unanswered, a batch short of max_batch_bytes waits for the next response: those
+// answers come back soon and the writes queued meanwhile travel with them in a fuller message
+// (Nagle's rule, counted in writes). A window under 2 * kHoldInFlight never waits.
 //
 // Thread-safe: several threads may call Write(). Callbacks must not block; one may call
 // Write() when that cannot find the window full (blockbench issues one write per finished
@@ -74,6 +77,10 @@ class PageWriter
   // The encoded writes packed into one message at most (a single larger write goes alone).
   // Below the server's max_message_bytes (the largest page plus 4 KiB) whatever the page size.
   static constexpr size_t kDefaultMaxBatchBytes = 64 * 1024;
+  // Sent, unanswered writes from which a partial batch waits (see the class comment). At depth
+  // 32 with 4 KiB writes it doubled the writes per message (7 -> 15) and cut blockstored's
+  // CPU per write by 10-20 % and blockbench's by 10-25 %.
+  static constexpr size_t kHoldInFlight = 8;
 
   // Use Client::NewPageWriter. `client` (may be null) samples its error cursor for each
   // volume on the first write to it.
