@@ -132,8 +132,10 @@ class VolumeImpl;
 // Owns itself: deleted after the observer's OnFlushDone.
 class FlushJob final : public WritebackObserver, public IoRequest {
  public:
+  // `pinned_page`: for a single-page (FUA) job, that page, pinned; the job unpins it.
   FlushJob(VolumeImpl* volume, FlushObserver* observer, absl::optional<uint32_t> error_cursor,
-           bool consume_error_seq, absl::optional<uint64_t> single_page);
+           bool consume_error_seq, absl::optional<uint64_t> single_page,
+           Page* pinned_page = nullptr);
 
   // Counts one writeback of the page that this job waits for. Call it before
   // Pass::WritePage: the page's bios may complete before WritePage returns. Every AddPage is
@@ -168,6 +170,8 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   void AddFollower(FlushJob* follower) { followers_.push_back(follower); }
 
   absl::optional<uint64_t> single_page() const { return single_page_; }
+  // The single page's pin, now the caller's. REQUIRES: a single-page job, called once.
+  Page* TakePinnedPage() { return std::exchange(pinned_page_, nullptr); }
 
  private:
   // What the job knows of one page until it reports it: a page may take several writebacks
@@ -194,6 +198,7 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   const absl::optional<uint32_t> error_cursor_;
   const bool consume_error_seq_;
   const absl::optional<uint64_t> single_page_;
+  Page* pinned_page_;    // until TakePinnedPage(), or unpinned by Finish() (an aborted job)
   uint32_t cursor_ = 0;  // sampled when the job starts
   const int64_t started_ns_;
   std::atomic<int64_t> pending_{1};
@@ -307,11 +312,12 @@ class VolumeImpl final : public Volume {
       return Park(std::move(write));
     }
     bool page_busy = false;
-    status = DoWrite(write, &page_busy);
+    Page* fua_page = nullptr;
+    status = DoWrite(write, &page_busy, &fua_page);
     if (page_busy || status.code() == absl::StatusCode::kResourceExhausted) {
       return Park(std::move(write));
     }
-    FinishWrite(std::move(write), std::move(status));
+    FinishWrite(std::move(write), std::move(status), fua_page);
   }
 
   void Read(uint64_t page_index, ReadCallback done) override {
@@ -487,9 +493,11 @@ class VolumeImpl final : public Volume {
   }
 
   // Copies the data into the cache: no IO, never blocks on IO. With stable pages, a page in
-  // writeback is left alone and *page_busy set: the caller parks the write.
-  absl::Status DoWrite(const ParkedWrite& write, bool* page_busy) {
+  // writeback is left alone and *page_busy set: the caller parks the write. A FUA write that
+  // succeeded keeps its page pinned in *fua_page for its integrity job (FinishWrite).
+  absl::Status DoWrite(const ParkedWrite& write, bool* page_busy, Page** fua_page) {
     *page_busy = false;
+    *fua_page = nullptr;
     absl::StatusOr<Page*> page_or = cache_.FindOrCreate(write.page_index);
     if (!page_or.ok()) return page_or.status();
     Page* page = *page_or;
@@ -519,18 +527,28 @@ class VolumeImpl final : public Volume {
       for (uint32_t i = first; i < last; ++i) page->SetBlock(i, kBlockUptodate | kBlockDirty);
       cache_.MarkDirty(page);
     }
-    cache_.Unpin(page);
+    if (write.fua) {
+      *fua_page = page;
+    } else {
+      cache_.Unpin(page);
+    }
     VolumeCounters::Add(counters_.pages_written);
     VolumeCounters::Add(counters_.bytes_written, write.data.size());
     return absl::OkStatus();
   }
 
-  void FinishWrite(ParkedWrite write, absl::Status status) {
-    if (!status.ok() || !write.fua) return write.done(std::move(status));
+  void FinishWrite(ParkedWrite write, absl::Status status, Page* fua_page) {
+    if (!status.ok() || !write.fua) {
+      DCHECK(fua_page == nullptr);
+      return write.done(std::move(status));
+    }
     // FUA: durable before the reply. The page is written back by an integrity job of its own
-    // and the device flushed; the reply carries that page's result.
+    // and the device flushed; the reply carries that page's result. The job holds the write's
+    // pin on the page until it has looked at it: a page written back by the flusher in the
+    // meantime, failed and evicted would otherwise be missing from the cache, and the job,
+    // finding nothing to write, would report the lost write as durable.
     auto* job = new FlushJob(this, new FuaObserver(std::move(write.done)), absl::nullopt,
-                             /*consume_error_seq=*/false, write.page_index);
+                             /*consume_error_seq=*/false, write.page_index, fua_page);
     Enqueue(job);
   }
 
@@ -648,7 +666,7 @@ class VolumeImpl final : public Volume {
   void RunIntegrity(FlushJob* job) {
     std::vector<Page*> pages;
     if (job->single_page()) {
-      if (Page* page = cache_.Find(*job->single_page())) pages.push_back(page);
+      pages.push_back(job->TakePinnedPage());  // a FUA write's page, pinned since the write
     } else {
       pages = cache_.CollectForFlush();
     }
@@ -779,7 +797,8 @@ class VolumeImpl final : public Volume {
         return;
       }
       bool page_busy = false;
-      absl::Status status = DoWrite(write, &page_busy);
+      Page* fua_page = nullptr;
+      absl::Status status = DoWrite(write, &page_busy, &fua_page);
       if ((page_busy || status.code() == absl::StatusCode::kResourceExhausted) &&
           absl::Now() < write.deadline) {
         // The cache is full of dirty pages, or (stable pages) the page is in writeback: keep
@@ -794,7 +813,7 @@ class VolumeImpl final : public Volume {
             " stayed in writeback until the deadline (stable pages); retry later"));
       }
       AccountThrottle(write);
-      FinishWrite(std::move(write), std::move(status));
+      FinishWrite(std::move(write), std::move(status), fua_page);
     }
   }
 
@@ -846,12 +865,13 @@ class VolumeImpl final : public Volume {
 
 FlushJob::FlushJob(VolumeImpl* volume, FlushObserver* observer,
                    absl::optional<uint32_t> error_cursor, bool consume_error_seq,
-                   absl::optional<uint64_t> single_page)
+                   absl::optional<uint64_t> single_page, Page* pinned_page)
     : volume_(volume),
       observer_(observer),
       error_cursor_(error_cursor),
       consume_error_seq_(consume_error_seq),
       single_page_(single_page),
+      pinned_page_(pinned_page),
       started_ns_(MonotonicNanos()) {
   volume->OpStarted();
   // A caller without a cursor is a new handle: errseq_sample() now, before any page is written,
@@ -1002,6 +1022,8 @@ void FlushJob::Finish(absl::Status status) {
     if (!status.ok()) VolumeCounters::Add(counters.flush_errors);
     counters.flush_seconds.Observe(static_cast<double>(MonotonicNanos() - started_ns_) * 1e-9);
   }
+  // An aborted FUA job never took its page.
+  if (pinned_page_ != nullptr) volume_->cache().Unpin(pinned_page_);
   FlushObserver* observer = observer_;
   VolumeImpl* volume = volume_;
   std::vector<FlushJob*> followers = std::move(followers_);
