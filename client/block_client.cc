@@ -66,13 +66,13 @@ absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
     };
     mu_.Await(absl::Condition(&has_room));
     if (done_ || broken_ || writes_done_wanted_) {
-      return done_ && !final_status_.ok()
-                 ? final_status_
-                 : absl::FailedPreconditionError("the write stream is closed");
+      return !final_status_.ok() ? final_status_
+                                 : absl::FailedPreconditionError("the write stream is closed");
     }
     const uint64_t id = next_request_id_++;
     request->set_request_id(id);
-    pending_.emplace(id, Pending{std::move(done), page_index, absl::Now()});
+    pending_.emplace(id, Pending{std::move(done), page_index, absl::Now(), fua});
+    if (fua) ++fua_pending_;
     // The field's tag and length prefix cost at most 1 + 5 bytes more.
     const size_t encoded_bytes = request->ByteSizeLong() + 6;
     send_queue_.push_back(Queued{std::move(request), encoded_bytes});
@@ -81,22 +81,25 @@ absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
   return absl::OkStatus();
 }
 
+bool PageWriter::HoldLocked(size_t sent_unanswered, size_t queued_bytes) const {
+  return !writes_done_wanted_ && fua_pending_ == 0 &&
+         sent_unanswered >= std::max(kHoldInFlight, window_ / 2) &&
+         queued_bytes < max_batch_bytes_;
+}
+
 void PageWriter::MaybeStartWrite() {
   bool more_queued = false;
   bool writes_done = false;
   {
     absl::MutexLock lock(&mu_);
     if (sending_ || corked_ > 0 || broken_ || done_) return;
+    // pending_ holds every unanswered write, queued or sent.
+    const size_t sent_unanswered = pending_.size() - send_queue_.size();
+    size_t queued_bytes = 0;
+    for (const Queued& queued : send_queue_) queued_bytes += queued.encoded_bytes;
     // Nagle's rule in writes: with enough on the wire, a short batch waits for a response
-    // (OnReadDone calls here again) to gather more. Finish() sends what is queued at once.
-    if (!send_queue_.empty() && !writes_done_wanted_) {
-      const size_t sent_unanswered = pending_.size() - send_queue_.size();
-      if (sent_unanswered >= std::max(kHoldInFlight, window_ / 2)) {
-        size_t queued_bytes = 0;
-        for (const Queued& queued : send_queue_) queued_bytes += queued.encoded_bytes;
-        if (queued_bytes < max_batch_bytes_) return;
-      }
-    }
+    // (OnReadDone calls here again) to gather more.
+    if (!send_queue_.empty() && HoldLocked(sent_unanswered, queued_bytes)) return;
     if (!send_queue_.empty()) {
       // Everything queued, up to max_batch_bytes_; the first write goes even if larger.
       batch_.Clear();
@@ -109,7 +112,11 @@ void PageWriter::MaybeStartWrite() {
         send_queue_.pop_front();
       }
       sending_ = true;
-      more_queued = !send_queue_.empty();
+      // The buffer hint lets gRPC report this message written while it still sits in its
+      // buffer, to go out with the next one; so it is given only when the next one will not
+      // be held: a held batch would wait for answers to writes that never left.
+      more_queued = !send_queue_.empty() &&
+                    !HoldLocked(sent_unanswered + batch_.writes_size(), queued_bytes - bytes);
       ++send_stats_.messages;
       send_stats_.writes += batch_.writes_size();
     } else if (writes_done_wanted_ && !writes_done_sent_) {
@@ -161,6 +168,7 @@ void PageWriter::OnReadDone(bool ok) {
                                      response.message());
       }
       result.latency = now - it->second.start;
+      if (it->second.fua) --fua_pending_;
       finished.emplace_back(std::move(it->second.done), std::move(result));
       pending_.erase(it);
     }
@@ -182,7 +190,13 @@ void PageWriter::OnDone(const grpc::Status& status) {
   absl::Status final_status = FromGrpcStatus(status);
   {
     absl::MutexLock lock(&mu_);
+    // Under the same lock: a Write() from now on fails at once instead of adding a write
+    // that no response and no orphan callback would ever answer.
+    broken_ = true;
+    final_status_ = final_status;
     orphans.swap(pending_);
+    send_queue_.clear();
+    fua_pending_ = 0;
   }
   // Writes the stream ended without answering: their fate is unknown to this client.
   const absl::Status orphan_status =

@@ -64,7 +64,9 @@ class Client;
 // the engine spends on them. Once kHoldInFlight writes (or half the window, if more) are
 // sent and unanswered, a batch short of max_batch_bytes waits for the next response: those
 // answers come back soon and the writes queued meanwhile travel with them in a fuller message
-// (Nagle's rule, counted in writes). A window under 2 * kHoldInFlight never waits.
+// (Nagle's rule, counted in writes). Never held: a window of kHoldInFlight or less, Finish(),
+// and any batch while a FUA write is unanswered (its answer waits for the device). Writes the
+// server parks on its dirty limit hold the batch behind them as long (up to its dirty wait).
 //
 // Thread-safe: several threads may call Write(). Callbacks must not block; one may call
 // Write() when that cannot find the window full (blockbench issues one write per finished
@@ -117,6 +119,7 @@ class PageWriter
     Callback done;
     uint64_t page_index;
     absl::Time start;
+    bool fua;
   };
   struct Queued {
     std::unique_ptr<v1::WritePageRequest> request;
@@ -124,6 +127,10 @@ class PageWriter
   };
 
   void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether a batch of `queued_bytes` waits for a response, with `sent_unanswered` writes
+  // out (see the class comment).
+  bool HoldLocked(size_t sent_unanswered, size_t queued_bytes) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Client* const client_;
   const size_t window_;
@@ -138,6 +145,7 @@ class PageWriter
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
   std::deque<Queued> send_queue_ ABSL_GUARDED_BY(mu_);
+  size_t fua_pending_ ABSL_GUARDED_BY(mu_) = 0;  // FUA writes in pending_
   bool sending_ ABSL_GUARDED_BY(mu_) = false;  // batch_ is being sent
   // Callbacks of a response are running: the writes they issue wait for all of them, so
   // they leave in one message rather than the first alone and the rest in a second.

@@ -7,15 +7,18 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "client/block_client.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -247,19 +250,19 @@ TEST_F(BlockServiceTest, ShutdownRefusesWritesAndStillServesReadsAndFlushes) {
 
 // Writes `count` pages (cycling over `pages` pages) through `writer`; each page's last write is
 // recorded in `image`. Returns how many times each request_id was answered, and with what.
-std::map<uint64_t, std::vector<absl::StatusCode>> WriteThrough(PageWriter* writer, int count,
-                                                              uint64_t pages,
-                                                              std::vector<std::string>* image) {
+std::map<uint64_t, std::vector<absl::StatusCode>> WriteThrough(
+    PageWriter* writer, int count, uint64_t pages, std::vector<std::string>* image,
+    const std::string& volume = "vol", uint32_t page_size = kPageSize) {
   absl::Mutex mu;
   std::map<uint64_t, std::vector<absl::StatusCode>> answers;
   image->assign(pages, std::string());
   for (int i = 0; i < count; ++i) {
     const uint64_t page = (i * 7) % pages;
-    std::string data(kPageSize, static_cast<char>('a' + i % 26));
+    std::string data(page_size, static_cast<char>('a' + i % 26));
     data[0] = static_cast<char>(i);
     (*image)[page] = data;
     EXPECT_TRUE(writer
-                    ->Write("vol", page, 0, data, false,
+                    ->Write(volume, page, 0, data, false,
                             [&mu, &answers](const WriteResult& result) {
                               absl::MutexLock lock(&mu);
                               answers[result.request_id].push_back(result.status.code());
@@ -299,6 +302,47 @@ TEST_F(BlockServiceTest, WritePageBatchesPacksQueuedWritesAndAnswersEachOnce) {
     }
     for (uint64_t page = 0; page < kPages; ++page) {
       absl::StatusOr<std::string> back = client->ReadPage("vol", page);
+      ASSERT_TRUE(back.ok()) << back.status();
+      EXPECT_TRUE(*back == image[page]) << "page " << page;
+    }
+  }
+}
+
+// The writer holds a short batch while enough writes are out; a message sent with gRPC's
+// buffer hint is reported written while it still sits in gRPC's buffer, so holding the batch
+// after it would wait for answers to writes that never left (the stream stalls for good).
+// 4 KiB pages pack 15 to a 64 KiB message: windows from 9 to 31 cover every threshold a
+// buffered message can reach.
+TEST_F(BlockServiceTest, PageWriterNeverStallsWhateverItsWindow) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  constexpr uint32_t kSmallPage = 4096;
+  constexpr uint64_t kPages = 64;
+  constexpr int kWrites = 3000;
+  ASSERT_TRUE(
+      client->CreateVolume("small", kPages * kSmallPage, kSmallPage, kSmallPage).ok());
+  for (const size_t window : {1, 9, 16, 17, 24, 31, 32, 64}) {
+    SCOPED_TRACE(absl::StrCat("window ", window));
+    std::unique_ptr<PageWriter> writer = client->NewPageWriter(window);
+    std::vector<std::string> image;
+    absl::Notification finished;
+    std::map<uint64_t, std::vector<absl::StatusCode>> answers;
+    std::thread writing([&] {
+      answers = WriteThrough(writer.get(), kWrites, kPages, &image, "small", kSmallPage);
+      finished.Notify();
+    });
+    // A stalled writer blocks in Write() for ever: fail with a message rather than time out.
+    if (!finished.WaitForNotificationWithTimeout(absl::Seconds(40))) {
+      std::fprintf(stderr, "PageWriter with window %zu stalled: %zu writes unanswered after 40 s\n",
+                   window, writer->in_flight());
+      std::abort();
+    }
+    writing.join();
+    ASSERT_EQ(answers.size(), static_cast<size_t>(kWrites));
+    const PageWriter::SendStats stats = writer->send_stats();
+    EXPECT_EQ(stats.writes, static_cast<uint64_t>(kWrites));
+    for (uint64_t page = 0; page < kPages; ++page) {
+      absl::StatusOr<std::string> back = client->ReadPage("small", page);
       ASSERT_TRUE(back.ok()) << back.status();
       EXPECT_TRUE(*back == image[page]) << "page " << page;
     }
