@@ -282,11 +282,12 @@ run_blockbench() {
 # time, and p99_us the median of the rounds' p99s (percentiles do not add up). Nothing if a
 # round has no result.
 summarize() {
-  local row=$1 side=$2 round
+  local row=$1 side=$2 round files=()
   for round in $(seq "$rounds"); do
     [ -f "$log_dir/$row.$round.$side" ] || return 0
-    cat "$log_dir/$row.$round.$side"
-  done | sort -k3,3g | awk '
+    files+=("$log_dir/$row.$round.$side")
+  done
+  cat "${files[@]}" | LC_ALL=C sort -k3,3g | awk '
     { writes += $1; seconds += $2; p99[NR] = $3; flushes += $4 }
     END { if (NR > 0 && seconds > 0)
             printf "%f %f %d\n", writes / seconds, p99[int((NR + 1) / 2)], flushes }'
@@ -299,7 +300,7 @@ round_ratios() {
   for round in $(seq "$rounds"); do
     [ -f "$log_dir/$row.$round.blockstore" ] && [ -f "$log_dir/$row.$round.nbdkit" ] || continue
     r="$(paste "$log_dir/$row.$round.blockstore" "$log_dir/$row.$round.nbdkit" |
-      awk '{ printf "%.2f", ($1 / $2) / ($5 / $6) }')"
+      awk '{ if ($2 > 0 && $5 > 0 && $6 > 0) printf "%.2f", ($1 / $2) / ($5 / $6); else printf "-" }')"
     ratios="${ratios:+$ratios,}$r"
   done
   echo "${ratios:--}"
@@ -332,8 +333,8 @@ for row in "${rows[@]}"; do
   done
 done
 
-echo "$rounds rounds per row, alternating which side runs first; writes, IOPS and flushes are" \
-  "the rounds' sums, p99 their median"
+echo "$rounds rounds per row, alternating which side runs first; writes and flushes are the" \
+  "rounds' sums, IOPS all writes over all time, p99 the rounds' median"
 printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %11s  %s\n' row io_KiB depth writes \
   IOPS_bstore IOPS_nbdkit ratio p99_us_bstore p99_us_nbdkit flushes ratio_by_round
 min_ratio=""
