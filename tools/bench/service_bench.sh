@@ -241,9 +241,9 @@ run_blockbench() {
     --count="${row_writes[$row]}" --flush_every="$flush_every" --seed=42 --json \
     >"$out" 2>"$log_dir/blockbench-$row.$round.log" &
   local pid=$! deadline=$((SECONDS + run_limit_seconds)) printed_at=""
-  # The results are final once the JSON line is out; gRPC's shutdown at exit can then take
-  # up to 10 s more (its executor thread sits in a 10 s epoll_wait), so the process gets a
-  # short grace and is then killed rather than waited for.
+  # The results are final once the JSON line is out. gRPC's shutdown at exit once took up to
+  # 10 s more (an executor thread in a 10 s epoll_wait; not seen since, see benchmarks.md), so
+  # the process gets a short grace and is then killed rather than waited for.
   while kill -0 "$pid" 2>/dev/null; do
     if [ -z "$printed_at" ] && grep -q '^{"seconds"' "$out"; then printed_at=$SECONDS; fi
     if [ -n "$printed_at" ] && [ $((SECONDS - printed_at)) -ge "$exit_grace_seconds" ]; then
