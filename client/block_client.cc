@@ -88,7 +88,7 @@ bool PageWriter::HoldLocked(size_t sent_unanswered, size_t queued_bytes) const {
 }
 
 void PageWriter::MaybeStartWrite() {
-  bool more_queued = false;
+  bool buffer_hint = false;
   bool writes_done = false;
   {
     absl::MutexLock lock(&mu_);
@@ -115,7 +115,7 @@ void PageWriter::MaybeStartWrite() {
       // The buffer hint lets gRPC report this message written while it still sits in its
       // buffer, to go out with the next one; so it is given only when the next one will not
       // be held: a held batch would wait for answers to writes that never left.
-      more_queued = !send_queue_.empty() &&
+      buffer_hint = !send_queue_.empty() &&
                     !HoldLocked(sent_unanswered + batch_.writes_size(), queued_bytes - bytes);
       ++send_stats_.messages;
       send_stats_.writes += batch_.writes_size();
@@ -132,7 +132,7 @@ void PageWriter::MaybeStartWrite() {
   }
   grpc::WriteOptions options;
   // Another message follows at once: let gRPC put both in one transport write.
-  if (more_queued) options.set_buffer_hint();
+  if (buffer_hint) options.set_buffer_hint();
   StartWrite(&batch_, options);
 }
 
