@@ -300,7 +300,8 @@ round_ratios() {
   for round in $(seq "$rounds"); do
     [ -f "$log_dir/$row.$round.blockstore" ] && [ -f "$log_dir/$row.$round.nbdkit" ] || continue
     r="$(paste "$log_dir/$row.$round.blockstore" "$log_dir/$row.$round.nbdkit" |
-      awk '{ if ($2 > 0 && $5 > 0 && $6 > 0) printf "%.2f", ($1 / $2) / ($5 / $6); else printf "-" }')"
+      awk '{ if ($2 > 0 && $5 > 0 && $6 > 0) printf "%.2f", ($1 / $2) / ($5 / $6)
+             else printf "-" }')"
     ratios="${ratios:+$ratios,}$r"
   done
   echo "${ratios:--}"
