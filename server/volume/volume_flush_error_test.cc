@@ -11,6 +11,7 @@
 #include "server/io/testing/fake_io_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
 #include "server/volume/volume.h"
+#include "server/volume/volume_test_helpers.h"
 
 namespace blockstore {
 namespace {
@@ -20,11 +21,7 @@ TEST(VolumeFlushErrorTest, FlushReportsAWriteErrorOfItsOwnPagesOnceAndAdvancesTh
   fake_options.complete_in_submit = true;
   FakeIoBackend fake(fake_options);
   FaultyIoBackend faulty(&fake);
-  VolumeConfig config;
-  config.name = "v";
-  config.size_bytes = 16 * 4096;
-  config.page_size_bytes = 4096;
-  config.block_size_bytes = 4096;
+  const VolumeConfig config = testing_harness::FourKiBVolumeConfig(16);
   const int fd = fake.AddDevice(config.size_bytes);
   VolumeOptions options;
   options.dirty_expire = absl::Hours(1);

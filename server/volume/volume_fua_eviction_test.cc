@@ -55,11 +55,7 @@ class WriteAnswer {
 TEST(VolumeFuaEvictionTest, FuaWriteReportsTheFailureOfAWritebackWhosePageWasThenEvicted) {
   FakeIoBackend fake;  // requests pend until this test completes them
   FaultyIoBackend faulty(&fake);
-  VolumeConfig config;
-  config.name = "v";
-  config.size_bytes = 128 * kPage;
-  config.page_size_bytes = kPage;
-  config.block_size_bytes = kPage;
+  const VolumeConfig config = testing_harness::FourKiBVolumeConfig(128);
   const int fd = fake.AddDevice(config.size_bytes);
   VolumeOptions options = testing_harness::QuietVolumeOptions();
   // Room for a handful of pages, so a few new writes must evict; the dirty limits sit above

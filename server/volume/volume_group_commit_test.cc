@@ -15,6 +15,7 @@
 #include "server/io/testing/fake_io_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
 #include "server/volume/volume.h"
+#include "server/volume/volume_test_helpers.h"
 
 namespace blockstore {
 namespace {
@@ -60,11 +61,7 @@ class RecordingObserver : public FlushObserver {
 TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCursors) {
   FakeIoBackend fake;  // requests pend until this test completes them
   FaultyIoBackend faulty(&fake);
-  VolumeConfig config;
-  config.name = "v";
-  config.size_bytes = 16 * 4096;
-  config.page_size_bytes = 4096;
-  config.block_size_bytes = 4096;
+  const VolumeConfig config = testing_harness::FourKiBVolumeConfig(16);
   const int fd = fake.AddDevice(config.size_bytes);
   VolumeOptions options;
   options.dirty_expire = absl::Hours(1);

@@ -48,6 +48,17 @@ class FlushWaiter : public FlushObserver {
   Event done_;
 };
 
+// The volume the fake-device tests use: "v", `pages` pages of 4 KiB, 4 KiB blocks (one block
+// per page, so each page not next to another is a bio of its own).
+inline VolumeConfig FourKiBVolumeConfig(uint64_t pages) {
+  VolumeConfig config;
+  config.name = "v";
+  config.size_bytes = pages * 4096;
+  config.page_size_bytes = 4096;
+  config.block_size_bytes = 4096;
+  return config;
+}
+
 // Volume options that leave all writeback to explicit Flush calls: no expiry, no background
 // threshold a test reaches, a flusher that wakes once an hour.
 inline VolumeOptions QuietVolumeOptions() {
