@@ -274,6 +274,16 @@ std::map<uint64_t, std::vector<absl::StatusCode>> WriteThrough(
   return answers;
 }
 
+// Reads back every page of `volume` and compares it with `image` (one entry per page).
+void ExpectVolumeHolds(Client* client, const std::string& volume,
+                       const std::vector<std::string>& image) {
+  for (uint64_t page = 0; page < image.size(); ++page) {
+    absl::StatusOr<std::string> back = client->ReadPage(volume, page);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(*back == image[page]) << "page " << page;
+  }
+}
+
 TEST_F(BlockServiceTest, WritePageBatchesPacksQueuedWritesAndAnswersEachOnce) {
   Start();
   std::unique_ptr<Client> client = NewClient();
@@ -300,11 +310,7 @@ TEST_F(BlockServiceTest, WritePageBatchesPacksQueuedWritesAndAnswersEachOnce) {
       EXPECT_GE(stats.messages, static_cast<uint64_t>(kWrites / 3));
       EXPECT_LT(stats.messages, static_cast<uint64_t>(kWrites));
     }
-    for (uint64_t page = 0; page < kPages; ++page) {
-      absl::StatusOr<std::string> back = client->ReadPage("vol", page);
-      ASSERT_TRUE(back.ok()) << back.status();
-      EXPECT_TRUE(*back == image[page]) << "page " << page;
-    }
+    ExpectVolumeHolds(client.get(), "vol", image);
   }
 }
 
@@ -341,11 +347,7 @@ TEST_F(BlockServiceTest, PageWriterNeverStallsWhateverItsWindow) {
     ASSERT_EQ(answers.size(), static_cast<size_t>(kWrites));
     const PageWriter::SendStats stats = writer->send_stats();
     EXPECT_EQ(stats.writes, static_cast<uint64_t>(kWrites));
-    for (uint64_t page = 0; page < kPages; ++page) {
-      absl::StatusOr<std::string> back = client->ReadPage("small", page);
-      ASSERT_TRUE(back.ok()) << back.status();
-      EXPECT_TRUE(*back == image[page]) << "page " << page;
-    }
+    ExpectVolumeHolds(client.get(), "small", image);
   }
 }
 

@@ -23,9 +23,8 @@ TEST(VolumeFlushErrorTest, FlushReportsAWriteErrorOfItsOwnPagesOnceAndAdvancesTh
   FaultyIoBackend faulty(&fake);
   const VolumeConfig config = testing_harness::FourKiBVolumeConfig(16);
   const int fd = fake.AddDevice(config.size_bytes);
-  VolumeOptions options;
-  options.dirty_expire = absl::Hours(1);
-  options.flusher_interval = absl::Hours(1);
+  // Writeback only when a test asks for it.
+  VolumeOptions options = testing_harness::QuietVolumeOptions();
   auto volume = OpenVolumeOnDeviceForTest(fd, config, options, &faulty);
   ASSERT_TRUE(volume.ok()) << volume.status();
   ASSERT_TRUE((*volume)->WriteSync(1, 0, std::string(4096, 'a')).ok());

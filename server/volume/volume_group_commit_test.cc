@@ -63,9 +63,8 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
   FaultyIoBackend faulty(&fake);
   const VolumeConfig config = testing_harness::FourKiBVolumeConfig(16);
   const int fd = fake.AddDevice(config.size_bytes);
-  VolumeOptions options;
-  options.dirty_expire = absl::Hours(1);
-  options.flusher_interval = absl::Hours(1);
+  // Writeback only when a test asks for it.
+  VolumeOptions options = testing_harness::QuietVolumeOptions();
   options.max_bios_inflight = 1;  // the first Flush's pass waits for its second bio
   auto volume = OpenVolumeOnDeviceForTest(fd, config, options, &faulty);
   ASSERT_TRUE(volume.ok()) << volume.status();
