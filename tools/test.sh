@@ -12,8 +12,9 @@ tools/install_deps.sh || exit 1
 asan_targets=(//server/common/... //server/cache/... //server/writeback/... //server/io/...
               //server/volume/... //server/service/...)
 
-# Engine tests under ThreadSanitizer. They link //server/writeback:tsan_abseil_test_support,
-# which makes Debian's uninstrumented abseil visible to TSan (docs/design.md).
+# Engine tests under ThreadSanitizer. The engine's locks (//server/common:annotated_mutex_lock)
+# bring //server/common:tsan_abseil_support, which makes Debian's uninstrumented abseil visible
+# to TSan (docs/design.md).
 tsan_targets=(//server/writeback/... //server/volume/...)
 
 passed=0

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "glog/logging.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 
 // Linux 5.14; older headers lack it (the call then fails with EINVAL and the write below
 // faults the pages in instead).

@@ -10,7 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/cache/chunk_pool.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 
 namespace blockstore {
 

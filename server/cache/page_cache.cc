@@ -5,7 +5,7 @@
 
 #include "glog/logging.h"
 #include "server/common/clock.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 
 namespace blockstore {
 namespace {

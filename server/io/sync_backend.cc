@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "glog/logging.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 
 namespace blockstore {
 namespace {

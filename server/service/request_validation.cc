@@ -35,43 +35,9 @@ absl::StatusOr<VolumeConfig> VolumeConfigFromRequest(const v1::CreateVolumeReque
   return config;
 }
 
-absl::Status ValidatePageIndex(const VolumeConfig& config, uint64_t page_index,
-                               absl::string_view field) {
-  if (page_index >= config.page_count()) {
-    return absl::OutOfRangeError(absl::StrCat(field, ": page ", page_index,
-                                              " is past the end of volume \"", config.name,
-                                              "\" (", config.page_count(), " pages)"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status ValidateWrite(const VolumeConfig& config, const v1::WritePageRequest& request) {
-  const uint64_t block = config.block_size_bytes;
-  const uint64_t offset = request.offset_bytes();
-  const uint64_t length = request.data().size();
-  if (length == 0) return absl::InvalidArgumentError("data: empty");
-  if (offset % block != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "offset_bytes: ", offset, " is not a multiple of the block size ", block));
-  }
-  if (length % block != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data: length ", length, " is not a multiple of the block size ", block));
-  }
-  if (offset + length > config.page_size_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("data: offset_bytes ", offset, " + length ",
-                                                   length, " exceeds the page size ",
-                                                   config.page_size_bytes));
-  }
-  const absl::Status page_status = ValidatePageIndex(config, request.page_index(), "page_index");
-  if (!page_status.ok()) return page_status;
-  const uint64_t page_start = request.page_index() * config.page_size_bytes;
-  if (page_start + offset + length > config.size_bytes) {
-    return absl::OutOfRangeError(absl::StrCat("data: ends at byte ", page_start + offset + length,
-                                              ", past the end of volume \"", config.name, "\" (",
-                                              config.size_bytes, " bytes)"));
-  }
-  return absl::OkStatus();
+  return ValidateWriteGeometry(config, request.page_index(), request.offset_bytes(),
+                               request.data().size());
 }
 
 absl::Status ValidateReadRange(const VolumeConfig& config, const v1::ReadPagesRequest& request) {

@@ -28,12 +28,8 @@ absl::Status ValidateVolumeField(absl::string_view name, absl::string_view field
 // The VolumeConfig a CreateVolumeRequest asks for, with 0 sizes replaced by the defaults.
 absl::StatusOr<VolumeConfig> VolumeConfigFromRequest(const v1::CreateVolumeRequest& request);
 
-// page_index < page_count, else OutOfRange naming `field`.
-absl::Status ValidatePageIndex(const VolumeConfig& config, uint64_t page_index,
-                               absl::string_view field);
-
-// Data non-empty, offset and length multiples of the block size and inside the page
-// (InvalidArgument); page and end of data inside the volume (OutOfRange).
+// ValidateWriteGeometry (volume_config.h) of the request's page, offset and data: the same
+// check, and the same messages, as Volume::Write makes for callers that are not the service.
 absl::Status ValidateWrite(const VolumeConfig& config, const v1::WritePageRequest& request);
 
 // page_count > 0 (InvalidArgument); every page inside the volume (OutOfRange).

@@ -20,12 +20,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
-#include "server/cache/annotated_reader_lock.h"
+#include "server/common/annotated_reader_lock.h"
 #include "server/cache/memory_budget.h"
 #include "server/cache/page_cache.h"
 #include "server/common/clock.h"
 #include "server/common/io_status.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 #include "server/io/io_backend.h"
 #include "server/writeback/block_map.h"
 #include "server/writeback/error_seq.h"
@@ -300,7 +300,7 @@ class VolumeImpl final : public Volume {
 
   void Write(uint64_t page_index, uint32_t offset_bytes, absl::string_view data, bool fua,
              absl::Time deadline, WriteCallback done) override {
-    absl::Status status = ValidateWrite(page_index, offset_bytes, data);
+    absl::Status status = ValidateWriteGeometry(config_, page_index, offset_bytes, data.size());
     if (!status.ok()) return done(std::move(status));
     if (!accepting_writes_.load(std::memory_order_acquire)) {
       return done(absl::UnavailableError(
@@ -321,11 +321,8 @@ class VolumeImpl final : public Volume {
   }
 
   void Read(uint64_t page_index, ReadCallback done) override {
-    if (page_index >= config_.page_count()) {
-      return done(absl::OutOfRangeError(absl::StrCat("page_index: ", page_index,
-                                                     " is past the end of volume ", config_.name,
-                                                     " (", config_.page_count(), " pages)")));
-    }
+    absl::Status status = ValidatePageIndex(config_, page_index);
+    if (!status.ok()) return done(std::move(status));
     if (closed_.load(std::memory_order_acquire)) return done(ClosedError());
     if (Page* page = cache_.Find(page_index)) {
       std::string copy;
@@ -349,8 +346,7 @@ class VolumeImpl final : public Volume {
       delete op;
       return;  // ReadOp reported the allocation failure.
     }
-    const absl::Status status = backend_->Submit(op);
-    if (!status.ok()) op->Complete(-ESHUTDOWN);
+    if (!backend_->Submit(op).ok()) op->Complete(-ESHUTDOWN);
   }
 
   void Flush(absl::optional<uint32_t> error_cursor, FlushObserver* observer) override {
@@ -449,36 +445,6 @@ class VolumeImpl final : public Volume {
     wb.bio_max_bytes = std::max(options.bio_max_bytes, config.block_size_bytes);
     wb.max_bios_inflight = options.max_bios_inflight;
     return wb;
-  }
-
-  absl::Status ValidateWrite(uint64_t page_index, uint32_t offset_bytes,
-                             absl::string_view data) const {
-    const uint32_t block = config_.block_size_bytes;
-    if (page_index >= config_.page_count()) {
-      return absl::OutOfRangeError(absl::StrCat("page_index: ", page_index,
-                                                " is past the end of volume ", config_.name, " (",
-                                                config_.page_count(), " pages)"));
-    }
-    if (data.empty()) return absl::InvalidArgumentError("data: must not be empty");
-    if (offset_bytes % block != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "offset_bytes: ", offset_bytes, " is not a multiple of the block size ", block));
-    }
-    if (data.size() % block != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "data: length ", data.size(), " is not a multiple of the block size ", block));
-    }
-    if (static_cast<uint64_t>(offset_bytes) + data.size() > config_.page_size_bytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("data: bytes [", offset_bytes, ", ", offset_bytes + data.size(),
-                       ") do not fit in a page of ", config_.page_size_bytes, " bytes"));
-    }
-    const uint64_t end = page_index * config_.page_size_bytes + offset_bytes + data.size();
-    if (end > config_.size_bytes) {
-      return absl::OutOfRangeError(absl::StrCat("data: ends at volume byte ", end,
-                                                ", past the volume's size ", config_.size_bytes));
-    }
-    return absl::OkStatus();
   }
 
   bool OverDirtyLimit() const {

@@ -61,6 +61,45 @@ absl::Status ValidateVolumeConfig(const VolumeConfig& config) {
   return absl::OkStatus();
 }
 
+absl::Status ValidatePageIndex(const VolumeConfig& config, uint64_t page_index,
+                               absl::string_view field) {
+  if (page_index >= config.page_count()) {
+    return absl::OutOfRangeError(absl::StrCat(field, ": page ", page_index,
+                                              " is past the end of volume \"", config.name,
+                                              "\" (", config.page_count(), " pages)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateWriteGeometry(const VolumeConfig& config, uint64_t page_index,
+                                   uint64_t offset_bytes, uint64_t length) {
+  const uint64_t block = config.block_size_bytes;
+  if (length == 0) return absl::InvalidArgumentError("data: must not be empty");
+  if (offset_bytes % block != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "offset_bytes: ", offset_bytes, " is not a multiple of the block size ", block));
+  }
+  if (length % block != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data: length ", length, " is not a multiple of the block size ", block));
+  }
+  if (offset_bytes > config.page_size_bytes || length > config.page_size_bytes - offset_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("data: offset_bytes ", offset_bytes,
+                                                   " + length ", length,
+                                                   " exceeds the page size ",
+                                                   config.page_size_bytes));
+  }
+  absl::Status status = ValidatePageIndex(config, page_index);
+  if (!status.ok()) return status;
+  const uint64_t end = page_index * config.page_size_bytes + offset_bytes + length;
+  if (end > config.size_bytes) {
+    return absl::OutOfRangeError(absl::StrCat("data: ends at byte ", end,
+                                              ", past the end of volume \"", config.name,
+                                              "\" (", config.size_bytes, " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
 std::string SerializeVolumeConfig(const VolumeConfig& config) {
   return absl::StrCat("format=1\nname=", config.name, "\nsize_bytes=", config.size_bytes,
                       "\npage_size_bytes=", config.page_size_bytes,

@@ -34,6 +34,19 @@ absl::Status ValidateVolumeName(absl::string_view name);
 // size_bytes > 0 and a multiple of the block size. InvalidArgument names the field.
 absl::Status ValidateVolumeConfig(const VolumeConfig& config);
 
+// page_index < page_count(), else OutOfRange naming `field` ("page_index" in a write; a read
+// request may name its own field).
+absl::Status ValidatePageIndex(const VolumeConfig& config, uint64_t page_index,
+                               absl::string_view field = "page_index");
+
+// The one geometry check of a write of `length` bytes at `offset_bytes` into page `page_index`,
+// made by the service before it touches the engine and by Volume::Write for every other caller,
+// with one message per mistake: data non-empty, offset and length multiples of the block size
+// and inside the page (InvalidArgument); page and end of data inside the volume (OutOfRange).
+// Each message starts with the request field at fault ("offset_bytes: ...").
+absl::Status ValidateWriteGeometry(const VolumeConfig& config, uint64_t page_index,
+                                   uint64_t offset_bytes, uint64_t length);
+
 // The config file format ("key=value" lines), so a volume reopens after a restart.
 std::string SerializeVolumeConfig(const VolumeConfig& config);
 absl::StatusOr<VolumeConfig> ParseVolumeConfig(absl::string_view text);

@@ -13,7 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 #include "server/cache/chunk_pool.h"
 #include "server/cache/memory_budget.h"
 #include "server/cache/page_arena.h"

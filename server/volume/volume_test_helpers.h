@@ -7,7 +7,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 #include "server/volume/volume.h"
 #include "server/writeback/page_result.h"
 #include "server/writeback/writeback_test_harness.h"

@@ -8,7 +8,7 @@
 #include "glog/logging.h"
 #include "server/common/clock.h"
 #include "server/common/io_status.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 
 namespace blockstore {
 namespace {

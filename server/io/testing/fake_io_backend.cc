@@ -7,7 +7,7 @@
 
 #include "absl/time/clock.h"
 #include "glog/logging.h"
-#include "server/io/annotated_mutex_lock.h"
+#include "server/common/annotated_mutex_lock.h"
 
 namespace blockstore {
 namespace {

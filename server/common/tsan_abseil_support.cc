@@ -1,6 +1,6 @@
-// Linked into the engine's tests (statically, alwayslink): what ThreadSanitizer runs need when
-// the abseil they link is Debian's, which is not built with -fsanitize=thread. Nothing here is
-// compiled without TSan.
+// Linked (statically, alwayslink) into every binary that takes the engine's annotated locks
+// (annotated_mutex_lock.h): what ThreadSanitizer runs need when the abseil they link is
+// Debian's, which is not built with -fsanitize=thread. Nothing here is compiled without TSan.
 //
 // - absl::Mutex keeps a process-wide lock-order graph (GraphCycles) in builds without NDEBUG,
 //   guarded by an abseil-internal spin lock TSan cannot see: two threads taking a second lock

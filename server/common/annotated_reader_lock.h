@@ -1,5 +1,5 @@
-#ifndef BLOCKSTORE_SERVER_CACHE_ANNOTATED_READER_LOCK_H_
-#define BLOCKSTORE_SERVER_CACHE_ANNOTATED_READER_LOCK_H_
+#ifndef BLOCKSTORE_SERVER_COMMON_ANNOTATED_READER_LOCK_H_
+#define BLOCKSTORE_SERVER_COMMON_ANNOTATED_READER_LOCK_H_
 
 #include "absl/base/dynamic_annotations.h"
 #include "absl/base/thread_annotations.h"
@@ -8,7 +8,7 @@
 namespace blockstore {
 
 // absl::ReaderMutexLock, made visible to ThreadSanitizer: the shared-mode companion of
-// AnnotatedMutexLock (server/io/annotated_mutex_lock.h, which says why Debian's abseil needs
+// AnnotatedMutexLock (server/common/annotated_mutex_lock.h, which says why Debian's abseil needs
 // this). Readers of a page take its lock this way.
 class ABSL_SCOPED_LOCKABLE AnnotatedReaderMutexLock {
  public:
@@ -29,4 +29,4 @@ class ABSL_SCOPED_LOCKABLE AnnotatedReaderMutexLock {
 
 }  // namespace blockstore
 
-#endif  // BLOCKSTORE_SERVER_CACHE_ANNOTATED_READER_LOCK_H_
+#endif  // BLOCKSTORE_SERVER_COMMON_ANNOTATED_READER_LOCK_H_
