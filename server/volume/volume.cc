@@ -25,6 +25,7 @@
 #include "server/cache/page_cache.h"
 #include "server/common/clock.h"
 #include "server/common/io_status.h"
+#include "server/common/sync_result.h"
 #include "server/common/annotated_mutex_lock.h"
 #include "server/io/io_backend.h"
 #include "server/writeback/block_map.h"
@@ -37,31 +38,6 @@ namespace blockstore {
 // Blocking conveniences.
 
 namespace {
-
-// The result of a blocking call, shared with the callback that produces it: whichever lets go
-// last frees it, so the callback may still be returning from Set() when the caller has woken up
-// and gone. Visible to ThreadSanitizer (AnnotatedMutexLock), unlike absl::Notification.
-template <typename T>
-class SyncResult {
- public:
-  void Set(T value) {
-    AnnotatedMutexLock lock(&mu_);
-    value_ = std::move(value);
-    done_ = true;
-    cv_.SignalAll();
-  }
-  T Wait() {
-    AnnotatedMutexLock lock(&mu_);
-    while (!done_) lock.Wait(&cv_);
-    return std::move(value_);
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  T value_ ABSL_GUARDED_BY(mu_);
-};
 
 // Owns itself: deleted at the end of OnFlushDone, after handing the summary over.
 class SyncFlushObserver : public FlushObserver {

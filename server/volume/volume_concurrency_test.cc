@@ -26,7 +26,6 @@
 namespace blockstore {
 namespace {
 
-using testing_harness::Event;
 using testing_harness::FlushWaiter;
 using testing_harness::QuietVolumeOptions;
 using testing_harness::SubmitWatcher;
@@ -212,7 +211,7 @@ TEST(VolumeConcurrencyTest, ReadCompletionNeverWaitsForAPageLockHeldByWriteback)
     } else {
       read = data.status();
     }
-    read_done.Notify();
+    read_done.Set();
   });
   ASSERT_TRUE(watcher.WaitForSubmits(1));
   ASSERT_EQ(fake.PendingOp(0), IoOp::kReadv);
@@ -224,7 +223,7 @@ TEST(VolumeConcurrencyTest, ReadCompletionNeverWaitsForAPageLockHeldByWriteback)
   Event completion_returned;
   std::thread completer([&] {
     fake.CompleteAt(0);  // the read
-    completion_returned.Notify();
+    completion_returned.Set();
   });
   EXPECT_TRUE(completion_returned.WaitFor(absl::Seconds(10)))
       << "the read's completion is waiting for a page lock held by writeback";

@@ -38,7 +38,6 @@ namespace blockstore {
 namespace {
 
 using testing_harness::BioTracker;
-using testing_harness::Event;
 using testing_harness::FlushWaiter;
 using testing_harness::QuietVolumeOptions;
 
@@ -153,7 +152,7 @@ class ModelRun {
       } else {
         result = data.status();
       }
-      done.Notify();
+      done.Set();
     });
     ASSERT_TRUE(Drive(done)) << "read of page " << page << " did not finish";
     ASSERT_TRUE(result.ok()) << result.status();

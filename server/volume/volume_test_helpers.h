@@ -27,7 +27,7 @@ class FlushWaiter : public FlushObserver {
       AnnotatedMutexLock lock(&mu_);
       summary_ = summary;
     }
-    done_.Notify();
+    done_.Set();
   }
   bool done() { return done_.IsSet(); }
   Event& done_event() { return done_; }

@@ -35,7 +35,6 @@ namespace blockstore {
 namespace {
 
 using testing_harness::EndRecord;
-using testing_harness::Event;
 using testing_harness::FlushWaiter;
 using testing_harness::HarnessOptions;
 using testing_harness::QuietVolumeOptions;
@@ -399,7 +398,7 @@ TEST(WritebackCompletionTest, R19_WritebackEndsExactlyOnceAndWakesItsWaiters) {
   Event woke;
   std::thread waiter([&] {
     h.cache().WaitWriteback(page);
-    woke.Notify();
+    woke.Set();
   });
   h.fake().CompleteNext();
   EXPECT_TRUE(page->IsWriteback());
@@ -540,7 +539,7 @@ TEST(WritebackCompletionTest, R27_FlushWaitsForEveryBioAndTheDeviceFlush) {
   Event closed;
   std::thread closer([&] {
     volume->Close();
-    closed.Notify();
+    closed.Set();
   });
   EXPECT_FALSE(closed.IsSet());
   fake.CompleteNext();  // the bio; the flush's fdatasync follows

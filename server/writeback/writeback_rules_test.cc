@@ -32,7 +32,6 @@ namespace {
 using testing_harness::BlockBytes;
 using testing_harness::FlushWaiter;
 using testing_harness::QuietVolumeOptions;
-using testing_harness::Event;
 using testing_harness::HarnessOptions;
 using testing_harness::SubmitWatcher;
 using testing_harness::WritebackHarness;
@@ -592,7 +591,7 @@ TEST(WritebackRulesTest, R16_APageIsUnlockedWhileItsWriteIsInFlight) {
     absl::Status write_status;
     volume->Write(4, 0, second, /*fua=*/false, absl::InfiniteFuture(), [&](absl::Status status) {
       write_status = status;
-      written.Notify();
+      written.Set();
     });
     EXPECT_EQ(written.IsSet(), !stable);
     ASSERT_EQ(fake.PendingCount(), 1u);

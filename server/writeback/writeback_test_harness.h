@@ -26,6 +26,7 @@
 #include "server/cache/page_cache.h"
 #include "server/common/volume_counters.h"
 #include "server/common/annotated_mutex_lock.h"
+#include "server/common/sync_result.h"
 #include "server/io/io_backend.h"
 #include "server/io/testing/fake_io_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
@@ -39,37 +40,6 @@
 namespace blockstore {
 namespace testing_harness {
 
-
-// A one-shot event with a bounded wait. Built on AnnotatedMutexLock so ThreadSanitizer sees
-// the hand-off (Debian's abseil is not instrumented, so absl::Notification is invisible to it).
-class Event {
- public:
-  void Notify() {
-    AnnotatedMutexLock lock(&mu_);
-    set_ = true;
-    cv_.SignalAll();
-  }
-  bool IsSet() {
-    AnnotatedMutexLock lock(&mu_);
-    return set_;
-  }
-  // True once notified; false if `timeout` passed first.
-  bool WaitFor(absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    AnnotatedMutexLock lock(&mu_);
-    while (!set_) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      lock.WaitWithTimeout(&cv_, left);
-    }
-    return true;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  bool set_ ABSL_GUARDED_BY(mu_) = false;
-};
 
 // Passes every request through to `target` unchanged (the same pointer, so the fake's pending
 // list still holds the engine's Bio objects) and counts accepted submissions, so a test can wait
