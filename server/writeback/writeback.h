@@ -51,8 +51,8 @@ struct WritebackConfig {
 
 // The write path of one volume: splits pages into block buffers, builds bios, submits them
 // through the IoBackend and completes them. Kernel analogue: fs/ext4/page-io.c after the seed
-// (ext4_bio_write_page, io_submit_add_bh, ext4_end_bio) with the later fixes of
-// docs/design.md's rule table.
+// (ext4_bio_write_page, io_submit_add_bh, ext4_end_bio) with the later fixes D1-D9 of
+// docs/writeback-rules.md, which also defines "the seed".
 //
 // Thread-safe: passes may run on any thread (one page is only ever in one pass, R1);
 // completions run on the backend's thread.

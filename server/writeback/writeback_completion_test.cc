@@ -1,4 +1,4 @@
-// Completion rules of docs/writeback-semantics.md (R6, R14, R18, R19, R24, R27-R30), one test
+// Completion rules of docs/writeback-rules.md (R6, R14, R18, R19, R24, R27-R30), one test
 // per rule, named after it. Pages are split over 2 to 4 bios by scattered block maps and their
 // bios completed in every order (std::next_permutation); a page's writeback must end exactly
 // once, after its last bio, with the gauges following each step. Completions are released by the

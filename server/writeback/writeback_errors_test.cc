@@ -1,4 +1,4 @@
-// Error rules of docs/writeback-semantics.md (R2, R13, R15, R17, R20-R22), one test per rule,
+// Error rules of docs/writeback-rules.md (R2, R13, R15, R17, R20-R22), one test per rule,
 // named after it. Device faults come from FaultyIoBackend (bad blocks, short writes, EAGAIN,
 // allocation failures) or from completing a FakeIoBackend request with an error result.
 #include <cerrno>

@@ -1,5 +1,5 @@
-// Rules of docs/writeback-semantics.md about page setup, eligibility and bio building (R1, R3,
-// R4, R5, R7-R12, R23, R25/R26), one test per rule, named after it. The write path is built from
+// Rules of docs/writeback-rules.md about page setup, eligibility and bio building (R1, R3,
+// R4, R5, R7-R12, R16, R23, R25/R26), one test per rule, named after it. The write path is built from
 // its parts (writeback_test_harness.h) over an in-memory FakeIoBackend device whose completions
 // the tests release explicitly. Completion rules are in writeback_completion_test.cc, error rules
 // in writeback_errors_test.cc.

@@ -1,7 +1,7 @@
 #ifndef BLOCKSTORE_SERVER_WRITEBACK_WRITEBACK_TEST_HARNESS_H_
 #define BLOCKSTORE_SERVER_WRITEBACK_WRITEBACK_TEST_HARNESS_H_
 
-// The write path assembled from its parts for the rule tests of docs/writeback-semantics.md:
+// The write path assembled from its parts for the rule tests of docs/writeback-rules.md:
 // PageCache + MemoryBudget + VolumeCounters + TableBlockMap + ErrorSeq + Writeback over a
 // FakeIoBackend device (optionally behind a FaultyIoBackend), with a recording observer.
 // Pages are filled the way Volume::DoWrite fills them. Testonly; not thread-safe itself, but

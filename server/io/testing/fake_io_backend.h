@@ -45,7 +45,7 @@ class FakeIoBackend : public IoBackend {
   struct Options {
     // Completes each request with its natural result inside Submit(), on the submitting thread.
     // This breaks the IoBackend contract on purpose: it is the worst case for rule R6 of
-    // docs/writeback-semantics.md (a bio finishing while the page is still being submitted),
+    // docs/writeback-rules.md (a bio finishing while the page is still being submitted),
     // and the one place in the tree where a completion runs inside Submit(). Tests only.
     bool complete_in_submit = false;
     // A thread of the fake completes pending requests in a seeded random order after random

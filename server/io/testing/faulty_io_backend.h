@@ -27,7 +27,7 @@ namespace blockstore {
 // - EAGAIN (EagainTimes): the next n requests fail with -EAGAIN and write nothing (liburing#766).
 // - Resource exhaustion (FailAllocationsAt): MayAllocate() says no for a window of calls, and a
 //   hook (SetOnAllocationFailure) runs right at the failure point, so a test can complete other
-//   requests there, deterministically (rule R14 of docs/writeback-semantics.md).
+//   requests there, deterministically (rule R14 of docs/writeback-rules.md).
 // Device crash is the target's (FakeIoBackend::Crash()).
 //
 // Injected errors complete asynchronously, like real ones: the request is forwarded to the target
