@@ -28,9 +28,9 @@ ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60), "deadline of each call");
 ABSL_FLAG(std::string, page_size, "4K", "create: page size (4K .. 64K, a power of two)");
 ABSL_FLAG(std::string, block_size, "4K", "create: block size (512 .. page size, a power of two)");
 ABSL_FLAG(bool, fua, false, "write: reply only once each page is durable");
-ABSL_FLAG(int, window, 64, "write: pages in flight on the WritePages stream");
+ABSL_FLAG(int, window, 64, "write: pages in flight on the WritePageBatches stream");
 ABSL_FLAG(int64_t, error_cursor, -1,
-          "flush: the error cursor printed by this volume's previous `blockctl flush` (R21: each "
+          "flush: the error cursor printed by this volume's previous `blockctl flush` (each "
           "write-back error is reported once per cursor); -1 samples a new one");
 
 namespace blockstore {
