@@ -15,35 +15,31 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
 #include "server/io/io_backend.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/io/io_request.h"
 #include "server/io/testing/block_io_uring.h"
-#include "server/io/testing/recording_request.h"
+#include "server/io/testing/test_requests.h"
 
 namespace blockstore {
 namespace {
 
 // Writes, syncs and reads back 4 KiB through `backend` on a fresh file; true if it round-trips.
 bool RoundTrips(IoBackend& backend, absl::string_view name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  const TempDir dir;
+  const int fd = open(dir.File(name).c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return false;
-  std::string data(4096, 'q');
-  std::string read(4096, '\0');
-  RecordingRequest write(IoOp::kWritev, fd, 4096, {{data.data(), data.size()}});
-  RecordingRequest sync(IoOp::kFdatasync, fd, 0, {});
-  RecordingRequest readv(IoOp::kReadv, fd, 4096, {{read.data(), read.size()}});
+  WriteRequest write(fd, 4096, std::string(4096, 'q'));
+  SyncRequest sync(fd);
+  ReadRequest readv(fd, 4096, 4096);
   bool ok = backend.Submit(&write).ok() && write.WaitForCompletions(1) &&
             write.last_result() == 4096 && backend.Submit(&sync).ok() &&
             sync.WaitForCompletions(1) && sync.last_result() == 0 &&
             backend.Submit(&readv).ok() && readv.WaitForCompletions(1) &&
-            readv.last_result() == 4096 && read == data;
+            readv.last_result() == 4096 && readv.data() == write.data();
   close(fd);
-  unlink(path.c_str());
   return ok;
 }
 

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -15,10 +13,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/io/io_request.h"
 #include "server/io/testing/aligned_buffer.h"
+#include "server/io/testing/direct_temp_file.h"
 #include "server/io/testing/recording_request.h"
 
 namespace blockstore {
@@ -30,24 +28,16 @@ constexpr size_t kFileBlocks = 128;
 class SyncBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* dir = std::getenv("TEST_TMPDIR");
-    path_ = absl::StrCat(dir != nullptr ? dir : "/tmp", "/",
-                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0600);
-    if (fd_ < 0 && errno == EINVAL) {
-      GTEST_SKIP() << "the filesystem of TEST_TMPDIR does not support O_DIRECT: " << path_;
-    }
-    ASSERT_GE(fd_, 0) << path_ << ": " << std::strerror(errno);
-    ASSERT_EQ(ftruncate(fd_, kFileBlocks * kBlockBytes), 0);
+    absl::StatusOr<std::unique_ptr<DirectTempFile>> file =
+        DirectTempFile::Create(kFileBlocks * kBlockBytes);
+    if (absl::IsUnimplemented(file.status())) GTEST_SKIP() << file.status();
+    ASSERT_TRUE(file.ok()) << file.status();
+    file_ = *std::move(file);
+    fd_ = file_->fd();
   }
 
-  void TearDown() override {
-    if (fd_ >= 0) close(fd_);
-    if (!path_.empty()) unlink(path_.c_str());
-  }
-
-  std::string path_;
-  int fd_ = -1;
+  std::unique_ptr<DirectTempFile> file_;
+  int fd_ = -1;  // file_'s
 };
 
 // Method: two threads each write their half of the blocks (even or odd) in a random order;

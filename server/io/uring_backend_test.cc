@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -16,7 +15,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
@@ -24,6 +22,7 @@
 #include "server/io/io_request.h"
 #include "server/io/testing/aligned_buffer.h"
 #include "server/io/testing/block_io_uring.h"
+#include "server/io/testing/direct_temp_file.h"
 #include "server/io/testing/recording_request.h"
 
 namespace blockstore {
@@ -31,11 +30,6 @@ namespace {
 
 constexpr size_t kBlockBytes = 4096;
 constexpr size_t kFileBlocks = 256;
-
-std::string TempPath(absl::string_view name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-}
 
 // Each test gets a fresh 1 MiB file opened O_DIRECT, as the server opens volumes, and is skipped
 // when io_uring cannot start here.
@@ -47,18 +41,12 @@ class UringBackendTest : public ::testing::Test {
     if (!probe.ok()) {
       GTEST_SKIP() << "io_uring unavailable (likely seccomp): " << probe.status();
     }
-    path_ = TempPath(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0600);
-    if (fd_ < 0 && errno == EINVAL) {
-      GTEST_SKIP() << "the filesystem of TEST_TMPDIR does not support O_DIRECT: " << path_;
-    }
-    ASSERT_GE(fd_, 0) << path_ << ": " << std::strerror(errno);
-    ASSERT_EQ(ftruncate(fd_, kFileBlocks * kBlockBytes), 0);
-  }
-
-  void TearDown() override {
-    if (fd_ >= 0) close(fd_);
-    if (!path_.empty()) unlink(path_.c_str());
+    absl::StatusOr<std::unique_ptr<DirectTempFile>> file =
+        DirectTempFile::Create(kFileBlocks * kBlockBytes);
+    if (absl::IsUnimplemented(file.status())) GTEST_SKIP() << file.status();
+    ASSERT_TRUE(file.ok()) << file.status();
+    file_ = *std::move(file);
+    fd_ = file_->fd();
   }
 
   static std::unique_ptr<UringBackend> CreateBackend(unsigned queue_depth,
@@ -77,8 +65,8 @@ class UringBackendTest : public ::testing::Test {
     return std::string(buffer.view());
   }
 
-  std::string path_;
-  int fd_ = -1;
+  std::unique_ptr<DirectTempFile> file_;
+  int fd_ = -1;  // file_'s
 };
 
 // Method: two threads each write their half of the blocks (even or odd) in a random order, each

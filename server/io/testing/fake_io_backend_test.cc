@@ -12,50 +12,12 @@
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 #include "server/io/io_request.h"
-#include "server/io/testing/recording_request.h"
+#include "server/io/testing/test_requests.h"
 
 namespace blockstore {
 namespace {
 
 constexpr uint64_t kDeviceBytes = 64 * 1024;
-
-// A write of `data` at `offset`; owns its bytes.
-class Write : public RecordingRequest {
- public:
-  Write(int device_fd, uint64_t offset, std::string data) : data_(std::move(data)) {
-    op = IoOp::kWritev;
-    fd = device_fd;
-    offset_bytes = offset;
-    set_iovecs({{data_.data(), data_.size()}});
-  }
-  std::string& data() { return data_; }
-
- private:
-  std::string data_;
-};
-
-class Read : public RecordingRequest {
- public:
-  Read(int device_fd, uint64_t offset, size_t len) : data_(len, '\0') {
-    op = IoOp::kReadv;
-    fd = device_fd;
-    offset_bytes = offset;
-    // Two iovecs, so filling crosses a segment boundary.
-    set_iovecs({{data_.data(), len / 2}, {data_.data() + len / 2, len - len / 2}});
-  }
-  const std::string& data() const { return data_; }
-
- private:
-  std::string data_;
-};
-
-class Sync : public RecordingRequest {
- public:
-  explicit Sync(int device_fd) {
-    op = IoOp::kFdatasync;
-    fd = device_fd;
-  }
-};
 
 TEST(FakeIoBackendTest, DevicesGetDistinctFdTokens) {
   FakeIoBackend fake;
@@ -69,7 +31,7 @@ TEST(FakeIoBackendTest, DevicesGetDistinctFdTokens) {
 TEST(FakeIoBackendTest, WriteReachesVolatileImageOnlyWhenCompleted) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 4096, std::string(4096, 'a'));
+  WriteRequest write(fd, 4096, std::string(4096, 'a'));
   ASSERT_TRUE(fake.Submit(&write).ok());
   EXPECT_EQ(write.completion_count(), 0) << "completed inside Submit()";
   EXPECT_EQ(fake.ReadVolatile(fd, 4096, 4096), std::string(4096, '\0'));
@@ -92,7 +54,7 @@ TEST(FakeIoBackendTest, WriteReachesVolatileImageOnlyWhenCompleted) {
 TEST(FakeIoBackendTest, WriteBytesAreCapturedAtSubmit) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 0, std::string(512, 'x'));
+  WriteRequest write(fd, 0, std::string(512, 'x'));
   ASSERT_TRUE(fake.Submit(&write).ok());
   write.data().assign(512, 'y');
   fake.CompleteAll();
@@ -102,7 +64,7 @@ TEST(FakeIoBackendTest, WriteBytesAreCapturedAtSubmit) {
 TEST(FakeIoBackendTest, ShortResultAppliesOnlyThePrefix) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 0, std::string(4096, 'b'));
+  WriteRequest write(fd, 0, std::string(4096, 'b'));
   ASSERT_TRUE(fake.Submit(&write).ok());
   fake.CompleteNext(1024);
   EXPECT_EQ(write.results(), std::vector<int32_t>{1024});
@@ -112,7 +74,7 @@ TEST(FakeIoBackendTest, ShortResultAppliesOnlyThePrefix) {
 TEST(FakeIoBackendTest, ErrorResultAppliesNothing) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 0, std::string(4096, 'c'));
+  WriteRequest write(fd, 0, std::string(4096, 'c'));
   ASSERT_TRUE(fake.Submit(&write).ok());
   fake.CompleteNext(-EIO);
   EXPECT_EQ(write.results(), std::vector<int32_t>{-EIO});
@@ -123,14 +85,14 @@ TEST(FakeIoBackendTest, ReadvFillsIovecsFromVolatileImageAtCompletion) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
   fake.SetContents(fd, 8192, std::string(3000, 'r'));
-  Read read(fd, 8192, 4096);
+  ReadRequest read(fd, 8192, 4096);
   ASSERT_TRUE(fake.Submit(&read).ok());
   EXPECT_EQ(read.data(), std::string(4096, '\0')) << "filled before completion";
   fake.CompleteNext();
   EXPECT_EQ(read.last_result(), 4096);
   EXPECT_EQ(read.data(), std::string(3000, 'r') + std::string(1096, '\0'));
 
-  Read short_read(fd, 8192, 4096);
+  ReadRequest short_read(fd, 8192, 4096);
   ASSERT_TRUE(fake.Submit(&short_read).ok());
   fake.CompleteNext(100);
   EXPECT_EQ(short_read.data(), std::string(100, 'r') + std::string(3996, '\0'));
@@ -141,9 +103,9 @@ TEST(FakeIoBackendTest, ReadvFillsIovecsFromVolatileImageAtCompletion) {
 TEST(FakeIoBackendTest, CrashKeepsSyncedWritesAndLosesUnsyncedOnes) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write synced(fd, 0, std::string(4096, 's'));
-  Sync sync(fd);
-  Write unsynced(fd, 4096, std::string(4096, 'u'));
+  WriteRequest synced(fd, 0, std::string(4096, 's'));
+  SyncRequest sync(fd);
+  WriteRequest unsynced(fd, 4096, std::string(4096, 'u'));
   ASSERT_TRUE(fake.Submit(&synced).ok());
   fake.CompleteAll();
   ASSERT_TRUE(fake.Submit(&sync).ok());
@@ -165,8 +127,8 @@ TEST(FakeIoBackendTest, CrashKeepsSyncedWritesAndLosesUnsyncedOnes) {
 TEST(FakeIoBackendTest, FailedFdatasyncMakesNothingDurable) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 0, std::string(4096, 'w'));
-  Sync sync(fd);
+  WriteRequest write(fd, 0, std::string(4096, 'w'));
+  SyncRequest sync(fd);
   ASSERT_TRUE(fake.Submit(&write).ok());
   fake.CompleteAll();
   ASSERT_TRUE(fake.Submit(&sync).ok());
@@ -179,8 +141,8 @@ TEST(FakeIoBackendTest, FailedFdatasyncMakesNothingDurable) {
 TEST(FakeIoBackendTest, WritePendingAtCrashDoesNotReachTheDeviceAfterIt) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 0, std::string(4096, 'p'));
-  Sync sync(fd);
+  WriteRequest write(fd, 0, std::string(4096, 'p'));
+  SyncRequest sync(fd);
   ASSERT_TRUE(fake.Submit(&write).ok());
   ASSERT_TRUE(fake.Submit(&sync).ok());
   fake.Crash();
@@ -193,10 +155,10 @@ TEST(FakeIoBackendTest, WritePendingAtCrashDoesNotReachTheDeviceAfterIt) {
 TEST(FakeIoBackendTest, NaturalResultsFollowABlockDevice) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(8192);
-  Write across_end(fd, 6144, std::string(4096, 'e'));
-  Write at_end(fd, 8192, std::string(512, 'e'));
-  Read read_across_end(fd, 4096, 8192);
-  Sync unknown_fd(fd + 1);
+  WriteRequest across_end(fd, 6144, std::string(4096, 'e'));
+  WriteRequest at_end(fd, 8192, std::string(512, 'e'));
+  ReadRequest read_across_end(fd, 4096, 8192);
+  SyncRequest unknown_fd(fd + 1);
   for (RecordingRequest* request :
        std::vector<RecordingRequest*>{&across_end, &at_end, &read_across_end, &unknown_fd}) {
     ASSERT_TRUE(fake.Submit(request).ok());
@@ -212,8 +174,8 @@ TEST(FakeIoBackendTest, NaturalResultsFollowABlockDevice) {
 TEST(FakeIoBackendTest, CompleteAtCompletesTheChosenRequest) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write first(fd, 0, std::string(512, '1'));
-  Write second(fd, 512, std::string(512, '2'));
+  WriteRequest first(fd, 0, std::string(512, '1'));
+  WriteRequest second(fd, 512, std::string(512, '2'));
   ASSERT_TRUE(fake.Submit(&first).ok());
   ASSERT_TRUE(fake.Submit(&second).ok());
   fake.CompleteAt(1, -EIO);
@@ -255,10 +217,10 @@ TEST(FakeIoBackendTest, CompleteInRandomOrderIsRepeatableForASeed) {
   auto order_for_seed = [](uint64_t seed) {
     FakeIoBackend fake;
     const int fd = fake.AddDevice(kDeviceBytes);
-    std::vector<std::unique_ptr<Write>> writes;
+    std::vector<std::unique_ptr<WriteRequest>> writes;
     std::vector<int> order;
     for (int i = 0; i < 16; ++i) {
-      writes.push_back(std::make_unique<Write>(fd, i * 512, std::string(512, 'a' + i)));
+      writes.push_back(std::make_unique<WriteRequest>(fd, i * 512, std::string(512, 'a' + i)));
       writes.back()->set_on_complete([&order, i](int32_t) { order.push_back(i); });
       EXPECT_TRUE(fake.Submit(writes.back().get()).ok());
     }
@@ -281,7 +243,7 @@ TEST(FakeIoBackendTest, CompleteInSubmitCompletesBeforeSubmitReturns) {
   options.complete_in_submit = true;
   FakeIoBackend fake(options);
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 0, std::string(512, 'i'));
+  WriteRequest write(fd, 0, std::string(512, 'i'));
   bool completed_inside_submit = false;
   bool submitting = true;
   write.set_on_complete([&](int32_t) { completed_inside_submit = submitting; });
@@ -304,9 +266,9 @@ TEST(FakeIoBackendTest, AutoCompleteCompletesEverythingFromItsOwnThread) {
   FakeIoBackend fake(options);
   constexpr int kWritesPerThread = 200;
   const int fd = fake.AddDevice(2 * kWritesPerThread * 512);
-  std::vector<std::unique_ptr<Write>> writes;
+  std::vector<std::unique_ptr<WriteRequest>> writes;
   for (int i = 0; i < 2 * kWritesPerThread; ++i) {
-    writes.push_back(std::make_unique<Write>(fd, i * 512, std::string(512, 'A' + i % 26)));
+    writes.push_back(std::make_unique<WriteRequest>(fd, i * 512, std::string(512, 'A' + i % 26)));
   }
   std::vector<std::thread> submitters;
   for (int t = 0; t < 2; ++t) {
@@ -330,11 +292,11 @@ TEST(FakeIoBackendTest, AutoCompleteCompletesEverythingFromItsOwnThread) {
 TEST(FakeIoBackendTest, ShutdownCompletesPendingRequestsAndRefusesNewOnes) {
   FakeIoBackend fake;
   const int fd = fake.AddDevice(kDeviceBytes);
-  Write write(fd, 0, std::string(512, 'z'));
+  WriteRequest write(fd, 0, std::string(512, 'z'));
   ASSERT_TRUE(fake.Submit(&write).ok());
   fake.Shutdown();
   EXPECT_EQ(write.results(), std::vector<int32_t>{512});
-  Write late(fd, 512, std::string(512, 'z'));
+  WriteRequest late(fd, 512, std::string(512, 'z'));
   EXPECT_EQ(fake.Submit(&late).code(), absl::StatusCode::kUnavailable);
   fake.Shutdown();
   EXPECT_EQ(late.completion_count(), 0);

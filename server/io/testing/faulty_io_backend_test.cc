@@ -6,37 +6,23 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/io/io_request.h"
 #include "server/io/sync_backend.h"
 #include "server/io/testing/fake_io_backend.h"
-#include "server/io/testing/recording_request.h"
+#include "server/io/testing/test_requests.h"
 
 namespace blockstore {
 namespace {
 
 constexpr uint64_t kDeviceBytes = 64 * 1024;
 constexpr uint32_t kBlockBytes = 4096;
-
-class Write : public RecordingRequest {
- public:
-  Write(int device_fd, uint64_t offset, std::string data) : data_(std::move(data)) {
-    op = IoOp::kWritev;
-    fd = device_fd;
-    offset_bytes = offset;
-    set_iovecs({{data_.data(), data_.size()}});
-  }
-
- private:
-  std::string data_;
-};
 
 class FaultyIoBackendTest : public ::testing::Test {
  protected:
@@ -48,7 +34,7 @@ class FaultyIoBackendTest : public ::testing::Test {
 
 TEST_F(FaultyIoBackendTest, PassesRequestsThroughUnchangedWithoutFaults) {
   FaultyIoBackend faulty(&fake_);
-  Write write(fd_, 0, std::string(kBlockBytes, 'p'));
+  WriteRequest write(fd_, 0, std::string(kBlockBytes, 'p'));
   ASSERT_TRUE(faulty.Submit(&write).ok());
   ASSERT_EQ(fake_.PendingCount(), 1u);
   EXPECT_EQ(fake_.PendingBytes(0), kBlockBytes);
@@ -64,8 +50,8 @@ TEST_F(FaultyIoBackendTest, PassesRequestsThroughUnchangedWithoutFaults) {
 TEST_F(FaultyIoBackendTest, FailedBlockFailsEveryWriteThatTouchesItAndWritesNothing) {
   FaultyIoBackend faulty(&fake_);
   faulty.FailBlock(kBlockBytes, kBlockBytes, EIO);
-  Write covering(fd_, 0, std::string(2 * kBlockBytes, 'c'));
-  Write beside(fd_, 2 * kBlockBytes, std::string(kBlockBytes, 'b'));
+  WriteRequest covering(fd_, 0, std::string(2 * kBlockBytes, 'c'));
+  WriteRequest beside(fd_, 2 * kBlockBytes, std::string(kBlockBytes, 'b'));
   ASSERT_TRUE(faulty.Submit(&covering).ok());
   ASSERT_TRUE(faulty.Submit(&beside).ok());
   EXPECT_EQ(covering.completion_count(), 0) << "completed inside Submit()";
@@ -82,12 +68,12 @@ TEST_F(FaultyIoBackendTest, FailedBlockFailsEveryWriteThatTouchesItAndWritesNoth
 TEST_F(FaultyIoBackendTest, FailedBlockCanReportEnospcAndCanBeCleared) {
   FaultyIoBackend faulty(&fake_);
   faulty.FailBlock(0, kBlockBytes, ENOSPC);
-  Write failed(fd_, 512, std::string(512, 'n'));
+  WriteRequest failed(fd_, 512, std::string(512, 'n'));
   ASSERT_TRUE(faulty.Submit(&failed).ok());
   fake_.CompleteAll();
   EXPECT_EQ(failed.results(), std::vector<int32_t>{-ENOSPC});
   faulty.ClearBlockFaults();
-  Write retried(fd_, 512, std::string(512, 'n'));
+  WriteRequest retried(fd_, 512, std::string(512, 'n'));
   ASSERT_TRUE(faulty.Submit(&retried).ok());
   fake_.CompleteAll();
   EXPECT_EQ(retried.results(), std::vector<int32_t>{512});
@@ -96,9 +82,10 @@ TEST_F(FaultyIoBackendTest, FailedBlockCanReportEnospcAndCanBeCleared) {
 TEST_F(FaultyIoBackendTest, FailNthSubmitFailsOnlyThatSubmit) {
   FaultyIoBackend faulty(&fake_);
   faulty.FailNthSubmit(2, EIO);
-  std::vector<std::unique_ptr<Write>> writes;
+  std::vector<std::unique_ptr<WriteRequest>> writes;
   for (int i = 0; i < 3; ++i) {
-    writes.push_back(std::make_unique<Write>(fd_, i * kBlockBytes, std::string(kBlockBytes, 'n')));
+    writes.push_back(
+        std::make_unique<WriteRequest>(fd_, i * kBlockBytes, std::string(kBlockBytes, 'n')));
     ASSERT_TRUE(faulty.Submit(writes.back().get()).ok());
   }
   fake_.CompleteAll();
@@ -112,8 +99,8 @@ TEST_F(FaultyIoBackendTest, FailNthSubmitFailsOnlyThatSubmit) {
 
 TEST_F(FaultyIoBackendTest, FailedFdatasyncMakesNothingDurable) {
   FaultyIoBackend faulty(&fake_);
-  Write write(fd_, 0, std::string(kBlockBytes, 'd'));
-  RecordingRequest sync(IoOp::kFdatasync, fd_, 0, {});
+  WriteRequest write(fd_, 0, std::string(kBlockBytes, 'd'));
+  SyncRequest sync(fd_);
   faulty.FailNthSubmit(2, EIO);
   ASSERT_TRUE(faulty.Submit(&write).ok());
   ASSERT_TRUE(faulty.Submit(&sync).ok());
@@ -132,9 +119,10 @@ TEST_F(FaultyIoBackendTest, EioOneInIsSeededAndRepeatable) {
     options.seed = seed;
     options.eio_one_in = 4;
     FaultyIoBackend faulty(&fake, options);
-    std::vector<std::unique_ptr<Write>> writes;
+    std::vector<std::unique_ptr<WriteRequest>> writes;
     for (int i = 0; i < 64; ++i) {
-      writes.push_back(std::make_unique<Write>(fd, (i % 16) * kBlockBytes, std::string(512, 'e')));
+      writes.push_back(
+          std::make_unique<WriteRequest>(fd, (i % 16) * kBlockBytes, std::string(512, 'e')));
       EXPECT_TRUE(faulty.Submit(writes.back().get()).ok());
     }
     fake.CompleteAll();
@@ -157,8 +145,8 @@ TEST_F(FaultyIoBackendTest, EioOneInIsSeededAndRepeatable) {
 TEST_F(FaultyIoBackendTest, ShortWriteOnceWritesOnlyThePrefixAndSaysSo) {
   FaultyIoBackend faulty(&fake_);
   faulty.ShortWriteOnce(kBlockBytes);
-  Write cut(fd_, 0, std::string(2 * kBlockBytes, 's'));
-  Write whole(fd_, 4 * kBlockBytes, std::string(2 * kBlockBytes, 'w'));
+  WriteRequest cut(fd_, 0, std::string(2 * kBlockBytes, 's'));
+  WriteRequest whole(fd_, 4 * kBlockBytes, std::string(2 * kBlockBytes, 'w'));
   ASSERT_TRUE(faulty.Submit(&cut).ok());
   ASSERT_TRUE(faulty.Submit(&whole).ok());
   fake_.CompleteAll();
@@ -174,10 +162,11 @@ TEST_F(FaultyIoBackendTest, ShortWriteOneInCutsAtAlignedLengthsBelowTheWrite) {
   options.short_write_one_in = 2;
   options.seed = 3;
   FaultyIoBackend faulty(&fake_, options);
-  std::vector<std::unique_ptr<Write>> writes;
+  std::vector<std::unique_ptr<WriteRequest>> writes;
   for (int i = 0; i < 32; ++i) {
     writes.push_back(
-        std::make_unique<Write>(fd_, (i % 8) * 2 * kBlockBytes, std::string(2 * kBlockBytes, 'r')));
+        std::make_unique<WriteRequest>(fd_, (i % 8) * 2 * kBlockBytes,
+                                       std::string(2 * kBlockBytes, 'r')));
     ASSERT_TRUE(faulty.Submit(writes.back().get()).ok());
   }
   fake_.CompleteAll();
@@ -198,7 +187,7 @@ TEST_F(FaultyIoBackendTest, ShortWriteOneInCutsAtAlignedLengthsBelowTheWrite) {
 TEST_F(FaultyIoBackendTest, EagainTimesFailsTheNextSubmitsAndWritesNothing) {
   FaultyIoBackend faulty(&fake_);
   faulty.EagainTimes(2);
-  Write write(fd_, 0, std::string(kBlockBytes, 'a'));
+  WriteRequest write(fd_, 0, std::string(kBlockBytes, 'a'));
   write.set_on_complete([&](int32_t res) {
     if (res == -EAGAIN) {
       EXPECT_EQ(fake_.ReadVolatile(fd_, 0, kBlockBytes), std::string(kBlockBytes, '\0'));
@@ -233,7 +222,7 @@ TEST_F(FaultyIoBackendTest, FailAllocationsAtWithMaxCountFailsForGood) {
 // right at the failure point, before MayAllocate() returns false.
 TEST_F(FaultyIoBackendTest, AllocationFailureHookRunsInsideTheFailingCall) {
   FaultyIoBackend faulty(&fake_);
-  Write in_flight(fd_, 0, std::string(kBlockBytes, 'h'));
+  WriteRequest in_flight(fd_, 0, std::string(kBlockBytes, 'h'));
   ASSERT_TRUE(faulty.Submit(&in_flight).ok());
   int hook_runs = 0;
   faulty.SetOnAllocationFailure([&] {
@@ -260,7 +249,7 @@ TEST(FaultyIoBackendOnCompleteInSubmitTest, InjectedErrorStillReported) {
   const int fd = fake.AddDevice(kDeviceBytes);
   FaultyIoBackend faulty(&fake);
   faulty.FailNthSubmit(1, EIO);
-  Write write(fd, 0, std::string(512, 'x'));
+  WriteRequest write(fd, 0, std::string(512, 'x'));
   ASSERT_TRUE(faulty.Submit(&write).ok());
   EXPECT_EQ(write.results(), std::vector<int32_t>{-EIO});
 }
@@ -270,7 +259,7 @@ TEST(FaultyIoBackendOnCompleteInSubmitTest, InjectedErrorStillReported) {
 TEST_F(FaultyIoBackendTest, ShutdownDrainsThroughTheTargetAndThenRefuses) {
   FaultyIoBackend faulty(&fake_);
   faulty.ShortWriteOnce(512);
-  Write write(fd_, 0, std::string(1024, 'q'));
+  WriteRequest write(fd_, 0, std::string(1024, 'q'));
   absl::Status resubmit_status = absl::UnknownError("not resubmitted");
   write.set_on_complete([&](int32_t res) {
     if (write.completion_count() == 0 && res == 512) {
@@ -285,21 +274,20 @@ TEST_F(FaultyIoBackendTest, ShutdownDrainsThroughTheTargetAndThenRefuses) {
   EXPECT_TRUE(resubmit_status.ok()) << resubmit_status;
   EXPECT_EQ(write.results(), (std::vector<int32_t>{512, 512}));
   EXPECT_EQ(fake_.ReadVolatile(fd_, 0, 1024), std::string(1024, 'q'));
-  Write late(fd_, 0, std::string(512, 'l'));
+  WriteRequest late(fd_, 0, std::string(512, 'l'));
   EXPECT_EQ(faulty.Submit(&late).code(), absl::StatusCode::kUnavailable);
 }
 
 // Method: on a real file through SyncBackend, a cut write leaves the file's second block
 // untouched, as a real short write would.
 TEST(FaultyIoBackendOnRealFileTest, ShortWriteReachesTheFileOnlyInPart) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp", "/short_write");
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  const TempDir dir;
+  const int fd = open(dir.File("short_write").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
   ASSERT_GE(fd, 0);
   SyncBackend sync_backend;
   FaultyIoBackend faulty(&sync_backend);
   faulty.ShortWriteOnce(kBlockBytes);
-  Write write(fd, 0, std::string(2 * kBlockBytes, 'f'));
+  WriteRequest write(fd, 0, std::string(2 * kBlockBytes, 'f'));
   ASSERT_TRUE(faulty.Submit(&write).ok());
   ASSERT_TRUE(write.WaitForCompletions(1));
   EXPECT_EQ(write.last_result(), static_cast<int32_t>(kBlockBytes));
@@ -308,7 +296,6 @@ TEST(FaultyIoBackendOnRealFileTest, ShortWriteReachesTheFileOnlyInPart) {
   EXPECT_EQ(file.substr(0, kBlockBytes), std::string(kBlockBytes, 'f'));
   faulty.Shutdown();
   close(fd);
-  unlink(path.c_str());
 }
 
 }  // namespace
