@@ -15,20 +15,58 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "tools/bench/json_value.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace blockstore {
 namespace bench {
 namespace {
 
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+// fio's report is read as a google.protobuf.Struct: JSON numbers are doubles (fio's byte and
+// nanosecond counts fit in 53 bits). These lookups treat a missing member or one of another
+// type as absent, so the parser checks only the leaves it needs.
+
+// Member `key` of `object` (nullptr: absent or no object).
+const Value* Member(const Struct* object, const std::string& key) {
+  if (object == nullptr) return nullptr;
+  auto it = object->fields().find(key);
+  return it == object->fields().end() ? nullptr : &it->second;
+}
+
+// Member `key` of `object` when it is an object itself.
+const Struct* Object(const Struct* object, const std::string& key) {
+  const Value* value = Member(object, key);
+  return value != nullptr && value->has_struct_value() ? &value->struct_value() : nullptr;
+}
+
+// Element `index` of `array` when it is an object.
+const Struct* Element(const Value* array, int index) {
+  if (array == nullptr || !array->has_list_value()) return nullptr;
+  const google::protobuf::ListValue& list = array->list_value();
+  return index < list.values_size() && list.values(index).has_struct_value()
+             ? &list.values(index).struct_value()
+             : nullptr;
+}
+
+// Member `key` of `object` when it is a number, else `fallback`.
+double Number(const Struct* object, const std::string& key, double fallback = 0) {
+  const Value* value = Member(object, key);
+  return value != nullptr && value->kind_case() == Value::kNumberValue ? value->number_value()
+                                                                       : fallback;
+}
+
 // The value of fio's percentile map at `percent`. fio spells keys "99.000000"; compare them as
 // numbers so another spelling ("99.0") reads the same.
-double Percentile(const JsonValue& percentiles, double percent) {
-  for (const std::string& key : percentiles.keys()) {
+double Percentile(const Struct* percentiles, double percent) {
+  if (percentiles == nullptr) return -1;
+  for (const auto& [key, value] : percentiles->fields()) {
     char* end = nullptr;
     const double p = std::strtod(key.c_str(), &end);
     if (end != key.c_str() && std::fabs(p - percent) < 1e-9) {
-      return percentiles[key].AsNumber(-1);
+      return value.kind_case() == Value::kNumberValue ? value.number_value() : -1;
     }
   }
   return -1;
@@ -75,36 +113,44 @@ absl::StatusOr<FioResult> ParseFioJson(absl::string_view text) {
   if (start == absl::string_view::npos) {
     return absl::InvalidArgumentError("fio output holds no JSON document");
   }
-  absl::StatusOr<JsonValue> doc = JsonValue::Parse(text.substr(start));
-  if (!doc.ok()) return doc.status();
-  const JsonValue& job = (*doc)["jobs"][0];
-  const JsonValue& write = job["write"];
-  if (!write.is_object() || !write["io_bytes"].is_number()) {
+  Struct doc;
+  const auto parsed =
+      google::protobuf::util::JsonStringToMessage(std::string(text.substr(start)), &doc);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fio output is not a JSON document: ",
+                     absl::string_view(parsed.message().data(), parsed.message().size())));
+  }
+  const Struct* job = Element(Member(&doc, "jobs"), 0);
+  const Struct* write = Object(job, "write");
+  const Value* io_bytes = Member(write, "io_bytes");
+  if (io_bytes == nullptr || io_bytes->kind_case() != Value::kNumberValue) {
     return absl::InvalidArgumentError("fio JSON lacks jobs[0].write.io_bytes");
   }
-  const double error = job["error"].AsNumber(0);
+  const double error = Number(job, "error");
   if (error != 0) {
     return absl::InternalError(absl::StrCat("fio job reported error ", error, " (",
                                             std::strerror(static_cast<int>(error)), ")"));
   }
   FioResult result;
-  result.io_bytes = static_cast<uint64_t>(write["io_bytes"].AsNumber());
-  result.runtime_seconds = write["runtime"].AsNumber() / 1000.0;
-  result.bandwidth_bytes_per_second = write["bw_bytes"].AsNumber(-1);
+  result.io_bytes = static_cast<uint64_t>(io_bytes->number_value());
+  result.runtime_seconds = Number(write, "runtime") / 1000.0;
+  result.bandwidth_bytes_per_second = Number(write, "bw_bytes", -1);
   if (result.bandwidth_bytes_per_second < 0) {
     // Older fio: "bw" in KiB/s.
-    result.bandwidth_bytes_per_second = write["bw"].AsNumber() * 1024.0;
+    result.bandwidth_bytes_per_second = Number(write, "bw") * 1024.0;
   }
-  result.iops = write["iops"].AsNumber();
-  result.total_ios = static_cast<uint64_t>(write["total_ios"].AsNumber());
-  result.write_clat_p99_ns = Percentile(write["clat_ns"]["percentile"], 99.0);
-  result.write_clat_mean_ns = write["clat_ns"]["mean"].AsNumber(-1);
-  const JsonValue& sync_lat = job["sync"]["lat_ns"];
-  result.sync_lat_p99_ns = Percentile(sync_lat["percentile"], 99.0);
-  result.syncs = static_cast<uint64_t>(sync_lat["N"].AsNumber());
+  result.iops = Number(write, "iops");
+  result.total_ios = static_cast<uint64_t>(Number(write, "total_ios"));
+  const Struct* clat = Object(write, "clat_ns");
+  result.write_clat_p99_ns = Percentile(Object(clat, "percentile"), 99.0);
+  result.write_clat_mean_ns = Number(clat, "mean", -1);
+  const Struct* sync_lat = Object(Object(job, "sync"), "lat_ns");
+  result.sync_lat_p99_ns = Percentile(Object(sync_lat, "percentile"), 99.0);
+  result.syncs = static_cast<uint64_t>(Number(sync_lat, "N"));
   result.cpu_seconds =
-      (job["usr_cpu"].AsNumber() + job["sys_cpu"].AsNumber()) / 100.0 * result.runtime_seconds;
-  result.context_switches = static_cast<uint64_t>(job["ctx"].AsNumber());
+      (Number(job, "usr_cpu") + Number(job, "sys_cpu")) / 100.0 * result.runtime_seconds;
+  result.context_switches = static_cast<uint64_t>(Number(job, "ctx"));
   return result;
 }
 

@@ -1,8 +1,17 @@
 #include "tools/bench/fio_job.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 
 namespace blockstore {
@@ -61,6 +70,27 @@ TEST(FioJobTest, ParsesBandwidthIopsAndPercentiles) {
   EXPECT_EQ(result->syncs, 15u);
 }
 
+// The whole report fio 3.33 wrote for a job like the benchmark's (the data of fio_job_test).
+TEST(FioJobTest, ParsesARealReport) {
+  std::ifstream in("tools/bench/testdata/fio-3.33-randwrite.json", std::ios::binary);
+  ASSERT_TRUE(in) << "testdata missing from the runfiles";
+  std::ostringstream report;
+  report << in.rdbuf();
+  absl::StatusOr<FioResult> result = ParseFioJson(report.str());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->io_bytes, 4194304u);
+  EXPECT_DOUBLE_EQ(result->bandwidth_bytes_per_second, 149796571);
+  EXPECT_DOUBLE_EQ(result->iops, 36571.428571);
+  EXPECT_DOUBLE_EQ(result->runtime_seconds, 0.028);
+  EXPECT_EQ(result->total_ios, 1024u);
+  EXPECT_DOUBLE_EQ(result->write_clat_p99_ns, 370688);
+  EXPECT_DOUBLE_EQ(result->write_clat_mean_ns, 163535.600586);
+  EXPECT_DOUBLE_EQ(result->sync_lat_p99_ns, 518144);
+  EXPECT_EQ(result->syncs, 114u);
+  EXPECT_DOUBLE_EQ(result->cpu_seconds, (7.407407 + 37.037037) / 100.0 * 0.028);
+  EXPECT_EQ(result->context_switches, 282u);
+}
+
 TEST(FioJobTest, MissingPercentilesReadAsUnknown) {
   absl::StatusOr<FioResult> result = ParseFioJson(
       R"({"jobs": [{"error": 0, "write": {"io_bytes": 8, "bw": 2, "iops": 1, "runtime": 4}}]})");
@@ -73,7 +103,11 @@ TEST(FioJobTest, MissingPercentilesReadAsUnknown) {
 TEST(FioJobTest, RefusesReportsWithoutAWriteJobOrWithAnError) {
   EXPECT_FALSE(ParseFioJson("fio: no JSON here").ok());
   EXPECT_FALSE(ParseFioJson(R"({"jobs": []})").ok());
-  EXPECT_FALSE(ParseFioJson(R"({"jobs": [{"write": {"io_bytes": 1}})").ok());  // truncated
+  EXPECT_FALSE(ParseFioJson(R"({"jobs": [{"write": {"io_bytes": "1"}}]})").ok());
+  absl::StatusOr<FioResult> truncated = ParseFioJson(R"({"jobs": [{"write": {"io_bytes": 1}})");
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_EQ(truncated.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(ParseFioJson(R"({"jobs": [{"write": {"io_bytes": 1}}]} and more)").ok());
   absl::StatusOr<FioResult> failed =
       ParseFioJson(R"({"jobs": [{"error": 5, "write": {"io_bytes": 0}}]})");
   ASSERT_FALSE(failed.ok());
@@ -105,6 +139,42 @@ TEST(FioJobTest, ArgumentsMatchTheEngineSide) {
   EXPECT_TRUE(has("--allow_file_create=0"));
   EXPECT_TRUE(has("--output-format=json"));
   EXPECT_TRUE(has("--output=/tmp/out.json"));
+}
+
+// fio itself (tools/install_deps.sh installs it) on a small pre-written file: its report parses
+// and adds up. psync rather than io_uring, so a seccomp profile without io_uring does not matter.
+TEST(FioJobTest, RunsFioAndParsesItsReport) {
+  FioJob job;
+  if (::access(job.fio_path.c_str(), X_OK) != 0) GTEST_SKIP() << job.fio_path << " not installed";
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = tmp != nullptr ? tmp : "/tmp";
+  job.filename = absl::StrCat(dir, "/fio_job_test.dat");
+  job.size_bytes = 1 << 20;
+  {
+    std::ofstream out(job.filename, std::ios::binary);
+    out << std::string(job.size_bytes, 'x');
+    ASSERT_TRUE(out.good());
+  }
+  const int fd = ::open(job.filename.c_str(), O_RDONLY | O_DIRECT);
+  if (fd < 0 && errno == EINVAL) GTEST_SKIP() << dir << " does not support O_DIRECT";
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  job.block_size_bytes = 4096;
+  job.iodepth = 1;
+  job.random = true;
+  job.fdatasync_every_ios = 16;
+  job.ioengine = "psync";
+  job.max_runtime = absl::Seconds(30);
+  absl::StatusOr<FioResult> result = RunFio(job, dir);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->io_bytes, job.size_bytes);
+  EXPECT_EQ(result->total_ios, 256u);
+  EXPECT_GT(result->bandwidth_bytes_per_second, 0);
+  EXPECT_GT(result->iops, 0);
+  EXPECT_GT(result->write_clat_p99_ns, 0);
+  EXPECT_GT(result->write_clat_mean_ns, 0);
+  EXPECT_GT(result->syncs, 0u);
+  ::unlink(job.filename.c_str());
 }
 
 }  // namespace
