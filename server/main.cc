@@ -43,7 +43,7 @@ ABSL_FLAG(absl::Duration, flusher_interval, kVolumeDefaults.flusher_interval,
           "how often the flusher wakes up");
 ABSL_FLAG(std::string, io_backend, blockstore::kDefaultIoBackend,
           "auto (io_uring, else synchronous IO), uring or sync");
-ABSL_FLAG(bool, prefault_cache, true,
+ABSL_FLAG(bool, prefault_cache, kVolumeDefaults.prefault_cache,
           "map and write all of --cache_bytes at startup, so the first write into each cached "
           "page does not pay for the first touch of its memory (5-20 us per 4 KiB on a "
           "paravirtualized guest); costs startup time (about 1 s per 256 MiB there) and holds "

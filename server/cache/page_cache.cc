@@ -75,6 +75,45 @@ uint64_t PageCache::ReleaseFreeLocked(size_t max) {
   return bytes;
 }
 
+uint8_t* PageCache::TakeBufferLocked(bool* out_of_memory) {
+  *out_of_memory = false;
+  // A resident free buffer carries its charge; any other must be charged before it is taken,
+  // so the budget is never exceeded, even transiently. Eviction makes resident free buffers.
+  uint8_t* data = arena_.TakeResident();
+  if (data == nullptr && !budget_->TryCharge(page_charge_bytes_)) {
+    if (EvictLocked(kEvictBatch) == 0) return nullptr;
+    data = arena_.TakeResident();
+  }
+  if (data == nullptr) {
+    data = arena_.Allocate();
+    if (data == nullptr) {
+      budget_->Uncharge(page_charge_bytes_);
+      *out_of_memory = true;
+    }
+  }
+  return data;
+}
+
+absl::StatusOr<uint8_t*> PageCache::AllocateBuffer() {
+  // Two rounds, as FindOrCreate.
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1 && !budget_->ReclaimFromOthers(this, page_charge_bytes_)) break;
+    AnnotatedMutexLock lock(&mu_);
+    bool out_of_memory = false;
+    uint8_t* data = TakeBufferLocked(&out_of_memory);
+    if (out_of_memory) return absl::ResourceExhaustedError("out of memory allocating a buffer");
+    if (data != nullptr) return data;
+  }
+  return absl::ResourceExhaustedError(
+      "page cache budget exhausted: every cached page is dirty, under writeback or in use");
+}
+
+void PageCache::FreeBuffer(uint8_t* buffer) {
+  AnnotatedMutexLock lock(&mu_);
+  // Like a freed page's: resident and still charged, for the next page or buffer.
+  arena_.Free(buffer);
+}
+
 Page* PageCache::Find(uint64_t index) {
   AnnotatedMutexLock lock(&mu_);
   auto it = pages_.find(index);
@@ -99,21 +138,10 @@ absl::StatusOr<Page*> PageCache::FindOrCreate(uint64_t index) {
       it->second->Pin();
       return it->second;
     }
-    // A resident free buffer carries its charge; any other must be charged before it is
-    // taken, so the budget is never exceeded, even transiently. Eviction makes resident free
-    // buffers.
-    uint8_t* data = arena_.TakeResident();
-    if (data == nullptr && !budget_->TryCharge(page_charge_bytes_)) {
-      if (EvictLocked(kEvictBatch) == 0) continue;
-      data = arena_.TakeResident();
-    }
-    if (data == nullptr) {
-      data = arena_.Allocate();
-      if (data == nullptr) {
-        budget_->Uncharge(page_charge_bytes_);
-        return absl::ResourceExhaustedError("out of memory allocating a cache page");
-      }
-    }
+    bool out_of_memory = false;
+    uint8_t* data = TakeBufferLocked(&out_of_memory);
+    if (out_of_memory) return absl::ResourceExhaustedError("out of memory allocating a cache page");
+    if (data == nullptr) continue;
     Page* page = ConstructPageLocked(index, data);
     page->Pin();
     pages_.emplace(index, page);

@@ -50,6 +50,13 @@ class PageCache final : public MemoryReclaimer {
   absl::StatusOr<Page*> FindOrCreate(uint64_t index) ABSL_LOCKS_EXCLUDED(mu_);
   void Unpin(Page* page) { page->Unpin(); }
 
+  // A page-sized buffer from the cache's arena, charged to the budget like a page (so a read's
+  // bounce buffer cannot push the process past it), aligned for O_DIRECT; contents undefined.
+  // ResourceExhausted when the budget holds only dirty, under-writeback or pinned pages.
+  absl::StatusOr<uint8_t*> AllocateBuffer() ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns a buffer from AllocateBuffer. It stays with the cache, charged, for the next page.
+  void FreeBuffer(uint8_t* buffer) ABSL_LOCKS_EXCLUDED(mu_);
+
   // set_page_dirty. REQUIRES: page lock held. Puts a newly dirty page at the dirty list's tail.
   void MarkDirty(Page* page) ABSL_LOCKS_EXCLUDED(mu_);
   // clear_page_dirty_for_io. REQUIRES: page lock held. Returns whether the page was dirty.
@@ -105,6 +112,9 @@ class PageCache final : public MemoryReclaimer {
 
   // Builds a page on `data` (from arena_) in a header slot.
   Page* ConstructPageLocked(uint64_t index, uint8_t* data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A charged buffer from arena_ (evicting clean pages for it), or nullptr when the budget is
+  // spent; *out_of_memory when the system refused memory.
+  uint8_t* TakeBufferLocked(bool* out_of_memory) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the page's data to arena_, still resident and still charged.
   void FreePageLocked(Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives up to `max` resident free buffers back to the system and uncharges them. Returns the

@@ -36,4 +36,8 @@ int StatusToErrno(const absl::Status& status) {
   }
 }
 
+absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
+  return absl::ErrnoToStatus(err, absl::StrCat(what, " ", path));
+}
+
 }  // namespace blockstore

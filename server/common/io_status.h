@@ -17,6 +17,10 @@ absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t
 // the codes it produces (kDataLoss -> EIO, kResourceExhausted -> ENOSPC); EIO for anything else.
 int StatusToErrno(const absl::Status& status);
 
+// A failed system call on a file: absl::ErrnoToStatus(err) with "<what> <path>" as the message,
+// e.g. ErrnoStatus(errno, "open", path).
+absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path);
+
 }  // namespace blockstore
 
 #endif  // BLOCKSTORE_SERVER_COMMON_IO_STATUS_H_

@@ -39,6 +39,12 @@ class IoRequest {
   int iov_count = 0;
 };
 
+// How many times a request resubmits itself after -EAGAIN before it gives up (liburing#766:
+// EAGAIN is "try again", never success and never a final error): a device that never stops
+// saying "again" fails the request instead of spinning the completion thread. The one cap for
+// bios, reads and device flushes alike.
+constexpr int kMaxEagainRetries = 1000;
+
 // Total bytes an iovec array describes.
 inline uint64_t IovecBytes(const iovec* iov, int count) {
   uint64_t total = 0;

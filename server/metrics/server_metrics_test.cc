@@ -38,6 +38,7 @@ class ServerMetricsTest : public ::testing::Test {
     options_ = new VolumeOptions();
     options_->dirty_limit_bytes = 8 << 20;
     options_->dirty_background_bytes = 2 << 20;
+    options_->prefault_cache = false;  // the registry would map and write 256 MiB
     auto registry = VolumeRegistry::Open(*data_dir_, *options_, backend_);
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = registry->release();

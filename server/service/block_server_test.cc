@@ -30,6 +30,7 @@ class BlockServerTest : public ::testing::Test {
     options_.listen = "127.0.0.1:0";
     options_.metrics_listen = "";
     options_.io_backend = "sync";
+    options_.volume.prefault_cache = false;  // each server would map and write 256 MiB
   }
   ServerOptions options_;
 };

@@ -49,6 +49,7 @@ class BlockServiceTest : public ::testing::Test {
   void Start(VolumeOptions options = VolumeOptions()) {
     options.flusher_interval = absl::Milliseconds(50);
     options.dirty_expire = absl::Milliseconds(200);
+    options.prefault_cache = false;  // each test's registry would map and write 256 MiB
     absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
         VolumeRegistry::Open(data_dir_, options, &faulty_);
     ASSERT_TRUE(registry.ok()) << registry.status();

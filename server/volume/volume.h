@@ -13,7 +13,9 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "server/common/volume_counters.h"
+#include "server/volume/flush_observer.h"
 #include "server/volume/volume_config.h"
+#include "server/writeback/writeback.h"
 #include "server/writeback/page_result.h"
 
 namespace blockstore {
@@ -31,10 +33,8 @@ struct VolumeOptions {
   absl::Duration dirty_wait_max = absl::Seconds(30);  // longest throttle wait without a deadline
   uint32_t bio_max_vecs = 256;                        // BIO_MAX_PAGES of the seed
   uint32_t bio_max_bytes = 1u << 20;
-  // Twice the virtio disk's 128 tags: the block layer's scheduler holds the rest, so the
-  // device's queue stays full while completions are reaped and new bios submitted. 4 KiB of
-  // iovecs per bio, allocated as the pool grows.
-  uint32_t max_bios_inflight = 256;
+  // Bios in flight per volume (WritebackConfig's default, which says why).
+  uint32_t max_bios_inflight = kDefaultMaxBiosInflight;
   // Stable pages (R16): a write to a page whose writeback is in flight waits (parked, like a
   // throttled writer; the caller is not blocked) until that writeback ends, so the device never
   // reads a block while it changes. Off: the write goes into the cache at once and the page is
@@ -43,26 +43,8 @@ struct VolumeOptions {
   // Server-wide (VolumeRegistry): map and write the whole cache_bytes of page memory at
   // startup (ChunkPool), so the first write into each cached page does not pay for the first
   // touch of its memory. Costs startup time and holds cache_bytes resident from the start.
-  bool prefault_cache = false;
-};
-
-struct FlushSummary {
-  uint64_t pages_written = 0;  // pages whose writeback ended OK
-  uint64_t pages_failed = 0;   // pages whose writeback ended with an error
-  // The flush's result: the device flush's status, else the volume's latched error if this
-  // caller has not seen it yet (ErrorSeq, R21), else OK.
-  absl::Status status;
-  uint32_t error_cursor = 0;  // the caller's new ErrorSeq cursor; pass it to the next Flush
-};
-
-// Receives a Flush's events. OnPageDone runs once per page, on whichever thread ends that
-// page's writeback (a completion thread, or the volume's writeback thread); OnFlushDone runs
-// once, last. The observer must stay alive until OnFlushDone returns, and must not block.
-class FlushObserver {
- public:
-  virtual ~FlushObserver() = default;
-  virtual void OnPageDone(const PageResult& result) = 0;
-  virtual void OnFlushDone(const FlushSummary& summary) = 0;
+  // The server's --prefault_cache flag takes its default from here.
+  bool prefault_cache = true;
 };
 
 struct VolumeStats {
@@ -73,8 +55,10 @@ struct VolumeStats {
   uint64_t bios_inflight = 0;
 };
 
-// A volume: a file of size_bytes in the data directory (O_DIRECT), its page cache, its
-// writeback and its flusher thread. Logical block n lives at file offset n * block_size.
+// A volume: a file of size_bytes in the data directory (VolumeFile), its page cache, its
+// writeback and its writeback thread. Logical block n lives at file offset n * block_size.
+// Its parts, each with its own header: FlushJob (a Flush or FUA write), ReadOp (a read on a
+// cache miss), DirtyThrottle (writers parked on the dirty limit), VolumeFile.
 //
 // Thread-safe. Callbacks never run while the caller of Write/Read/Flush holds a volume lock;
 // they may run inline (the fast path) or later on an engine thread. Handlers of an RPC can

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
 #include "server/common/annotated_mutex_lock.h"
+#include "server/common/io_status.h"
 #include "server/cache/chunk_pool.h"
 #include "server/cache/memory_budget.h"
 #include "server/cache/page_arena.h"
@@ -23,10 +24,6 @@ namespace {
 
 constexpr absl::string_view kConfigSuffix = ".conf";
 constexpr absl::string_view kDataSuffix = ".vol";
-
-absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
-  return absl::ErrnoToStatus(err, absl::StrCat(what, " ", path));
-}
 
 absl::Status MakeDirs(const std::string& path) {
   std::string partial;

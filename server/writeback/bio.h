@@ -52,8 +52,6 @@ class Bio final : public IoRequest {
   void set_submitted_ns(int64_t ns) { submitted_ns_ = ns; }
 
  private:
-  static constexpr int kMaxEagainRetries = 1000;
-
   Writeback* const owner_;
   const uint32_t max_vecs_;
   IoEnd* io_end_ = nullptr;

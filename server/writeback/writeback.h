@@ -35,6 +35,12 @@ class WritebackObserver {
   virtual void OnPageWritebackEnd(const PageResult& result, bool will_retry) = 0;
 };
 
+// Bios in flight per volume: twice a virtio disk's 128 tags, so the block layer's scheduler
+// holds the rest and the device's queue stays full while completions are reaped and new bios
+// submitted (measured: docs/benchmarks.md). Each bio holds 8 KiB of vectors and iovecs,
+// allocated as the pool grows.
+constexpr uint32_t kDefaultMaxBiosInflight = 256;
+
 struct WritebackConfig {
   std::string volume_name;  // for logs
   int fd = -1;
@@ -43,7 +49,7 @@ struct WritebackConfig {
   uint32_t block_size_bytes = 4096;
   uint32_t bio_max_vecs = 256;
   uint32_t bio_max_bytes = 1u << 20;
-  uint32_t max_bios_inflight = 128;
+  uint32_t max_bios_inflight = kDefaultMaxBiosInflight;
   // The seed (3.10) submits the open bio whenever pass 1 meets a buffer it skips; 6.2 does
   // not. Off by default: R9 is kept by splitting bios on logical gaps instead.
   bool submit_on_skipped_buffer = false;

@@ -1,0 +1,238 @@
+// FlushJob on its own: its pages are reported by hand (as the writeback would report them) and
+// its device flush goes to a FakeIoBackend, so each test controls every event's order.
+#include "server/volume/flush_job.h"
+
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "server/cache/memory_budget.h"
+#include "server/common/annotated_mutex_lock.h"
+#include "server/common/sync_result.h"
+#include "server/io/testing/fake_io_backend.h"
+
+namespace blockstore {
+namespace {
+
+// Records a flush's events; the summary is set once.
+class RecordingObserver : public FlushObserver {
+ public:
+  void OnPageDone(const PageResult& result) override {
+    AnnotatedMutexLock lock(&mu_);
+    pages_.push_back(result);
+  }
+  void OnFlushDone(const FlushSummary& summary) override { summary_.Set(summary); }
+
+  std::vector<PageResult> pages() {
+    AnnotatedMutexLock lock(&mu_);
+    return pages_;
+  }
+  bool done() { return summary_.IsSet(); }
+  FlushSummary summary() {
+    EXPECT_TRUE(summary_.WaitFor(absl::Seconds(10)));
+    return summary_.Wait();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<PageResult> pages_ ABSL_GUARDED_BY(mu_);
+  SyncResult<FlushSummary> summary_;
+};
+
+PageResult Failed(uint64_t page, std::vector<uint32_t> blocks) {
+  PageResult result;
+  result.page_index = page;
+  result.status = absl::DataLossError("write failed");
+  result.failed_blocks = std::move(blocks);
+  return result;
+}
+
+PageResult Written(uint64_t page) {
+  PageResult result;
+  result.page_index = page;
+  return result;
+}
+
+class FlushJobTest : public ::testing::Test {
+ protected:
+  FlushJobTest() : budget_(1 << 20), cache_(4096, 1024, &budget_, &counters_) {
+    context_.volume_name = "v";
+    context_.fd = fake_.AddDevice(1 << 20);
+    context_.backend = &fake_;
+    context_.error_seq = &error_seq_;
+    context_.counters = &counters_;
+    context_.cache = &cache_;
+    context_.ops = &ops_;
+  }
+  ~FlushJobTest() override { EXPECT_EQ(ops_.count(), 0) << "a job never finished"; }
+
+  // The device flush is the one request pending; completes it with `res`.
+  void CompleteDeviceFlush(int32_t res = 0) {
+    ASSERT_EQ(fake_.PendingCount(), 1u);
+    ASSERT_EQ(fake_.PendingOp(0), IoOp::kFdatasync);
+    fake_.CompleteNext(res);
+  }
+
+  FakeIoBackend fake_;
+  MemoryBudget budget_;
+  VolumeCounters counters_;
+  PageCache cache_;
+  ErrorSeq error_seq_;
+  InflightOps ops_;
+  FlushJobContext context_;
+};
+
+TEST_F(FlushJobTest, EmptyFlushIssuesTheDeviceFlushAndSucceeds) {
+  RecordingObserver observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
+  EXPECT_EQ(fake_.PendingCount(), 0u);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  const FlushSummary summary = observer.summary();
+  EXPECT_TRUE(summary.status.ok()) << summary.status;
+  EXPECT_EQ(summary.pages_written, 0u);
+  EXPECT_EQ(fake_.FdatasyncCount(), 1u);
+}
+
+TEST_F(FlushJobTest, DeviceFlushWaitsForEveryCountedPage) {
+  RecordingObserver observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
+  job->AddPage(3);
+  job->AddPage(4);
+  job->ReleaseSubmitterRef();
+  job->OnPageWritebackEnd(Written(3), /*will_retry=*/false);
+  EXPECT_EQ(fake_.PendingCount(), 0u) << "device flush issued before page 4 ended";
+  job->OnPageWritebackEnd(Written(4), /*will_retry=*/false);
+  CompleteDeviceFlush();
+  const FlushSummary summary = observer.summary();
+  EXPECT_TRUE(summary.status.ok());
+  EXPECT_EQ(summary.pages_written, 2u);
+  EXPECT_EQ(observer.pages().size(), 2u);
+}
+
+TEST_F(FlushJobTest, AFailedPageFailsTheFlushEvenWhenTheDeviceFlushSucceeds) {
+  RecordingObserver observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
+  job->AddPage(7);
+  job->ReleaseSubmitterRef();
+  job->OnPageWritebackEnd(Failed(7, {2}), /*will_retry=*/false);
+  CompleteDeviceFlush();
+  const FlushSummary summary = observer.summary();
+  EXPECT_EQ(summary.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(summary.pages_failed, 1u);
+  ASSERT_EQ(observer.pages().size(), 1u);
+  EXPECT_EQ(observer.pages()[0].failed_blocks, std::vector<uint32_t>{2});
+}
+
+TEST_F(FlushJobTest, RetriedAttemptsAreReportedOnceWithEveryFailedBlock) {
+  // R15: the first attempt's bio for block 1 failed before a resource failure cut it short; the
+  // retry wrote the rest and block 3 failed. One report, with both blocks.
+  RecordingObserver observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
+  job->AddPage(5);
+  job->OnPageWritebackEnd(Failed(5, {1}), /*will_retry=*/true);
+  EXPECT_TRUE(observer.pages().empty()) << "reported before the retry ended";
+  job->AddPage(5);
+  job->OnPageWritebackEnd(Failed(5, {3}), /*will_retry=*/false);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  observer.summary();
+  ASSERT_EQ(observer.pages().size(), 1u);
+  EXPECT_EQ(observer.pages()[0].failed_blocks, (std::vector<uint32_t>{1, 3}));
+}
+
+TEST_F(FlushJobTest, GivingUpWaitsForTheLastAttemptsBios) {
+  RecordingObserver observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
+  job->AddPage(9);
+  job->GiveUp(9, absl::ResourceExhaustedError("no bios"));
+  EXPECT_TRUE(observer.pages().empty()) << "reported while its bios were in flight";
+  job->OnPageWritebackEnd(Written(9), /*will_retry=*/true);
+  ASSERT_EQ(observer.pages().size(), 1u);
+  EXPECT_EQ(observer.pages()[0].status.code(), absl::StatusCode::kResourceExhausted);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  EXPECT_EQ(observer.summary().status.code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(FlushJobTest, AFailedDeviceFlushIsLatchedForEveryCaller) {
+  RecordingObserver first;
+  const uint32_t other_cursor = error_seq_.Sample();
+  FlushJob* job = FlushJob::ForFlush(&context_, &first, absl::nullopt);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush(-EIO);
+  EXPECT_EQ(first.summary().status.code(), absl::StatusCode::kDataLoss);
+
+  // Another caller, whose cursor predates the failure, learns of it once (R21).
+  RecordingObserver second;
+  job = FlushJob::ForFlush(&context_, &second, other_cursor);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  const FlushSummary summary = second.summary();
+  EXPECT_EQ(summary.status.code(), absl::StatusCode::kDataLoss);
+
+  RecordingObserver third;
+  job = FlushJob::ForFlush(&context_, &third, summary.error_cursor);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  EXPECT_TRUE(third.summary().status.ok());
+}
+
+TEST_F(FlushJobTest, AFuaWriteIsJudgedByItsOwnPageNotTheVolumesCursor) {
+  error_seq_.Set(EIO);  // an older writeback failed; this FUA write's page did not
+  SyncResult<absl::Status> done;
+  FlushJob* job = FlushJob::ForFuaWrite(&context_, 2, /*pinned_page=*/nullptr,
+                                        [&done](absl::Status status) { done.Set(status); });
+  EXPECT_EQ(job->single_page(), absl::optional<uint64_t>(2));
+  job->AddPage(2);
+  job->OnPageWritebackEnd(Written(2), /*will_retry=*/false);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  ASSERT_TRUE(done.WaitFor(absl::Seconds(10)));
+  EXPECT_TRUE(done.Wait().ok());
+}
+
+TEST_F(FlushJobTest, GroupCommitFollowersShareThePassAndKeepTheirOwnCursor) {
+  const uint32_t before_error = error_seq_.Sample();
+  error_seq_.Set(EIO);
+  uint32_t someone_else = before_error;
+  ASSERT_EQ(error_seq_.CheckAndAdvance(&someone_else), EIO);  // the error is seen: new cursors
+                                                              // sampled from now on skip it
+  RecordingObserver follower_observer;
+  RecordingObserver lead_observer;
+  FlushJob* follower = FlushJob::ForFlush(&context_, &follower_observer, before_error);
+  FlushJob* lead = FlushJob::ForFlush(&context_, &lead_observer, absl::nullopt);  // sampled now
+  lead->AddFollower(follower);
+  lead->AddPage(1);
+  lead->OnPageWritebackEnd(Written(1), /*will_retry=*/false);
+  lead->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  EXPECT_EQ(fake_.FdatasyncCount(), 1u) << "the follower issued a device flush of its own";
+  // Both saw the page; only the follower's cursor predates the error.
+  EXPECT_EQ(lead_observer.pages().size(), 1u);
+  EXPECT_EQ(follower_observer.pages().size(), 1u);
+  EXPECT_TRUE(lead_observer.summary().status.ok());
+  EXPECT_EQ(follower_observer.summary().status.code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(FlushJobTest, AbortFinishesAtOnceWithTheGivenStatus) {
+  RecordingObserver observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
+  job->Abort(absl::UnavailableError("volume v is closed"));
+  EXPECT_EQ(observer.summary().status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(fake_.PendingCount(), 0u);
+}
+
+TEST_F(FlushJobTest, EagainOnTheDeviceFlushIsResubmitted) {
+  RecordingObserver observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush(-EAGAIN);
+  EXPECT_FALSE(observer.done());
+  CompleteDeviceFlush();
+  EXPECT_TRUE(observer.summary().status.ok());
+}
+
+}  // namespace
+}  // namespace blockstore

@@ -1,0 +1,43 @@
+#ifndef BLOCKSTORE_SERVER_VOLUME_VOLUME_FILE_H_
+#define BLOCKSTORE_SERVER_VOLUME_VOLUME_FILE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace blockstore {
+
+// The file that holds a volume's blocks: logical block n at offset n * block_size, opened with
+// O_DIRECT so writeback's bios reach the device without a second copy in the kernel's page
+// cache (blockstore's PageCache is the cache). Owns its descriptor; movable, not copyable.
+//
+// Thread-safe once open: the descriptor is only read.
+class VolumeFile {
+ public:
+  // Opens `path`, which must be exactly `size_bytes` long (DataLoss otherwise: a file that
+  // changed size behind the server's back is not silently served). With `create`, creates it
+  // first at that size, sparse (AlreadyExists if it is there; a failed create leaves no file).
+  // File systems that refuse O_DIRECT (tmpfs, some overlays) get buffered IO, with a warning.
+  static absl::StatusOr<VolumeFile> Open(const std::string& path, uint64_t size_bytes,
+                                         bool create);
+
+  VolumeFile(VolumeFile&& other) noexcept;
+  VolumeFile& operator=(VolumeFile&& other) noexcept;
+  VolumeFile(const VolumeFile&) = delete;
+  VolumeFile& operator=(const VolumeFile&) = delete;
+  ~VolumeFile();
+
+  int fd() const { return fd_; }
+  bool direct_io() const { return direct_io_; }
+
+ private:
+  VolumeFile(int fd, bool direct_io) : fd_(fd), direct_io_(direct_io) {}
+
+  int fd_ = -1;
+  bool direct_io_ = false;
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_VOLUME_VOLUME_FILE_H_
