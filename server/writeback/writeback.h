@@ -12,6 +12,7 @@
 #include "server/cache/page.h"
 #include "server/cache/page_cache.h"
 #include "server/common/volume_counters.h"
+#include "server/io/allocation_faults.h"
 #include "server/io/io_backend.h"
 #include "server/writeback/bio.h"
 #include "server/writeback/block_map.h"
@@ -53,6 +54,10 @@ struct WritebackConfig {
   // The seed (3.10) submits the open bio whenever pass 1 meets a buffer it skips; 6.2 does
   // not. Off by default: R9 is kept by splitting bios on logical gaps instead.
   bool submit_on_skipped_buffer = false;
+  // Tests only: asked before each Bio and IoEnd is taken, to model resource exhaustion
+  // (R13-R15); see server/io/allocation_faults.h for why this is not the IoBackend's. nullptr
+  // (production): allocations never fail. Must outlive the Writeback.
+  AllocationFaults* allocation_faults = nullptr;
 };
 
 // The write path of one volume: splits pages into block buffers, builds bios, submits them
@@ -133,6 +138,8 @@ class Writeback {
   uint32_t PageLengthInVolume(uint64_t index) const;
 
  private:
+  // Asks config_.allocation_faults whether the next Bio or IoEnd may be taken (R13).
+  bool MayAllocate();
   Bio* AllocateBio() ABSL_LOCKS_EXCLUDED(pool_mu_);
   void FreeBio(Bio* bio) ABSL_LOCKS_EXCLUDED(pool_mu_);
   IoEnd* AllocateIoEnd() ABSL_LOCKS_EXCLUDED(pool_mu_);

@@ -340,7 +340,8 @@ class WritebackHarness {
         budget_(options.cache_bytes),
         map_(options.volume_pages * (options.page_size_bytes / options.block_size_bytes)),
         cache_(options.page_size_bytes, options.block_size_bytes, &budget_, &counters_),
-        writeback_(MakeConfig(options, fd_), &map_, backend(), &cache_, &errors_, &counters_),
+        writeback_(MakeConfig(options, fd_, faulty_.get()), &map_, backend(), &cache_, &errors_,
+                   &counters_),
         observer_(&fake_, &counters_) {}
 
   ~WritebackHarness() {
@@ -511,7 +512,9 @@ class WritebackHarness {
   }
 
  private:
-  static WritebackConfig MakeConfig(const HarnessOptions& options, int fd) {
+  // `faults`: the FaultyIoBackend when there is one, which also injects allocation failures.
+  static WritebackConfig MakeConfig(const HarnessOptions& options, int fd,
+                                    AllocationFaults* faults) {
     WritebackConfig config;
     config.volume_name = "harness";
     config.fd = fd;
@@ -523,6 +526,7 @@ class WritebackHarness {
     config.bio_max_bytes = options.bio_max_bytes;
     config.max_bios_inflight = options.max_bios_inflight;
     config.submit_on_skipped_buffer = options.submit_on_skipped_buffer;
+    config.allocation_faults = faults;
     return config;
   }
 

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/io/allocation_faults.h"
 #include "server/io/io_backend.h"
 #include "server/io/io_request.h"
 
@@ -27,7 +28,9 @@ namespace blockstore {
 // - EAGAIN (EagainTimes): the next n requests fail with -EAGAIN and write nothing (liburing#766).
 // - Resource exhaustion (FailAllocationsAt): MayAllocate() says no for a window of calls, and a
 //   hook (SetOnAllocationFailure) runs right at the failure point, so a test can complete other
-//   requests there, deterministically (rule R14 of docs/writeback-rules.md).
+//   requests there, deterministically (rule R14 of docs/writeback-rules.md). This is the
+//   AllocationFaults interface, not the device's: a test hands the wrapper to the writeback as
+//   WritebackConfig::allocation_faults besides (or instead of) using it as the backend.
 // Device crash is the target's (FakeIoBackend::Crash()).
 //
 // Injected errors complete asynchronously, like real ones: the request is forwarded to the target
@@ -38,7 +41,7 @@ namespace blockstore {
 //
 // Thread-safe. The target must outlive this wrapper. Shutdown(), and so the destructor, shuts the
 // target down too: the wrapper stands in for the device, as an EnvWrapper stands in for its Env.
-class FaultyIoBackend : public IoBackend {
+class FaultyIoBackend : public IoBackend, public AllocationFaults {
  public:
   struct Options {
     uint64_t seed = 1;
@@ -93,8 +96,10 @@ class FaultyIoBackend : public IoBackend {
   uint64_t SubmitCalls() ABSL_LOCKS_EXCLUDED(mu_);      // Submit() calls accepted.
   uint64_t AllocationCalls() ABSL_LOCKS_EXCLUDED(mu_);  // MayAllocate() calls.
 
-  absl::Status Submit(IoRequest* request) override ABSL_LOCKS_EXCLUDED(mu_);
+  // AllocationFaults (and, while it lasts, IoBackend's transitional MayAllocate).
   bool MayAllocate() override ABSL_LOCKS_EXCLUDED(mu_);
+
+  absl::Status Submit(IoRequest* request) override ABSL_LOCKS_EXCLUDED(mu_);
   // Refuses new requests, then shuts the target down, which completes what is in flight
   // (resubmissions from those completions are still accepted). Idempotent.
   void Shutdown() override ABSL_LOCKS_EXCLUDED(mu_);
