@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "glog/logging.h"
 #include "server/common/annotated_mutex_lock.h"
+#include "server/common/status_macros.h"
 
 namespace blockstore {
 namespace {
@@ -40,8 +41,7 @@ absl::StatusOr<std::unique_ptr<UringBackend>> UringBackend::Create(const Options
     return absl::InvalidArgumentError("UringBackend submit_queue_max must be at least 1");
   }
   std::unique_ptr<UringBackend> backend(new UringBackend(options));
-  absl::Status status = backend->Init();
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(backend->Init());
   return backend;
 }
 

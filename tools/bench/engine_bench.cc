@@ -42,6 +42,7 @@
 #include "absl/time/time.h"
 #include "glog/logging.h"
 #include "server/common/metrics_switch.h"
+#include "server/common/status_macros.h"
 #include "server/io/io_backend.h"
 #include "server/io/io_backend_factory.h"
 #include "tools/bench/engine_workload.h"
@@ -280,8 +281,7 @@ int Main() {
   std::fflush(stdout);
 
   auto run_engine = [&](const Row& row, bool metrics, uint64_t seed) -> absl::StatusOr<EngineResult> {
-    absl::StatusOr<std::unique_ptr<IoBackend>> backend = CreateIoBackend(backend_kind);
-    if (!backend.ok()) return backend.status();
+    ASSIGN_OR_RETURN(std::unique_ptr<IoBackend> backend, CreateIoBackend(backend_kind));
     EngineWorkload workload;
     workload.path = path;
     workload.volume_bytes = file_bytes;
@@ -295,9 +295,9 @@ int Main() {
     workload.random_seed = seed;
     workload.max_runtime = absl::Seconds(max_run_seconds);
     SetMetricsEnabled(metrics);
-    absl::StatusOr<EngineResult> result = RunEngineWorkload(workload, backend->get());
+    absl::StatusOr<EngineResult> result = RunEngineWorkload(workload, backend.get());
     SetMetricsEnabled(true);
-    (*backend)->Shutdown();
+    backend->Shutdown();
     return result;
   };
   auto run_fio = [&](const Row& row, uint64_t seed) -> absl::StatusOr<FioResult> {

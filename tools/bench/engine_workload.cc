@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 #include "server/common/volume_counters.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_config.h"
@@ -76,10 +77,9 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
   VolumeOptions options;
   options.max_bios_inflight = workload.queue_depth;
   options.bio_max_bytes = workload.bio_max_bytes;
-  absl::StatusOr<std::unique_ptr<Volume>> volume_or =
-      OpenVolume(workload.path, config, options, backend, /*budget=*/nullptr, /*create=*/false);
-  if (!volume_or.ok()) return volume_or.status();
-  std::unique_ptr<Volume> volume = std::move(volume_or).value();
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<Volume> volume,
+      OpenVolume(workload.path, config, options, backend, /*budget=*/nullptr, /*create=*/false));
 
   const uint64_t page_count = workload.bytes_to_write / workload.page_size_bytes;
   std::vector<uint64_t> order(page_count);
@@ -150,11 +150,11 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
   std::vector<double> write_ns;
   std::vector<double> flush_ns{final_flush_ns};
   for (WriterLog& log : logs) {
-    if (!log.status.ok()) return log.status;
+    RETURN_IF_ERROR(log.status);
     write_ns.insert(write_ns.end(), log.write_ns.begin(), log.write_ns.end());
     flush_ns.insert(flush_ns.end(), log.flush_ns.begin(), log.flush_ns.end());
   }
-  if (!final_summary.status.ok()) return final_summary.status;
+  RETURN_IF_ERROR(final_summary.status);
   if (final_summary.pages_failed > 0) {
     return absl::DataLossError(
         absl::StrCat(final_summary.pages_failed, " pages failed in the final Flush"));
