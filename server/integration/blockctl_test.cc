@@ -31,11 +31,6 @@ class BlockctlTest : public BlockstoredTest {
     return result.ok() ? *result : CommandResult{};
   }
 
-  std::string TempPath(const std::string& name) {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    return absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);
-  }
-
   static std::string ReadFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -53,7 +48,7 @@ TEST_F(BlockctlTest, WriteReadFlushRestartReadBack) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // And a file into pages 10..11, with FUA.
   const std::string file_data = Pattern(8192, 2);
-  const std::string in_path = TempPath("blockctl-in.bin");
+  const std::string in_path = temp_dir_.File("blockctl-in.bin");
   std::ofstream(in_path, std::ios::binary) << file_data;
   r = Blockctl({"write", "--fua", "vol", "10", in_path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -82,7 +77,7 @@ TEST_F(BlockctlTest, WriteReadFlushRestartReadBack) {
   r = Blockctl({"list"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, "vol ")) << r.out;
-  const std::string out_path = TempPath("blockctl-out.bin");
+  const std::string out_path = temp_dir_.File("blockctl-out.bin");
   r = Blockctl({"read", "vol", "10", "2", out_path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadFile(out_path), file_data);

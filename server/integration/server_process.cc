@@ -17,16 +17,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "server/common/testing/temp_dir.h"
 
 extern char** environ;
 
 namespace blockstore {
 namespace {
-
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir != nullptr ? dir : "/tmp";
-}
 
 std::string UniqueName(absl::string_view prefix) {
   static std::atomic<int> counter{0};
@@ -78,7 +74,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::unique_ptr<ServerProcess> process(new ServerProcess());
   const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
   process->log_path_ =
-      absl::StrCat(outputs != nullptr ? outputs : TempDir(), "/", UniqueName("blockstored"),
+      absl::StrCat(outputs != nullptr ? outputs : TestTempRoot(), "/", UniqueName("blockstored"),
                    ".log");
 
   int out_pipe[2];
@@ -152,10 +148,10 @@ absl::StatusOr<int> ServerProcess::Stop(int signal, absl::Duration timeout) {
 
 absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& args,
                                          const std::string& input, absl::Duration timeout) {
-  const std::string base = absl::StrCat(TempDir(), "/", UniqueName("cmd"));
-  const std::string in_path = base + ".in";
-  const std::string out_path = base + ".out";
-  const std::string err_path = base + ".err";
+  const TempDir dir("cmd");
+  const std::string in_path = dir.File("in");
+  const std::string out_path = dir.File("out");
+  const std::string err_path = dir.File("err");
   {
     std::ofstream in(in_path, std::ios::binary);
     in << input;

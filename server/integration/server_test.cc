@@ -1,9 +1,6 @@
 // End to end: the real blockstored binary on loopback with a temporary data directory, driven
 // by the client library (and, in blockctl_test.cc, by blockctl).
 
-#include <stdlib.h>
-
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -13,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/block_client.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/integration/server_process.h"
 #include "server/integration/test_server_fixture.h"
 
@@ -134,9 +132,8 @@ TEST_F(ServerTest, DeleteVolumeRemovesItAcrossRestarts) {
 TEST_F(ServerTest, ServesOnAUnixSocket) {
   StopServer();
   // sun_path holds 108 bytes: TEST_TMPDIR may be longer, so use a short directory.
-  char dir_template[] = "/tmp/blockstore-sock-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string socket = absl::StrCat("unix:", dir_template, "/bs.sock");
+  const TempDir socket_dir("blockstore-sock", "/tmp");
+  const std::string socket = absl::StrCat("unix:", socket_dir.File("bs.sock"));
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
       RunfilePath("server/blockstored"),
       {"--listen=" + socket, "--data_dir=" + data_dir_, "--metrics_listen=", "--io_backend=auto"},
@@ -155,7 +152,6 @@ TEST_F(ServerTest, ServesOnAUnixSocket) {
   absl::StatusOr<int> code = (*server)->Stop(SIGTERM, absl::Seconds(60));
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 0);
-  std::filesystem::remove_all(dir_template);
 }
 
 }  // namespace

@@ -3,14 +3,13 @@
 
 #include <signal.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "client/block_client.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/integration/server_process.h"
 
 namespace blockstore {
@@ -33,11 +32,6 @@ inline std::string Pattern(size_t size, uint64_t seed) {
 class BlockstoredTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    data_dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                             ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-                             "-data");
-    std::filesystem::remove_all(data_dir_);
     StartServer();
   }
 
@@ -75,7 +69,9 @@ class BlockstoredTest : public ::testing::Test {
     return image;
   }
 
-  std::string data_dir_;
+  const TempDir temp_dir_;
+  // The server makes it: a path below a directory that is new per test.
+  const std::string data_dir_ = temp_dir_.File("data");
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<Client> client_;
 };

@@ -1,6 +1,5 @@
 #include "server/metrics/server_metrics.h"
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -9,6 +8,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/io/io_backend_factory.h"
 #include "server/metrics/testing/http_get.h"
 #include "server/metrics/testing/promtool.h"
@@ -29,9 +29,7 @@ using ::testing::Not;
 class ServerMetricsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    data_dir_ = new std::string(absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/metrics_test_",
-                                             absl::ToUnixNanos(absl::Now())));
+    data_dir_ = new TempDir("metrics_test");
     auto backend = CreateIoBackend("sync");
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = backend->release();
@@ -39,7 +37,7 @@ class ServerMetricsTest : public ::testing::Test {
     options_->dirty_limit_bytes = 8 << 20;
     options_->dirty_background_bytes = 2 << 20;
     options_->prefault_cache = false;  // the registry would map and write 256 MiB
-    auto registry = VolumeRegistry::Open(*data_dir_, *options_, backend_);
+    auto registry = VolumeRegistry::Open(data_dir_->path(), *options_, backend_);
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = registry->release();
     auto metrics = ServerMetrics::Start("127.0.0.1:0", registry_, *options_);
@@ -66,14 +64,14 @@ class ServerMetricsTest : public ::testing::Test {
     return *text;
   }
 
-  static std::string* data_dir_;
+  static TempDir* data_dir_;
   static VolumeOptions* options_;
   static IoBackend* backend_;
   static VolumeRegistry* registry_;
   static ServerMetrics* metrics_;
 };
 
-std::string* ServerMetricsTest::data_dir_ = nullptr;
+TempDir* ServerMetricsTest::data_dir_ = nullptr;
 VolumeOptions* ServerMetricsTest::options_ = nullptr;
 IoBackend* ServerMetricsTest::backend_ = nullptr;
 VolumeRegistry* ServerMetricsTest::registry_ = nullptr;

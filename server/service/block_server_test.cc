@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -15,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/block_client.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 
 namespace blockstore {
 namespace {
@@ -22,16 +22,13 @@ namespace {
 class BlockServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options_.data_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                                     ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-                                     "/nested/data");
-    std::filesystem::remove_all(options_.data_dir);
+    options_.data_dir = temp_dir_.File("nested/data");  // the server makes the path
     options_.listen = "127.0.0.1:0";
     options_.metrics_listen = "";
     options_.io_backend = "sync";
     options_.volume.prefault_cache = false;  // each server would map and write 256 MiB
   }
+  const TempDir temp_dir_;
   ServerOptions options_;
 };
 

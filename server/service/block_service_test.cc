@@ -8,8 +8,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,6 +20,7 @@
 #include "client/block_client.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/io/sync_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
 #include "server/volume/volume_registry.h"
@@ -34,14 +33,6 @@ constexpr uint32_t kBlockSize = 4096;
 
 class BlockServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    data_dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(data_dir_);
-    std::filesystem::create_directories(data_dir_);
-  }
-
   void TearDown() override {
     if (server_ != nullptr) Stop();
   }
@@ -51,7 +42,7 @@ class BlockServiceTest : public ::testing::Test {
     options.dirty_expire = absl::Milliseconds(200);
     options.prefault_cache = false;  // each test's registry would map and write 256 MiB
     absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
-        VolumeRegistry::Open(data_dir_, options, &faulty_);
+        VolumeRegistry::Open(data_dir_.path(), options, &faulty_);
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = *std::move(registry);
     BlockServiceOptions service_options;
@@ -91,7 +82,7 @@ class BlockServiceTest : public ::testing::Test {
     return page * kPageSize + uint64_t{block} * kBlockSize;
   }
 
-  std::string data_dir_;
+  const TempDir data_dir_;
   SyncBackend sync_{2};
   FaultyIoBackend faulty_{&sync_};
   std::unique_ptr<VolumeRegistry> registry_;

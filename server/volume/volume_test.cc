@@ -6,22 +6,17 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/io/io_backend.h"
 #include "server/io/sync_backend.h"
 #include "server/io/uring_backend.h"
 
 namespace blockstore {
 namespace {
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
-}
 
 std::string Pattern(size_t len, char seed) {
   std::string s(len, '\0');
@@ -54,10 +49,7 @@ class VolumeTest : public ::testing::TestWithParam<std::string> {
     config_.size_bytes = 64 * 4096 + 1024;  // the last page holds EOF (R3)
     config_.page_size_bytes = 4096;
     config_.block_size_bytes = 1024;
-    path_ = TempPath(std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
-                         .substr(0, 20) +
-                     GetParam() + ".vol");
-    ::unlink(path_.c_str());
+    path_ = temp_dir_.File("vol.vol");
     Reopen(/*create=*/true);
   }
 
@@ -73,6 +65,7 @@ class VolumeTest : public ::testing::TestWithParam<std::string> {
     if (backend_) backend_->Shutdown();
   }
 
+  const TempDir temp_dir_;
   std::unique_ptr<IoBackend> backend_;
   VolumeConfig config_;
   VolumeOptions options_;

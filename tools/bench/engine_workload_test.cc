@@ -3,12 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
 #include "server/io/sync_backend.h"
 
 namespace blockstore {
@@ -20,17 +19,15 @@ namespace {
 class EngineWorkloadTest : public ::testing::TestWithParam<std::tuple<bool, uint32_t>> {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    path_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/engine_workload_test.dat");
+    path_ = temp_dir_.File("engine_workload_test.dat");
     const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0);
     const std::string zeros(kBytes, '\0');
     ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), 0), static_cast<ssize_t>(kBytes));
     ::close(fd);
   }
-  void TearDown() override { ::unlink(path_.c_str()); }
-
   static constexpr uint64_t kBytes = 1 << 20;
+  const TempDir temp_dir_;
   std::string path_;
 };
 
@@ -75,8 +72,8 @@ INSTANTIATE_TEST_SUITE_P(OrderAndQueueDepth, EngineWorkloadTest,
 // (a Flush used to end before its own pages and free itself under a completing bio); run it
 // under --config=asan to see a relapse.
 TEST(EngineWorkloadOverlapTest, OverlappingFlushesEndAfterTheirPages) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string path = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/overlap_test.dat");
+  const TempDir dir;
+  const std::string path = dir.File("overlap_test.dat");
   constexpr uint64_t kBytes = 1 << 20;
   {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -101,7 +98,6 @@ TEST(EngineWorkloadOverlapTest, OverlappingFlushesEndAfterTheirPages) {
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->pages_written, kBytes / 4096);
   }
-  ::unlink(path.c_str());
 }
 
 TEST(PercentileOfTest, NearestRank) {

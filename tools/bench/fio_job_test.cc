@@ -1,18 +1,17 @@
 #include "tools/bench/fio_job.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
+#include "server/io/testing/direct_temp_file.h"
 
 namespace blockstore {
 namespace bench {
@@ -146,26 +145,24 @@ TEST(FioJobTest, ArgumentsMatchTheEngineSide) {
 TEST(FioJobTest, RunsFioAndParsesItsReport) {
   FioJob job;
   if (::access(job.fio_path.c_str(), X_OK) != 0) GTEST_SKIP() << job.fio_path << " not installed";
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const std::string dir = tmp != nullptr ? tmp : "/tmp";
-  job.filename = absl::StrCat(dir, "/fio_job_test.dat");
   job.size_bytes = 1 << 20;
+  absl::StatusOr<std::unique_ptr<DirectTempFile>> file = DirectTempFile::Create(job.size_bytes);
+  if (absl::IsUnimplemented(file.status())) GTEST_SKIP() << file.status();
+  ASSERT_TRUE(file.ok()) << file.status();
+  job.filename = (*file)->path();
   {
     std::ofstream out(job.filename, std::ios::binary);
     out << std::string(job.size_bytes, 'x');
     ASSERT_TRUE(out.good());
   }
-  const int fd = ::open(job.filename.c_str(), O_RDONLY | O_DIRECT);
-  if (fd < 0 && errno == EINVAL) GTEST_SKIP() << dir << " does not support O_DIRECT";
-  ASSERT_GE(fd, 0);
-  ::close(fd);
+  const TempDir dir;  // fio's report
   job.block_size_bytes = 4096;
   job.iodepth = 1;
   job.random = true;
   job.fdatasync_every_ios = 16;
   job.ioengine = "psync";
   job.max_runtime = absl::Seconds(30);
-  absl::StatusOr<FioResult> result = RunFio(job, dir);
+  absl::StatusOr<FioResult> result = RunFio(job, dir.path());
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->io_bytes, job.size_bytes);
   EXPECT_EQ(result->total_ios, 256u);
@@ -174,7 +171,6 @@ TEST(FioJobTest, RunsFioAndParsesItsReport) {
   EXPECT_GT(result->write_clat_p99_ns, 0);
   EXPECT_GT(result->write_clat_mean_ns, 0);
   EXPECT_GT(result->syncs, 0u);
-  ::unlink(job.filename.c_str());
 }
 
 }  // namespace

@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/testing/temp_dir.h"
 
 namespace blockstore {
 
@@ -17,9 +17,8 @@ absl::Status PromtoolCheckMetricsForTest(const std::string& text) {
     return absl::NotFoundError(
         absl::StrCat(kPromtoolPath, " not found: install Debian's prometheus package"));
   }
-  const char* tmpdir = std::getenv("TEST_TMPDIR");
-  const std::string path = absl::StrCat(tmpdir != nullptr ? tmpdir : "/tmp", "/scrape.",
-                                        getpid(), ".txt");
+  const TempDir dir("promtool");
+  const std::string path = dir.File("scrape.txt");
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << text;
@@ -34,7 +33,6 @@ absl::Status PromtoolCheckMetricsForTest(const std::string& text) {
   size_t n;
   while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
   const int status = pclose(pipe);
-  std::remove(path.c_str());
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("promtool check metrics failed (status ", status, "): ", output));
