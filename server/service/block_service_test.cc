@@ -41,6 +41,7 @@ class BlockServiceTest : public ::testing::Test {
     options.flusher_interval = absl::Milliseconds(50);
     options.dirty_expire = absl::Milliseconds(200);
     options.prefault_cache = false;  // each test's registry would map and write 256 MiB
+    options.allocation_faults = &faulty_;  // FailAllocationsAt reaches the writeback
     absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
         VolumeRegistry::Open(data_dir_.path(), options, &faulty_);
     ASSERT_TRUE(registry.ok()) << registry.status();

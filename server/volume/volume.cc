@@ -240,6 +240,7 @@ class VolumeImpl final : public Volume {
     wb.bio_max_vecs = options.bio_max_vecs;
     wb.bio_max_bytes = std::max(options.bio_max_bytes, config.block_size_bytes);
     wb.max_bios_inflight = options.max_bios_inflight;
+    wb.allocation_faults = options.allocation_faults;
     return wb;
   }
 

@@ -20,6 +20,7 @@
 
 namespace blockstore {
 
+class AllocationFaults;
 class IoBackend;
 class MemoryBudget;
 
@@ -45,6 +46,10 @@ struct VolumeOptions {
   // touch of its memory. Costs startup time and holds cache_bytes resident from the start.
   // The server's --prefault_cache flag takes its default from here.
   bool prefault_cache = true;
+  // Tests only: where the writeback asks whether it may take a Bio or an IoEnd (FaultyIoBackend
+  // models resource exhaustion, R13-R15, through it). nullptr: allocations never fail. Must
+  // outlive the volume.
+  AllocationFaults* allocation_faults = nullptr;
 };
 
 struct VolumeStats {

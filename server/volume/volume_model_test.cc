@@ -4,7 +4,7 @@
 // Volume -> BioTracker -> FaultyIoBackend -> FakeIoBackend; odd seeds let the fake's own thread
 // complete requests after random delays, even seeds have the test thread complete them one at a
 // time in a random order (and, in some flushes, hold them all to check the in-flight
-// invariants of R30 of docs/writeback-semantics.md).
+// invariants of R30 of docs/writeback-rules.md).
 //
 // After each Flush: every page dirty before it is reported exactly once; for a page reported OK
 // the device's durable image equals the model; a page reported failed lists the failed blocks;
@@ -87,6 +87,7 @@ class ModelRun {
     // With completions held by the test, every bio of a flush must fit in the pools; with the
     // fake's thread completing, small pools make passes wait for free bios.
     options.max_bios_inflight = auto_complete ? 2 + rng_() % 15 : 4096;
+    options.allocation_faults = faulty_.get();
     fd_ = fake_->AddDevice(config_.size_bytes);
     auto volume = OpenVolumeOnDeviceForTest(fd_, config_, options, tracker_.get());
     CHECK(volume.ok()) << volume.status();
