@@ -19,16 +19,15 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/io/testing/fake_io_backend.h"
+#include "server/io/testing/submit_watcher.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_test_helpers.h"
-#include "server/writeback/writeback_test_harness.h"
 
 namespace blockstore {
 namespace {
 
 using testing_harness::FlushWaiter;
 using testing_harness::QuietVolumeOptions;
-using testing_harness::SubmitWatcher;
 
 constexpr uint32_t kPageSize = 4096;
 constexpr uint32_t kBlockSize = 512;

@@ -18,6 +18,7 @@
 #include "server/cache/block_buffer.h"
 #include "server/cache/page.h"
 #include "server/io/testing/fake_io_backend.h"
+#include "server/io/testing/submit_watcher.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_test_helpers.h"
 #include "server/writeback/bio.h"
@@ -33,7 +34,6 @@ using testing_harness::BlockBytes;
 using testing_harness::FlushWaiter;
 using testing_harness::QuietVolumeOptions;
 using testing_harness::HarnessOptions;
-using testing_harness::SubmitWatcher;
 using testing_harness::WritebackHarness;
 
 // Device blocks a bio writes: [device_block, device_block + bytes / block_size).

@@ -30,6 +30,7 @@
 #include "server/io/io_backend.h"
 #include "server/io/testing/fake_io_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
+#include "server/io/testing/inflight_tracker.h"
 #include "server/writeback/bio.h"
 #include "server/writeback/block_map.h"
 #include "server/writeback/error_seq.h"
@@ -41,200 +42,58 @@ namespace blockstore {
 namespace testing_harness {
 
 
-// Passes every request through to `target` unchanged (the same pointer, so the fake's pending
-// list still holds the engine's Bio objects) and counts accepted submissions, so a test can wait
-// for the engine's thread to have submitted something instead of sleeping.
-class SubmitWatcher : public IoBackend {
+// An InFlightTracker that reads the requests in flight as the writeback's bios: their blocks and
+// the pages their vectors cover. Thread-safe.
+class BioTracker : public InFlightTracker {
  public:
-  explicit SubmitWatcher(IoBackend* target) : target_(target) {}
-
-  // Runs before each request is forwarded, on the submitting thread.
-  void set_on_submit(std::function<void(IoRequest*)> hook) { on_submit_ = std::move(hook); }
-
-  absl::Status Submit(IoRequest* request) override {
-    const IoOp op = request->op;  // the request may be completed and gone once forwarded
-    if (on_submit_) on_submit_(request);
-    absl::Status status = target_->Submit(request);
-    if (status.ok()) {
-      AnnotatedMutexLock lock(&mu_);
-      ++submits_;
-      if (op == IoOp::kFdatasync) ++fdatasyncs_;
-      cv_.SignalAll();
-    }
-    return status;
-  }
-  bool MayAllocate() override { return target_->MayAllocate(); }
-  void Shutdown() override { target_->Shutdown(); }
-  absl::string_view Name() const override { return "watcher"; }
-
-  uint64_t submits() {
-    AnnotatedMutexLock lock(&mu_);
-    return submits_;
-  }
-  uint64_t fdatasyncs() {
-    AnnotatedMutexLock lock(&mu_);
-    return fdatasyncs_;
-  }
-  // True once at least `n` submissions were accepted in total; false after `timeout`.
-  bool WaitForSubmits(uint64_t n, absl::Duration timeout = absl::Seconds(20)) {
-    const absl::Time deadline = absl::Now() + timeout;
-    AnnotatedMutexLock lock(&mu_);
-    while (submits_ < n) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      lock.WaitWithTimeout(&cv_, left);
-    }
-    return true;
-  }
-  bool WaitForFdatasyncs(uint64_t n, absl::Duration timeout = absl::Seconds(20)) {
-    const absl::Time deadline = absl::Now() + timeout;
-    AnnotatedMutexLock lock(&mu_);
-    while (fdatasyncs_ < n) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      lock.WaitWithTimeout(&cv_, left);
-    }
-    return true;
-  }
-
- private:
-  IoBackend* const target_;
-  std::function<void(IoRequest*)> on_submit_;
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  uint64_t submits_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t fdatasyncs_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// Knows which of the engine's bios are in flight, whatever sits below it (a FaultyIoBackend
-// forwards requests of its own to the fake, so the fake's pending list no longer names the
-// bios). Each request is wrapped; the wrapper's completion removes the bio from the in-flight
-// set before the bio's own Complete() runs (which may resubmit it: it is then in flight again).
-// Thread-safe.
-class BioTracker : public IoBackend {
- public:
-  explicit BioTracker(IoBackend* target) : target_(target) {}
-  ~BioTracker() override { Shutdown(); }
-
-  absl::Status Submit(IoRequest* request) override {
-    auto* tracked = new Tracked(this, request);
-    Bio* bio = dynamic_cast<Bio*>(request);
-    {
-      AnnotatedMutexLock lock(&mu_);
-      if (bio != nullptr) in_flight_.push_back(bio);
-      ++submits_;
-      ++submitting_;
-      cv_.SignalAll();
-    }
-    absl::Status status = target_->Submit(tracked);
-    if (!status.ok()) {
-      if (bio != nullptr) Remove(bio);
-      delete tracked;
-    }
-    {
-      AnnotatedMutexLock lock(&mu_);
-      --submitting_;
-      cv_.SignalAll();
-    }
-    return status;
-  }
-  bool MayAllocate() override { return target_->MayAllocate(); }
-  void Shutdown() override { target_->Shutdown(); }
-  absl::string_view Name() const override { return "tracker"; }
+  using InFlightTracker::InFlightTracker;
 
   // Blocks of the bios in flight (each bio's blocks stay under IO until it ends, whatever part
   // of it a short write has already put on the device).
   int64_t BlocksInFlight(uint32_t block_size) {
-    AnnotatedMutexLock lock(&mu_);
     int64_t blocks = 0;
-    for (const Bio* bio : in_flight_) blocks += bio->bytes() / block_size;
+    VisitInFlight([&](const std::vector<IoRequest*>& in_flight) {
+      blocks = Blocks(in_flight, block_size);
+    });
     return blocks;
   }
   size_t BiosInFlight() {
-    AnnotatedMutexLock lock(&mu_);
-    return in_flight_.size();
+    size_t bios = 0;
+    VisitInFlight([&](const std::vector<IoRequest*>& in_flight) {
+      for (IoRequest* request : in_flight) bios += dynamic_cast<Bio*>(request) != nullptr ? 1 : 0;
+    });
+    return bios;
   }
   // Pages that the vectors of the bios in flight cover.
   std::set<uint64_t> PagesInFlight() {
-    AnnotatedMutexLock lock(&mu_);
     std::set<uint64_t> pages;
-    for (const Bio* bio : in_flight_) {
-      for (uint32_t v = 0; v < bio->vec_count(); ++v) pages.insert(bio->vec(v).page->index());
-    }
+    VisitInFlight([&](const std::vector<IoRequest*>& in_flight) {
+      for (IoRequest* request : in_flight) {
+        const Bio* bio = dynamic_cast<Bio*>(request);
+        if (bio == nullptr) continue;
+        for (uint32_t v = 0; v < bio->vec_count(); ++v) pages.insert(bio->vec(v).page->index());
+      }
+    });
     return pages;
-  }
-  // Requests of any kind submitted so far.
-  uint64_t submits() {
-    AnnotatedMutexLock lock(&mu_);
-    return submits_;
-  }
-  // True once more than `seen` requests were submitted in total; false after `timeout`.
-  bool WaitForSubmitsAfter(uint64_t seen, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    AnnotatedMutexLock lock(&mu_);
-    while (submits_ <= seen) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      lock.WaitWithTimeout(&cv_, left);
-    }
-    return true;
   }
   // True once the bios in flight hold `blocks` blocks and every one of them has reached the
   // backend below (no Submit() is half way); false after `timeout`.
   bool WaitForBlocksInFlight(int64_t blocks, uint32_t block_size, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    AnnotatedMutexLock lock(&mu_);
-    for (;;) {
-      int64_t in_flight = 0;
-      for (const Bio* bio : in_flight_) in_flight += bio->bytes() / block_size;
-      if (in_flight == blocks && submitting_ == 0) return true;
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) return false;
-      lock.WaitWithTimeout(&cv_, left);
-    }
+    return WaitUntil(
+        [&](const std::vector<IoRequest*>& in_flight) {
+          return Blocks(in_flight, block_size) == blocks;
+        },
+        timeout);
   }
 
  private:
-  class Tracked final : public IoRequest {
-   public:
-    Tracked(BioTracker* owner, IoRequest* original) : owner_(owner), original_(original) {
-      op = original->op;
-      fd = original->fd;
-      offset_bytes = original->offset_bytes;
-      iov = original->iov;
-      iov_count = original->iov_count;
+  static int64_t Blocks(const std::vector<IoRequest*>& in_flight, uint32_t block_size) {
+    int64_t blocks = 0;
+    for (IoRequest* request : in_flight) {
+      if (const Bio* bio = dynamic_cast<Bio*>(request)) blocks += bio->bytes() / block_size;
     }
-    void Complete(int32_t res) override {
-      BioTracker* owner = owner_;
-      IoRequest* original = original_;
-      delete this;
-      if (Bio* bio = dynamic_cast<Bio*>(original)) owner->Remove(bio);
-      original->Complete(res);
-    }
-
-   private:
-    BioTracker* const owner_;
-    IoRequest* const original_;
-  };
-
-  void Remove(Bio* bio) {
-    AnnotatedMutexLock lock(&mu_);
-    for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
-      if (*it == bio) {
-        in_flight_.erase(it);
-        cv_.SignalAll();
-        return;
-      }
-    }
-    LOG(FATAL) << "BioTracker: completion of a bio that is not in flight";
+    return blocks;
   }
-
-  IoBackend* const target_;
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  std::vector<Bio*> in_flight_ ABSL_GUARDED_BY(mu_);
-  uint64_t submits_ ABSL_GUARDED_BY(mu_) = 0;
-  int submitting_ ABSL_GUARDED_BY(mu_) = 0;  // Submit() calls not yet returned
 };
 
 // One end of a page's writeback as the observer saw it, with the gauges at that moment.
