@@ -12,6 +12,14 @@
 
 namespace blockstore {
 
+// The geometry a Page supports, and so every volume (VolumeConfig checks against these):
+// pages of 4-64 KiB (a 4 KiB page is the O_DIRECT unit; 64 KiB keeps a page one gRPC message),
+// blocks of 512 B to a page.
+constexpr uint32_t kMinPageSizeBytes = 4096;
+constexpr uint32_t kMaxPageSizeBytes = 64 * 1024;
+constexpr uint32_t kMinBlockSizeBytes = 512;
+constexpr uint32_t kMaxBlocksPerPage = kMaxPageSizeBytes / kMinBlockSizeBytes;
+
 // Page flags (Page::flags()).
 enum PageFlag : uint32_t {
   kPageDirty = 1u << 0,       // PG_dirty: some block is dirty and the page is on the dirty list

@@ -43,13 +43,14 @@ absl::Status ValidateVolumeConfig(const VolumeConfig& config) {
       config.page_size_bytes > kMaxPageSizeBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_size_bytes: ", config.page_size_bytes,
-                     " is not a power of two from 4096 to 65536"));
+                     " is not a power of two from ", kMinPageSizeBytes, " to ",
+                     kMaxPageSizeBytes));
   }
   if (!IsPowerOfTwo(config.block_size_bytes) || config.block_size_bytes < kMinBlockSizeBytes ||
       config.block_size_bytes > config.page_size_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("block_size_bytes: ", config.block_size_bytes,
-                     " is not a power of two from 512 to page_size_bytes (",
+                     " is not a power of two from ", kMinBlockSizeBytes, " to page_size_bytes (",
                      config.page_size_bytes, ")"));
   }
   if (config.size_bytes == 0 || config.size_bytes % config.block_size_bytes != 0) {

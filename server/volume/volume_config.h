@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "server/cache/page.h"  // kMinPageSizeBytes, kMaxPageSizeBytes, kMinBlockSizeBytes
 
 namespace blockstore {
 
@@ -21,9 +22,6 @@ struct VolumeConfig {
   uint32_t blocks_per_page() const { return page_size_bytes / block_size_bytes; }
 };
 
-constexpr uint32_t kMinPageSizeBytes = 4096;
-constexpr uint32_t kMaxPageSizeBytes = 64 * 1024;
-constexpr uint32_t kMinBlockSizeBytes = 512;
 constexpr size_t kMaxVolumeNameLength = 128;
 
 // A volume name is a plain identifier: [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 bytes, never

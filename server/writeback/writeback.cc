@@ -13,9 +13,6 @@
 namespace blockstore {
 namespace {
 
-// Largest page: 64 KiB of 512-byte blocks.
-constexpr uint32_t kMaxBlocksPerPage = 128;
-
 WriteErrorKind ErrorKindFor(int err) {
   switch (err) {
     case EIO:
