@@ -79,9 +79,8 @@ class PageWriter
   // The encoded writes packed into one message at most (a single larger write goes alone).
   // Below the server's max_message_bytes (the largest page plus 4 KiB) whatever the page size.
   static constexpr size_t kDefaultMaxBatchBytes = 64 * 1024;
-  // Sent, unanswered writes from which a partial batch waits (see the class comment). At depth
-  // 32 with 4 KiB writes it doubled the writes per message (7 -> 15) and cut blockstored's
-  // CPU per write by 10-20 % and blockbench's by 10-25 %.
+  // Sent, unanswered writes from which a partial batch waits (see the class comment): fuller
+  // messages cost both processes less CPU per write (docs/benchmarks.md).
   static constexpr size_t kHoldInFlight = 8;
 
   // Use Client::NewPageWriter. `client` (may be null) samples its error cursor for each

@@ -16,13 +16,11 @@ namespace blockstore {
 // the first touch of its memory.
 //
 // Why: a process's first write to a page of fresh anonymous memory costs far more than later
-// ones, even when the mapping was populated (MADV_POPULATE_WRITE) beforehand. Measured on the
-// 2-core paravirtualized guest (a free-page-reporting balloon hands freed guest memory back to
-// the host, which must back it again): 6-20 us per 4 KiB for the first copy or populate,
-// 0.2 us afterwards, and 35 % of blockstored's CPU in the copy into new pages on the service
-// benchmark's first, sequential row. Writing the memory here moves that cost to startup, as a
-// database pre-touches its buffer pool, at the price of holding the whole --cache_bytes from the
-// start (the budget allows it anyway) and a slower start: about 0.4-1.3 s per 256 MiB there.
+// ones, even when the mapping was populated (MADV_POPULATE_WRITE) beforehand, on guests whose
+// balloon hands freed memory back to the host (docs/benchmarks.md, "Measurements behind design
+// choices"). Writing the memory here moves that cost to startup, as a database pre-touches its
+// buffer pool, at the price of holding the whole --cache_bytes from the start (the budget allows
+// it anyway) and a slower start.
 //
 // A chunk stays mapped while the pool or an arena holds it; an arena gives its pool chunks back
 // when its cache goes away (a deleted volume), so the next volume reuses them. Memory an arena

@@ -13,12 +13,10 @@ namespace blockstore {
 // anonymous mappings of kChunkBytes (2 MiB) that are populated when they are mapped (4 KiB
 // pages, see page_arena.cc for why not huge pages), and reused after their page is freed.
 //
-// Why not aligned_alloc per page: measured on the service benchmark's sequential row (every
-// write creates a page), glibc's memalign path fragments the heap (each 4 KiB-aligned 4 KiB
-// block leaves a fragment that later mallocs walk and split: `sysmalloc` 18 % of blockstored's
-// CPU), and each new 4 KiB page faults on first touch, as does the gRPC receive buffer that
-// lands in the fragments (another 13 %). A 4 KiB aligned_alloc plus its first copy cost 32-38 us
-// on the 2-core guest; a buffer from a populated chunk about 1 us.
+// Why not aligned_alloc per page: glibc's memalign path fragments the heap (each 4 KiB-aligned
+// 4 KiB block leaves a fragment that later mallocs walk and split), and each new page faults on
+// first touch; a buffer carved from a populated chunk costs a small fraction of that
+// (docs/benchmarks.md, "Measurements behind design choices").
 //
 // A freed buffer stays resident (its memory is still in use by the process) until Release()
 // gives it back to the system with MADV_DONTNEED; the PageCache keeps such buffers charged to
