@@ -8,37 +8,14 @@
 
 #include "gtest/gtest.h"
 #include "server/cache/memory_budget.h"
-#include "server/common/annotated_mutex_lock.h"
 #include "server/common/sync_result.h"
 #include "server/io/testing/fake_io_backend.h"
+#include "server/volume/flush_waiter.h"
 
 namespace blockstore {
 namespace {
 
-// Records a flush's events; the summary is set once.
-class RecordingObserver : public FlushObserver {
- public:
-  void OnPageDone(const PageResult& result) override {
-    AnnotatedMutexLock lock(&mu_);
-    pages_.push_back(result);
-  }
-  void OnFlushDone(const FlushSummary& summary) override { summary_.Set(summary); }
-
-  std::vector<PageResult> pages() {
-    AnnotatedMutexLock lock(&mu_);
-    return pages_;
-  }
-  bool done() { return summary_.IsSet(); }
-  FlushSummary summary() {
-    EXPECT_TRUE(summary_.WaitFor(absl::Seconds(10)));
-    return summary_.Wait();
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<PageResult> pages_ ABSL_GUARDED_BY(mu_);
-  SyncResult<FlushSummary> summary_;
-};
+using testing_harness::FlushWaiter;
 
 PageResult Failed(uint64_t page, std::vector<uint32_t> blocks) {
   PageResult result;
@@ -84,7 +61,7 @@ class FlushJobTest : public ::testing::Test {
 };
 
 TEST_F(FlushJobTest, EmptyFlushIssuesTheDeviceFlushAndSucceeds) {
-  RecordingObserver observer;
+  FlushWaiter observer;
   FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
   EXPECT_EQ(fake_.PendingCount(), 0u);
   job->ReleaseSubmitterRef();
@@ -96,7 +73,7 @@ TEST_F(FlushJobTest, EmptyFlushIssuesTheDeviceFlushAndSucceeds) {
 }
 
 TEST_F(FlushJobTest, DeviceFlushWaitsForEveryCountedPage) {
-  RecordingObserver observer;
+  FlushWaiter observer;
   FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
   job->AddPage(3);
   job->AddPage(4);
@@ -112,7 +89,7 @@ TEST_F(FlushJobTest, DeviceFlushWaitsForEveryCountedPage) {
 }
 
 TEST_F(FlushJobTest, AFailedPageFailsTheFlushEvenWhenTheDeviceFlushSucceeds) {
-  RecordingObserver observer;
+  FlushWaiter observer;
   FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
   job->AddPage(7);
   job->ReleaseSubmitterRef();
@@ -128,7 +105,7 @@ TEST_F(FlushJobTest, AFailedPageFailsTheFlushEvenWhenTheDeviceFlushSucceeds) {
 TEST_F(FlushJobTest, RetriedAttemptsAreReportedOnceWithEveryFailedBlock) {
   // R15: the first attempt's bio for block 1 failed before a resource failure cut it short; the
   // retry wrote the rest and block 3 failed. One report, with both blocks.
-  RecordingObserver observer;
+  FlushWaiter observer;
   FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
   job->AddPage(5);
   job->OnPageWritebackEnd(Failed(5, {1}), /*will_retry=*/true);
@@ -143,7 +120,7 @@ TEST_F(FlushJobTest, RetriedAttemptsAreReportedOnceWithEveryFailedBlock) {
 }
 
 TEST_F(FlushJobTest, GivingUpWaitsForTheLastAttemptsBios) {
-  RecordingObserver observer;
+  FlushWaiter observer;
   FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
   job->AddPage(9);
   job->GiveUp(9, absl::ResourceExhaustedError("no bios"));
@@ -157,7 +134,7 @@ TEST_F(FlushJobTest, GivingUpWaitsForTheLastAttemptsBios) {
 }
 
 TEST_F(FlushJobTest, AFailedDeviceFlushIsLatchedForEveryCaller) {
-  RecordingObserver first;
+  FlushWaiter first;
   const uint32_t other_cursor = error_seq_.Sample();
   FlushJob* job = FlushJob::ForFlush(&context_, &first, absl::nullopt);
   job->ReleaseSubmitterRef();
@@ -165,14 +142,14 @@ TEST_F(FlushJobTest, AFailedDeviceFlushIsLatchedForEveryCaller) {
   EXPECT_EQ(first.summary().status.code(), absl::StatusCode::kDataLoss);
 
   // Another caller, whose cursor predates the failure, learns of it once (R21).
-  RecordingObserver second;
+  FlushWaiter second;
   job = FlushJob::ForFlush(&context_, &second, other_cursor);
   job->ReleaseSubmitterRef();
   CompleteDeviceFlush();
   const FlushSummary summary = second.summary();
   EXPECT_EQ(summary.status.code(), absl::StatusCode::kDataLoss);
 
-  RecordingObserver third;
+  FlushWaiter third;
   job = FlushJob::ForFlush(&context_, &third, summary.error_cursor);
   job->ReleaseSubmitterRef();
   CompleteDeviceFlush();
@@ -199,8 +176,8 @@ TEST_F(FlushJobTest, GroupCommitFollowersShareThePassAndKeepTheirOwnCursor) {
   uint32_t someone_else = before_error;
   ASSERT_EQ(error_seq_.CheckAndAdvance(&someone_else), EIO);  // the error is seen: new cursors
                                                               // sampled from now on skip it
-  RecordingObserver follower_observer;
-  RecordingObserver lead_observer;
+  FlushWaiter follower_observer;
+  FlushWaiter lead_observer;
   FlushJob* follower = FlushJob::ForFlush(&context_, &follower_observer, before_error);
   FlushJob* lead = FlushJob::ForFlush(&context_, &lead_observer, absl::nullopt);  // sampled now
   lead->AddFollower(follower);
@@ -217,7 +194,7 @@ TEST_F(FlushJobTest, GroupCommitFollowersShareThePassAndKeepTheirOwnCursor) {
 }
 
 TEST_F(FlushJobTest, AbortFinishesAtOnceWithTheGivenStatus) {
-  RecordingObserver observer;
+  FlushWaiter observer;
   FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
   job->Abort(absl::UnavailableError("volume v is closed"));
   EXPECT_EQ(observer.summary().status.code(), absl::StatusCode::kUnavailable);
@@ -225,7 +202,7 @@ TEST_F(FlushJobTest, AbortFinishesAtOnceWithTheGivenStatus) {
 }
 
 TEST_F(FlushJobTest, EagainOnTheDeviceFlushIsResubmitted) {
-  RecordingObserver observer;
+  FlushWaiter observer;
   FlushJob* job = FlushJob::ForFlush(&context_, &observer, absl::nullopt);
   job->ReleaseSubmitterRef();
   CompleteDeviceFlush(-EAGAIN);

@@ -9,54 +9,18 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/io/testing/fake_io_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_test_helpers.h"
+#include "server/writeback/page_result.h"
 
 namespace blockstore {
 namespace {
 
-// Records one Flush's page results and summary.
-class RecordingObserver : public FlushObserver {
- public:
-  void OnPageDone(const PageResult& result) override {
-    absl::MutexLock lock(&mu_);
-    ++pages_[result.page_index];
-    codes_[result.page_index] = result.status.code();
-  }
-  void OnFlushDone(const FlushSummary& summary) override {
-    absl::MutexLock lock(&mu_);
-    summary_ = summary;
-    done_ = true;
-  }
-  bool done() {
-    absl::MutexLock lock(&mu_);
-    return done_;
-  }
-  FlushSummary summary() {
-    absl::MutexLock lock(&mu_);
-    return summary_;
-  }
-  std::map<uint64_t, int> pages() {
-    absl::MutexLock lock(&mu_);
-    return pages_;
-  }
-  std::map<uint64_t, absl::StatusCode> codes() {
-    absl::MutexLock lock(&mu_);
-    return codes_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<uint64_t, int> pages_ ABSL_GUARDED_BY(mu_);  // times each page was reported
-  std::map<uint64_t, absl::StatusCode> codes_ ABSL_GUARDED_BY(mu_);
-  FlushSummary summary_ ABSL_GUARDED_BY(mu_);
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-};
+using testing_harness::FlushWaiter;
 
 TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCursors) {
   FakeIoBackend fake;  // requests pend until this test completes them
@@ -73,7 +37,7 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
   }
   faulty.FailBlock(3 * 4096, 4096, EIO);
 
-  RecordingObserver first;
+  FlushWaiter first;
   (*volume)->Flush(absl::nullopt, &first);
   // The first bio is submitted: the pass now waits for a bio that only a completion frees, so
   // the writeback thread takes no other job until this test completes something.
@@ -82,8 +46,8 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
   ASSERT_EQ(fake.PendingCount(), 1u);
 
   ASSERT_TRUE((*volume)->WriteSync(7, 0, std::string(4096, 'b')).ok());
-  RecordingObserver second;
-  RecordingObserver third;
+  FlushWaiter second;
+  FlushWaiter third;
   (*volume)->Flush(absl::nullopt, &second);  // both sample their cursors now, before the error
   (*volume)->Flush(absl::nullopt, &third);
 
@@ -102,17 +66,19 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
   ASSERT_TRUE(first.done() && second.done() && third.done());
 
   EXPECT_EQ(first.summary().status.code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(first.pages(), (std::map<uint64_t, int>{{1, 1}, {3, 1}, {5, 1}}));
+  EXPECT_EQ(first.PageCounts(), (std::map<uint64_t, int>{{1, 1}, {3, 1}, {5, 1}}));
   // The two queued Flushes: one fdatasync between them (two in all), the same page results
   // for both, each page once: page 7, and whichever of the first Flush's pages were still
   // under writeback when the shared pass looked (R1: it waits for them). Each is told about
   // the error once, through its own cursor.
   EXPECT_EQ(fake.FdatasyncCount(), 2u);
-  EXPECT_EQ(second.pages(), third.pages());
-  for (RecordingObserver* queued : {&second, &third}) {
-    const std::map<uint64_t, int> pages = queued->pages();
+  EXPECT_EQ(second.PageCounts(), third.PageCounts());
+  for (FlushWaiter* queued : {&second, &third}) {
+    const std::map<uint64_t, int> pages = queued->PageCounts();
     ASSERT_EQ(pages.count(7), 1u);
-    EXPECT_EQ(queued->codes()[7], absl::StatusCode::kOk);
+    for (const PageResult& result : queued->pages()) {
+      if (result.page_index == 7) EXPECT_TRUE(result.status.ok()) << result.status;
+    }
     for (const auto& [page, times] : pages) {
       EXPECT_EQ(times, 1) << "page " << page;
       EXPECT_TRUE(page == 1 || page == 3 || page == 5 || page == 7) << "page " << page;
@@ -121,7 +87,7 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
     EXPECT_EQ(summary.pages_written + summary.pages_failed, pages.size());
     EXPECT_EQ(summary.status.code(), absl::StatusCode::kDataLoss) << summary.status;
     // Reported once: the next Flush from the returned cursor is OK.
-    RecordingObserver again;
+    FlushWaiter again;
     (*volume)->Flush(summary.error_cursor, &again);
     complete_until([&] { return again.done(); });
     ASSERT_TRUE(again.done());

@@ -1,9 +1,10 @@
-// Completion rules of docs/writeback-rules.md (R6, R14, R18, R19, R24, R27-R30), one test
-// per rule, named after it. Pages are split over 2 to 4 bios by scattered block maps and their
-// bios completed in every order (std::next_permutation); a page's writeback must end exactly
-// once, after its last bio, with the gauges following each step. Completions are released by the
-// test (or, where a rule is about concurrency, by threads the test starts); nothing waits on a
-// sleep.
+// Completion rules of docs/writeback-rules.md (R6, R14, R18, R19, R24, R28-R30), one test per rule,
+// named after it; R27, which needs a whole Volume, is in
+// server/volume/volume_writeback_completion_test.cc. Pages are split over 2 to 4 bios by scattered
+// block maps and their bios completed in every order (std::next_permutation); a page's writeback
+// must end exactly once, after its last bio, with the gauges following each step. Completions are
+// released by the test (or, where a rule is about concurrency, by threads the test starts); nothing
+// waits on a sleep.
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -23,9 +24,6 @@
 #include "server/cache/block_buffer.h"
 #include "server/cache/page.h"
 #include "server/io/testing/fake_io_backend.h"
-#include "server/io/testing/submit_watcher.h"
-#include "server/volume/volume.h"
-#include "server/volume/volume_test_helpers.h"
 #include "server/writeback/bio.h"
 #include "server/writeback/block_map.h"
 #include "server/writeback/io_end.h"
@@ -36,9 +34,7 @@ namespace blockstore {
 namespace {
 
 using testing_harness::EndRecord;
-using testing_harness::FlushWaiter;
 using testing_harness::HarnessOptions;
-using testing_harness::QuietVolumeOptions;
 using testing_harness::WritebackHarness;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
@@ -463,95 +459,6 @@ TEST(WritebackCompletionTest, R24_IoEndIsDoneWhenItsLastReferenceDrops) {
       h.ExpectAtRest();
     }
   } while (std::next_permutation(order.begin(), order.end()));
-}
-
-TEST(WritebackCompletionTest, R27_FlushWaitsForEveryBioAndTheDeviceFlush) {
-  // Method: on a whole Volume, three pages far apart are dirty (three bios). A Flush is issued;
-  // it has not finished while any of the bios or its fdatasync is pending, and finishes once all
-  // have completed. Then Close() with a bio in flight blocks until that bio (and the flush it
-  // belongs to) has drained.
-  FakeIoBackend fake;
-  SubmitWatcher watcher(&fake);
-  VolumeConfig config;
-  config.name = "r27";
-  config.size_bytes = 64 * 4096;
-  const int fd = fake.AddDevice(config.size_bytes);
-  auto volume_or = OpenVolumeOnDeviceForTest(fd, config, QuietVolumeOptions(), &watcher);
-  ASSERT_TRUE(volume_or.ok()) << volume_or.status();
-  std::unique_ptr<Volume> volume = std::move(*volume_or);
-  for (uint64_t p : {1, 10, 20}) {
-    ASSERT_TRUE(volume->WriteSync(p, 0, std::string(4096, static_cast<char>('a' + p))).ok());
-  }
-  FlushWaiter flush;
-  volume->Flush(absl::nullopt, &flush);
-  ASSERT_TRUE(watcher.WaitForSubmits(3));
-  EXPECT_EQ(fake.PendingCount(), 3u);
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_FALSE(flush.done()) << "flush finished with " << 3 - i << " bios in flight";
-    fake.CompleteNext();
-  }
-  ASSERT_TRUE(watcher.WaitForFdatasyncs(1));
-  EXPECT_FALSE(flush.done()) << "flush finished before its fdatasync";
-  ASSERT_EQ(fake.PendingCount(), 1u);
-  EXPECT_EQ(fake.PendingOp(0), IoOp::kFdatasync);
-  fake.CompleteNext();
-  ASSERT_TRUE(flush.Wait());
-  EXPECT_TRUE(flush.summary().status.ok()) << flush.summary().status;
-  EXPECT_EQ(flush.summary().pages_written, 3u);
-  EXPECT_EQ(fake.ReadDurable(fd, 10 * 4096, 4096), std::string(4096, static_cast<char>('a' + 10)));
-
-  // A Flush that meets a page whose earlier writeback is still in flight waits for it, and
-  // that page (clean when its writeback ends) must not let the Flush's fdatasync go out before
-  // the Flush's other pages are written.
-  ASSERT_TRUE(volume->WriteSync(2, 0, std::string(4096, 'p')).ok());
-  FlushWaiter earlier;
-  volume->Flush(absl::nullopt, &earlier);
-  ASSERT_TRUE(watcher.WaitForSubmits(5));  // page 2's bio (4 submissions before)
-  ASSERT_TRUE(volume->WriteSync(40, 0, std::string(4096, 'q')).ok());
-  FlushWaiter later;
-  volume->Flush(absl::nullopt, &later);  // waits for page 2, then writes page 40
-  fake.CompleteNext();                   // page 2's bio
-  ASSERT_TRUE(watcher.WaitForSubmits(7));  // the earlier flush's fdatasync and page 40's bio
-  for (size_t i = 0; i < fake.PendingCount();) {
-    if (fake.PendingOp(i) == IoOp::kFdatasync) {
-      fake.CompleteAt(i);  // only device flushes: page 40's bio stays in flight
-    } else {
-      ++i;
-    }
-  }
-  ASSERT_TRUE(earlier.Wait());
-  EXPECT_TRUE(earlier.summary().status.ok()) << earlier.summary().status;
-  EXPECT_FALSE(later.done()) << "the flush finished while its page 40 was still in flight";
-  ASSERT_EQ(fake.PendingCount(), 1u);
-  EXPECT_EQ(fake.PendingOp(0), IoOp::kWritev);
-  fake.CompleteNext();
-  ASSERT_TRUE(watcher.WaitForFdatasyncs(3));
-  fake.CompleteAll();
-  ASSERT_TRUE(later.Wait());
-  EXPECT_TRUE(later.summary().status.ok()) << later.summary().status;
-  EXPECT_EQ(fake.ReadDurable(fd, 40 * 4096, 4096), std::string(4096, 'q'));
-  EXPECT_EQ(watcher.fdatasyncs(), 3u) << "a flush submitted its fdatasync twice";
-
-  ASSERT_TRUE(volume->WriteSync(30, 0, std::string(4096, 'z')).ok());
-  FlushWaiter second;
-  volume->Flush(absl::nullopt, &second);
-  ASSERT_TRUE(watcher.WaitForSubmits(9));  // 5 bios and 3 fdatasyncs before, then this bio
-  Event closed;
-  std::thread closer([&] {
-    volume->Close();
-    closed.Set();
-  });
-  EXPECT_FALSE(closed.IsSet());
-  fake.CompleteNext();  // the bio; the flush's fdatasync follows
-  ASSERT_TRUE(watcher.WaitForFdatasyncs(4));
-  EXPECT_FALSE(closed.IsSet()) << "Close returned with the fdatasync in flight";
-  fake.CompleteNext();
-  EXPECT_TRUE(closed.WaitFor(kWait));
-  closer.join();
-  ASSERT_TRUE(second.Wait());
-  EXPECT_TRUE(second.summary().status.ok()) << second.summary().status;
-  EXPECT_EQ(volume->counters().bios_inflight.load(), 0);
-  EXPECT_EQ(volume->counters().ioends_inflight.load(), 0);
 }
 
 TEST(WritebackCompletionTest, R28_CompletionsRunOnAnyThreadConcurrently) {

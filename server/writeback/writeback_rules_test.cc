@@ -1,8 +1,9 @@
 // Rules of docs/writeback-rules.md about page setup, eligibility and bio building (R1, R3,
-// R4, R5, R7-R12, R16, R23, R25/R26), one test per rule, named after it. The write path is built from
+// R4, R5, R7-R12, R23, R25/R26), one test per rule, named after it. The write path is built from
 // its parts (writeback_test_harness.h) over an in-memory FakeIoBackend device whose completions
 // the tests release explicitly. Completion rules are in writeback_completion_test.cc, error rules
-// in writeback_errors_test.cc.
+// in writeback_errors_test.cc; R16 and R1's Flush, which need a whole Volume, are in
+// server/volume/volume_writeback_rules_test.cc.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -19,8 +20,6 @@
 #include "server/cache/page.h"
 #include "server/io/testing/fake_io_backend.h"
 #include "server/io/testing/submit_watcher.h"
-#include "server/volume/volume.h"
-#include "server/volume/volume_test_helpers.h"
 #include "server/writeback/bio.h"
 #include "server/writeback/block_map.h"
 #include "server/writeback/io_end.h"
@@ -31,8 +30,6 @@ namespace blockstore {
 namespace {
 
 using testing_harness::BlockBytes;
-using testing_harness::FlushWaiter;
-using testing_harness::QuietVolumeOptions;
 using testing_harness::HarnessOptions;
 using testing_harness::WritebackHarness;
 
@@ -59,81 +56,38 @@ std::vector<std::pair<uint64_t, uint32_t>> BioPageBlocks(const Bio& bio, uint32_
 TEST(WritebackRulesTest, R01_OneWritebackPerPageAtATime) {
   // Method: start writeback of P on a device that holds its completion; dirty P again; a
   // background collection skips P and no second set_writeback happens; a second
-  // WritePage on P while it is in writeback is an assertion failure; then, on a whole Volume,
-  // a Flush issued while P is in writeback waits for that writeback to end and then writes P
-  // again with the new data.
-  {
-    WritebackHarness h;
-    h.FillPage(3, 1);
-    ASSERT_TRUE(h.WritePages({3}).ok());
-    Page* p = h.page(3);
-    ASSERT_TRUE(p->IsWriteback());
-    ASSERT_EQ(h.fake().PendingCount(), 1u);
-    h.FillPage(3, 2);  // dirty again while the first write is in flight (R11, R16)
-    EXPECT_TRUE(p->IsDirty());
-    std::vector<Page*> background = h.cache().CollectDirty(100, 0);
-    EXPECT_TRUE(background.empty()) << "background writeback must skip a page in writeback";
-    for (Page* page : background) h.cache().Unpin(page);
-    EXPECT_EQ(h.counters().start_writeback.load(), 1u);
-    EXPECT_TRUE(p->IsDirty());
+  // WritePage on P while it is in writeback is an assertion failure. (On a whole Volume, a Flush
+  // issued while P is in writeback waits for it: server/volume/volume_writeback_rules_test.cc.)
+  WritebackHarness h;
+  h.FillPage(3, 1);
+  ASSERT_TRUE(h.WritePages({3}).ok());
+  Page* p = h.page(3);
+  ASSERT_TRUE(p->IsWriteback());
+  ASSERT_EQ(h.fake().PendingCount(), 1u);
+  h.FillPage(3, 2);  // dirty again while the first write is in flight (R11, R16)
+  EXPECT_TRUE(p->IsDirty());
+  std::vector<Page*> background = h.cache().CollectDirty(100, 0);
+  EXPECT_TRUE(background.empty()) << "background writeback must skip a page in writeback";
+  for (Page* page : background) h.cache().Unpin(page);
+  EXPECT_EQ(h.counters().start_writeback.load(), 1u);
+  EXPECT_TRUE(p->IsDirty());
 
-    // set_writeback's assertion and WritePage's: a page in writeback cannot enter another.
-    ::testing::FLAGS_gtest_death_test_style = "threadsafe";
-    EXPECT_DEATH(h.cache().StartWriteback(p), "already under writeback");
-    EXPECT_DEATH(
-        {
-          Writeback::Pass pass(&h.writeback(), SyncMode::kNone, nullptr);
-          AnnotatedMutexLock lock(&p->lock());
-          (void)pass.WritePage(p);
-        },
-        "already under writeback");
+  // set_writeback's assertion and WritePage's: a page in writeback cannot enter another.
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  EXPECT_DEATH(h.cache().StartWriteback(p), "already under writeback");
+  EXPECT_DEATH(
+      {
+        Writeback::Pass pass(&h.writeback(), SyncMode::kNone, nullptr);
+        AnnotatedMutexLock lock(&p->lock());
+        (void)pass.WritePage(p);
+      },
+      "already under writeback");
 
-    h.fake().CompleteAll();
-    EXPECT_FALSE(p->IsWriteback());
-    EXPECT_TRUE(p->IsDirty());
-    EXPECT_EQ(h.observer().EndsOf(3), 1u);
-    h.ExpectAtRest();
-  }
-
-  // Integrity writeback (Flush) of a page in writeback waits for it, then writes it again.
-  FakeIoBackend fake;
-  SubmitWatcher watcher(&fake);
-  VolumeConfig config;
-  config.name = "r01";
-  config.size_bytes = 16 * 4096;
-  config.block_size_bytes = 1024;
-  const int fd = fake.AddDevice(config.size_bytes);
-  auto volume_or = OpenVolumeOnDeviceForTest(fd, config, QuietVolumeOptions(), &watcher);
-  ASSERT_TRUE(volume_or.ok()) << volume_or.status();
-  std::unique_ptr<Volume> volume = std::move(*volume_or);
-  const std::string first(4096, 'a');
-  const std::string second(4096, 'b');
-  ASSERT_TRUE(volume->WriteSync(5, 0, first).ok());
-  FlushWaiter flush_a;
-  volume->Flush(absl::nullopt, &flush_a);
-  ASSERT_TRUE(watcher.WaitForSubmits(1));  // P's bio is in flight
-  ASSERT_TRUE(volume->WriteSync(5, 0, second).ok());
-  FlushWaiter flush_b;
-  volume->Flush(absl::nullopt, &flush_b);
-  // Flush B cannot start a second writeback of P while the first is in flight.
-  EXPECT_EQ(volume->counters().start_writeback.load(), 1u);
-  EXPECT_FALSE(flush_a.done());
-  EXPECT_FALSE(flush_b.done());
-  fake.CompleteNext();  // the first write of P ends; Flush A's fdatasync and B's write follow
-  ASSERT_TRUE(watcher.WaitForSubmits(3));
-  fake.CompleteAll();
-  // Flush B's fdatasync follows once its pass has dropped its reference, which may be after
-  // the completions above.
-  ASSERT_TRUE(watcher.WaitForFdatasyncs(2));
-  fake.CompleteAll();
-  ASSERT_TRUE(flush_a.Wait());
-  ASSERT_TRUE(flush_b.Wait());
-  EXPECT_TRUE(flush_a.summary().status.ok()) << flush_a.summary().status;
-  EXPECT_TRUE(flush_b.summary().status.ok()) << flush_b.summary().status;
-  EXPECT_EQ(volume->counters().start_writeback.load(), 2u);
-  EXPECT_EQ(volume->counters().end_writeback.load(), 2u);
-  EXPECT_EQ(fake.ReadDurable(fd, 5 * 4096, 4096), second);
-  volume->Close();
+  h.fake().CompleteAll();
+  EXPECT_FALSE(p->IsWriteback());
+  EXPECT_TRUE(p->IsDirty());
+  EXPECT_EQ(h.observer().EndsOf(3), 1u);
+  h.ExpectAtRest();
 }
 
 TEST(WritebackRulesTest, R03_BytesPastEofNeverReachTheDevice) {
@@ -548,72 +502,6 @@ TEST(WritebackRulesTest, R12_NothingSubmittedMeansNoWritebackLeftBehind) {
     for (uint32_t b = 0; b < 4; ++b) EXPECT_TRUE(h.page(0)->TestBlock(b, kBlockDirty));
     EXPECT_EQ(h.observer().EndsOf(0), 1u);
     h.ExpectAtRest();
-  }
-}
-
-TEST(WritebackRulesTest, R16_APageIsUnlockedWhileItsWriteIsInFlight) {
-  // Method: on a whole Volume over a device that holds completions, page P's bio is in flight.
-  // A read of P returns the cached bytes at once (its callback runs inside Read), and a write
-  // to P is accepted at once; the device gets the bytes of the write in flight, and the next
-  // Flush the new ones. With stable pages (the volume option) the same write is held until P's
-  // writeback ends: its callback runs only after the completion.
-  for (bool stable : {false, true}) {
-    SCOPED_TRACE(stable ? "stable pages" : "default");
-    FakeIoBackend fake;
-    SubmitWatcher watcher(&fake);
-    VolumeConfig config;
-    config.name = "r16";
-    config.size_bytes = 16 * 4096;
-    VolumeOptions options = QuietVolumeOptions();
-    options.stable_pages = stable;
-    const int fd = fake.AddDevice(config.size_bytes);
-    auto volume_or = OpenVolumeOnDeviceForTest(fd, config, options, &watcher);
-    ASSERT_TRUE(volume_or.ok()) << volume_or.status();
-    std::unique_ptr<Volume> volume = std::move(*volume_or);
-    const std::string first(4096, '1');
-    const std::string second(4096, '2');
-    ASSERT_TRUE(volume->WriteSync(4, 0, first).ok());
-    FlushWaiter flush;
-    volume->Flush(absl::nullopt, &flush);
-    ASSERT_TRUE(watcher.WaitForSubmits(1));  // P's bio is in flight
-
-    bool read_answered = false;
-    std::string read;
-    volume->Read(4, [&](absl::StatusOr<absl::string_view> data) {
-      ASSERT_TRUE(data.ok()) << data.status();
-      read = std::string(*data);
-      read_answered = true;
-    });
-    EXPECT_TRUE(read_answered) << "a read waited for the page's write IO";
-    EXPECT_EQ(read, first);
-
-    Event written;
-    absl::Status write_status;
-    volume->Write(4, 0, second, /*fua=*/false, absl::InfiniteFuture(), [&](absl::Status status) {
-      write_status = status;
-      written.Set();
-    });
-    EXPECT_EQ(written.IsSet(), !stable);
-    ASSERT_EQ(fake.PendingCount(), 1u);
-    fake.CompleteNext();  // P's write ends; the flush's fdatasync follows
-    ASSERT_TRUE(written.WaitFor(absl::Seconds(20)));
-    EXPECT_TRUE(write_status.ok()) << write_status;
-    ASSERT_TRUE(watcher.WaitForFdatasyncs(1));
-    fake.CompleteAll();
-    ASSERT_TRUE(flush.Wait());
-    EXPECT_TRUE(flush.summary().status.ok()) << flush.summary().status;
-    EXPECT_EQ(fake.ReadDurable(fd, 4 * 4096, 4096), first);
-
-    FlushWaiter again;
-    volume->Flush(absl::nullopt, &again);
-    ASSERT_TRUE(watcher.WaitForSubmits(3));  // P written again
-    fake.CompleteAll();
-    ASSERT_TRUE(watcher.WaitForFdatasyncs(2));
-    fake.CompleteAll();
-    ASSERT_TRUE(again.Wait());
-    EXPECT_TRUE(again.summary().status.ok()) << again.summary().status;
-    EXPECT_EQ(fake.ReadDurable(fd, 4 * 4096, 4096), second);
-    volume->Close();
   }
 }
 
