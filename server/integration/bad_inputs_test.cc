@@ -16,6 +16,7 @@
 #include "client/block_client.h"
 #include "gtest/gtest.h"
 #include "server/integration/test_server_fixture.h"
+#include "server/service/testing/write_page_request.h"
 
 namespace blockstore {
 namespace {
@@ -58,11 +59,8 @@ struct BadCall {
 
 grpc::Status Write(v1::BlockStore::Stub* stub, const std::string& volume, uint64_t page,
                    uint32_t offset, size_t length) {
-  v1::WritePageRequest request;
-  request.set_volume(volume);
-  request.set_page_index(page);
-  request.set_offset_bytes(offset);
-  request.set_data(std::string(length, 'X'));
+  const v1::WritePageRequest request =
+      TestWritePageRequest(volume, page, offset, std::string(length, 'X'));
   v1::WritePageResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -309,17 +307,6 @@ struct StreamOutcome {
   grpc::Status status;
 };
 
-v1::WritePageRequest MakeWrite(uint64_t request_id, const std::string& volume, uint64_t page,
-                               uint32_t offset, std::string data) {
-  v1::WritePageRequest write;
-  write.set_request_id(request_id);
-  write.set_volume(volume);
-  write.set_page_index(page);
-  write.set_offset_bytes(offset);
-  write.set_data(std::move(data));
-  return write;
-}
-
 void Record(const v1::WritePageResponse& result, StreamOutcome* out) {
   EXPECT_EQ(out->codes.count(result.request_id()), 0u) << "answered twice";
   out->codes[result.request_id()] = static_cast<grpc::StatusCode>(result.code());
@@ -366,13 +353,13 @@ StreamOutcome SendOnWritePageBatches(v1::BlockStore::Stub* stub,
 
 // Good writes to pages 0 and 3 around one bad write of each kind (by request_id 1..5).
 std::vector<v1::WritePageRequest> MixedWrites(const std::string& good0, const std::string& good3) {
-  return {MakeWrite(10, "vol", 0, 0, good0),
-          MakeWrite(1, "vol", 1, 512, std::string(4096, 'x')),
-          MakeWrite(2, "nope", 2, 0, std::string(4096, 'x')),
-          MakeWrite(11, "vol", 3, 0, good3),
-          MakeWrite(3, "vol", kPages, 0, std::string(4096, 'x')),
-          MakeWrite(4, "vol", 5, 0, ""),
-          MakeWrite(5, "../vol", 6, 0, std::string(4096, 'x'))};
+  return {TestWritePageRequest("vol", 0, 0, good0, 10),
+          TestWritePageRequest("vol", 1, 512, std::string(4096, 'x'), 1),
+          TestWritePageRequest("nope", 2, 0, std::string(4096, 'x'), 2),
+          TestWritePageRequest("vol", 3, 0, good3, 11),
+          TestWritePageRequest("vol", kPages, 0, std::string(4096, 'x'), 3),
+          TestWritePageRequest("vol", 5, 0, "", 4),
+          TestWritePageRequest("../vol", 6, 0, std::string(4096, 'x'), 5)};
 }
 
 void ExpectMixedOutcome(const StreamOutcome& out) {
@@ -419,7 +406,7 @@ TEST_F(BadInputsTest, BadWritesInOneBatchFailOnlyThemselves) {
 TEST_F(BadInputsTest, EmptyBatchIsAnsweredByNothing) {
   const std::string page2 = Pattern(kPageSize, 4002);
   const StreamOutcome out =
-      SendOnWritePageBatches(stub(), {{}, {MakeWrite(7, "vol", 2, 0, page2)}, {}});
+      SendOnWritePageBatches(stub(), {{}, {TestWritePageRequest("vol", 2, 0, page2, 7)}, {}});
   EXPECT_TRUE(out.status.ok()) << out.status.error_message();
   EXPECT_EQ(out.codes, (std::map<uint64_t, grpc::StatusCode>{{7, grpc::StatusCode::OK}}));
   EXPECT_EQ(ReadAll("vol", kPages).substr(2 * kPageSize, kPageSize), page2);
@@ -432,7 +419,8 @@ TEST_F(BadInputsTest, BatchOverMaxMessageBytesEndsTheStreamAndTakesNothing) {
   // Five whole 16 KiB pages: 80 KiB of data, over the 68 KiB limit.
   std::vector<v1::WritePageRequest> writes;
   for (uint64_t page = 0; page < 5; ++page) {
-    writes.push_back(MakeWrite(page + 1, "vol", page, 0, Pattern(kPageSize, 5000 + page)));
+    writes.push_back(
+        TestWritePageRequest("vol", page, 0, Pattern(kPageSize, 5000 + page), page + 1));
   }
   v1::WritePageBatchRequest probe;
   for (const auto& write : writes) *probe.add_writes() = write;

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "server/service/testing/write_page_request.h"
 
 namespace blockstore {
 namespace {
@@ -18,12 +19,7 @@ VolumeConfig TestConfig() {
 }
 
 v1::WritePageRequest Write(uint64_t page, uint32_t offset, size_t length) {
-  v1::WritePageRequest request;
-  request.set_volume("vol");
-  request.set_page_index(page);
-  request.set_offset_bytes(offset);
-  request.set_data(std::string(length, 'x'));
-  return request;
+  return TestWritePageRequest("vol", page, offset, std::string(length, 'x'));
 }
 
 void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& field) {
