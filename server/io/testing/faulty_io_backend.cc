@@ -232,9 +232,8 @@ bool FaultyIoBackend::MayAllocate() {
       hook = on_allocation_failure_;
     }
   }
-  // No lock held from here: the hook may complete requests, which may resubmit through this
-  // wrapper, and the target may be another wrapper with a hook of its own.
-  if (!fail) return target_->MayAllocate();
+  if (!fail) return true;
+  // No lock held: the hook may complete requests, which may resubmit through this wrapper.
   if (hook) hook();
   return false;
 }

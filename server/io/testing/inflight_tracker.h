@@ -30,7 +30,6 @@ class InFlightTracker : public IoBackend {
   ~InFlightTracker() override { Shutdown(); }
 
   absl::Status Submit(IoRequest* request) override;
-  bool MayAllocate() override { return target_->MayAllocate(); }
   void Shutdown() override { target_->Shutdown(); }
   absl::string_view Name() const override { return "tracker"; }
 

@@ -40,7 +40,6 @@ class SubmitWatcher : public IoBackend {
     }
     return status;
   }
-  bool MayAllocate() override { return target_->MayAllocate(); }
   void Shutdown() override { target_->Shutdown(); }
   absl::string_view Name() const override { return "watcher"; }
 
