@@ -12,10 +12,11 @@ tools/install_deps.sh || exit 1
 asan_targets=(//server/common/... //server/cache/... //server/writeback/... //server/io/...
               //server/volume/... //server/service/...)
 
-# Engine tests under ThreadSanitizer. The engine's locks (//server/common:annotated_mutex_lock)
-# bring //server/common:tsan_abseil_support, which makes Debian's uninstrumented abseil visible
-# to TSan (docs/design.md).
-tsan_targets=(//server/writeback/... //server/volume/...)
+# Engine tests under ThreadSanitizer, and the service's reactor lifetime (driven on its own by
+# test threads: gRPC's libraries are not built for TSan). The engine's locks
+# (//server/common:annotated_mutex_lock) bring //server/common:tsan_abseil_support, which makes
+# Debian's uninstrumented abseil visible to TSan (docs/design.md).
+tsan_targets=(//server/writeback/... //server/volume/... //server/service:reactor_lifetime_test)
 
 passed=0
 failed=0
