@@ -163,18 +163,9 @@ grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContex
                                                       const v1::WritePageRequest* request,
                                                       v1::WritePageResponse* response) {
   auto* call = new UnaryCall(&state_, RpcMethod::kWritePage);
-  response->set_request_id(request->request_id());
-  response->set_page_index(request->page_index());
-  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.AcceptWrite(*request);
-  if (!volume.ok()) {
-    call->FinishWith(volume.status());
-    return call;
-  }
-  call->volume = *std::move(volume);
-  // `request` (and its data) lives until the call is finished.
-  call->volume->Write(request->page_index(), request->offset_bytes(), request->data(),
-                      request->fua(), WriteWaitDeadline(context->deadline()),
-                      [call](absl::Status write_status) { call->FinishWith(write_status); });
+  // `request` (and its data) and `response` live until the call is finished.
+  state_.Write(*request, WriteWaitDeadline(context->deadline()), &call->volume, response,
+               [call](const absl::Status& status) { call->FinishWith(status); });
   return call;
 }
 

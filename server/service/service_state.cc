@@ -1,8 +1,11 @@
 #include "server/service/service_state.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "glog/logging.h"
 #include "server/service/request_validation.h"
 
 namespace blockstore {
@@ -34,6 +37,41 @@ absl::StatusOr<std::shared_ptr<Volume>> ServiceState::AcceptWrite(
   const absl::Status valid = ValidateWrite((*volume)->config(), request);
   if (!valid.ok()) return valid;
   return volume;
+}
+
+void ServiceState::Write(const v1::WritePageRequest& request, absl::Time deadline,
+                         std::shared_ptr<Volume>* volume, v1::WritePageResponse* response,
+                         std::function<void(const absl::Status&)> done) const {
+  absl::StatusOr<std::shared_ptr<Volume>> accepted = AcceptWrite(request);
+  if (!accepted.ok()) {
+    FillWriteResponse(request, accepted.status(), response);
+    done(accepted.status());
+    return;
+  }
+  // The call may finish (and drop `*volume`) inside Write, when the engine answers inline.
+  const std::shared_ptr<Volume> target = *std::move(accepted);
+  *volume = target;
+  target->Write(request.page_index(), request.offset_bytes(), request.data(), request.fua(),
+                deadline, [&request, response, done = std::move(done)](absl::Status status) {
+                  if (!status.ok()) {
+                    VLOG(1) << "Write: volume " << request.volume() << " page "
+                            << request.page_index() << " request " << request.request_id() << ": "
+                            << status;
+                  }
+                  FillWriteResponse(request, status, response);
+                  done(status);
+                });
+}
+
+void FillWriteResponse(const v1::WritePageRequest& request, const absl::Status& status,
+                       v1::WritePageResponse* response) {
+  response->Clear();
+  response->set_request_id(request.request_id());
+  response->set_page_index(request.page_index());
+  if (!status.ok()) {
+    response->set_code(static_cast<int32_t>(status.code()));
+    response->set_message(std::string(status.message()));
+  }
 }
 
 absl::Time WriteWaitDeadline(std::chrono::system_clock::time_point rpc_deadline,

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -62,8 +63,20 @@ class ServiceState {
 
   // Everything a write must pass before it reaches the engine, in the order every write call
   // checks it: not shutting down, a valid and known `volume`, then the request against that
-  // volume's geometry. Returns the volume to write to.
+  // volume's geometry (ValidateWrite). Returns the volume to write to.
   absl::StatusOr<std::shared_ptr<Volume>> AcceptWrite(const v1::WritePageRequest& request) const;
+
+  // The service's one write path, for WritePage, WritePages and WritePageBatches: admits
+  // `request` (AcceptWrite), hands it to Volume::Write with `deadline`, and when the write ends
+  // fills `*response` (FillWriteResponse) and calls `done` with the write's status. `done` runs
+  // exactly once: inline if the write is refused (nothing changed), else from Volume::Write's
+  // callback, inline or on an engine thread. On admission `*volume` is set to the volume before
+  // the engine sees the write: the caller keeps it until its call is done, so the volume's last
+  // reference is not dropped on an engine thread (on refusal `*volume` is left as it was).
+  // REQUIRES: `request` (its data) and `*response` stay valid and untouched until `done` runs.
+  void Write(const v1::WritePageRequest& request, absl::Time deadline,
+             std::shared_ptr<Volume>* volume, v1::WritePageResponse* response,
+             std::function<void(const absl::Status&)> done) const;
 
   // One finished RPC, started at `start`.
   void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Time start) const {
@@ -76,6 +89,11 @@ class ServiceState {
   const BlockServiceOptions options_;
   std::atomic<bool> shutting_down_{false};
 };
+
+// The answer to `request`, which ended with `status`: its request_id and page_index, and the
+// status's code and message unless it is OK. Clears `response` first.
+void FillWriteResponse(const v1::WritePageRequest& request, const absl::Status& status,
+                       v1::WritePageResponse* response);
 
 // The deadline a write of an RPC with `rpc_deadline` gets in the engine (how long it may wait
 // on the dirty limit): the call's deadline less a margin (a fifth of the time left, at most
