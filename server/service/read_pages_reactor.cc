@@ -1,7 +1,6 @@
 #include "server/service/read_pages_reactor.h"
 
 #include <algorithm>
-#include <string>
 #include <utility>
 
 #include "glog/logging.h"
@@ -14,13 +13,19 @@ ReadPagesReactor::ReadPagesReactor(const ServiceState* state, std::shared_ptr<Vo
     : state_(state),
       volume_(std::move(volume)),
       start_(absl::Now()),
-      end_page_(first_page_index + page_count),
       slots_(std::max<uint64_t>(1, std::min<uint64_t>(state->options().read_stream_readahead_max,
                                                       page_count))),
+      lifetime_(
+          [this](const absl::Status& status) {
+            state_->ObserveRpc(RpcMethod::kReadPages, status.code(), start_);
+            Finish(ToGrpcStatus(status));
+          },
+          [this] { delete this; }),
       next_read_(first_page_index),
       next_send_(first_page_index),
       stop_page_(first_page_index + page_count) {
   IssueReads();
+  lifetime_.Release();  // the creator's hold
 }
 
 void ReadPagesReactor::IssueReads() {
@@ -28,15 +33,18 @@ void ReadPagesReactor::IssueReads() {
     uint64_t page;
     {
       absl::MutexLock lock(&mu_);
-      if (broken_ || next_read_ >= stop_page_ || next_read_ - next_send_ >= slots_.size()) break;
+      if (lifetime_.broken() || next_read_ >= stop_page_ ||
+          next_read_ - next_send_ >= slots_.size()) {
+        break;
+      }
       page = next_read_++;
-      ++reads_pending_;
     }
+    lifetime_.Hold();  // the read's, until OnPageRead's last step
     volume_->Read(page, [this, page](absl::StatusOr<absl::string_view> data) {
       OnPageRead(page, std::move(data));
     });
   }
-  Advance();
+  MaybeStartSend();
 }
 
 void ReadPagesReactor::OnPageRead(uint64_t page_index, absl::StatusOr<absl::string_view> data) {
@@ -50,10 +58,6 @@ void ReadPagesReactor::OnPageRead(uint64_t page_index, absl::StatusOr<absl::stri
   }
   {
     absl::MutexLock lock(&mu_);
-    --reads_pending_;
-    // This callback may run on an engine thread, which gRPC does not count: the call must not
-    // finish (and the reactor be deleted) before Advance's last use of `this`.
-    ++callbacks_running_;
     if (data.ok()) {
       slot.ready = true;
     } else if (page_index < stop_page_) {
@@ -61,40 +65,34 @@ void ReadPagesReactor::OnPageRead(uint64_t page_index, absl::StatusOr<absl::stri
       read_error_ = data.status();
     }
   }
-  Advance(/*end_callback=*/true);  // the last use of `this`
+  MaybeStartSend();
+  // This callback may run on an engine thread, which gRPC does not count: the call cannot
+  // finish (and the reactor be deleted) before this, its last use of `this`.
+  lifetime_.Release();
 }
 
-void ReadPagesReactor::Advance(bool end_callback) {
+void ReadPagesReactor::MaybeStartSend() {
   const v1::ReadPageResponse* to_send = nullptr;
-  grpc::Status finish_status;
-  bool finish = false;
+  absl::Status stream_status;
   {
     absl::MutexLock lock(&mu_);
-    if (end_callback) --callbacks_running_;
-    if (sending_ || finished_) return;
-    if (!broken_ && next_send_ < stop_page_) {
+    if (sending_ || lifetime_.broken()) return;
+    if (next_send_ < stop_page_) {
       Slot& slot = SlotFor(next_send_);
-      if (!slot.ready) return;  // its read callback calls Advance again
+      if (!slot.ready) return;  // its read callback calls MaybeStartSend again
       sending_ = true;
       to_send = &slot.response;
-    } else if (reads_pending_ == 0 && callbacks_running_ == 0) {
-      finished_ = true;
-      finish = true;
-      if (broken_) {
-        finish_status = grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled");
-      } else {
-        finish_status = ToGrpcStatus(read_error_);
-      }
     } else {
-      return;  // the last read callback finishes the call
+      // Every page before stop_page_ was sent, so no earlier page can still fail: read_error_
+      // (OK if no page failed) is final.
+      stream_status = read_error_;
     }
   }
-  if (finish) {
-    state_->ObserveRpc(RpcMethod::kReadPages,
-                       static_cast<absl::StatusCode>(finish_status.error_code()), start_);
-    Finish(finish_status);
+  if (to_send == nullptr) {
+    lifetime_.RecordError(stream_status);
     return;
   }
+  lifetime_.Hold();  // the send's, until OnWriteDone returns
   StartWrite(to_send);
 }
 
@@ -105,19 +103,25 @@ void ReadPagesReactor::OnWriteDone(bool ok) {
     SlotFor(next_send_).ready = false;
     SlotFor(next_send_).response.Clear();
     ++next_send_;
-    if (!ok) broken_ = true;
   }
+  if (!ok) lifetime_.Break();  // the client is gone
   IssueReads();
+  lifetime_.Release();  // the send's
 }
 
 void ReadPagesReactor::OnCancel() {
-  {
-    absl::MutexLock lock(&mu_);
-    broken_ = true;
-  }
-  Advance();
+  // Reads in flight still call back, and a send in flight ends with ok=false; the last of
+  // them finishes the call (CANCELLED).
+  lifetime_.Break();
 }
 
-void ReadPagesReactor::OnDone() { delete this; }
+void ReadPagesReactor::OnDone() {
+  // Every hold was released before the call finished. The volume reference and the pages are
+  // dropped here, on a gRPC thread, even if the reactor itself is deleted by a finishing read
+  // callback that has not returned yet.
+  std::shared_ptr<Volume> volume = std::move(volume_);
+  std::vector<Slot> slots = std::move(slots_);
+  lifetime_.OnDone();
+}
 
 }  // namespace blockstore

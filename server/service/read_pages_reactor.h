@@ -7,28 +7,35 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "blockstore/v1/blockstore.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "server/service/reactor_lifetime.h"
 #include "server/service/service_state.h"
 #include "server/volume/volume.h"
 
 namespace blockstore {
 
 // One ReadPages stream: reads up to options().read_stream_readahead_max pages ahead with
-// Volume::Read and sends them in page order, one StartWrite at a time. A failed read ends the
+// Volume::Read and sends them in page order, one send at a time. A failed read ends the
 // stream with its status after the pages before it were sent. The caller has validated the
 // range.
 //
+// Words: a "read" is the engine's Volume::Read; a "send" is gRPC's StartWrite of a page,
+// whose end gRPC reports to OnWriteDone.
+//
 // Thread-safe: reactions run on gRPC threads, read callbacks on engine threads or inline. gRPC
-// operations are started outside mu_. Finish is called once no read or send is pending.
+// operations are started outside mu_. lifetime_ finishes the call when the last read or send
+// lets go, and deletes the reactor after OnDone.
 class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
  public:
   ReadPagesReactor(const ServiceState* state, std::shared_ptr<Volume> volume,
                    uint64_t first_page_index, uint64_t page_count);
 
-  void OnWriteDone(bool ok) override;
+  void OnWriteDone(bool ok) override;  // a send ended
   void OnCancel() override;
   void OnDone() override;
 
@@ -38,35 +45,32 @@ class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
     bool ready = false;
   };
 
-  // Issues reads while the window has room.
+  // Issues reads (each holding lifetime_ until OnPageRead ends) while the window has room.
   void IssueReads() ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs on an engine thread or inline; releases the read's hold last.
   void OnPageRead(uint64_t page_index, absl::StatusOr<absl::string_view> data)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Sends the next page if it is ready, or finishes the call when nothing is left to do.
-  // `end_callback`: a read callback's last step, ending its callbacks_running_ hold in the same
-  // critical section that decides whether the call finishes.
-  void Advance(bool end_callback = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the next page (holding lifetime_) if it is ready and nothing is being sent. Once
+  // every page before the first failed one was sent, records that page's error as the call's.
+  void MaybeStartSend() ABSL_LOCKS_EXCLUDED(mu_);
   Slot& SlotFor(uint64_t page_index) { return slots_[page_index % slots_.size()]; }
 
   const ServiceState* const state_;
-  const std::shared_ptr<Volume> volume_;
+  std::shared_ptr<Volume> volume_;  // Released in OnDone, on a gRPC thread.
   const absl::Time start_;
-  const uint64_t end_page_;  // one past the last page to send
 
-  std::vector<Slot> slots_;  // Fixed size: the read-ahead window.
+  // Fixed size: the read-ahead window. Moved out (and freed) in OnDone.
+  std::vector<Slot> slots_;
+
+  ReactorLifetime lifetime_;
 
   absl::Mutex mu_;
   uint64_t next_read_ ABSL_GUARDED_BY(mu_);  // next page to issue a read for
   uint64_t next_send_ ABSL_GUARDED_BY(mu_);  // next page to send
-  uint64_t stop_page_ ABSL_GUARDED_BY(mu_);  // the first failed page (end_page_ if none)
-  absl::Status read_error_ ABSL_GUARDED_BY(mu_);
-  int reads_pending_ ABSL_GUARDED_BY(mu_) = 0;
-  // Read callbacks between their first and last use of the reactor. gRPC keeps a reactor alive
-  // only while its own reactions run; the call is not finished while this is non-zero.
-  int callbacks_running_ ABSL_GUARDED_BY(mu_) = 0;
+  // The first failed page; one past the last page of the range while none failed.
+  uint64_t stop_page_ ABSL_GUARDED_BY(mu_);
+  absl::Status read_error_ ABSL_GUARDED_BY(mu_);  // stop_page_'s
   bool sending_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled, or a send failed
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace blockstore
