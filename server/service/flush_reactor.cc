@@ -32,7 +32,14 @@ FlushReactor::FlushReactor(const ServiceState* state, std::shared_ptr<Volume> vo
       volume_(std::move(volume)),
       volume_name_(volume_->config().name),
       start_(absl::Now()),
-      group_page_events_(group_page_events) {}
+      group_page_events_(group_page_events),
+      // The creator's hold is the engine's, from Start until OnFlushDone returns.
+      lifetime_(
+          [this](const absl::Status& status) {
+            state_->ObserveRpc(RpcMethod::kFlush, status.code(), start_);
+            Finish(ToGrpcStatus(status));
+          },
+          [this] { delete this; }) {}
 
 void FlushReactor::OnPageDone(const PageResult& result) {
   v1::FlushEvent event;
@@ -64,63 +71,42 @@ void FlushReactor::OnFlushDone(const FlushSummary& summary) {
     LOG(WARNING) << "Flush: volume " << volume_name_ << ": " << summary.pages_written
                  << " pages written, " << summary.pages_failed << " failed: " << summary.status;
   }
-  {
-    absl::MutexLock lock(&mu_);
-    engine_done_ = true;
-    result_ = summary.status;
-    if (!broken_) queue_.push_back(std::move(event));
-  }
-  Advance();
-  Unref();  // the engine's reference: it does not touch the observer after this returns
+  lifetime_.RecordError(summary.status);  // the call's status, unless the stream broke
+  Enqueue(std::move(event));
+  lifetime_.Release();  // the engine's: it does not touch the observer after this returns
 }
 
 void FlushReactor::Enqueue(v1::FlushEvent event) {
   {
     absl::MutexLock lock(&mu_);
-    if (broken_) return;
+    if (lifetime_.broken()) return;
     queue_.push_back(std::move(event));
   }
-  Advance();
+  MaybeStartSend();
 }
 
-void FlushReactor::Advance() {
-  bool finish = false;
-  grpc::Status status;
+void FlushReactor::MaybeStartSend() {
   {
     absl::MutexLock lock(&mu_);
-    if (sending_ || finished_) return;
-    if (!broken_ && !queue_.empty()) {
-      if (group_page_events_ && queue_.front().has_page()) {
-        // The pages queued go in one event, up to kMaxGroupedEventBytes; the summary (always
-        // last) waits for the next.
-        sending_event_.Clear();
-        v1::PageCompletions* pages = sending_event_.mutable_pages();
-        size_t bytes = 0;
-        while (!queue_.empty() && queue_.front().has_page() && bytes < kMaxGroupedEventBytes) {
-          bytes += queue_.front().page().ByteSizeLong() + 8;  // + tag and length, generously
-          pages->mutable_pages()->Add(std::move(*queue_.front().mutable_page()));
-          queue_.pop_front();
-        }
-      } else {
-        sending_event_ = std::move(queue_.front());
+    if (sending_ || lifetime_.broken() || queue_.empty()) return;
+    if (group_page_events_ && queue_.front().has_page()) {
+      // The pages queued go in one event, up to kMaxGroupedEventBytes; the summary (always
+      // last) waits for the next.
+      sending_event_.Clear();
+      v1::PageCompletions* pages = sending_event_.mutable_pages();
+      size_t bytes = 0;
+      while (!queue_.empty() && queue_.front().has_page() && bytes < kMaxGroupedEventBytes) {
+        bytes += queue_.front().page().ByteSizeLong() + 8;  // + tag and length, generously
+        pages->mutable_pages()->Add(std::move(*queue_.front().mutable_page()));
         queue_.pop_front();
       }
-      sending_ = true;
-    } else if (engine_done_) {
-      finished_ = true;
-      finish = true;
-      status = broken_ ? grpc::Status(grpc::StatusCode::CANCELLED, "the flush stream was cancelled")
-                       : ToGrpcStatus(result_);
     } else {
-      return;
+      sending_event_ = std::move(queue_.front());
+      queue_.pop_front();
     }
+    sending_ = true;
   }
-  if (finish) {
-    state_->ObserveRpc(RpcMethod::kFlush, static_cast<absl::StatusCode>(status.error_code()),
-                       start_);
-    Finish(status);
-    return;
-  }
+  lifetime_.Hold();  // the send's, until OnWriteDone returns
   // sending_event_ is only replaced after OnWriteDone clears sending_.
   StartWrite(&sending_event_);
 }
@@ -129,32 +115,28 @@ void FlushReactor::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     sending_ = false;
-    if (!ok) {
-      broken_ = true;
-      queue_.clear();
-    }
   }
-  Advance();
+  if (!ok) BreakStream();  // the client is gone
+  MaybeStartSend();
+  lifetime_.Release();  // the send's
 }
 
 void FlushReactor::OnCancel() {
-  {
-    absl::MutexLock lock(&mu_);
-    broken_ = true;
-    queue_.clear();
-  }
   // The flush itself goes on: the engine's writeback is not cancellable, and its result still
-  // latches in the volume's error state for the next Flush.
-  Advance();
+  // latches in the volume's error state for the next Flush. OnFlushDone, or a send in flight,
+  // finishes the call (CANCELLED).
+  BreakStream();
+}
+
+void FlushReactor::BreakStream() {
+  lifetime_.Break();
+  absl::MutexLock lock(&mu_);
+  queue_.clear();
 }
 
 void FlushReactor::OnDone() {
   std::shared_ptr<Volume> volume = std::move(volume_);
-  Unref();
-}
-
-void FlushReactor::Unref() {
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  lifetime_.OnDone();
 }
 
 }  // namespace blockstore

@@ -1,7 +1,6 @@
 #ifndef BLOCKSTORE_SERVER_SERVICE_FLUSH_REACTOR_H_
 #define BLOCKSTORE_SERVER_SERVICE_FLUSH_REACTOR_H_
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -14,6 +13,7 @@
 #include "absl/types/optional.h"
 #include "blockstore/v1/blockstore.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "server/service/reactor_lifetime.h"
 #include "server/service/service_state.h"
 #include "server/volume/volume.h"
 
@@ -27,9 +27,12 @@ namespace blockstore {
 // go out together as one FlushEvent.pages: a flush after every 256 writes otherwise costs as
 // many messages as the writes it covers.
 //
-// Lifetime: two references, one for gRPC (dropped in OnDone) and one for the engine (dropped
-// when OnFlushDone returns); the last one deletes. So the engine may still be inside
-// OnFlushDone when the call is done, and gRPC may still deliver OnDone after the engine left.
+// Words: a "send" is gRPC's StartWrite of an event, whose end gRPC reports to OnWriteDone.
+//
+// Lifetime (lifetime_): the engine holds it from Start until OnFlushDone returns, and each
+// send until its OnWriteDone returns; the last to let go finishes the call. So the engine may
+// still be inside OnFlushDone when the call is finished, and gRPC may still deliver OnDone
+// after the engine left; the reactor is deleted once both are done with it.
 //
 // Thread-safe: engine callbacks on any thread, reactions on gRPC threads. gRPC operations are
 // started outside mu_.
@@ -44,17 +47,19 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   void OnFlushDone(const FlushSummary& summary) override;
 
   // ServerWriteReactor.
-  void OnWriteDone(bool ok) override;
+  void OnWriteDone(bool ok) override;  // a send ended
   void OnCancel() override;
   void OnDone() override;
 
  private:
   FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume,
                bool group_page_events);
+  // Queues `event` for sending unless the stream broke. From an engine callback.
   void Enqueue(v1::FlushEvent event) ABSL_LOCKS_EXCLUDED(mu_);
-  // Sends the next queued event, or finishes when the summary was sent.
-  void Advance() ABSL_LOCKS_EXCLUDED(mu_);
-  void Unref();
+  // Sends the next queued event (holding lifetime_) if none is being sent.
+  void MaybeStartSend() ABSL_LOCKS_EXCLUDED(mu_);
+  // The call was cancelled or a send failed: nothing more is sent.
+  void BreakStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
   // Released in OnDone, on a gRPC thread: if it is the volume's last reference, the volume
@@ -63,7 +68,8 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   const std::string volume_name_;
   const absl::Time start_;
   const bool group_page_events_;
-  std::atomic<int> refs_{2};
+
+  ReactorLifetime lifetime_;
 
   absl::Mutex mu_;
   std::deque<v1::FlushEvent> queue_ ABSL_GUARDED_BY(mu_);
@@ -71,10 +77,6 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   // between StartWrite and OnWriteDone.
   v1::FlushEvent sending_event_;
   bool sending_ ABSL_GUARDED_BY(mu_) = false;
-  bool engine_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status result_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace blockstore
