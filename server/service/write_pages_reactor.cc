@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "glog/logging.h"
+#include "server/service/grpc_status.h"
 
 namespace blockstore {
 
@@ -11,24 +11,32 @@ WritePagesReactor::WritePagesReactor(const ServiceState* state,
     : state_(state),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
-      slots_(state->options().write_stream_inflight_max) {
+      slots_(state->options().write_stream_inflight_max),
+      lifetime_(
+          [this](const absl::Status& status) {
+            state_->ObserveRpc(RpcMethod::kWritePages, status.code(), start_);
+            Finish(ToGrpcStatus(status));
+          },
+          [this] { delete this; }) {
   {
     absl::MutexLock lock(&mu_);
     free_slots_.reserve(slots_.size());
     for (int i = static_cast<int>(slots_.size()) - 1; i >= 0; --i) free_slots_.push_back(i);
   }
   MaybeStartRead();
+  lifetime_.Release();  // the creator's hold
 }
 
 void WritePagesReactor::MaybeStartRead() {
   int slot = -1;
   {
     absl::MutexLock lock(&mu_);
-    if (reading_slot_ >= 0 || read_closed_ || free_slots_.empty()) return;
+    if (reading_slot_ >= 0 || read_closed_ || lifetime_.broken() || free_slots_.empty()) return;
     slot = free_slots_.back();
     free_slots_.pop_back();
     reading_slot_ = slot;
   }
+  lifetime_.Hold();  // the read's, until OnReadDone returns
   StartRead(&slots_[slot].request);
 }
 
@@ -42,135 +50,87 @@ void WritePagesReactor::OnReadDone(bool ok) {
       // The client closed its side (or the call broke): no more requests.
       read_closed_ = true;
       free_slots_.push_back(slot);
-    } else {
-      ++engine_pending_;
     }
   }
-  if (!ok) {
-    MaybeFinish();
-    return;
+  if (ok) {
+    Dispatch(slot);
+    MaybeStartRead();
   }
-  Dispatch(slot);
-  MaybeStartRead();
+  lifetime_.Release();  // the read's
 }
 
 void WritePagesReactor::Dispatch(int slot) {
   Slot& s = slots_[slot];
-  s.response.Clear();
-  s.response.set_request_id(s.request.request_id());
-  s.response.set_page_index(s.request.page_index());
-
-  absl::StatusOr<std::shared_ptr<Volume>> volume = state_->AcceptWrite(s.request);
-  if (!volume.ok()) {
-    OnWriteComplete(slot, volume.status());
-    return;
-  }
-  s.volume = *std::move(volume);
-  // The request (and so its data) stays untouched until OnWriteComplete frees the slot.
-  s.volume->Write(s.request.page_index(), s.request.offset_bytes(), s.request.data(),
-                  s.request.fua(), deadline_,
-                  [this, slot](absl::Status write_status) { OnWriteComplete(slot, write_status); });
+  lifetime_.Hold();  // the write's, until OnWriteComplete's last step
+  // The request (and so its data) stays untouched until OnWriteComplete queues the slot.
+  state_->Write(s.request, deadline_, &s.volume, &s.response,
+                [this, slot](const absl::Status&) { OnWriteComplete(slot); });
 }
 
-void WritePagesReactor::OnWriteComplete(int slot, const absl::Status& status) {
-  Slot& s = slots_[slot];
-  if (!status.ok()) {
-    s.response.set_code(static_cast<int32_t>(status.code()));
-    s.response.set_message(std::string(status.message()));
-    VLOG(1) << "WritePages: volume " << s.request.volume() << " page " << s.request.page_index()
-            << " request " << s.request.request_id() << ": " << status;
-  }
-  bool start_read = false;
+void WritePagesReactor::OnWriteComplete(int slot) {
   {
     absl::MutexLock lock(&mu_);
-    --engine_pending_;
-    // This callback may run on an engine thread, which gRPC does not count: the call must not
-    // finish (and the reactor be deleted) before its last use of `this` below.
-    ++callbacks_running_;
-    if (!status.ok()) ++failed_writes_;
-    if (broken_) {
-      // Nobody will read the response; the slot is free at once.
-      free_slots_.push_back(slot);
-      start_read = true;
+    if (lifetime_.broken()) {
+      free_slots_.push_back(slot);  // nobody will read the response
     } else {
       send_queue_.push_back(slot);
     }
   }
-  if (start_read) {
-    MaybeStartRead();
-  } else {
-    MaybeStartWrite();
-  }
-  MaybeFinish(/*end_callback=*/true);  // the last use of `this`
+  MaybeStartSend();
+  // This callback may run on an engine thread, which gRPC does not count: the call cannot
+  // finish (and the reactor be deleted) before this, its last use of `this`.
+  lifetime_.Release();
 }
 
-void WritePagesReactor::MaybeStartWrite() {
+void WritePagesReactor::MaybeStartSend() {
   int slot = -1;
   bool more_queued = false;
   {
     absl::MutexLock lock(&mu_);
-    if (writing_slot_ >= 0 || send_queue_.empty() || broken_) return;
+    if (sending_slot_ >= 0 || send_queue_.empty() || lifetime_.broken()) return;
     slot = send_queue_.front();
     send_queue_.pop_front();
-    writing_slot_ = slot;
+    sending_slot_ = slot;
     more_queued = !send_queue_.empty();
   }
   grpc::WriteOptions options;
   // Another response follows at once: let gRPC put both in one transport write.
   if (more_queued) options.set_buffer_hint();
+  lifetime_.Hold();  // the send's, until OnWriteDone returns
   StartWrite(&slots_[slot].response, options);
 }
 
 void WritePagesReactor::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
-    free_slots_.push_back(writing_slot_);
-    writing_slot_ = -1;
-    if (!ok) {
-      // The client is gone: drop the queued responses, stop reading.
-      broken_ = true;
-      read_closed_ = true;
-      for (int slot : send_queue_) free_slots_.push_back(slot);
-      send_queue_.clear();
-    }
+    free_slots_.push_back(sending_slot_);
+    sending_slot_ = -1;
   }
-  MaybeStartWrite();
+  if (!ok) BreakStream();  // the client is gone
+  MaybeStartSend();
   MaybeStartRead();
-  MaybeFinish();
+  lifetime_.Release();  // the send's
 }
 
 void WritePagesReactor::OnCancel() {
-  {
-    absl::MutexLock lock(&mu_);
-    broken_ = true;
-    read_closed_ = true;
-    for (int slot : send_queue_) free_slots_.push_back(slot);
-    send_queue_.clear();
-  }
-  // A pending read or write ends with ok=false and engine callbacks still run; whichever is
-  // last finishes the call.
-  MaybeFinish();
+  // A pending read or send ends with ok=false and engine writes still call back; the last of
+  // them finishes the call (CANCELLED).
+  BreakStream();
 }
 
-void WritePagesReactor::MaybeFinish(bool end_callback) {
-  grpc::Status status;
-  {
-    absl::MutexLock lock(&mu_);
-    if (end_callback) --callbacks_running_;
-    if (finished_ || !read_closed_ || reading_slot_ >= 0 || writing_slot_ >= 0 ||
-        engine_pending_ > 0 || callbacks_running_ > 0 || !send_queue_.empty()) {
-      return;
-    }
-    finished_ = true;
-    if (broken_) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled");
-    }
-  }
-  state_->ObserveRpc(RpcMethod::kWritePages, static_cast<absl::StatusCode>(status.error_code()),
-                     start_);
-  Finish(status);
+void WritePagesReactor::BreakStream() {
+  lifetime_.Break();
+  absl::MutexLock lock(&mu_);
+  for (int slot : send_queue_) free_slots_.push_back(slot);
+  send_queue_.clear();
 }
 
-void WritePagesReactor::OnDone() { delete this; }
+void WritePagesReactor::OnDone() {
+  // Every hold was released before the call finished: nothing uses the slots any more. Their
+  // requests and volumes are freed here, on a gRPC thread, even if the reactor itself is
+  // deleted by a finishing engine callback that has not returned yet.
+  std::vector<Slot> slots = std::move(slots_);
+  lifetime_.OnDone();
+}
 
 }  // namespace blockstore
