@@ -61,11 +61,6 @@ class ServiceState {
   absl::StatusOr<std::shared_ptr<Volume>> FindVolume(absl::string_view name,
                                                      absl::string_view field = "volume") const;
 
-  // Everything a write must pass before it reaches the engine, in the order every write call
-  // checks it: not shutting down, a valid and known `volume`, then the request against that
-  // volume's geometry (ValidateWrite). Returns the volume to write to.
-  absl::StatusOr<std::shared_ptr<Volume>> AcceptWrite(const v1::WritePageRequest& request) const;
-
   // The service's one write path, for WritePage, WritePages and WritePageBatches: admits
   // `request` (AcceptWrite), hands it to Volume::Write with `deadline`, and when the write ends
   // fills `*response` (FillWriteResponse) and calls `done` with the write's status. `done` runs
@@ -84,6 +79,11 @@ class ServiceState {
   }
 
  private:
+  // Everything a write must pass before it reaches the engine, in the order every write call
+  // checks it: not shutting down, a valid and known `volume`, then the request against that
+  // volume's geometry (ValidateWrite). Returns the volume to write to.
+  absl::StatusOr<std::shared_ptr<Volume>> AcceptWrite(const v1::WritePageRequest& request) const;
+
   VolumeRegistry* const registry_;
   ServerMetrics* const metrics_;
   const BlockServiceOptions options_;

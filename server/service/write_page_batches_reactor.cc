@@ -1,9 +1,8 @@
 #include "server/service/write_page_batches_reactor.h"
 
-#include <string>
 #include <utility>
 
-#include "glog/logging.h"
+#include "server/service/grpc_status.h"
 
 namespace blockstore {
 namespace {
@@ -19,8 +18,15 @@ WritePageBatchesReactor::WritePageBatchesReactor(const ServiceState* state,
     : state_(state),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
-      inflight_max_(state->options().write_stream_inflight_max) {
+      inflight_max_(state->options().write_stream_inflight_max),
+      lifetime_(
+          [this](const absl::Status& status) {
+            state_->ObserveRpc(RpcMethod::kWritePageBatches, status.code(), start_);
+            Finish(ToGrpcStatus(status));
+          },
+          [this] { delete this; }) {
   MaybeStartRead();
+  lifetime_.Release();  // the creator's hold
 }
 
 WritePageBatchesReactor::~WritePageBatchesReactor() = default;
@@ -34,7 +40,9 @@ void WritePageBatchesReactor::MaybeStartRead() {
       trimmed.push_back(std::move(spare_.back()));
       spare_.pop_back();
     }
-    if (reading_ != nullptr || read_closed_ || unanswered_ >= inflight_max_) return;
+    if (reading_ != nullptr || read_closed_ || lifetime_.broken() || unanswered_ >= inflight_max_) {
+      return;
+    }
     if (spare_.empty()) {
       reading_ = std::make_unique<Batch>();
     } else {
@@ -47,6 +55,7 @@ void WritePageBatchesReactor::MaybeStartRead() {
   // here, on a gRPC thread.
   batch->volumes.clear();
   batch->request.Clear();
+  lifetime_.Hold();  // the read's, until OnReadDone returns
   StartRead(&batch->request);
 }
 
@@ -65,140 +74,106 @@ void WritePageBatchesReactor::OnReadDone(bool ok) {
       unanswered_ += batch->request.writes_size();
       batch->unanswered = batch->request.writes_size() + 1;  // + Dispatch's own hold
       batch->dispatching = true;
-      ++live_batches_;
     }
   }
   if (batch != nullptr) Dispatch(batch.release());  // owned by the reactor until retired
-  if (!ok) {
-    MaybeFinish();
-    return;
-  }
-  MaybeStartRead();
+  if (ok) MaybeStartRead();
+  lifetime_.Release();  // the read's
 }
 
 void WritePageBatchesReactor::Dispatch(Batch* batch) {
   const int count = batch->request.writes_size();
-  batch->volumes.reserve(count);
+  batch->volumes.resize(count);
+  // Every answer exists before the first write goes out: the callbacks touch only their own.
+  // Clear() keeps the allocated results, so a reused batch allocates none.
+  batch->answers.Clear();
+  for (int i = 0; i < count; ++i) batch->answers.add_results();
   for (int i = 0; i < count; ++i) {
-    const v1::WritePageRequest& write = batch->request.writes(i);
-    absl::StatusOr<std::shared_ptr<Volume>> volume = state_->AcceptWrite(write);
-    if (!volume.ok()) {
-      OnWriteComplete(batch, i, volume.status());
-      continue;
-    }
-    batch->volumes.push_back(*std::move(volume));
-    // The batch (and so `write.data()`) stays untouched until its last write is answered.
-    batch->volumes.back()->Write(
-        write.page_index(), write.offset_bytes(), write.data(), write.fua(), deadline_,
-        [this, batch, i](absl::Status status) { OnWriteComplete(batch, i, status); });
+    v1::WritePageResponse* answer = batch->answers.mutable_results(i);
+    lifetime_.Hold();  // the write's, until OnWriteComplete's last step
+    // The batch (and so the write's data) stays untouched until its last write is answered.
+    state_->Write(batch->request.writes(i), deadline_, &batch->volumes[i], answer,
+                  [this, batch, answer](const absl::Status&) { OnWriteComplete(batch, answer); });
   }
   {
     absl::MutexLock lock(&mu_);
     batch->dispatching = false;
     ReleaseBatchLocked(batch);  // Dispatch's hold
   }
-  MaybeStartWrite();
-  MaybeFinish();
+  MaybeStartSend();
 }
 
-void WritePageBatchesReactor::OnWriteComplete(Batch* batch, int index,
-                                              const absl::Status& status) {
-  const v1::WritePageRequest& write = batch->request.writes(index);
-  if (!status.ok()) {
-    VLOG(1) << "WritePageBatches: volume " << write.volume() << " page " << write.page_index()
-            << " request " << write.request_id() << ": " << status;
-  }
+void WritePageBatchesReactor::OnWriteComplete(Batch* batch, v1::WritePageResponse* answer) {
   bool inside_dispatch;
   {
     absl::MutexLock lock(&mu_);
-    if (broken_) {
+    if (lifetime_.broken()) {
       --unanswered_;  // nobody will read the result
     } else {
-      v1::WritePageResponse* result = outbox_.add_results();
-      result->set_request_id(write.request_id());
-      result->set_page_index(write.page_index());
-      if (!status.ok()) {
-        result->set_code(static_cast<int32_t>(status.code()));
-        result->set_message(std::string(status.message()));
-      }
+      outbox_.add_results()->Swap(answer);
     }
     inside_dispatch = batch->dispatching;
-    // This callback may run on an engine thread, which gRPC does not count: the call must not
-    // finish (and the reactor be deleted) before its last use of `this` below. Taken before
-    // the batch is released, while live_batches_ still holds the call open.
-    ++callbacks_running_;
     ReleaseBatchLocked(batch);
   }
   // Inside Dispatch the results of one batch are gathered and sent once, at its end.
-  if (!inside_dispatch) MaybeStartWrite();
-  MaybeFinish(/*end_callback=*/true);  // the last use of `this`
+  if (!inside_dispatch) MaybeStartSend();
+  // This callback may run on an engine thread, which gRPC does not count: the call cannot
+  // finish (and the reactor be deleted) before this, its last use of `this`.
+  lifetime_.Release();
 }
 
 void WritePageBatchesReactor::ReleaseBatchLocked(Batch* batch) {
   if (--batch->unanswered > 0) return;
-  --live_batches_;
   spare_.emplace_back(batch);  // freed or reused on a gRPC thread (MaybeStartRead, OnDone)
 }
 
-void WritePageBatchesReactor::MaybeStartWrite() {
+void WritePageBatchesReactor::MaybeStartSend() {
   {
     absl::MutexLock lock(&mu_);
-    if (writing_ || broken_ || outbox_.results_size() == 0) return;
-    writing_ = true;
-    sending_.Swap(&outbox_);
+    if (sending_ || lifetime_.broken() || outbox_.results_size() == 0) return;
+    sending_ = true;
+    sending_response_.Swap(&outbox_);
     outbox_.Clear();  // keeps the allocated results for reuse
   }
-  StartWrite(&sending_);
+  lifetime_.Hold();  // the send's, until OnWriteDone returns
+  StartWrite(&sending_response_);
 }
 
 void WritePageBatchesReactor::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
-    writing_ = false;
-    unanswered_ -= sending_.results_size();
-    if (!ok) BreakLocked();  // the client is gone
+    sending_ = false;
+    unanswered_ -= sending_response_.results_size();
   }
-  MaybeStartWrite();
+  if (!ok) BreakStream();  // the client is gone
+  MaybeStartSend();
   MaybeStartRead();
-  MaybeFinish();
+  lifetime_.Release();  // the send's
 }
 
 void WritePageBatchesReactor::OnCancel() {
-  {
-    absl::MutexLock lock(&mu_);
-    BreakLocked();
-  }
-  // A pending read or write ends with ok=false and engine callbacks still run; whichever is
-  // last finishes the call.
-  MaybeFinish();
+  // A pending read or send ends with ok=false and engine writes still call back; the last of
+  // them finishes the call (CANCELLED).
+  BreakStream();
 }
 
-void WritePageBatchesReactor::BreakLocked() {
-  broken_ = true;
-  read_closed_ = true;
+void WritePageBatchesReactor::BreakStream() {
+  lifetime_.Break();
+  absl::MutexLock lock(&mu_);
   unanswered_ -= outbox_.results_size();
   outbox_.Clear();
 }
 
-void WritePageBatchesReactor::MaybeFinish(bool end_callback) {
-  grpc::Status status;
+void WritePageBatchesReactor::OnDone() {
+  // Every write was answered before the call finished, so every batch is retired: they (and
+  // the volume references they hold) are freed here, on a gRPC thread, even if the reactor
+  // itself is deleted by a finishing engine callback that has not returned yet.
+  std::vector<std::unique_ptr<Batch>> batches;
   {
     absl::MutexLock lock(&mu_);
-    if (end_callback) --callbacks_running_;
-    if (finished_ || !read_closed_ || reading_ != nullptr || writing_ || live_batches_ > 0 ||
-        callbacks_running_ > 0 || outbox_.results_size() > 0) {
-      return;
-    }
-    finished_ = true;
-    if (broken_) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled");
-    }
+    batches = std::move(spare_);
   }
-  state_->ObserveRpc(RpcMethod::kWritePageBatches,
-                     static_cast<absl::StatusCode>(status.error_code()), start_);
-  Finish(status);
+  lifetime_.OnDone();
 }
-
-void WritePageBatchesReactor::OnDone() { delete this; }
 
 }  // namespace blockstore
