@@ -12,6 +12,7 @@
 #include "server/service/request_validation.h"
 #include "server/service/write_page_batches_reactor.h"
 #include "server/service/write_pages_reactor.h"
+#include "server/volume/volume_config.h"
 
 namespace blockstore {
 namespace {
@@ -185,7 +186,7 @@ grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext
   auto* call = new UnaryCall(&state_, RpcMethod::kReadPage);
   absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
   absl::Status status = volume.status();
-  if (status.ok()) status = ValidatePageIndex((*volume)->config(), request->page_index(), "page_index");
+  if (status.ok()) status = ValidatePageIndex((*volume)->config(), request->page_index());
   if (!status.ok()) {
     call->FinishWith(status);
     return call;

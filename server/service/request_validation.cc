@@ -42,12 +42,16 @@ absl::Status ValidateWrite(const VolumeConfig& config, const v1::WritePageReques
 
 absl::Status ValidateReadRange(const VolumeConfig& config, const v1::ReadPagesRequest& request) {
   if (request.page_count() == 0) return absl::InvalidArgumentError("page_count: must be > 0");
+  // The first page past the end is the mistake ReadPage reports too, in the same words.
+  const absl::Status first =
+      ValidatePageIndex(config, request.first_page_index(), "first_page_index");
+  if (!first.ok()) return first;
   const uint64_t pages = config.page_count();
-  if (request.first_page_index() >= pages || request.page_count() > pages - request.first_page_index()) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "first_page_index: pages [", request.first_page_index(), ", ",
-        request.first_page_index(), " + ", request.page_count(), ") reach past the end of volume \"",
-        config.name, "\" (", pages, " pages)"));
+  if (request.page_count() > pages - request.first_page_index()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("first_page_index: pages [", request.first_page_index(), ", ",
+                     request.first_page_index(), " + ", request.page_count(),
+                     ") reach past the end of volume \"", config.name, "\" (", pages, " pages)"));
   }
   return absl::OkStatus();
 }
