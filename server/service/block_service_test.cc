@@ -1,10 +1,12 @@
 // BlockServiceImpl in process on 127.0.0.1:0, over a real VolumeRegistry whose IO passes
 // through FaultyIoBackend (on SyncBackend and real files): device errors and their status
-// codes, error reporting once per client (R21), the dirty-limit deadline, and shutdown.
+// codes, error reporting once per client (R21), the dirty-limit deadline, shutdown, and
+// streams cancelled by the client mid-stream.
 
 #include "server/service/block_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -23,6 +27,8 @@
 #include "server/common/testing/temp_dir.h"
 #include "server/io/sync_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
+#include "server/metrics/server_metrics.h"
+#include "server/service/testing/write_page_request.h"
 #include "server/volume/volume_registry.h"
 
 namespace blockstore {
@@ -31,15 +37,43 @@ namespace {
 constexpr uint32_t kPageSize = 16384;
 constexpr uint32_t kBlockSize = 4096;
 
+// Every finished RPC, by method: the service observes each call once, when it calls Finish,
+// streams included, with the code it finished with.
+class RecordingMetrics : public ServerMetrics {
+ public:
+  void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Duration latency) override {
+    absl::MutexLock lock(&mu_);
+    finished_[method].push_back(code);
+    changed_.SignalAll();
+  }
+  int port() const override { return 0; }
+
+  // The codes the calls of `method` finished with, once `count` of them did (or 20 s passed).
+  std::vector<absl::StatusCode> WaitForFinished(RpcMethod method, size_t count) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    absl::MutexLock lock(&mu_);
+    while (finished_[method].size() < count && !changed_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    return finished_[method];
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::CondVar changed_;
+  std::map<RpcMethod, std::vector<absl::StatusCode>> finished_ ABSL_GUARDED_BY(mu_);
+};
+
 class BlockServiceTest : public ::testing::Test {
  protected:
   void TearDown() override {
     if (server_ != nullptr) Stop();
   }
 
-  void Start(VolumeOptions options = VolumeOptions()) {
+  // `dirty_expire`: how old a dirty page gets before the flusher writes it back on its own.
+  void Start(VolumeOptions options = VolumeOptions(),
+             absl::Duration dirty_expire = absl::Milliseconds(200)) {
     options.flusher_interval = absl::Milliseconds(50);
-    options.dirty_expire = absl::Milliseconds(200);
+    options.dirty_expire = dirty_expire;
     options.prefault_cache = false;  // each test's registry would map and write 256 MiB
     options.allocation_faults = &faulty_;  // FailAllocationsAt reaches the writeback
     absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
@@ -48,7 +82,7 @@ class BlockServiceTest : public ::testing::Test {
     registry_ = *std::move(registry);
     BlockServiceOptions service_options;
     service_options.io_backend_name = "faulty";
-    service_ = std::make_unique<BlockServiceImpl>(registry_.get(), nullptr, service_options);
+    service_ = std::make_unique<BlockServiceImpl>(registry_.get(), &metrics_, service_options);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -83,9 +117,22 @@ class BlockServiceTest : public ::testing::Test {
     return page * kPageSize + uint64_t{block} * kBlockSize;
   }
 
+  // Waits (up to 20 s) until a write to `volume` is parked on its dirty limit.
+  bool WaitForParkedWrite(const std::string& volume) {
+    absl::StatusOr<std::shared_ptr<Volume>> found = registry_->Get(volume);
+    if (!found.ok()) return false;
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while ((*found)->counters().throttled_writers.load() == 0) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return true;
+  }
+
   const TempDir data_dir_;
   SyncBackend sync_{2};
   FaultyIoBackend faulty_{&sync_};
+  RecordingMetrics metrics_;
   std::unique_ptr<VolumeRegistry> registry_;
   std::unique_ptr<BlockServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -361,10 +408,13 @@ TEST_F(BlockServiceTest, CancellingABatchStreamWithParkedWritesLeavesTheServerWo
           writer->Write("vol", page, 0, std::string(kPageSize, 'p'), false, nullptr).ok());
     }
     // Some writes are parked on the dirty limit: the server's reactor holds their batches.
-    absl::SleepFor(absl::Milliseconds(200));
+    ASSERT_TRUE(WaitForParkedWrite("vol"));
     EXPECT_GT(writer->in_flight(), 0u);
   }  // cancels the stream with writes in the engine
   faulty_.FailAllocationsAt(1, 0);  // a window of no calls: off; the parked writes go on
+  // Their callbacks end the call, once: it was cancelled.
+  EXPECT_EQ(metrics_.WaitForFinished(RpcMethod::kWritePageBatches, 1),
+            std::vector<absl::StatusCode>{absl::StatusCode::kCancelled});
 
   const std::string data(kPageSize, 'n');
   ASSERT_TRUE(client->WritePage("vol", 40, 0, data).ok());
@@ -373,6 +423,148 @@ TEST_F(BlockServiceTest, CancellingABatchStreamWithParkedWritesLeavesTheServerWo
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, data);
   // Stop() in TearDown shuts the gRPC server down, which waits for the cancelled reactor.
+}
+
+// The tests below cancel a stream mid-stream over a real connection while work of the stream is
+// still out (parked in the engine, read ahead, or under writeback), then let that work end.
+// The server finishes the call exactly once (RecordingMetrics sees each Finish), goes on
+// serving, and frees the reactor (ASan runs this test in tools/test.sh; Stop() in TearDown
+// waits for every reactor).
+
+TEST_F(BlockServiceTest, CancellingAWritePagesStreamWithParkedWritesFinishesItOnce) {
+  // Method: 12 writes on a raw WritePages stream while writeback cannot take a bio, so the
+  // writes past the dirty limit park in the engine; read one answer, cancel, then let
+  // writeback go on, so the parked writes call back into the cancelled stream.
+  VolumeOptions options;
+  options.cache_bytes = 4 << 20;
+  options.dirty_limit_bytes = 4 * kPageSize;
+  options.dirty_background_bytes = 2 * kPageSize;
+  Start(options);
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 64 * kPageSize, kPageSize, kBlockSize).ok());
+  faulty_.FailAllocationsAt(faulty_.AllocationCalls() + 1, UINT64_MAX);
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    std::unique_ptr<grpc::ClientReaderWriter<v1::WritePageRequest, v1::WritePageResponse>> stream =
+        client->stub()->WritePages(&context);
+    for (int page = 0; page < 12; ++page) {
+      ASSERT_TRUE(stream->Write(TestWritePageRequest("vol", page, 0, std::string(kPageSize, 'p'),
+                                                     /*request_id=*/page + 1)));
+    }
+    v1::WritePageResponse response;
+    ASSERT_TRUE(stream->Read(&response));  // the server reads, writes and sends
+    EXPECT_EQ(response.code(), 0) << response.message();
+    ASSERT_TRUE(WaitForParkedWrite("vol"));
+    context.TryCancel();
+    while (stream->Read(&response)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  faulty_.FailAllocationsAt(1, 0);  // a window of no calls: off; the parked writes go on
+  EXPECT_EQ(metrics_.WaitForFinished(RpcMethod::kWritePages, 1),
+            std::vector<absl::StatusCode>{absl::StatusCode::kCancelled});
+
+  const std::string data(kPageSize, 'n');
+  ASSERT_TRUE(client->WritePage("vol", 40, 0, data).ok());
+  EXPECT_TRUE(client->Flush("vol").ok());
+  absl::StatusOr<std::string> back = client->ReadPage("vol", 40);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, data);
+}
+
+TEST_F(BlockServiceTest, CancellingAReadPagesStreamMidStreamFinishesItOnce) {
+  // Method: read 256 pages (4 MiB) on a channel whose receive window stays at 64 KiB, so the
+  // server cannot have sent them all; take one page, cancel, and drain what had arrived.
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  constexpr uint64_t kPages = 256;
+  ASSERT_TRUE(client->CreateVolume("vol", kPages * kPageSize, kPageSize, kBlockSize).ok());
+  ASSERT_TRUE(client->WritePage("vol", 0, 0, std::string(kPageSize, 'r')).ok());
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  std::unique_ptr<v1::BlockStore::Stub> stub = v1::BlockStore::NewStub(
+      grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  {
+    v1::ReadPagesRequest request;
+    request.set_volume("vol");
+    request.set_first_page_index(0);
+    request.set_page_count(kPages);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    std::unique_ptr<grpc::ClientReader<v1::ReadPageResponse>> reader =
+        stub->ReadPages(&context, request);
+    v1::ReadPageResponse page;
+    ASSERT_TRUE(reader->Read(&page));
+    EXPECT_EQ(page.page_index(), 0u);
+    EXPECT_EQ(page.data(), std::string(kPageSize, 'r'));
+    context.TryCancel();
+    uint64_t received = 1;
+    while (reader->Read(&page)) ++received;
+    EXPECT_LT(received, kPages);
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  EXPECT_EQ(metrics_.WaitForFinished(RpcMethod::kReadPages, 1),
+            std::vector<absl::StatusCode>{absl::StatusCode::kCancelled});
+  absl::StatusOr<std::string> back = client->ReadPage("vol", 0);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, std::string(kPageSize, 'r'));
+}
+
+TEST_F(BlockServiceTest, CancellingAFlushUnderWritebackFinishesItOnce) {
+  // Method: the flusher leaves the page alone (dirty_expire of an hour), so the first bio
+  // wanted after the Flush call is the Flush's own: it is refused, and the refusal's hook
+  // holds the engine's writeback thread there, the observer still in the engine's hands.
+  // Cancel the call, make one more call on the same connection (its frames follow the
+  // cancellation's), then let writeback go on: the flush ends and calls back into the
+  // cancelled call. The server normally sees the cancellation first (CANCELLED); should the
+  // flush end first, the call finishes OK. Either way, once.
+  Start(VolumeOptions(), /*dirty_expire=*/absl::Hours(1));
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  ASSERT_TRUE(client->WritePage("vol", 3, 0, std::string(kPageSize, 'f')).ok());
+  absl::Notification refused;
+  absl::Notification resume;
+  std::atomic<bool> first_refusal{true};
+  faulty_.SetOnAllocationFailure([&] {
+    if (!first_refusal.exchange(false)) return;
+    refused.Notify();
+    resume.WaitForNotification();
+  });
+  auto resume_writeback = absl::MakeCleanup([&] {
+    faulty_.FailAllocationsAt(1, 0);  // a window of no calls: off
+    if (!resume.HasBeenNotified()) resume.Notify();
+  });
+  faulty_.FailAllocationsAt(faulty_.AllocationCalls() + 1, UINT64_MAX);
+  {
+    v1::FlushRequest request;
+    request.set_volume("vol");
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    std::unique_ptr<grpc::ClientReader<v1::FlushEvent>> reader =
+        client->stub()->Flush(&context, request);
+    ASSERT_TRUE(refused.WaitForNotificationWithTimeout(absl::Seconds(20)))
+        << "the flush never asked for a bio";
+    context.TryCancel();
+    v1::FlushEvent event;
+    while (reader->Read(&event)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  ASSERT_TRUE(client->GetVolumeInfo("vol").ok());
+  std::move(resume_writeback).Invoke();
+  const std::vector<absl::StatusCode> finished = metrics_.WaitForFinished(RpcMethod::kFlush, 1);
+  ASSERT_EQ(finished.size(), 1u);
+  EXPECT_TRUE(finished[0] == absl::StatusCode::kCancelled || finished[0] == absl::StatusCode::kOk)
+      << absl::StatusCodeToString(finished[0]);
+  faulty_.SetOnAllocationFailure(nullptr);
+
+  // The flush went on in the engine: the page is clean, and the next Flush is OK.
+  EXPECT_TRUE(client->Flush("vol").ok());
+  absl::StatusOr<v1::VolumeInfo> info = client->GetVolumeInfo("vol");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->dirty_pages(), 0u);
 }
 
 // Flushes "vol" on a raw stream; returns how often each page was reported, and checks the
