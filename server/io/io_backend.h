@@ -22,12 +22,6 @@ class IoBackend {
   // then Complete() will not be called.
   virtual absl::Status Submit(IoRequest* request) = 0;
 
-  // Transitional, going: the writeback's allocation faults now come through
-  // WritebackConfig::allocation_faults (server/io/allocation_faults.h). The writeback asks
-  // this only when it was given none, which is the case while Volume does not yet pass
-  // VolumeOptions' faults through; then this method goes. Real backends always allow it.
-  virtual bool MayAllocate() { return true; }
-
   // Stops accepting requests, waits for those in flight to complete, and stops the completion
   // thread. Idempotent. The destructor calls it.
   virtual void Shutdown() = 0;

@@ -29,6 +29,7 @@ class VolumeOnFaultyDevice {
   explicit VolumeOnFaultyDevice(const VolumeConfig& config,
                                 VolumeOptions options = QuietVolumeOptions())
       : fake_(AutoComplete()), faulty_(&fake_), fd_(fake_.AddDevice(config.size_bytes)) {
+    options.allocation_faults = &faulty_;  // FailAllocationsAt reaches the writeback
     auto volume = OpenVolumeOnDeviceForTest(fd_, config, options, &faulty_);
     CHECK(volume.ok()) << volume.status();
     volume_ = std::move(*volume);

@@ -51,10 +51,7 @@ Writeback::~Writeback() {
 }
 
 bool Writeback::MayAllocate() {
-  if (config_.allocation_faults != nullptr) return config_.allocation_faults->MayAllocate();
-  // Transitional: a Volume does not pass faults through yet, so its tests still inject them
-  // through the backend. Goes with IoBackend::MayAllocate once VolumeOptions carries them.
-  return backend_->MayAllocate();
+  return config_.allocation_faults == nullptr || config_.allocation_faults->MayAllocate();
 }
 
 uint32_t Writeback::PageLengthInVolume(uint64_t index) const {

@@ -30,7 +30,7 @@ namespace blockstore {
 //   hook (SetOnAllocationFailure) runs right at the failure point, so a test can complete other
 //   requests there, deterministically (rule R14 of docs/writeback-rules.md). This is the
 //   AllocationFaults interface, not the device's: a test hands the wrapper to the writeback as
-//   WritebackConfig::allocation_faults besides (or instead of) using it as the backend.
+//   WritebackConfig::allocation_faults (through a Volume: VolumeOptions::allocation_faults).
 // Device crash is the target's (FakeIoBackend::Crash()).
 //
 // Injected errors complete asynchronously, like real ones: the request is forwarded to the target
@@ -96,7 +96,7 @@ class FaultyIoBackend : public IoBackend, public AllocationFaults {
   uint64_t SubmitCalls() ABSL_LOCKS_EXCLUDED(mu_);      // Submit() calls accepted.
   uint64_t AllocationCalls() ABSL_LOCKS_EXCLUDED(mu_);  // MayAllocate() calls.
 
-  // AllocationFaults (and, while it lasts, IoBackend's transitional MayAllocate).
+  // AllocationFaults.
   bool MayAllocate() override ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::Status Submit(IoRequest* request) override ABSL_LOCKS_EXCLUDED(mu_);
