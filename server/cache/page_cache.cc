@@ -324,6 +324,9 @@ size_t PageCache::EvictLocked(size_t max) {
       ListRemove(&lru_, page);
       page->ClearFlags(kPageOnLru);
       pages_.erase(page->index());
+      // Before the page's memory can be reused: a read that samples after this sees the page
+      // gone from the index, one that sampled before sees the count move (EvictionSeq).
+      eviction_seq_[page->index() % kEvictionSeqBuckets].fetch_add(1, std::memory_order_acq_rel);
       FreePageLocked(page);
       VolumeCounters::Add(counters_->cache_evictions);
       ++evicted;

@@ -85,6 +85,15 @@ class PageCache final : public MemoryReclaimer {
   // MemoryReclaimer: another volume's cache needs memory from the shared budget. Gives back
   // free page buffers, evicting clean pages to make more when there are too few.
   uint64_t ReclaimClean(uint64_t bytes) override ABSL_LOCKS_EXCLUDED(mu_);
+  // How often a page whose index shares `index`'s bucket has been evicted. A read on a cache
+  // miss samples it before it looks at the cache and again when its IO completes: if it moved,
+  // the page may have been evicted with newer data written back meanwhile, and the bytes read
+  // may predate it (the kernel keeps shadow entries for this). Counted always, whatever the
+  // metrics switch says. Any thread.
+  uint64_t EvictionSeq(uint64_t index) const {
+    return eviction_seq_[index % kEvictionSeqBuckets].load(std::memory_order_acquire);
+  }
+
   // Budget bytes one cached page costs: its data plus its header slot.
   uint64_t page_charge_bytes() const { return page_charge_bytes_; }
 
@@ -109,6 +118,9 @@ class PageCache final : public MemoryReclaimer {
     std::atomic<int> waiters{0};
   };
   static constexpr size_t kWaitBuckets = 64;  // hashed page waitqueues, as the kernel's
+  // Hashed eviction counts (EvictionSeq): few enough to cost nothing, enough that a read is
+  // rarely repeated for another page's eviction.
+  static constexpr size_t kEvictionSeqBuckets = 256;
 
   // Builds a page on `data` (from arena_) in a header slot.
   Page* ConstructPageLocked(uint64_t index, uint8_t* data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -152,6 +164,7 @@ class PageCache final : public MemoryReclaimer {
   std::atomic<uint64_t> dirty_pages_{0};
   std::atomic<uint64_t> writeback_pages_{0};
   std::array<WaitBucket, kWaitBuckets> wait_buckets_;
+  std::array<std::atomic<uint64_t>, kEvictionSeqBuckets> eviction_seq_{};
 };
 
 }  // namespace blockstore

@@ -236,9 +236,6 @@ std::vector<BadCall> AllBadCalls() {
        StatusCode::OUT_OF_RANGE, "first_page_index"},
       {"read range of 0 pages", [](auto* s) { return ReadRange(s, "vol", 0, 0); },
        StatusCode::INVALID_ARGUMENT, "page_count"},
-      {"flush with a cursor over 32 bits",
-       [](auto* s) { return FlushWith(s, "vol", uint64_t{1} << 32); },
-       StatusCode::INVALID_ARGUMENT, "error_cursor"},
   };
 }
 

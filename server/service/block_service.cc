@@ -217,14 +217,11 @@ grpc::ServerWriteReactor<v1::ReadPageResponse>* BlockServiceImpl::ReadPages(
 grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
     grpc::CallbackServerContext* context, const v1::FlushRequest* request) {
   absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
-  absl::StatusOr<absl::optional<uint32_t>> cursor = ErrorCursorFromRequest(*request);
-  absl::Status status = volume.status();
-  if (status.ok()) status = cursor.status();
-  if (!status.ok()) {
+  if (!volume.ok()) {
     return new FailedStream<grpc::ServerWriteReactor<v1::FlushEvent>>(&state_, RpcMethod::kFlush,
-                                                                     status);
+                                                                     volume.status());
   }
-  return FlushReactor::Start(&state_, *std::move(volume), *cursor,
+  return FlushReactor::Start(&state_, *std::move(volume), ErrorCursorFromRequest(*request),
                              request->group_page_events());
 }
 

@@ -17,7 +17,7 @@ constexpr size_t kMaxGroupedEventBytes = 64 * 1024;
 }  // namespace
 
 FlushReactor* FlushReactor::Start(const ServiceState* state, std::shared_ptr<Volume> volume,
-                                  absl::optional<uint32_t> error_cursor,
+                                  absl::optional<ErrorCursor> error_cursor,
                                   bool group_page_events) {
   auto* reactor = new FlushReactor(state, volume, group_page_events);
   // Through the handler's reference, so the reactor's volume_ is only ever touched by the

@@ -40,7 +40,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
  public:
   // Starts the flush. `volume` must be the volume named in the request.
   static FlushReactor* Start(const ServiceState* state, std::shared_ptr<Volume> volume,
-                             absl::optional<uint32_t> error_cursor, bool group_page_events);
+                             absl::optional<ErrorCursor> error_cursor, bool group_page_events);
 
   // FlushObserver.
   void OnPageDone(const PageResult& result) override;

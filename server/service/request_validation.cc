@@ -1,6 +1,5 @@
 #include "server/service/request_validation.h"
 
-#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -56,14 +55,9 @@ absl::Status ValidateReadRange(const VolumeConfig& config, const v1::ReadPagesRe
   return absl::OkStatus();
 }
 
-absl::StatusOr<absl::optional<uint32_t>> ErrorCursorFromRequest(const v1::FlushRequest& request) {
-  if (!request.has_error_cursor()) return absl::optional<uint32_t>();
-  if (request.error_cursor() > std::numeric_limits<uint32_t>::max()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "error_cursor: ", request.error_cursor(),
-        " is not a cursor this server issued (they fit in 32 bits)"));
-  }
-  return absl::optional<uint32_t>(static_cast<uint32_t>(request.error_cursor()));
+absl::optional<ErrorCursor> ErrorCursorFromRequest(const v1::FlushRequest& request) {
+  if (!request.has_error_cursor()) return absl::nullopt;
+  return request.error_cursor();
 }
 
 }  // namespace blockstore

@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
 #include "blockstore/v1/blockstore.pb.h"
+#include "server/volume/flush_observer.h"
 #include "server/volume/volume_config.h"
 
 namespace blockstore {
@@ -35,9 +36,10 @@ absl::Status ValidateWrite(const VolumeConfig& config, const v1::WritePageReques
 // page_count > 0 (InvalidArgument); every page inside the volume (OutOfRange).
 absl::Status ValidateReadRange(const VolumeConfig& config, const v1::ReadPagesRequest& request);
 
-// The engine's cursor for FlushRequest.error_cursor: nullopt when absent (sample now);
-// InvalidArgument when it does not fit the engine's 32-bit cursor.
-absl::StatusOr<absl::optional<uint32_t>> ErrorCursorFromRequest(const v1::FlushRequest& request);
+// The engine's cursor for FlushRequest.error_cursor: nullopt when absent (sample now). Every
+// value is a cursor: one this volume's current incarnation did not issue is answered DATA_LOSS
+// once by the Flush (the volume may have lost writes since), not refused.
+absl::optional<ErrorCursor> ErrorCursorFromRequest(const v1::FlushRequest& request);
 
 }  // namespace blockstore
 

@@ -30,19 +30,44 @@ class FuaWriteObserver final : public FlushObserver {
 }  // namespace
 
 FlushJob* FlushJob::ForFlush(const FlushJobContext* context, FlushObserver* observer,
-                             absl::optional<uint32_t> error_cursor) {
+                             absl::optional<ErrorCursor> error_cursor) {
   return new FlushJob(context, observer, error_cursor, /*consume_error_seq=*/true,
                       absl::nullopt, /*pinned_page=*/nullptr);
 }
 
 FlushJob* FlushJob::ForFuaWrite(const FlushJobContext* context, uint64_t page_index,
-                                Page* pinned_page, std::function<void(absl::Status)> done) {
-  return new FlushJob(context, new FuaWriteObserver(std::move(done)), absl::nullopt,
-                      /*consume_error_seq=*/false, page_index, pinned_page);
+                                uint32_t first_block, uint32_t block_count, Page* pinned_page,
+                                std::function<void(absl::Status)> done) {
+  auto* job = new FlushJob(context, new FuaWriteObserver(std::move(done)), absl::nullopt,
+                           /*consume_error_seq=*/false, page_index, pinned_page);
+  job->fua_first_block_ = first_block;
+  job->fua_block_count_ = block_count;
+  return job;
+}
+
+PageResult FlushJob::JudgeFuaBlocks(PageResult result) const {
+  std::vector<uint32_t> own_failed;
+  for (uint32_t b = fua_first_block_; b < fua_first_block_ + fua_block_count_; ++b) {
+    if (pinned_page_->TestBlock(b, kBlockWriteError)) own_failed.push_back(b);
+  }
+  if (!own_failed.empty()) {
+    if (result.status.ok()) {
+      result.status = IoResultToStatus(
+          -(pinned_page_->error_errno() != 0 ? pinned_page_->error_errno() : EIO),
+          absl::StrCat("write of page ", result.page_index, " (an earlier writeback of it)"),
+          result.page_index * pinned_page_->block_count() + own_failed.front());
+    }
+    result.failed_blocks = std::move(own_failed);
+  } else if (!result.failed_blocks.empty()) {
+    // Only the page's other blocks failed: not this write's data.
+    result.status = absl::OkStatus();
+    result.failed_blocks.clear();
+  }
+  return result;
 }
 
 FlushJob::FlushJob(const FlushJobContext* context, FlushObserver* observer,
-                   absl::optional<uint32_t> error_cursor, bool consume_error_seq,
+                   absl::optional<ErrorCursor> error_cursor, bool consume_error_seq,
                    absl::optional<uint64_t> single_page, Page* pinned_page)
     : context_(context),
       observer_(observer),
@@ -53,7 +78,16 @@ FlushJob::FlushJob(const FlushJobContext* context, FlushObserver* observer,
   context_->ops->Start();
   // A caller without a cursor is a new handle: errseq_sample() now, before any page is written,
   // so an error this flush meets (or one nobody has seen) is reported to it.
-  cursor_ = error_cursor.has_value() ? *error_cursor : context_->error_seq->Sample();
+  if (!error_cursor.has_value()) {
+    cursor_ = context_->error_seq->Sample();
+  } else if (CursorIncarnation(*error_cursor) == context_->incarnation) {
+    cursor_ = CursorErrorSeq(*error_cursor);
+  } else {
+    // Issued before the volume's last unclean stop: its ErrorSeq part means nothing to this
+    // incarnation. Start from 0, so every error this incarnation has latched is still reported.
+    stale_cursor_ = *error_cursor;
+    cursor_ = 0;
+  }
 }
 
 void FlushJob::AddPage(uint64_t page_index) {
@@ -133,7 +167,9 @@ absl::optional<PageResult> FlushJob::TakeIfDoneLocked(uint64_t page_index) {
   return result;
 }
 
-void FlushJob::Report(const PageResult& result) {
+void FlushJob::Report(const PageResult& page_result) {
+  const PageResult result =
+      pinned_page_ != nullptr ? JudgeFuaBlocks(page_result) : page_result;
   if (result.status.ok()) {
     pages_written_.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -187,10 +223,21 @@ void FlushJob::Finish(absl::Status status) {
     AnnotatedMutexLock lock(&mu_);
     first_page_error = first_page_error_;
   }
+  bool told_stale = false;
   if (status.ok() && consume_error_seq_) {
-    // R21: the volume's error, once per caller.
+    // R21: the volume's error, once per caller. (A failed or aborted flush leaves the cursor
+    // where it was: the caller must still learn of what it has not been told.)
     const int err = context_->error_seq->CheckAndAdvance(&cursor_);
-    if (err != 0) {
+    if (stale_cursor_.has_value()) {
+      told_stale = true;
+      // fsyncgate across a restart: writes acknowledged to this caller before the crash may
+      // never have reached the device, and nothing in this process can tell which.
+      status = absl::DataLossError(absl::StrCat(
+          "volume ", context_->volume_name, " restarted after an unclean stop since this error "
+          "cursor was issued (incarnation ", CursorIncarnation(*stale_cursor_), ", now ",
+          context_->incarnation, "): writes acknowledged before the restart and not made durable "
+          "by an OK Flush or FUA may be lost; the returned cursor reports later errors once"));
+    } else if (err != 0) {
       status = IoResultToStatus(-err, absl::StrCat("writeback of volume ", context_->volume_name),
                                 0);
     }
@@ -198,14 +245,17 @@ void FlushJob::Finish(absl::Status status) {
   // A page of this very flush failed: never claim success, whatever the cursor said (R15).
   if (status.ok() && !first_page_error.ok()) status = first_page_error;
   summary.status = status;
-  summary.error_cursor = cursor_;
+  // A stale cursor whose DATA_LOSS could not be said (the flush failed or was aborted first)
+  // goes back unchanged, so the caller's next Flush says it.
+  summary.error_cursor = stale_cursor_.has_value() && !told_stale
+                             ? *stale_cursor_
+                             : MakeErrorCursor(context_->incarnation, cursor_);
   VolumeCounters& counters = *context_->counters;
   if (consume_error_seq_) {
     VolumeCounters::Add(counters.flushes);
     if (!status.ok()) VolumeCounters::Add(counters.flush_errors);
     counters.flush_seconds.Observe(static_cast<double>(MonotonicNanos() - started_ns_) * 1e-9);
   }
-  // An aborted FUA job never took its page.
   if (pinned_page_ != nullptr) context_->cache->Unpin(pinned_page_);
   FlushObserver* observer = observer_;
   const FlushJobContext* context = context_;

@@ -36,6 +36,7 @@ struct FlushJobContext {
   VolumeCounters* counters = nullptr;
   PageCache* cache = nullptr;  // unpins the page of a FUA job that never ran
   InflightOps* ops = nullptr;  // a job is one operation from construction to OnFlushDone
+  uint32_t incarnation = 0;    // the volume's, for the cursors the jobs hand out
 };
 
 // One integrity writeback: a Flush, or a FUA write's page. It counts the page writebacks it
@@ -54,15 +55,20 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   // A Flush: reports to `observer`, and consumes the volume's error for `error_cursor`
   // (nullopt: sampled now, like a newly opened file).
   static FlushJob* ForFlush(const FlushJobContext* context, FlushObserver* observer,
-                            absl::optional<uint32_t> error_cursor);
-  // A FUA write of page `page_index`: `done` gets the page's result (or the device flush's).
-  // `pinned_page` is the write's pin on the page, which the job holds until it has looked at
-  // the page: a page written back by the flusher meanwhile, failed and evicted would otherwise
-  // be missing from the cache, and the job, finding nothing to write, would report the lost
-  // write as durable. Judged by this page and its device flush only: the volume's error cursor
+                            absl::optional<ErrorCursor> error_cursor);
+  // A FUA write of blocks [first_block, first_block + block_count) of page `page_index`:
+  // `done` gets the write's result (or the device flush's). `pinned_page` is the write's pin on
+  // the page, which the job holds until it finishes: a page written back by the flusher
+  // meanwhile, failed and evicted would otherwise be missing from the cache, and the job,
+  // finding nothing to write, would report the lost write as durable. Judged by the write's
+  // own blocks (their write-error bits when the page's writeback ends, or when the job finds
+  // the page already written) and the device flush only: a failure of the page's other
+  // blocks is not this write's, a failure of its blocks in an earlier writeback of the page is
+  // (a later pass clears the page's error flag, not the blocks'), and the volume's error cursor
   // is neither read nor advanced.
   static FlushJob* ForFuaWrite(const FlushJobContext* context, uint64_t page_index,
-                               Page* pinned_page, std::function<void(absl::Status)> done);
+                               uint32_t first_block, uint32_t block_count, Page* pinned_page,
+                               std::function<void(absl::Status)> done);
 
   // Counts one writeback of the page that this job waits for. Call it before
   // Pass::WritePage: the page's bios may complete before WritePage returns. Every AddPage is
@@ -100,8 +106,8 @@ class FlushJob final : public WritebackObserver, public IoRequest {
 
   // The FUA write's page, or nullopt for a Flush.
   absl::optional<uint64_t> single_page() const { return single_page_; }
-  // The single page's pin, now the caller's. REQUIRES: a FUA job, called once.
-  Page* TakePinnedPage() { return std::exchange(pinned_page_, nullptr); }
+  // The FUA write's page, pinned by the job until it finishes. REQUIRES: a FUA job.
+  Page* pinned_page() const { return pinned_page_; }
 
  private:
   // What the job knows of one page until it reports it: a page may take several writebacks
@@ -115,8 +121,11 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   };
 
   FlushJob(const FlushJobContext* context, FlushObserver* observer,
-           absl::optional<uint32_t> error_cursor, bool consume_error_seq,
+           absl::optional<ErrorCursor> error_cursor, bool consume_error_seq,
            absl::optional<uint64_t> single_page, Page* pinned_page);
+
+  // A FUA job's verdict on its page: by its own blocks' write-error bits (see ForFuaWrite).
+  PageResult JudgeFuaBlocks(PageResult result) const;
 
   // Folds `result` into the page's state.
   void MergeLocked(PageState* state, const PageResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -132,8 +141,12 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   FlushObserver* const observer_;
   const bool consume_error_seq_;
   const absl::optional<uint64_t> single_page_;
-  Page* pinned_page_;    // until TakePinnedPage(), or unpinned by Finish() (an aborted job)
-  uint32_t cursor_ = 0;  // the caller's, or sampled when the job starts
+  Page* const pinned_page_;  // a FUA job's page, unpinned by Finish()
+  uint32_t fua_first_block_ = 0;  // a FUA write's blocks
+  uint32_t fua_block_count_ = 0;
+  uint32_t cursor_ = 0;  // the caller's ErrorSeq cursor, or sampled when the job starts
+  // A caller's cursor from an incarnation before the volume's last unclean stop.
+  absl::optional<ErrorCursor> stale_cursor_;
   const int64_t started_ns_;
   std::atomic<int64_t> pending_{1};  // the submitter's reference + page writebacks counted
   int eagain_retries_ = 0;           // completion thread only

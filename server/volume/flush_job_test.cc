@@ -44,6 +44,13 @@ class FlushJobTest : public ::testing::Test {
   }
   ~FlushJobTest() override { EXPECT_EQ(ops_.count(), 0) << "a job never finished"; }
 
+  // Page `index` of the cache, pinned (a FUA job takes the pin and drops it when it finishes).
+  Page* PinnedPage(uint64_t index) {
+    absl::StatusOr<Page*> page = cache_.FindOrCreate(index);
+    CHECK(page.ok()) << page.status();
+    return *page;
+  }
+
   // The device flush is the one request pending; completes it with `res`.
   void CompleteDeviceFlush(int32_t res = 0) {
     ASSERT_EQ(fake_.PendingCount(), 1u);
@@ -159,7 +166,7 @@ TEST_F(FlushJobTest, AFailedDeviceFlushIsLatchedForEveryCaller) {
 TEST_F(FlushJobTest, AFuaWriteIsJudgedByItsOwnPageNotTheVolumesCursor) {
   error_seq_.Set(EIO);  // an older writeback failed; this FUA write's page did not
   SyncResult<absl::Status> done;
-  FlushJob* job = FlushJob::ForFuaWrite(&context_, 2, /*pinned_page=*/nullptr,
+  FlushJob* job = FlushJob::ForFuaWrite(&context_, 2, 0, 4, PinnedPage(2),
                                         [&done](absl::Status status) { done.Set(status); });
   EXPECT_EQ(job->single_page(), absl::optional<uint64_t>(2));
   job->AddPage(2);
@@ -168,6 +175,68 @@ TEST_F(FlushJobTest, AFuaWriteIsJudgedByItsOwnPageNotTheVolumesCursor) {
   CompleteDeviceFlush();
   ASSERT_TRUE(done.WaitFor(absl::Seconds(10)));
   EXPECT_TRUE(done.Wait().ok());
+}
+
+TEST_F(FlushJobTest, AFuaWriteFailsWhenItsBlockFailedInAnEarlierWritebackOfThePage) {
+  // Method: the FUA write is to block 0. Before its job looks, a background pass wrote block 0
+  // and the device failed it; then a write to block 1 and another pass, which succeeded and
+  // cleared the page's error flag. The job finds the page clean with no page error: its block
+  // still says the write failed, so the FUA write fails.
+  Page* page = PinnedPage(4);
+  page->SetBlock(0, kBlockUptodate | kBlockWriteError);
+  SyncResult<absl::Status> done;
+  FlushJob* job = FlushJob::ForFuaWrite(&context_, 4, /*first_block=*/0, /*block_count=*/1, page,
+                                        [&done](absl::Status status) { done.Set(status); });
+  job->ReportNow(Written(4));  // clean, no page error, when the job looked
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  ASSERT_TRUE(done.WaitFor(absl::Seconds(10)));
+  EXPECT_EQ(done.Wait().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(FlushJobTest, AFuaWriteIsNotFailedByTheFailureOfAnotherBlockOfItsPage) {
+  Page* page = PinnedPage(5);
+  page->SetBlock(3, kBlockUptodate | kBlockWriteError);
+  SyncResult<absl::Status> done;
+  FlushJob* job = FlushJob::ForFuaWrite(&context_, 5, /*first_block=*/1, /*block_count=*/2, page,
+                                        [&done](absl::Status status) { done.Set(status); });
+  job->AddPage(5);
+  job->OnPageWritebackEnd(Failed(5, {3}), /*will_retry=*/false);  // block 3 is not this write's
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  ASSERT_TRUE(done.WaitFor(absl::Seconds(10)));
+  EXPECT_TRUE(done.Wait().ok());
+}
+
+TEST_F(FlushJobTest, ACursorFromAnEarlierIncarnationGetsDataLossOnce) {
+  // Method: the volume restarted after an unclean stop (incarnation 8 -> 9). A client's cursor
+  // from incarnation 8 gets DATA_LOSS, with why; the cursor it gets back is of incarnation 9
+  // and its next Flush is OK.
+  context_.incarnation = 9;
+  FlushWaiter first;
+  FlushJob* job = FlushJob::ForFlush(&context_, &first, MakeErrorCursor(8, 0));
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  const FlushSummary summary = first.summary();
+  EXPECT_EQ(summary.status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(summary.status.message().find("unclean stop"), std::string::npos) << summary.status;
+  EXPECT_EQ(CursorIncarnation(summary.error_cursor), 9u);
+
+  FlushWaiter second;
+  job = FlushJob::ForFlush(&context_, &second, summary.error_cursor);
+  job->ReleaseSubmitterRef();
+  CompleteDeviceFlush();
+  EXPECT_TRUE(second.summary().status.ok());
+}
+
+TEST_F(FlushJobTest, AStaleCursorIsHandedBackWhenItsFlushCouldNotSayDataLoss) {
+  context_.incarnation = 9;
+  FlushWaiter observer;
+  FlushJob* job = FlushJob::ForFlush(&context_, &observer, MakeErrorCursor(8, 0));
+  job->Abort(absl::UnavailableError("volume v is closed"));
+  const FlushSummary summary = observer.summary();
+  EXPECT_EQ(summary.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(summary.error_cursor, MakeErrorCursor(8, 0)) << "the next Flush must still say it";
 }
 
 TEST_F(FlushJobTest, GroupCommitFollowersShareThePassAndKeepTheirOwnCursor) {

@@ -86,18 +86,27 @@ void ReadOp::Complete(int32_t res) {
     std::memset(buffer_ + file_bytes_, 0, page_size_bytes_ - file_bytes_);  // past the end
   }
   PageCache& cache = *context_->cache;
-  result_.assign(reinterpret_cast<const char*>(buffer_), page_size_bytes_);
-  // Cache what was read only if no page of the volume was evicted meanwhile: then any newer
-  // write of these blocks is still in the cache, marked uptodate, and wins over the file.
-  may_fill_ = context_->counters->cache_evictions.load(std::memory_order_acquire) ==
-              evictions_at_submit_;
-  if (may_fill_) {
-    absl::StatusOr<Page*> page_or = cache.FindOrCreate(page_index_);
-    if (page_or.ok()) page_ = *page_or;
-  } else {
-    page_ = cache.Find(page_index_);
+  // Pinned first, then the eviction count looked at: once pinned the page cannot go, so if the
+  // count has not moved since the read began, any write of these blocks acknowledged before it
+  // is either in this page, uptodate (and wins over the file in MergeLocked), or was written
+  // back before the read was submitted (and is in the bytes read).
+  absl::StatusOr<Page*> page_or = cache.FindOrCreate(page_index_);
+  page_ = page_or.ok() ? *page_or : nullptr;
+  if (cache.EvictionSeq(page_index_) != evictions_at_submit_) {
+    // The page may have been written back and evicted while the read was in flight: the bytes
+    // read may predate a write acknowledged before the read began. Read again.
+    if (page_ != nullptr) cache.Unpin(std::exchange(page_, nullptr));
+    if (++eviction_retries_ > kMaxEvictionRetries) {
+      return Fail(absl::UnavailableError(absl::StrCat(
+          "read of page ", page_index_, " of volume ", context_->config->name,
+          ": the cache kept evicting it while it was read; retry")));
+    }
+    evictions_at_submit_ = cache.EvictionSeq(page_index_);
+    bytes_read_ = 0;
+    return SubmitRest();
   }
-  if (page_ == nullptr) return Finish();
+  result_.assign(reinterpret_cast<const char*>(buffer_), page_size_bytes_);
+  if (page_ == nullptr) return Finish();  // the budget holds no room for it: answer uncached
   if (!page_->lock().TryLock()) {
     // The page's lock may be held by a writeback pass that is waiting for a bio, or for room in
     // the backend's queue, which only this thread's completions give back: waiting here could
@@ -125,7 +134,7 @@ void ReadOp::MergeLocked() {
     const uint32_t offset = i * block_size;
     if (page_->TestBlock(i, kBlockUptodate)) {
       std::memcpy(&result_[offset], page_->data() + offset, block_size);
-    } else if (may_fill_) {
+    } else {
       std::memcpy(page_->data() + offset, buffer_ + offset, block_size);
       page_->SetBlock(i, kBlockUptodate);
     }

@@ -37,9 +37,10 @@ struct ReadOpContext {
 
 // The read path on a cache miss: one page read from the volume's file into a bounce buffer
 // from the cache's arena, then merged with the cache: blocks the cache holds uptodate win
-// (they are newer than the file), and, when no page of the volume was evicted meanwhile, the
-// other blocks fill the cached page. A short read is resubmitted for the rest, as a bio's
-// short write is (R17); the file ending before the volume does is DataLoss.
+// (they are newer than the file), and the other blocks fill the cached page. If the page may
+// have been evicted while the read was in flight (PageCache::EvictionSeq moved), the read is
+// made again. A short read is resubmitted for the rest, as a bio's short write is (R17); the
+// file ending before the volume does is DataLoss.
 //
 // Threads: Start on the caller's thread; the IO completes on the backend's completion thread,
 // which never waits for a page lock (R16, R28): a locked page hands the merge to
@@ -47,12 +48,16 @@ struct ReadOpContext {
 // Kernel analogue: a readpage bio (mpage_readpage) and its end_io.
 class ReadOp final : public IoRequest {
  public:
+  // Reads again after an eviction raced the read, before it answers Unavailable.
+  static constexpr int kMaxEvictionRetries = 16;
+
   // `data` is valid only during the call.
   using Callback = std::function<void(absl::StatusOr<absl::string_view> data)>;
 
   // Starts reading page `page_index` (REQUIRES: inside the volume). `evictions_at_submit`:
-  // the volume's eviction count before the cache was looked at, so a page evicted (and maybe
-  // written back with newer data) between the look and the read is not filled from stale bytes.
+  // PageCache::EvictionSeq(page_index) sampled before the cache was looked at, so that a page
+  // evicted (after its newer data was written back) between the look and the read's completion
+  // is read again rather than answered, or cached, from bytes older than that data.
   static void Start(const ReadOpContext* context, uint64_t page_index, uint64_t evictions_at_submit,
                     Callback done);
 
@@ -68,8 +73,8 @@ class ReadOp final : public IoRequest {
 
   // Points the request at the bytes still to read and submits it.
   void SubmitRest();
-  // Lays the page's uptodate blocks over the bytes read (newer writes win) and, when allowed,
-  // fills the page's other blocks from them. REQUIRES: page_ locked.
+  // Lays the page's uptodate blocks over the bytes read (newer writes win) and fills the page's
+  // other blocks from them. REQUIRES: page_ locked.
   void MergeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(page_->lock());
   // Answers with `status` and deletes this.
   void Fail(absl::Status status);
@@ -82,14 +87,14 @@ class ReadOp final : public IoRequest {
   // The bytes of the page inside the volume: less than a page for a last page that the
   // volume's size cuts short; the rest reads as zeros.
   const uint32_t file_bytes_;
-  const uint64_t evictions_at_submit_;
+  uint64_t evictions_at_submit_;  // resampled for each read again
+  int eviction_retries_ = 0;
   Callback done_;
   uint8_t* buffer_ = nullptr;
   bool buffer_from_cache_ = false;
   uint32_t bytes_read_ = 0;
   iovec iovec_{};
   int eagain_retries_ = 0;
-  bool may_fill_ = false;
   Page* page_ = nullptr;  // pinned from completion to Finish(), if cached
   std::string result_;
 };

@@ -35,7 +35,7 @@ class ReadOpTest : public ::testing::Test {
   // Starts a read of `page`; its answer lands in the returned result.
   std::shared_ptr<SyncResult<absl::StatusOr<std::string>>> StartRead(uint64_t page) {
     auto result = std::make_shared<SyncResult<absl::StatusOr<std::string>>>();
-    ReadOp::Start(&context_, page, counters_.cache_evictions.load(),
+    ReadOp::Start(&context_, page, cache_.EvictionSeq(page),
                   [result](absl::StatusOr<absl::string_view> data) {
                     if (data.ok()) {
                       result->Set(std::string(*data));

@@ -80,7 +80,7 @@ absl::StatusOr<std::string> Volume::ReadSync(uint64_t page_index) {
   return result->Wait();
 }
 
-FlushSummary Volume::FlushSync(absl::optional<uint32_t> error_cursor,
+FlushSummary Volume::FlushSync(absl::optional<ErrorCursor> error_cursor,
                                std::vector<PageResult>* pages) {
   auto result = std::make_shared<SyncResult<FlushSummary>>();
   Flush(error_cursor, new SyncFlushObserver(pages, result));
@@ -104,11 +104,12 @@ constexpr absl::Duration kParkedPollInterval = absl::Milliseconds(5);
 // built here.
 class VolumeImpl final : public Volume {
  public:
-  VolumeImpl(const VolumeConfig& config, const VolumeOptions& options, int fd,
-             absl::optional<VolumeFile> file, IoBackend* backend, MemoryBudget* budget,
+  VolumeImpl(const VolumeConfig& config, const VolumeOptions& options, uint32_t incarnation,
+             int fd, absl::optional<VolumeFile> file, IoBackend* backend, MemoryBudget* budget,
              std::unique_ptr<MemoryBudget> own_budget)
       : config_(config),
         options_(options),
+        incarnation_(incarnation),
         fd_(fd),
         file_(std::move(file)),
         backend_(backend),
@@ -125,6 +126,7 @@ class VolumeImpl final : public Volume {
     flush_context_.counters = &counters_;
     flush_context_.cache = &cache_;
     flush_context_.ops = &ops_;
+    flush_context_.incarnation = incarnation_;
     read_context_.config = &config_;
     read_context_.fd = fd_;
     read_context_.backend = backend_;
@@ -158,10 +160,7 @@ class VolumeImpl final : public Volume {
              absl::Time deadline, WriteCallback done) override {
     absl::Status status = ValidateWriteGeometry(config_, page_index, offset_bytes, data.size());
     if (!status.ok()) return done(std::move(status));
-    if (!accepting_writes_.load(std::memory_order_acquire)) {
-      return done(absl::UnavailableError(
-          absl::StrCat("volume ", config_.name, " is shutting down; retry on another server")));
-    }
+    if (!Admit()) return done(ShuttingDownError());
     ParkedWrite write;
     write.page_index = page_index;
     write.offset_bytes = offset_bytes;
@@ -170,10 +169,14 @@ class VolumeImpl final : public Volume {
     write.deadline = deadline;
     write.done = std::move(done);
     // FIFO: once writers wait, new ones queue behind them.
-    if (throttle_.HasWaiters() || OverDirtyLimit()) return throttle_.Park(std::move(write));
+    if (throttle_.HasWaiters() || OverDirtyLimit()) {
+      Leave();
+      return throttle_.Park(std::move(write));
+    }
     bool page_busy = false;
     Page* fua_page = nullptr;
     status = DoWrite(write, &page_busy, &fua_page);
+    Leave();
     if (page_busy || status.code() == absl::StatusCode::kResourceExhausted) {
       return throttle_.Park(std::move(write));
     }
@@ -185,7 +188,7 @@ class VolumeImpl final : public Volume {
     if (!status.ok()) return done(std::move(status));
     if (closed_.load(std::memory_order_acquire)) return done(ClosedError());
     // Sampled before the cache is looked at: see ReadOp::Start.
-    const uint64_t evictions = counters_.cache_evictions.load(std::memory_order_acquire);
+    const uint64_t evictions = cache_.EvictionSeq(page_index);
     if (Page* page = cache_.Find(page_index)) {
       std::string copy;
       bool hit;
@@ -206,19 +209,33 @@ class VolumeImpl final : public Volume {
     ReadOp::Start(&read_context_, page_index, evictions, std::move(done));
   }
 
-  void Flush(absl::optional<uint32_t> error_cursor, FlushObserver* observer) override {
+  void Flush(absl::optional<ErrorCursor> error_cursor, FlushObserver* observer) override {
     Enqueue(FlushJob::ForFlush(&flush_context_, observer, error_cursor));
   }
 
-  uint32_t SampleErrorCursor() const override { return error_seq_.Sample(); }
+  ErrorCursor SampleErrorCursor() const override {
+    return MakeErrorCursor(incarnation_, error_seq_.Sample());
+  }
+  uint32_t incarnation() const override { return incarnation_; }
 
-  void StopAcceptingWrites() override { accepting_writes_.store(false, std::memory_order_release); }
+  void StopAcceptingWrites() override {
+    accepting_writes_.store(false, std::memory_order_seq_cst);
+    // A barrier: every write admitted before the flag fell has its data in the cache (dirty) when
+    // this returns, so the Flush that follows covers it; every later one is refused. Writes only
+    // copy into the cache while admitted, never wait for IO, so this wait is short.
+    while (writers_admitted_.load(std::memory_order_seq_cst) != 0) {
+      absl::SleepFor(absl::Microseconds(20));
+    }
+    // Parked writers would be let in after the Flush collected its pages: refuse them now.
+    throttle_.Close(ShuttingDownError());
+  }
 
   void Close() override {
+    if (closed_.load(std::memory_order_acquire)) return;
+    StopAcceptingWrites();
     {
       AnnotatedMutexLock lock(&mu_);
       if (closed_.load(std::memory_order_acquire)) return;
-      accepting_writes_.store(false, std::memory_order_release);
       closed_.store(true, std::memory_order_release);
       stop_ = true;
       cv_.Signal();
@@ -247,6 +264,22 @@ class VolumeImpl final : public Volume {
   absl::Status ClosedError() const {
     return absl::UnavailableError(absl::StrCat("volume ", config_.name, " is closed"));
   }
+
+  absl::Status ShuttingDownError() const {
+    return absl::UnavailableError(
+        absl::StrCat("volume ", config_.name, " is shutting down; retry on another server"));
+  }
+
+  // A writer is admitted from its check of accepting_writes_ until its data is in the cache
+  // (Leave). seq_cst on both sides (a Dekker pair with StopAcceptingWrites): either the writer
+  // sees the flag fall, or StopAcceptingWrites sees the writer and waits for it.
+  bool Admit() {
+    writers_admitted_.fetch_add(1, std::memory_order_seq_cst);
+    if (accepting_writes_.load(std::memory_order_seq_cst)) return true;
+    Leave();
+    return false;
+  }
+  void Leave() { writers_admitted_.fetch_sub(1, std::memory_order_seq_cst); }
 
   bool OverDirtyLimit() const {
     // Like balance_dirty_pages: pages under writeback still count, so writers cannot outrun a
@@ -311,7 +344,9 @@ class VolumeImpl final : public Volume {
     }
     // FUA: durable before the reply. The page is written back by an integrity job of its own
     // and the device flushed; the reply carries that page's result.
-    Enqueue(FlushJob::ForFuaWrite(&flush_context_, write.page_index, fua_page,
+    const uint32_t block = config_.block_size_bytes;
+    Enqueue(FlushJob::ForFuaWrite(&flush_context_, write.page_index, write.offset_bytes / block,
+                                  static_cast<uint32_t>(write.data.size()) / block, fua_page,
                                   std::move(write.done)));
   }
 
@@ -422,17 +457,16 @@ class VolumeImpl final : public Volume {
   }
 
   void RunIntegrity(FlushJob* job) {
-    std::vector<Page*> pages;
-    if (job->single_page()) {
-      pages.push_back(job->TakePinnedPage());  // a FUA write's page, pinned since the write
-    } else {
-      pages = cache_.CollectForFlush();
-    }
     {
       Writeback::Pass pass(&writeback_, SyncMode::kAll, job);
-      for (Page* page : pages) {
-        WritePageForIntegrity(&pass, page, job);
-        cache_.Unpin(page);
+      if (job->single_page()) {
+        // A FUA write's page, pinned by its job since the write and until the job finishes.
+        WritePageForIntegrity(&pass, job->pinned_page(), job);
+      } else {
+        for (Page* page : cache_.CollectForFlush()) {
+          WritePageForIntegrity(&pass, page, job);
+          cache_.Unpin(page);
+        }
       }
     }  // ~Pass: the open bio is submitted and the pass's IoEnd reference dropped.
     job->ReleaseSubmitterRef();
@@ -523,9 +557,15 @@ class VolumeImpl final : public Volume {
   void ServeParkedWriters() {
     while (absl::optional<ParkedWrite> write =
                throttle_.NextReady([this] { return OverDirtyLimit(); })) {
+      if (!Admit()) {
+        throttle_.Release(*write);
+        write->done(ShuttingDownError());
+        continue;
+      }
       bool page_busy = false;
       Page* fua_page = nullptr;
       absl::Status status = DoWrite(*write, &page_busy, &fua_page);
+      Leave();
       if ((page_busy || status.code() == absl::StatusCode::kResourceExhausted) &&
           absl::Now() < write->deadline) {
         // The cache is full of dirty pages, or (stable pages) the page is in writeback: keep
@@ -545,6 +585,7 @@ class VolumeImpl final : public Volume {
 
   const VolumeConfig config_;
   const VolumeOptions options_;
+  const uint32_t incarnation_;
   const int fd_;
   const absl::optional<VolumeFile> file_;  // absent for a device the caller owns
   IoBackend* const backend_;
@@ -559,6 +600,7 @@ class VolumeImpl final : public Volume {
   ReadOpContext read_context_;     // set in the constructor, constant afterwards
   DirtyThrottle throttle_;
   std::atomic<bool> accepting_writes_{true};
+  std::atomic<int64_t> writers_admitted_{0};  // see Admit()
   std::atomic<bool> closed_{false};
   std::atomic<bool> jobs_pending_{false};
 
@@ -578,7 +620,7 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    const VolumeConfig& config,
                                                    const VolumeOptions& options,
                                                    IoBackend* backend, MemoryBudget* budget,
-                                                   bool create) {
+                                                   bool create, uint32_t incarnation) {
   absl::Status status = ValidateVolumeConfig(config);
   if (!status.ok()) return status;
   absl::StatusOr<VolumeFile> file = VolumeFile::Open(data_path, config.size_bytes, create);
@@ -589,20 +631,22 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
     budget = own_budget.get();
   }
   const int fd = file->fd();
-  return std::unique_ptr<Volume>(new VolumeImpl(config, options, fd, std::move(*file), backend,
-                                                budget, std::move(own_budget)));
+  return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, fd,
+                                                std::move(*file), backend, budget,
+                                                std::move(own_budget)));
 }
 
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
                                                                   const VolumeConfig& config,
                                                                   const VolumeOptions& options,
-                                                                  IoBackend* backend) {
+                                                                  IoBackend* backend,
+                                                                  uint32_t incarnation) {
   absl::Status status = ValidateVolumeConfig(config);
   if (!status.ok()) return status;
   auto budget = std::make_unique<MemoryBudget>(options.cache_bytes);
   MemoryBudget* raw = budget.get();
-  return std::unique_ptr<Volume>(new VolumeImpl(config, options, device_fd, absl::nullopt,
-                                                backend, raw, std::move(budget)));
+  return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, device_fd,
+                                                absl::nullopt, backend, raw, std::move(budget)));
 }
 
 }  // namespace blockstore

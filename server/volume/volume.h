@@ -96,20 +96,24 @@ class Volume {
 
   // Writes back every page dirty now (and waits for pages already under writeback), streams a
   // PageResult per page as its writeback ends, issues fdatasync through the backend, then
-  // reports the summary. `error_cursor`: the caller's ErrorSeq cursor from SampleErrorCursor()
+  // reports the summary. `error_cursor`: the caller's cursor from SampleErrorCursor()
   // or a previous FlushSummary; nullopt samples now (a caller that never flushed still learns of
   // an error nobody has seen, like a newly opened file).
-  virtual void Flush(absl::optional<uint32_t> error_cursor, FlushObserver* observer) = 0;
+  virtual void Flush(absl::optional<ErrorCursor> error_cursor, FlushObserver* observer) = 0;
 
   // errseq_sample(): the cursor a new client starts from.
-  virtual uint32_t SampleErrorCursor() const = 0;
+  virtual ErrorCursor SampleErrorCursor() const = 0;
+
+  // Which run of the volume this is: it changes on every open that follows an unclean stop
+  // (VolumeRegistry keeps it in the volume's state file), and is the upper half of every cursor.
+  virtual uint32_t incarnation() const = 0;
 
   // Blocking conveniences for tools and tests (not for RPC handlers).
   absl::Status WriteSync(uint64_t page_index, uint32_t offset_bytes, absl::string_view data,
                          bool fua = false, absl::Time deadline = absl::InfiniteFuture());
   absl::StatusOr<std::string> ReadSync(uint64_t page_index);
   // Returns the summary; `pages` (optional) receives every PageResult.
-  FlushSummary FlushSync(absl::optional<uint32_t> error_cursor = absl::nullopt,
+  FlushSummary FlushSync(absl::optional<ErrorCursor> error_cursor = absl::nullopt,
                          std::vector<PageResult>* pages = nullptr);
 
   // New writes fail with Unavailable from now on; reads and flushes still work.
@@ -131,14 +135,15 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    const VolumeConfig& config,
                                                    const VolumeOptions& options,
                                                    IoBackend* backend, MemoryBudget* budget,
-                                                   bool create);
+                                                   bool create, uint32_t incarnation = 0);
 
 // A volume on a device the caller owns, such as a FakeIoBackend device token: nothing is
 // opened, sized or closed. For tests of the engine on the fake and faulty backends.
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
                                                                   const VolumeConfig& config,
                                                                   const VolumeOptions& options,
-                                                                  IoBackend* backend);
+                                                                  IoBackend* backend,
+                                                                  uint32_t incarnation = 0);
 
 }  // namespace blockstore
 

@@ -114,7 +114,7 @@ void RunConcurrently(bool stable_pages) {
   }
   std::atomic<int> flush_failures{0};
   threads.emplace_back([&] {
-    uint32_t cursor = volume->SampleErrorCursor();
+    ErrorCursor cursor = volume->SampleErrorCursor();
     for (int i = 0; i < kMaxFlushes && writers_left.load() > 0; ++i) {
       const FlushSummary summary = volume->FlushSync(cursor);
       cursor = summary.error_cursor;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -64,6 +65,30 @@ VolumeFile& VolumeFile::operator=(VolumeFile&& other) noexcept {
 
 VolumeFile::~VolumeFile() {
   if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status FsyncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  return rc == 0 ? absl::OkStatus() : ErrnoStatus(err, "fsync", path);
+}
+
+absl::Status WriteFileDurably(const std::string& dir, const std::string& path,
+                              const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("write ", tmp, " failed"));
+  }
+  absl::Status status = FsyncPath(tmp, false);
+  if (!status.ok()) return status;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename", tmp);
+  return FsyncPath(dir, true);
 }
 
 }  // namespace blockstore

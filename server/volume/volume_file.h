@@ -38,6 +38,14 @@ class VolumeFile {
   bool direct_io_ = false;
 };
 
+// fsync of a file or (`directory`) a directory, so a rename or unlink in it is durable.
+absl::Status FsyncPath(const std::string& path, bool directory);
+
+// Writes `text` to `path` atomically and durably: a temporary file beside it, fsync, rename,
+// fsync of `dir` (the directory holding `path`).
+absl::Status WriteFileDurably(const std::string& dir, const std::string& path,
+                              const std::string& text);
+
 }  // namespace blockstore
 
 #endif  // BLOCKSTORE_SERVER_VOLUME_VOLUME_FILE_H_

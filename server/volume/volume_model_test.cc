@@ -365,7 +365,7 @@ class ModelRun {
   uint64_t total_blocks_ = 0;
   int fd_ = -1;
   std::unique_ptr<Volume> volume_;
-  uint32_t cursor_ = 0;
+  ErrorCursor cursor_ = 0;
   std::vector<BlockModel> blocks_;
   // Block -> its events, printed when the block differs: "w@S" written at step S; "f@S" a
   // flush at step S, then W (the block was to be written), ok/err (its page's result), L

@@ -15,6 +15,8 @@
 #include "glog/logging.h"
 #include "server/common/annotated_mutex_lock.h"
 #include "server/common/io_status.h"
+#include "server/volume/volume_file.h"
+#include "server/volume/volume_state.h"
 #include "server/cache/chunk_pool.h"
 #include "server/cache/memory_budget.h"
 #include "server/cache/page_arena.h"
@@ -24,6 +26,7 @@ namespace {
 
 constexpr absl::string_view kConfigSuffix = ".conf";
 constexpr absl::string_view kDataSuffix = ".vol";
+constexpr absl::string_view kStateSuffix = ".state";
 
 absl::Status MakeDirs(const std::string& path) {
   std::string partial;
@@ -36,31 +39,6 @@ absl::Status MakeDirs(const std::string& path) {
     }
   }
   return absl::OkStatus();
-}
-
-absl::Status FsyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open", path);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  return rc == 0 ? absl::OkStatus() : ErrnoStatus(err, "fsync", path);
-}
-
-// Writes `text` to `path` atomically and durably: temporary file, fsync, rename, fsync dir.
-absl::Status WriteFileDurably(const std::string& dir, const std::string& path,
-                              const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("write ", tmp, " failed"));
-  }
-  absl::Status status = FsyncPath(tmp, false);
-  if (!status.ok()) return status;
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename", tmp);
-  return FsyncPath(dir, true);
 }
 
 }  // namespace
@@ -114,12 +92,28 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::
     if (!config.ok()) {
       return absl::DataLossError(absl::StrCat(path, ": ", config.status().message()));
     }
+    const std::string state_path = registry->StatePath(config->name);
+    absl::StatusOr<VolumeState> state = ReadVolumeState(state_path);
+    if (!state.ok()) return state.status();
+    if (!state->clean) {
+      const uint32_t next = NextIncarnation(state->incarnation);
+      LOG(WARNING) << "volume " << config->name << " did not stop cleanly (incarnation "
+                   << state->incarnation << "): writes acknowledged but not flushed may be lost; "
+                   << "now incarnation " << next << ", older error cursors get DATA_LOSS once";
+      state->incarnation = next;
+    }
+    // Not clean from now until an OK shutdown flush says otherwise, and durably so before the
+    // volume acknowledges anything.
+    state->clean = false;
+    absl::Status status = WriteVolumeState(data_dir, state_path, *state);
+    if (!status.ok()) return status;
     absl::StatusOr<std::unique_ptr<Volume>> volume =
         OpenVolume(registry->DataPath(config->name), *config, options, backend,
-                   registry->budget_.get(), /*create=*/false);
+                   registry->budget_.get(), /*create=*/false, state->incarnation);
     if (!volume.ok()) return volume.status();
     LOG(INFO) << "volume " << config->name << " opened: " << config->size_bytes << " bytes, page "
-              << config->page_size_bytes << ", block " << config->block_size_bytes;
+              << config->page_size_bytes << ", block " << config->block_size_bytes
+              << ", incarnation " << state->incarnation;
     AnnotatedMutexLock lock(&registry->mu_);
     registry->volumes_.emplace(config->name, std::shared_ptr<Volume>(std::move(*volume)));
   }
@@ -134,6 +128,10 @@ std::string VolumeRegistry::ConfigPath(const std::string& name) const {
   return absl::StrCat(data_dir_, "/", name, kConfigSuffix);
 }
 
+std::string VolumeRegistry::StatePath(const std::string& name) const {
+  return absl::StrCat(data_dir_, "/", name, kStateSuffix);
+}
+
 absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfig& config) {
   absl::Status status = ValidateVolumeConfig(config);
   if (!status.ok()) return status;
@@ -142,13 +140,21 @@ absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfi
   if (volumes_.count(config.name) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("name: volume ", config.name, " exists"));
   }
-  // Data first, config last: a volume exists once its config is durable.
-  absl::StatusOr<std::unique_ptr<Volume>> volume = OpenVolume(
-      DataPath(config.name), config, options_, backend_, budget_.get(), /*create=*/true);
+  // Data first, then its state, config last: a volume exists once its config is durable.
+  VolumeState state;
+  state.incarnation = FirstIncarnation(gen_);
+  state.clean = false;
+  absl::StatusOr<std::unique_ptr<Volume>> volume =
+      OpenVolume(DataPath(config.name), config, options_, backend_, budget_.get(),
+                 /*create=*/true, state.incarnation);
   if (!volume.ok()) return volume.status();
-  status = WriteFileDurably(data_dir_, ConfigPath(config.name), SerializeVolumeConfig(config));
+  status = WriteVolumeState(data_dir_, StatePath(config.name), state);
+  if (status.ok()) {
+    status = WriteFileDurably(data_dir_, ConfigPath(config.name), SerializeVolumeConfig(config));
+  }
   if (!status.ok()) {
     (*volume)->Close();
+    ::unlink(StatePath(config.name).c_str());
     ::unlink(DataPath(config.name).c_str());
     return status;
   }
@@ -174,6 +180,9 @@ absl::Status VolumeRegistry::Delete(const std::string& name) {
   volume->Close();
   if (::unlink(ConfigPath(name).c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, "unlink", ConfigPath(name));
+  }
+  if (::unlink(StatePath(name).c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "unlink", StatePath(name));
   }
   if (::unlink(DataPath(name).c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, "unlink", DataPath(name));
@@ -208,11 +217,21 @@ absl::Status VolumeRegistry::StopAndFlushAll(std::vector<std::string>* failures)
   absl::Status first_error;
   for (auto& volume : volumes) {
     std::vector<PageResult> pages;
-    const FlushSummary summary = volume->FlushSync(absl::nullopt, &pages);
+    FlushSummary summary = volume->FlushSync(absl::nullopt, &pages);
     if (summary.status.ok()) {
       LOG(INFO) << "volume " << volume->config().name << ": flushed " << summary.pages_written
                 << " pages at shutdown";
-      continue;
+      // Every write it acknowledged is durable, and it takes no more: the next open may keep
+      // this incarnation, and cursors stay valid across the restart.
+      VolumeState state;
+      state.incarnation = volume->incarnation();
+      state.clean = true;
+      const absl::Status status =
+          WriteVolumeState(data_dir_, StatePath(volume->config().name), state);
+      if (status.ok()) continue;
+      summary.status = status;
+      LOG(ERROR) << "volume " << volume->config().name << ": could not record the clean stop: "
+                 << status;
     }
     for (const PageResult& page : pages) {
       if (!page.status.ok()) {

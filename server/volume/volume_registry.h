@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -14,9 +15,11 @@
 
 namespace blockstore {
 
-// The volumes of one data directory: <data_dir>/<name>.vol (the data, O_DIRECT) and
-// <data_dir>/<name>.conf (its VolumeConfig). Open() reopens every volume found, so volumes
-// persist across restarts.
+// The volumes of one data directory: <data_dir>/<name>.vol (the data, O_DIRECT),
+// <data_dir>/<name>.conf (its VolumeConfig) and <data_dir>/<name>.state (its incarnation and
+// whether it stopped cleanly: VolumeState). Open() reopens every volume found, so volumes
+// persist across restarts; a volume whose last run did not stop cleanly (no OK shutdown flush)
+// opens as a new incarnation, so cursors from before the crash get DATA_LOSS once.
 //
 // Thread-safe.
 class MemoryBudget;
@@ -52,6 +55,7 @@ class VolumeRegistry {
   VolumeRegistry(std::string data_dir, const VolumeOptions& options, IoBackend* backend);
   std::string DataPath(const std::string& name) const;
   std::string ConfigPath(const std::string& name) const;
+  std::string StatePath(const std::string& name) const;
 
   const std::string data_dir_;
   const VolumeOptions options_;
@@ -61,6 +65,7 @@ class VolumeRegistry {
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::BitGen gen_ ABSL_GUARDED_BY(mu_);  // first incarnations
 };
 
 }  // namespace blockstore

@@ -103,7 +103,7 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
     std::string data(workload.page_size_bytes, '\0');
     std::mt19937 fill(static_cast<uint32_t>(workload.random_seed + id));
     for (char& c : data) c = static_cast<char>(fill() | 1);
-    uint32_t cursor = volume->SampleErrorCursor();
+    ErrorCursor cursor = volume->SampleErrorCursor();
     for (;;) {
       const uint64_t i = next.fetch_add(1, std::memory_order_relaxed);
       if (i >= page_count || stop.load(std::memory_order_relaxed)) break;
