@@ -131,6 +131,27 @@ TEST_F(ReadOpTest, NewerBlocksInTheCacheWinOverTheFile) {
   EXPECT_EQ(*data, std::string(1024, 'o') + std::string(1024, 'n') + std::string(2048, 'o'));
 }
 
+TEST_F(ReadOpTest, AReadThatRacedAnEvictionIsMadeAgain) {
+  // Method: the read samples page 1's eviction count and is submitted; meanwhile page 1 (its
+  // newer data written back: here, simply a clean cached page) is evicted. The device answers
+  // the first read with the old bytes; the read must not trust them, and reads again, by when
+  // the file holds the written-back data.
+  fake_.SetContents(context_.fd, 4096, std::string(4096, 'o'));
+  auto result = StartRead(1);
+  absl::StatusOr<Page*> page = cache_.FindOrCreate(1);
+  ASSERT_TRUE(page.ok());
+  cache_.Unpin(*page);
+  ASSERT_EQ(cache_.EvictClean(16), 1u);
+  fake_.CompleteNext();  // the old bytes
+  ASSERT_FALSE(result->IsSet()) << "answered from bytes read while the page was evicted";
+  ASSERT_EQ(fake_.PendingCount(), 1u) << "not read again";
+  fake_.SetContents(context_.fd, 4096, std::string(4096, 'n'));
+  fake_.CompleteNext();
+  absl::StatusOr<std::string> data = result->Wait();
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(*data, std::string(4096, 'n'));
+}
+
 TEST_F(ReadOpTest, TheBounceBufferComesFromTheCachesBudget) {
   const uint64_t before = budget_.used_bytes();
   auto result = StartRead(1);
