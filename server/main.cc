@@ -48,6 +48,11 @@ ABSL_FLAG(bool, prefault_cache, kVolumeDefaults.prefault_cache,
           "page does not pay for the first touch of its memory (5-20 us per 4 KiB on a "
           "paravirtualized guest); costs startup time (about 1 s per 256 MiB there) and holds "
           "--cache_bytes resident from the start");
+ABSL_FLAG(bool, thin, kVolumeDefaults.thin,
+          "volumes are sparse files that take disk space only as pages are written back, so a "
+          "write acknowledged into the cache can later fail with ENOSPC when other volumes "
+          "filled the disk; by default CreateVolume reserves each volume's whole size and "
+          "answers RESOURCE_EXHAUSTED when it does not fit");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "on SIGTERM/SIGINT, how long open calls may run after every volume was flushed");
 
@@ -92,6 +97,7 @@ int main(int argc, char** argv) {
   options.volume.dirty_expire = absl::GetFlag(FLAGS_dirty_expire);
   options.volume.flusher_interval = absl::GetFlag(FLAGS_flusher_interval);
   options.volume.prefault_cache = absl::GetFlag(FLAGS_prefault_cache);
+  options.volume.thin = absl::GetFlag(FLAGS_thin);
 
   // Block the shutdown signals before any thread starts, so every thread inherits the mask
   // and only sigwait below receives them.

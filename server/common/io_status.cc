@@ -13,15 +13,15 @@ absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t
   std::string message =
       absl::StrCat(operation, " failed at device block ", block, ": ", std::strerror(err));
   switch (err) {
-    case EIO:
-      return absl::DataLossError(message);
     case ENOSPC:
     case EDQUOT:
       return absl::ResourceExhaustedError(message);
-    case EAGAIN:
+    case ESHUTDOWN:
       return absl::UnavailableError(message);
     default:
-      return absl::ErrnoToStatus(err, message);
+      // EIO, and every other way a device can fail a request (EAGAIN after the retries, ENXIO,
+      // EROFS, EINVAL, ...): the data did not get there, which the contract calls DATA_LOSS.
+      return absl::DataLossError(message);
   }
 }
 
@@ -37,7 +37,18 @@ int StatusToErrno(const absl::Status& status) {
 }
 
 absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path) {
-  return absl::ErrnoToStatus(err, absl::StrCat(what, " ", path));
+  const std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(err));
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EEXIST:
+      return absl::AlreadyExistsError(message);
+    default:
+      return absl::DataLossError(message);
+  }
 }
 
 }  // namespace blockstore

@@ -8,17 +8,20 @@
 
 namespace blockstore {
 
-// Maps a CQE result (-errno) to a Status whose message names the operation and device block.
-// EIO becomes kDataLoss (absl::ErrnoToStatus would say kUnknown), ENOSPC kResourceExhausted,
-// EAGAIN kUnavailable. `res >= 0` is OK.
+// Maps a CQE result (-errno) to a Status whose message names the operation and device block,
+// using only the codes the .proto documents for device failures: ENOSPC and EDQUOT become
+// kResourceExhausted, ESHUTDOWN (the backend is stopping) kUnavailable, and every other errno
+// (EIO, EAGAIN after its retries, ENXIO, EROFS, ...) kDataLoss. `res >= 0` is OK.
 absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t block);
 
 // The errno a Status stands for, for ErrorSeq and metrics: the inverse of IoResultToStatus on
 // the codes it produces (kDataLoss -> EIO, kResourceExhausted -> ENOSPC); EIO for anything else.
 int StatusToErrno(const absl::Status& status);
 
-// A failed system call on a file: absl::ErrnoToStatus(err) with "<what> <path>" as the message,
-// e.g. ErrnoStatus(errno, "open", path).
+// A failed system call on a file of the data directory, "<what> <path>: <strerror>", with the
+// codes the .proto documents: ENOSPC/EDQUOT kResourceExhausted, ENOENT kNotFound, EEXIST
+// kAlreadyExists, anything else (EIO, EROFS, EACCES, ...) kDataLoss. E.g.
+// ErrnoStatus(errno, "open", path).
 absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path);
 
 }  // namespace blockstore

@@ -11,8 +11,22 @@ TEST(IoStatusTest, MapsErrnoToTheCodesClientsSee) {
   EXPECT_TRUE(IoResultToStatus(4096, "write", 7).ok());
   EXPECT_EQ(IoResultToStatus(-EIO, "write", 7).code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(IoResultToStatus(-ENOSPC, "write", 7).code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(IoResultToStatus(-EAGAIN, "write", 7).code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(IoResultToStatus(-EINVAL, "write", 7).code(), absl::StatusCode::kInvalidArgument);
+  // Every other device failure is a code the contract documents: DATA_LOSS.
+  for (int err : {EAGAIN, EINVAL, ENXIO, EROFS, EBADF, EFAULT}) {
+    EXPECT_EQ(IoResultToStatus(-err, "write", 7).code(), absl::StatusCode::kDataLoss) << err;
+  }
+  EXPECT_EQ(IoResultToStatus(-ESHUTDOWN, "write", 7).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(IoStatusTest, FileErrorsUseTheDocumentedCodes) {
+  EXPECT_EQ(ErrnoStatus(ENOSPC, "write", "/d/v.conf").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ErrnoStatus(ENOENT, "open", "/d/v.vol").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrnoStatus(EEXIST, "open", "/d/v.vol").code(), absl::StatusCode::kAlreadyExists);
+  for (int err : {EIO, EROFS, EACCES, EPERM}) {
+    EXPECT_EQ(ErrnoStatus(err, "open", "/d/v.vol").code(), absl::StatusCode::kDataLoss) << err;
+  }
+  const absl::Status status = ErrnoStatus(EROFS, "open", "/d/v.vol");
+  EXPECT_NE(status.message().find("/d/v.vol"), absl::string_view::npos) << status;
 }
 
 TEST(IoStatusTest, MessageNamesOperationAndBlock) {

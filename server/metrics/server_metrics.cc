@@ -8,7 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/optional.h"
+#include "prometheus/client_metric.h"
+#include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
+#include "prometheus/metric_family.h"
 #include "server/metrics/rpc_latency.h"
 #include "server/metrics/volume_collector.h"
 #include "server/volume/volume.h"
@@ -20,9 +23,11 @@ namespace {
 class ServerMetricsImpl : public ServerMetrics {
  public:
   ServerMetricsImpl(std::shared_ptr<VolumeCollector> volumes, std::shared_ptr<RpcLatency> rpc,
+                    std::shared_ptr<prometheus::Collectable> recovery,
                     std::unique_ptr<prometheus::Exposer> exposer, int port)
       : volumes_(std::move(volumes)),
         rpc_(std::move(rpc)),
+        recovery_(std::move(recovery)),
         exposer_(std::move(exposer)),
         port_(port) {}
 
@@ -37,8 +42,38 @@ class ServerMetricsImpl : public ServerMetrics {
   // destroyed (and stops serving) first.
   const std::shared_ptr<VolumeCollector> volumes_;
   const std::shared_ptr<RpcLatency> rpc_;
+  const std::shared_ptr<prometheus::Collectable> recovery_;
   const std::unique_ptr<prometheus::Exposer> exposer_;
   const int port_;
+};
+
+// What the registry found that a crash had left at startup (VolumeRegistry::Recovery): set
+// once at Open, so it is read without a lock.
+class RecoveryCollector : public prometheus::Collectable {
+ public:
+  explicit RecoveryCollector(const VolumeRegistry* registry) : registry_(registry) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily family;
+    family.name = "blockstore_startup_leftovers_total";
+    family.help =
+        "What the server found at startup that a crash had left in the data directory: "
+        "action=removed (files of a cut-short CreateVolume, DeleteVolume or file write), "
+        "action=quarantined (volumes that cannot be served, set aside for an operator).";
+    family.type = prometheus::MetricType::Counter;
+    const VolumeRegistry::Recovery& recovery = registry_->recovery();
+    for (const auto& action : {std::make_pair("removed", recovery.leftovers_removed),
+                               std::make_pair("quarantined", recovery.volumes_quarantined)}) {
+      prometheus::ClientMetric metric;
+      metric.label.push_back({"action", action.first});
+      metric.counter.value = static_cast<double>(action.second);
+      family.metric.push_back(std::move(metric));
+    }
+    return {std::move(family)};
+  }
+
+ private:
+  const VolumeRegistry* const registry_;
 };
 
 VolumeLister RegistryLister(VolumeRegistry* registry, absl::optional<VolumeOptions> options) {
@@ -64,24 +99,28 @@ VolumeLister RegistryLister(VolumeRegistry* registry, absl::optional<VolumeOptio
 }
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> StartExposer(const std::string& listen,
-                                                            VolumeLister lister) {
+                                                            VolumeLister lister,
+                                                            const VolumeRegistry* registry) {
   if (listen.empty() || listen.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics listen address must be host:port, got \"", listen, "\""));
   }
   auto volumes = std::make_shared<VolumeCollector>(std::move(lister));
   auto rpc = std::make_shared<RpcLatency>();
+  auto recovery = std::make_shared<RecoveryCollector>(registry);
   // prometheus-cpp reports every failure (bind, bad address, registration) by throwing.
   try {
     auto exposer = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
     exposer->RegisterCollectable(volumes, "/metrics");
     exposer->RegisterCollectable(rpc, "/metrics");
+    exposer->RegisterCollectable(recovery, "/metrics");
     const std::vector<int> ports = exposer->GetListeningPorts();
     if (ports.empty()) {
       return absl::UnavailableError(absl::StrCat("metrics exporter on ", listen, " has no port"));
     }
     return std::unique_ptr<ServerMetrics>(new ServerMetricsImpl(
-        std::move(volumes), std::move(rpc), std::move(exposer), ports.front()));
+        std::move(volumes), std::move(rpc), std::move(recovery), std::move(exposer),
+        ports.front()));
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
@@ -92,12 +131,12 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> StartExposer(const std::string& l
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Start(const std::string& listen,
                                                                     VolumeRegistry* registry) {
-  return StartExposer(listen, RegistryLister(registry, absl::nullopt));
+  return StartExposer(listen, RegistryLister(registry, absl::nullopt), registry);
 }
 
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Start(
     const std::string& listen, VolumeRegistry* registry, const VolumeOptions& volume_options) {
-  return StartExposer(listen, RegistryLister(registry, volume_options));
+  return StartExposer(listen, RegistryLister(registry, volume_options), registry);
 }
 
 }  // namespace blockstore

@@ -84,6 +84,9 @@ TEST_F(ServerMetricsTest, ServesFamiliesWithoutVolumes) {
   EXPECT_THAT(text, HasSubstr("# TYPE blockstore_pages_under_writeback gauge\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE blockstore_rpc_seconds histogram\n"));
   EXPECT_THAT(text, HasSubstr("blockstore_volumes 0\n"));
+  // What startup found that a crash had left: nothing, in a fresh data directory.
+  EXPECT_THAT(text, HasSubstr("blockstore_startup_leftovers_total{action=\"removed\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("blockstore_startup_leftovers_total{action=\"quarantined\"} 0\n"));
   EXPECT_THAT(text, Not(HasSubstr("volume=\"")));
 }
 

@@ -623,7 +623,8 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    bool create, uint32_t incarnation) {
   absl::Status status = ValidateVolumeConfig(config);
   if (!status.ok()) return status;
-  absl::StatusOr<VolumeFile> file = VolumeFile::Open(data_path, config.size_bytes, create);
+  absl::StatusOr<VolumeFile> file =
+      VolumeFile::Open(data_path, config.size_bytes, create, /*reserve_space=*/!options.thin);
   if (!file.ok()) return file.status();
   std::unique_ptr<MemoryBudget> own_budget;
   if (budget == nullptr) {

@@ -46,6 +46,11 @@ struct VolumeOptions {
   // touch of its memory. Costs startup time and holds cache_bytes resident from the start.
   // The server's --prefault_cache flag takes its default from here.
   bool prefault_cache = true;
+  // Server-wide: volumes are sparse files that take disk space as pages are written back
+  // (--thin). Off (the default): CreateVolume reserves the whole volume on the disk and says
+  // RESOURCE_EXHAUSTED when it does not fit, so a write acknowledged into the cache never
+  // fails later with ENOSPC because another volume filled the disk.
+  bool thin = false;
   // Tests only: where the writeback asks whether it may take a Bio or an IoEnd (FaultyIoBackend
   // models resource exhaustion, R13-R15, through it). nullptr: allocations never fail. Must
   // outlive the volume.

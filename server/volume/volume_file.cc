@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -16,7 +16,7 @@
 namespace blockstore {
 
 absl::StatusOr<VolumeFile> VolumeFile::Open(const std::string& path, uint64_t size_bytes,
-                                            bool create) {
+                                            bool create, bool reserve_space) {
   int flags = O_RDWR | O_CLOEXEC | O_DIRECT;
   if (create) flags |= O_CREAT | O_EXCL;
   bool direct_io = true;
@@ -38,7 +38,29 @@ absl::StatusOr<VolumeFile> VolumeFile::Open(const std::string& path, uint64_t si
     if (::ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) {
       const int err = errno;
       ::unlink(path.c_str());
+      if (err == EFBIG) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "size_bytes: ", size_bytes, " is larger than the server's file system allows"));
+      }
       return ErrnoStatus(err, "ftruncate", path);
+    }
+    if (reserve_space) {
+      // Without this the file is sparse, and writes acknowledged into the cache could fail
+      // with ENOSPC at writeback because another volume filled the disk meanwhile.
+      const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size_bytes));
+      if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
+        ::unlink(path.c_str());
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "size_bytes: ", size_bytes, " bytes do not fit on the server's disk (",
+            std::strerror(err), "); free space or choose a smaller volume"));
+      }
+      if (err == EOPNOTSUPP || err == EINVAL) {
+        LOG(WARNING) << "space for " << path << " cannot be reserved on this file system ("
+                     << std::strerror(err) << "); the volume is thin";
+      } else if (err != 0) {
+        ::unlink(path.c_str());
+        return ErrnoStatus(err, "fallocate", path);
+      }
     }
     return file;
   }
@@ -78,16 +100,34 @@ absl::Status FsyncPath(const std::string& path, bool directory) {
 
 absl::Status WriteFileDurably(const std::string& dir, const std::string& path,
                               const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("write ", tmp, " failed"));
+  const std::string tmp = path + kTempSuffix;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoStatus(errno, "open", tmp);
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // A full disk is ENOSPC here (RESOURCE_EXHAUSTED), not an opaque stream failure.
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return ErrnoStatus(err, "write", tmp);
+    }
+    done += static_cast<size_t>(n);
   }
-  absl::Status status = FsyncPath(tmp, false);
-  if (!status.ok()) return status;
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "rename", tmp);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, "fsync", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int rename_err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(rename_err, "rename", tmp);
+  }
   return FsyncPath(dir, true);
 }
 

@@ -17,10 +17,12 @@ class VolumeFile {
  public:
   // Opens `path`, which must be exactly `size_bytes` long (DataLoss otherwise: a file that
   // changed size behind the server's back is not silently served). With `create`, creates it
-  // first at that size, sparse (AlreadyExists if it is there; a failed create leaves no file).
-  // File systems that refuse O_DIRECT (tmpfs, some overlays) get buffered IO, with a warning.
+  // first at that size (AlreadyExists if it is there; a failed create leaves no file), and
+  // with `reserve_space` allocates all of it on the disk (ResourceExhausted when it does not
+  // fit); without, the file is sparse (thin). File systems that refuse O_DIRECT (tmpfs, some
+  // overlays) get buffered IO, and those that cannot reserve space a thin file, with a warning.
   static absl::StatusOr<VolumeFile> Open(const std::string& path, uint64_t size_bytes,
-                                         bool create);
+                                         bool create, bool reserve_space = false);
 
   VolumeFile(VolumeFile&& other) noexcept;
   VolumeFile& operator=(VolumeFile&& other) noexcept;
@@ -41,8 +43,12 @@ class VolumeFile {
 // fsync of a file or (`directory`) a directory, so a rename or unlink in it is durable.
 absl::Status FsyncPath(const std::string& path, bool directory);
 
+// The suffix of WriteFileDurably's temporary file: one left in the data directory is a write
+// that a crash cut short, and VolumeRegistry removes it at startup.
+constexpr char kTempSuffix[] = ".tmp";
+
 // Writes `text` to `path` atomically and durably: a temporary file beside it, fsync, rename,
-// fsync of `dir` (the directory holding `path`).
+// fsync of `dir` (the directory holding `path`). ENOSPC is ResourceExhausted.
 absl::Status WriteFileDurably(const std::string& dir, const std::string& path,
                               const std::string& text);
 

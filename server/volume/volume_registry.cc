@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -15,6 +18,7 @@
 #include "glog/logging.h"
 #include "server/common/annotated_mutex_lock.h"
 #include "server/common/io_status.h"
+#include "server/common/status_macros.h"
 #include "server/volume/volume_file.h"
 #include "server/volume/volume_state.h"
 #include "server/cache/chunk_pool.h"
@@ -72,52 +76,112 @@ VolumeRegistry::~VolumeRegistry() {
 absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::string& data_dir,
                                                                      const VolumeOptions& options,
                                                                      IoBackend* backend) {
-  absl::Status status = MakeDirs(data_dir);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(MakeDirs(data_dir));
   std::unique_ptr<VolumeRegistry> registry(new VolumeRegistry(data_dir, options, backend));
   DIR* dir = ::opendir(data_dir.c_str());
   if (dir == nullptr) return ErrnoStatus(errno, "opendir", data_dir);
-  std::vector<std::string> config_files;
+  // What each name has: a volume is its .conf (written last by Create, removed first by
+  // Delete); a .vol or .state without one is what a crash left of a Create or a Delete.
+  std::map<std::string, std::set<std::string>> files_by_name;
+  std::vector<std::string> temp_files;
   while (dirent* entry = ::readdir(dir)) {
-    const std::string name = entry->d_name;
-    if (absl::EndsWith(name, kConfigSuffix)) config_files.push_back(name);
+    const std::string file = entry->d_name;
+    if (absl::EndsWith(file, kTempSuffix)) {
+      temp_files.push_back(file);
+      continue;
+    }
+    for (absl::string_view suffix : {kConfigSuffix, kDataSuffix, kStateSuffix}) {
+      if (absl::EndsWith(file, suffix)) {
+        files_by_name[file.substr(0, file.size() - suffix.size())].insert(std::string(suffix));
+      }
+    }
   }
   ::closedir(dir);
-  for (const std::string& file : config_files) {
-    const std::string path = absl::StrCat(data_dir, "/", file);
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<VolumeConfig> config = ParseVolumeConfig(text.str());
-    if (!config.ok()) {
-      return absl::DataLossError(absl::StrCat(path, ": ", config.status().message()));
+  for (const std::string& file : temp_files) {
+    // A durable write that a crash cut short; the file it was replacing is intact.
+    LOG(WARNING) << "removing " << file << ", a file write a crash cut short";
+    ::unlink(absl::StrCat(data_dir, "/", file).c_str());
+    ++registry->recovery_.leftovers_removed;
+  }
+  for (const auto& entry : files_by_name) {
+    const std::string& name = entry.first;
+    if (entry.second.count(std::string(kConfigSuffix)) == 0) {
+      LOG(WARNING) << "removing the files of " << name
+                   << ": a CreateVolume or DeleteVolume that a crash cut short left them";
+      ::unlink(registry->DataPath(name).c_str());
+      ::unlink(registry->StatePath(name).c_str());
+      ++registry->recovery_.leftovers_removed;
+      continue;
     }
-    const std::string state_path = registry->StatePath(config->name);
-    absl::StatusOr<VolumeState> state = ReadVolumeState(state_path);
-    if (!state.ok()) return state.status();
-    if (!state->clean) {
-      const uint32_t next = NextIncarnation(state->incarnation);
-      LOG(WARNING) << "volume " << config->name << " did not stop cleanly (incarnation "
-                   << state->incarnation << "): writes acknowledged but not flushed may be lost; "
-                   << "now incarnation " << next << ", older error cursors get DATA_LOSS once";
-      state->incarnation = next;
+    const absl::Status status = registry->OpenExisting(name);
+    if (!status.ok()) {
+      // One volume that cannot be served does not stop the others: its files are set aside
+      // for an operator, and its name is free again.
+      LOG(ERROR) << "volume " << name << " cannot be opened and is quarantined: " << status;
+      registry->Quarantine(name);
+      ++registry->recovery_.volumes_quarantined;
     }
-    // Not clean from now until an OK shutdown flush says otherwise, and durably so before the
-    // volume acknowledges anything.
-    state->clean = false;
-    absl::Status status = WriteVolumeState(data_dir, state_path, *state);
-    if (!status.ok()) return status;
-    absl::StatusOr<std::unique_ptr<Volume>> volume =
-        OpenVolume(registry->DataPath(config->name), *config, options, backend,
-                   registry->budget_.get(), /*create=*/false, state->incarnation);
-    if (!volume.ok()) return volume.status();
-    LOG(INFO) << "volume " << config->name << " opened: " << config->size_bytes << " bytes, page "
-              << config->page_size_bytes << ", block " << config->block_size_bytes
-              << ", incarnation " << state->incarnation;
-    AnnotatedMutexLock lock(&registry->mu_);
-    registry->volumes_.emplace(config->name, std::shared_ptr<Volume>(std::move(*volume)));
+  }
+  if (registry->recovery_.leftovers_removed + registry->recovery_.volumes_quarantined > 0) {
+    FsyncPath(data_dir, true).IgnoreError();  // the removals and renames above, best effort
   }
   return registry;
+}
+
+absl::Status VolumeRegistry::OpenExisting(const std::string& name) {
+  const std::string config_path = ConfigPath(name);
+  std::ifstream in(config_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::DataLossError(absl::StrCat(config_path, ": cannot be read"));
+  absl::StatusOr<VolumeConfig> config = ParseVolumeConfig(text.str());
+  if (!config.ok()) {
+    return absl::DataLossError(absl::StrCat(config_path, ": ", config.status().message()));
+  }
+  if (config->name != name) {
+    return absl::DataLossError(
+        absl::StrCat(config_path, ": names volume ", config->name, ", not ", name));
+  }
+  const std::string state_path = StatePath(name);
+  absl::StatusOr<VolumeState> state = ReadVolumeState(state_path);
+  if (!state.ok()) {
+    // Which incarnation served last is unknown: a new random one, so no older cursor matches.
+    LOG(ERROR) << "volume " << name << ": " << state.status() << "; starting a new incarnation";
+    state = VolumeState();
+    {
+      AnnotatedMutexLock lock(&mu_);
+      state->incarnation = FirstIncarnation(gen_);
+    }
+    state->clean = true;
+  } else if (!state->clean) {
+    const uint32_t next = NextIncarnation(state->incarnation);
+    LOG(WARNING) << "volume " << name << " did not stop cleanly (incarnation "
+                 << state->incarnation << "): writes acknowledged but not flushed may be lost; "
+                 << "now incarnation " << next << ", older error cursors get DATA_LOSS once";
+    state->incarnation = next;
+  }
+  // Not clean from now until an OK shutdown flush says otherwise, and durably so before the
+  // volume acknowledges anything.
+  state->clean = false;
+  RETURN_IF_ERROR(WriteVolumeState(data_dir_, state_path, *state));
+  ASSIGN_OR_RETURN(std::unique_ptr<Volume> volume,
+                   OpenVolume(DataPath(name), *config, options_, backend_, budget_.get(),
+                              /*create=*/false, state->incarnation));
+  LOG(INFO) << "volume " << name << " opened: " << config->size_bytes << " bytes, page "
+            << config->page_size_bytes << ", block " << config->block_size_bytes
+            << ", incarnation " << state->incarnation;
+  AnnotatedMutexLock lock(&mu_);
+  volumes_.emplace(name, std::shared_ptr<Volume>(std::move(volume)));
+  return absl::OkStatus();
+}
+
+void VolumeRegistry::Quarantine(const std::string& name) {
+  const std::string stamp = absl::StrCat(".quarantined-", absl::ToUnixSeconds(absl::Now()));
+  for (const std::string& path : {ConfigPath(name), DataPath(name), StatePath(name)}) {
+    if (::rename(path.c_str(), (path + stamp).c_str()) != 0 && errno != ENOENT) {
+      LOG(ERROR) << "cannot set " << path << " aside: " << std::strerror(errno);
+    }
+  }
 }
 
 std::string VolumeRegistry::DataPath(const std::string& name) const {
@@ -133,36 +197,53 @@ std::string VolumeRegistry::StatePath(const std::string& name) const {
 }
 
 absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfig& config) {
-  absl::Status status = ValidateVolumeConfig(config);
-  if (!status.ok()) return status;
-  AnnotatedMutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("server is shutting down");
-  if (volumes_.count(config.name) != 0) {
-    return absl::AlreadyExistsError(absl::StrCat("name: volume ", config.name, " exists"));
-  }
-  // Data first, then its state, config last: a volume exists once its config is durable.
+  RETURN_IF_ERROR(ValidateVolumeConfig(config));
   VolumeState state;
-  state.incarnation = FirstIncarnation(gen_);
   state.clean = false;
-  absl::StatusOr<std::unique_ptr<Volume>> volume =
-      OpenVolume(DataPath(config.name), config, options_, backend_, budget_.get(),
-                 /*create=*/true, state.incarnation);
-  if (!volume.ok()) return volume.status();
-  status = WriteVolumeState(data_dir_, StatePath(config.name), state);
+  {
+    // The name is reserved here; the files are made without the lock, so a slow disk (fsyncs,
+    // reserving the volume's space) stalls no other call.
+    AnnotatedMutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("server is shutting down");
+    if (volumes_.count(config.name) != 0 || creating_.count(config.name) != 0) {
+      return absl::AlreadyExistsError(absl::StrCat("name: volume ", config.name, " exists"));
+    }
+    creating_.insert(config.name);
+    state.incarnation = FirstIncarnation(gen_);
+  }
+  absl::StatusOr<std::shared_ptr<Volume>> created = CreateFiles(config, state);
+  AnnotatedMutexLock lock(&mu_);
+  creating_.erase(config.name);
+  if (!created.ok()) return created.status();
+  if (stopping_) {
+    // Shutdown began meanwhile and did not see this volume: it takes no writes either, and
+    // holds none, so it is as clean as its state file will say.
+    (*created)->StopAcceptingWrites();
+  }
+  volumes_.emplace(config.name, *created);
+  return created;
+}
+
+absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::CreateFiles(const VolumeConfig& config,
+                                                                    const VolumeState& state) {
+  // Data first, then its state, config last: a volume exists once its config is durable.
+  ASSIGN_OR_RETURN(std::unique_ptr<Volume> volume,
+                   OpenVolume(DataPath(config.name), config, options_, backend_, budget_.get(),
+                              /*create=*/true, state.incarnation));
+  absl::Status status = WriteVolumeState(data_dir_, StatePath(config.name), state);
   if (status.ok()) {
     status = WriteFileDurably(data_dir_, ConfigPath(config.name), SerializeVolumeConfig(config));
   }
   if (!status.ok()) {
-    (*volume)->Close();
+    volume->Close();
     ::unlink(StatePath(config.name).c_str());
     ::unlink(DataPath(config.name).c_str());
     return status;
   }
   LOG(INFO) << "volume " << config.name << " created: " << config.size_bytes << " bytes, page "
-            << config.page_size_bytes << ", block " << config.block_size_bytes;
-  std::shared_ptr<Volume> shared(std::move(*volume));
-  volumes_.emplace(config.name, shared);
-  return shared;
+            << config.page_size_bytes << ", block " << config.block_size_bytes
+            << (options_.thin ? ", thin" : ", space reserved");
+  return std::shared_ptr<Volume>(std::move(volume));
 }
 
 absl::Status VolumeRegistry::Delete(const std::string& name) {

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/volume/volume.h"
+#include "server/volume/volume_state.h"
 
 namespace blockstore {
 
@@ -51,11 +53,32 @@ class VolumeRegistry {
 
   const std::string& data_dir() const { return data_dir_; }
 
+  // What Open() found that a crash left behind, and did about it (logged, and exported as
+  // blockstore_startup_leftovers_total).
+  struct Recovery {
+    // Files no volume owns: a .vol or .state without its .conf (a CreateVolume or DeleteVolume
+    // cut short), a temporary file of a cut-short write. Removed: no client was ever told such
+    // a volume exists, or every client was told it is gone.
+    uint64_t leftovers_removed = 0;
+    // Volumes whose files cannot be served (an unreadable or inconsistent .conf, a missing or
+    // resized .vol): their files are renamed NAME.*.quarantined-<time> for an operator, the
+    // name is free, and every other volume is served.
+    uint64_t volumes_quarantined = 0;
+  };
+  const Recovery& recovery() const { return recovery_; }
+
  private:
   VolumeRegistry(std::string data_dir, const VolumeOptions& options, IoBackend* backend);
   std::string DataPath(const std::string& name) const;
   std::string ConfigPath(const std::string& name) const;
   std::string StatePath(const std::string& name) const;
+  // Opens the volume whose .conf is there, at its next incarnation if it stopped uncleanly.
+  absl::Status OpenExisting(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+  void Quarantine(const std::string& name);
+  // Create's file work, done without mu_.
+  absl::StatusOr<std::shared_ptr<Volume>> CreateFiles(const VolumeConfig& config,
+                                                      const VolumeState& state)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string data_dir_;
   const VolumeOptions options_;
@@ -65,6 +88,8 @@ class VolumeRegistry {
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<std::string> creating_ ABSL_GUARDED_BY(mu_);  // names Create has reserved
+  Recovery recovery_;  // set by Open(), constant afterwards
   absl::BitGen gen_ ABSL_GUARDED_BY(mu_);  // first incarnations
 };
 

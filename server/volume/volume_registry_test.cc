@@ -2,7 +2,11 @@
 // and what the error cursor means across one.
 #include "server/volume/volume_registry.h"
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <fstream>
 
 #include <memory>
 #include <string>
@@ -115,6 +119,84 @@ TEST_F(VolumeRegistryTest, ARecreatedNameIsANewVolumeForCursors) {
   // Drawn at random from 2^31 - 1: equal only by a one-in-two-billion chance.
   EXPECT_NE(second->incarnation(), CursorIncarnation(old_cursor));
   EXPECT_EQ(second->FlushSync(old_cursor).status.code(), absl::StatusCode::kDataLoss);
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+TEST_F(VolumeRegistryTest, LeftoversOfCutShortCreatesAndDeletesAreRemovedAndTheNameIsFree) {
+  // Method: the files a SIGKILL leaves between Create's data file and its config (a .vol and a
+  // .state), between Delete's unlinks (the same), and in the middle of a durable write (a .tmp).
+  WriteText(dir_.path() + "/half.vol", std::string(4096, '\0'));
+  WriteText(dir_.path() + "/half.state", "format=1\nincarnation=5\nclean=0\n");
+  WriteText(dir_.path() + "/gone.vol", std::string(4096, '\0'));
+  WriteText(dir_.path() + "/other.conf.tmp", "format=1\n");
+  std::unique_ptr<VolumeRegistry> registry = Open();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_TRUE(registry->List().empty());
+  EXPECT_EQ(registry->recovery().leftovers_removed, 3u);
+  EXPECT_EQ(registry->recovery().volumes_quarantined, 0u);
+  EXPECT_FALSE(Exists(dir_.path() + "/half.vol"));
+  EXPECT_FALSE(Exists(dir_.path() + "/half.state"));
+  EXPECT_FALSE(Exists(dir_.path() + "/other.conf.tmp"));
+  EXPECT_EQ(registry->Get("half").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(Create(registry.get(), "half"), nullptr) << "the name is not free again";
+}
+
+TEST_F(VolumeRegistryTest, AVolumeThatCannotBeServedIsQuarantinedAndTheOthersServed) {
+  {
+    std::unique_ptr<VolumeRegistry> registry = Open();
+    Create(registry.get(), "good");
+    Create(registry.get(), "garbled");
+    Create(registry.get(), "dataless");
+    ASSERT_TRUE(registry->StopAndFlushAll().ok());
+  }
+  WriteText(dir_.path() + "/garbled.conf", "this is not a volume config\n");
+  ASSERT_EQ(::unlink((dir_.path() + "/dataless.vol").c_str()), 0);
+  std::unique_ptr<VolumeRegistry> registry = Open();
+  ASSERT_NE(registry, nullptr) << "one bad volume stopped the server from starting";
+  EXPECT_TRUE(registry->Get("good").ok());
+  EXPECT_EQ(registry->List().size(), 1u);
+  EXPECT_EQ(registry->recovery().volumes_quarantined, 2u);
+  EXPECT_FALSE(Exists(dir_.path() + "/garbled.conf")) << "not set aside";
+  EXPECT_NE(Create(registry.get(), "garbled"), nullptr) << "the name is not free again";
+}
+
+TEST_F(VolumeRegistryTest, AVolumeThatDoesNotFitIsRefusedAndLeavesNothing) {
+  struct statvfs fs;
+  ASSERT_EQ(::statvfs(dir_.path().c_str(), &fs), 0);
+  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  const uint64_t size = (free_bytes + (64ull << 30)) / 4096 * 4096;
+  if (size > (8ull << 40)) {
+    GTEST_SKIP() << "the test directory's file system has " << free_bytes
+                 << " bytes free: a volume larger than that is past what it may hold as a file";
+  }
+  std::unique_ptr<VolumeRegistry> registry = Open();
+  VolumeConfig config;
+  config.name = "huge";
+  config.size_bytes = size;
+  absl::StatusOr<std::shared_ptr<Volume>> volume = registry->Create(config);
+  EXPECT_EQ(volume.status().code(), absl::StatusCode::kResourceExhausted) << volume.status();
+  EXPECT_EQ(volume.status().message().rfind("size_bytes:", 0), 0u) << volume.status();
+  EXPECT_FALSE(Exists(dir_.path() + "/huge.vol"));
+  EXPECT_FALSE(Exists(dir_.path() + "/huge.conf"));
+  EXPECT_TRUE(registry->List().empty());
+}
+
+TEST_F(VolumeRegistryTest, AThinVolumeTakesNoSpaceUntilWritten) {
+  options_.thin = true;
+  std::unique_ptr<VolumeRegistry> registry = Open();
+  VolumeConfig config;
+  config.name = "thin";
+  config.size_bytes = 1ull << 30;
+  ASSERT_TRUE(registry->Create(config).ok());
+  struct stat st;
+  ASSERT_EQ(::stat((dir_.path() + "/thin.vol").c_str(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1ull << 20) << "space was reserved";
 }
 
 }  // namespace
