@@ -9,12 +9,12 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/io/io_backend_factory.h"
+#include "server/common/status_macros.h"
 
 namespace blockstore {
 
 absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOptions& options) {
-  absl::Status status = ValidateServerOptions(options);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateServerOptions(options));
 
   std::error_code error;
   std::filesystem::create_directories(options.data_dir, error);
@@ -24,20 +24,13 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
   }
 
   std::unique_ptr<BlockServer> server(new BlockServer());
-  absl::StatusOr<std::unique_ptr<IoBackend>> backend = CreateIoBackend(options.io_backend);
-  if (!backend.ok()) return backend.status();
-  server->backend_ = *std::move(backend);
-
-  absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
-      VolumeRegistry::Open(options.data_dir, options.volume, server->backend_.get());
-  if (!registry.ok()) return registry.status();
-  server->registry_ = *std::move(registry);
-
+  ASSIGN_OR_RETURN(server->backend_, CreateIoBackend(options.io_backend));
+  ASSIGN_OR_RETURN(server->registry_, VolumeRegistry::Open(options.data_dir, options.volume,
+                                                           server->backend_.get()));
   if (!options.metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics =
-        ServerMetrics::Start(options.metrics_listen, server->registry_.get(), options.volume);
-    if (!metrics.ok()) return metrics.status();
-    server->metrics_ = *std::move(metrics);
+    ASSIGN_OR_RETURN(server->metrics_, ServerMetrics::Start(options.metrics_listen,
+                                                            server->registry_.get(),
+                                                            options.volume));
   }
 
   BlockServiceOptions service_options;

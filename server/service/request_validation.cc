@@ -1,4 +1,5 @@
 #include "server/service/request_validation.h"
+#include "server/common/status_macros.h"
 
 #include <string>
 
@@ -29,8 +30,7 @@ absl::StatusOr<VolumeConfig> VolumeConfigFromRequest(const v1::CreateVolumeReque
       request.page_size_bytes() == 0 ? kDefaultPageSizeBytes : request.page_size_bytes();
   config.block_size_bytes =
       request.block_size_bytes() == 0 ? kDefaultBlockSizeBytes : request.block_size_bytes();
-  const absl::Status status = ValidateVolumeConfig(config);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateVolumeConfig(config));
   return config;
 }
 

@@ -1,4 +1,5 @@
 #include "server/service/server_options.h"
+#include "server/common/status_macros.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -30,12 +31,10 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
       return absl::InvalidArgumentError("listen: unix: needs a socket path");
     }
   } else {
-    absl::Status status = ValidateHostPort(options.listen, "listen");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(ValidateHostPort(options.listen, "listen"));
   }
   if (!options.metrics_listen.empty()) {
-    absl::Status status = ValidateHostPort(options.metrics_listen, "metrics_listen");
-    if (!status.ok()) return status;
+    RETURN_IF_ERROR(ValidateHostPort(options.metrics_listen, "metrics_listen"));
   }
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir: empty");
   if (options.io_backend != "auto" && options.io_backend != "uring" &&

@@ -29,6 +29,7 @@
 #include "server/writeback/block_map.h"
 #include "server/writeback/error_seq.h"
 #include "server/writeback/writeback.h"
+#include "server/common/status_macros.h"
 
 namespace blockstore {
 
@@ -621,19 +622,17 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    const VolumeOptions& options,
                                                    IoBackend* backend, MemoryBudget* budget,
                                                    bool create, uint32_t incarnation) {
-  absl::Status status = ValidateVolumeConfig(config);
-  if (!status.ok()) return status;
-  absl::StatusOr<VolumeFile> file =
-      VolumeFile::Open(data_path, config.size_bytes, create, /*reserve_space=*/!options.thin);
-  if (!file.ok()) return file.status();
+  RETURN_IF_ERROR(ValidateVolumeConfig(config));
+  ASSIGN_OR_RETURN(VolumeFile file, VolumeFile::Open(data_path, config.size_bytes, create,
+                                                     /*reserve_space=*/!options.thin));
   std::unique_ptr<MemoryBudget> own_budget;
   if (budget == nullptr) {
     own_budget = std::make_unique<MemoryBudget>(options.cache_bytes);
     budget = own_budget.get();
   }
-  const int fd = file->fd();
+  const int fd = file.fd();
   return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, fd,
-                                                std::move(*file), backend, budget,
+                                                std::move(file), backend, budget,
                                                 std::move(own_budget)));
 }
 
@@ -642,8 +641,7 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
                                                                   const VolumeOptions& options,
                                                                   IoBackend* backend,
                                                                   uint32_t incarnation) {
-  absl::Status status = ValidateVolumeConfig(config);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateVolumeConfig(config));
   auto budget = std::make_unique<MemoryBudget>(options.cache_bytes);
   MemoryBudget* raw = budget.get();
   return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, device_fd,

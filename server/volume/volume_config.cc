@@ -1,4 +1,5 @@
 #include "server/volume/volume_config.h"
+#include "server/common/status_macros.h"
 
 #include <vector>
 
@@ -37,8 +38,7 @@ absl::Status ValidateVolumeName(absl::string_view name) {
 }
 
 absl::Status ValidateVolumeConfig(const VolumeConfig& config) {
-  absl::Status status = ValidateVolumeName(config.name);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidateVolumeName(config.name));
   if (!IsPowerOfTwo(config.page_size_bytes) || config.page_size_bytes < kMinPageSizeBytes ||
       config.page_size_bytes > kMaxPageSizeBytes) {
     return absl::InvalidArgumentError(
@@ -90,8 +90,7 @@ absl::Status ValidateWriteGeometry(const VolumeConfig& config, uint64_t page_ind
                                                    " exceeds the page size ",
                                                    config.page_size_bytes));
   }
-  absl::Status status = ValidatePageIndex(config, page_index);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(ValidatePageIndex(config, page_index));
   const uint64_t end = page_index * config.page_size_bytes + offset_bytes + length;
   if (end > config.size_bytes) {
     return absl::OutOfRangeError(absl::StrCat("data: ends at byte ", end,
