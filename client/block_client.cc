@@ -16,17 +16,14 @@ constexpr int kMaxReceiveMessageBytes = 64 << 20;
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 // PageWriter ---------------------------------------------------------------------------------
 
 PageWriter::PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window,
                        size_t max_batch_bytes)
-    : client_(client),
-      window_(std::max<size_t>(1, window)),
-      max_batch_bytes_(max_batch_bytes) {
+    : client_(client), window_(std::max<size_t>(1, window)), max_batch_bytes_(max_batch_bytes) {
   stub->async()->WritePageBatches(&context_, this);
   StartRead(&response_);
   StartCall();
@@ -83,8 +80,7 @@ absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
 
 bool PageWriter::HoldLocked(size_t sent_unanswered, size_t queued_bytes) const {
   return !writes_done_wanted_ && fua_pending_ == 0 &&
-         sent_unanswered >= std::max(kHoldInFlight, window_ / 2) &&
-         queued_bytes < max_batch_bytes_;
+         sent_unanswered >= std::max(kHoldInFlight, window_ / 2) && queued_bytes < max_batch_bytes_;
 }
 
 void PageWriter::MaybeStartWrite() {
@@ -164,8 +160,8 @@ void PageWriter::OnReadDone(bool ok) {
       result.request_id = response.request_id();
       result.page_index = response.page_index();
       if (response.code() != 0) {
-        result.status = absl::Status(static_cast<absl::StatusCode>(response.code()),
-                                     response.message());
+        result.status =
+            absl::Status(static_cast<absl::StatusCode>(response.code()), response.message());
       }
       result.latency = now - it->second.start;
       if (it->second.fua) --fua_pending_;
@@ -433,11 +429,10 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
     FlushPageResult page;
     page.page_index = completion.page_index();
     if (completion.code() != 0) {
-      page.status = absl::Status(static_cast<absl::StatusCode>(completion.code()),
-                                 completion.message());
+      page.status =
+          absl::Status(static_cast<absl::StatusCode>(completion.code()), completion.message());
     }
-    page.failed_blocks.assign(completion.failed_blocks().begin(),
-                              completion.failed_blocks().end());
+    page.failed_blocks.assign(completion.failed_blocks().begin(), completion.failed_blocks().end());
     if (on_page_) on_page_(page);
     result_.pages.push_back(std::move(page));
   }
@@ -506,9 +501,9 @@ absl::Status Client::WriteRange(const std::string& volume, uint64_t first_page_i
           if (result.status.ok()) return;
           absl::MutexLock lock(&mu);
           if (first_error.ok()) {
-            first_error = absl::Status(result.status.code(),
-                                       absl::StrCat("page ", result.page_index, ": ",
-                                                    result.status.message()));
+            first_error = absl::Status(
+                result.status.code(),
+                absl::StrCat("page ", result.page_index, ": ", result.status.message()));
           }
         });
     if (!status.ok()) break;  // Finish() below reports the stream's status

@@ -145,7 +145,7 @@ class PageWriter
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
   std::deque<Queued> send_queue_ ABSL_GUARDED_BY(mu_);
   size_t fua_pending_ ABSL_GUARDED_BY(mu_) = 0;  // FUA writes in pending_
-  bool sending_ ABSL_GUARDED_BY(mu_) = false;  // batch_ is being sent
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;    // batch_ is being sent
   // Callbacks of a response are running: the writes they issue wait for all of them, so
   // they leave in one message rather than the first alone and the rest in a second.
   int corked_ ABSL_GUARDED_BY(mu_) = 0;
@@ -181,9 +181,9 @@ class Client {
   absl::StatusOr<std::string> ReadPage(const std::string& volume, uint64_t page_index);
   // Streams pages [first, first + count) in order into `on_page`; a non-OK return from
   // `on_page` cancels the stream and is returned.
-  absl::Status ReadPages(const std::string& volume, uint64_t first_page_index, uint64_t page_count,
-                         const std::function<absl::Status(uint64_t page_index,
-                                                          absl::string_view data)>& on_page);
+  absl::Status ReadPages(
+      const std::string& volume, uint64_t first_page_index, uint64_t page_count,
+      const std::function<absl::Status(uint64_t page_index, absl::string_view data)>& on_page);
 
   // Flushes the volume with this client's error cursor and advances it. Returns the flush's
   // result; `result` (optional) gets every page and the summary; `on_page` (optional) runs as

@@ -31,8 +31,9 @@ ABSL_FLAG(std::string, data_dir, blockstore::kDefaultDataDir,
           "created if missing");
 ABSL_FLAG(std::string, metrics_listen, blockstore::kDefaultMetricsListen,
           "host:port of the Prometheus /metrics endpoint; empty disables it");
-ABSL_FLAG(uint64_t, cache_bytes, kVolumeDefaults.cache_bytes,
-          "page cache memory budget, in bytes, shared by all volumes (pages and their bookkeeping)");
+ABSL_FLAG(
+    uint64_t, cache_bytes, kVolumeDefaults.cache_bytes,
+    "page cache memory budget, in bytes, shared by all volumes (pages and their bookkeeping)");
 ABSL_FLAG(uint64_t, dirty_limit_bytes, kVolumeDefaults.dirty_limit_bytes,
           "dirty bytes per volume above which writers wait for writeback");
 ABSL_FLAG(uint64_t, dirty_background_bytes, kVolumeDefaults.dirty_background_bytes,
@@ -116,9 +117,9 @@ int main(int argc, char** argv) {
   }
   std::printf("blockstored listening on %s\n", (*server)->address().c_str());
   if ((*server)->metrics_port() != 0) {
-    std::printf("blockstored metrics on %s/metrics\n",
-                blockstore::BoundAddress(options.metrics_listen, (*server)->metrics_port())
-                    .c_str());
+    std::printf(
+        "blockstored metrics on %s/metrics\n",
+        blockstore::BoundAddress(options.metrics_listen, (*server)->metrics_port()).c_str());
   }
   std::fflush(stdout);
 
@@ -128,8 +129,7 @@ int main(int argc, char** argv) {
             << "; shutting down";
 
   std::vector<std::string> failures;
-  const absl::Status status =
-      (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace), &failures);
+  const absl::Status status = (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace), &failures);
   server->reset();
   if (!status.ok()) {
     LOG(ERROR) << "blockstored stopped; " << failures.size()

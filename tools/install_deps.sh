@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  # Build: Debian's Bazel 4.2.3 and the compilers (clang for the thread-safety analysis).
-  bazel-bootstrap g++ clang pkg-config
+  # Build: Debian's Bazel 4.2.3 and the compilers (clang for the thread-safety analysis), and
+  # clang-format, which tools/test.sh runs over the tree (tools/check_format.sh).
+  bazel-bootstrap g++ clang clang-format pkg-config
   # Libraries (docs/build.md).
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   liburing-dev prometheus-cpp-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev

@@ -2,7 +2,8 @@
 # The second of README's two commands: installs what is missing and runs every test: the whole
 # tree, then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
 # engine's tests (concurrent writers, flusher and completions included) under ThreadSanitizer.
-# Ends with the line "N passed, N failed" (test cases, from each test's XML report).
+# Ends with the line "N passed, N failed" (test cases, from each test's XML report, and the
+# clang-format check of the tree as one more).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 tools/install_deps.sh || exit 1
@@ -49,6 +50,14 @@ count() {
     fi
   done < <(grep -E '^//[^ ]+ +' "$log")
 }
+
+echo "== tools/check_format.sh (every C++ file as clang-format writes it; counts as one test)"
+if tools/check_format.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
 
 log=$(mktemp)
 echo "== bazel test //..."

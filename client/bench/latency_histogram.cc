@@ -31,9 +31,9 @@ void LatencyHistogram::Record(absl::Duration latency) {
   buckets_[BucketOf(static_cast<uint64_t>(ns))].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   uint64_t seen = max_ns_.load(std::memory_order_relaxed);
-  while (static_cast<uint64_t>(ns) > seen &&
-         !max_ns_.compare_exchange_weak(seen, static_cast<uint64_t>(ns),
-                                        std::memory_order_relaxed)) {
+  while (
+      static_cast<uint64_t>(ns) > seen &&
+      !max_ns_.compare_exchange_weak(seen, static_cast<uint64_t>(ns), std::memory_order_relaxed)) {
   }
 }
 

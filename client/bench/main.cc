@@ -27,7 +27,8 @@ ABSL_FLAG(std::string, volume_prefix, "bench", "volume names: PREFIX-0, PREFIX-1
 ABSL_FLAG(uint64_t, pages, 65536, "pages per volume (the volume is created this large)");
 ABSL_FLAG(std::string, page_size, "4K", "page size of created volumes");
 ABSL_FLAG(std::string, block_size, "4K", "block size of created volumes");
-ABSL_FLAG(std::string, io_size, "", "bytes per write (a block multiple dividing the page size); "
+ABSL_FLAG(std::string, io_size, "",
+          "bytes per write (a block multiple dividing the page size); "
           "default: the page size");
 ABSL_FLAG(std::string, pattern, "rand", "rand or seq (sequential, wrapping)");
 ABSL_FLAG(int, read_percent, 0, "reads in the mix, 0..100 (reads are whole pages)");
@@ -73,11 +74,10 @@ struct Row {
 
 void PrintTable(const Workload& workload, bool json) {
   const double seconds = absl::ToDoubleSeconds(workload.elapsed());
-  const Row rows[] = {{"write", &workload.writes()},
-                      {"read", &workload.reads()},
-                      {"flush", &workload.flushes()}};
-  std::printf("%-6s %10s %11s %9s %10s %10s %10s %7s\n", "op", "ops", "ops/s", "MiB/s",
-              "p50_us", "p99_us", "p99.9_us", "errors");
+  const Row rows[] = {
+      {"write", &workload.writes()}, {"read", &workload.reads()}, {"flush", &workload.flushes()}};
+  std::printf("%-6s %10s %11s %9s %10s %10s %10s %7s\n", "op", "ops", "ops/s", "MiB/s", "p50_us",
+              "p99_us", "p99.9_us", "errors");
   for (const Row& row : rows) {
     const uint64_t ops = row.stats->ops.load();
     if (ops == 0) continue;
@@ -89,10 +89,10 @@ void PrintTable(const Workload& workload, bool json) {
                 absl::ToDoubleMicroseconds(row.stats->latency.Percentile(99.9)),
                 static_cast<unsigned long long>(row.stats->errors.load()));
   }
-  std::printf("total  %10llu %11.0f   (reads + writes per second over %.2f s)\n",
-              static_cast<unsigned long long>(workload.writes().ops.load() +
-                                              workload.reads().ops.load()),
-              workload.iops(), seconds);
+  std::printf(
+      "total  %10llu %11.0f   (reads + writes per second over %.2f s)\n",
+      static_cast<unsigned long long>(workload.writes().ops.load() + workload.reads().ops.load()),
+      workload.iops(), seconds);
   const uint64_t messages = workload.write_messages();
   const double writes_per_message =
       messages > 0 ? static_cast<double>(workload.writes().ops.load()) / messages : 0;
@@ -101,13 +101,13 @@ void PrintTable(const Workload& workload, bool json) {
                 static_cast<unsigned long long>(messages));
   }
   if (json) {
-    std::string out =
-        absl::StrFormat("{\"seconds\":%.6f,\"iops\":%.1f,\"writes_per_message\":%.2f", seconds,
-                        workload.iops(), writes_per_message);
+    std::string out = absl::StrFormat("{\"seconds\":%.6f,\"iops\":%.1f,\"writes_per_message\":%.2f",
+                                      seconds, workload.iops(), writes_per_message);
     for (const Row& row : rows) {
       absl::StrAppendFormat(
-          &out, ",\"%s\":{\"ops\":%d,\"errors\":%d,\"bytes\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-                "\"p999_us\":%.1f}",
+          &out,
+          ",\"%s\":{\"ops\":%d,\"errors\":%d,\"bytes\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+          "\"p999_us\":%.1f}",
           row.name, row.stats->ops.load(), row.stats->errors.load(), row.stats->bytes.load(),
           absl::ToDoubleMicroseconds(row.stats->latency.Percentile(50)),
           absl::ToDoubleMicroseconds(row.stats->latency.Percentile(99)),
@@ -204,19 +204,20 @@ int Main() {
   options.fua = absl::GetFlag(FLAGS_fua);
   options.seed = absl::GetFlag(FLAGS_seed);
 
-  std::printf("blockbench: %d volume(s) x %llu pages of %llu B, io %llu B, %s, %d%% reads, "
-              "concurrency %d, %d stream(s) of batches up to %llu B, %d channel(s), %s, "
-              "flush every %llu writes%s\n",
-              volumes, static_cast<unsigned long long>(options.pages_per_volume),
-              static_cast<unsigned long long>(*page_size),
-              static_cast<unsigned long long>(io_size), pattern.c_str(), read_percent,
-              concurrency, streams, static_cast<unsigned long long>(*batch_bytes), channels,
-              options.count > 0 ? absl::StrCat(options.count, " ops").c_str()
-                                : absl::FormatDuration(options.duration).c_str(),
-              static_cast<unsigned long long>(options.flush_every),
-              options.flush_interval > absl::ZeroDuration()
-                  ? absl::StrCat(" / ", absl::FormatDuration(options.flush_interval)).c_str()
-                  : "");
+  std::printf(
+      "blockbench: %d volume(s) x %llu pages of %llu B, io %llu B, %s, %d%% reads, "
+      "concurrency %d, %d stream(s) of batches up to %llu B, %d channel(s), %s, "
+      "flush every %llu writes%s\n",
+      volumes, static_cast<unsigned long long>(options.pages_per_volume),
+      static_cast<unsigned long long>(*page_size), static_cast<unsigned long long>(io_size),
+      pattern.c_str(), read_percent, concurrency, streams,
+      static_cast<unsigned long long>(*batch_bytes), channels,
+      options.count > 0 ? absl::StrCat(options.count, " ops").c_str()
+                        : absl::FormatDuration(options.duration).c_str(),
+      static_cast<unsigned long long>(options.flush_every),
+      options.flush_interval > absl::ZeroDuration()
+          ? absl::StrCat(" / ", absl::FormatDuration(options.flush_interval)).c_str()
+          : "");
   std::fflush(stdout);
 
   absl::Status status;

@@ -61,8 +61,9 @@ bool Workload::NextOp(Op* op) {
     stopping_ = true;
     return false;
   }
-  const bool flush_due = (options_.flush_every > 0 && writes_since_flush_ >= options_.flush_every) ||
-                         now >= next_timed_flush_;
+  const bool flush_due =
+      (options_.flush_every > 0 && writes_since_flush_ >= options_.flush_every) ||
+      now >= next_timed_flush_;
   if (flush_due) {
     writes_since_flush_ = 0;
     if (options_.flush_interval > absl::ZeroDuration()) {
@@ -117,8 +118,7 @@ void Workload::Issue(const Op& op) {
         writer = next_writer_++ % writers_.size();
       }
       const absl::Status status = writers_[writer]->Write(
-          volume, op.page, op.offset, write_data_, options_.fua,
-          [this](const WriteResult& result) {
+          volume, op.page, op.offset, write_data_, options_.fua, [this](const WriteResult& result) {
             Completed(&writes_, result.latency, result.status, options_.io_size_bytes);
           });
       if (!status.ok()) Completed(&writes_, absl::ZeroDuration(), status, 0);
@@ -141,10 +141,9 @@ void Workload::Issue(const Op& op) {
     }
     case OpKind::kFlush: {
       const absl::Time start = absl::Now();
-      clients_[op.volume % clients_.size()]->FlushAsync(
-          volume, [this, start](FlushResult result) {
-            Completed(&flushes_, absl::Now() - start, result.status, 0);
-          });
+      clients_[op.volume % clients_.size()]->FlushAsync(volume, [this, start](FlushResult result) {
+        Completed(&flushes_, absl::Now() - start, result.status, 0);
+      });
       return;
     }
   }
@@ -191,13 +190,12 @@ absl::Status Workload::Run(absl::Duration progress_interval,
     bool done;
     {
       absl::MutexLock lock(&slots_mu_);
-      done = slots_mu_.AwaitWithTimeout(
-          absl::Condition(
-              +[](Workload* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->slots_mu_) {
-                return self->active_slots_ == 0;
-              },
-              this),
-          progress_interval);
+      done =
+          slots_mu_.AwaitWithTimeout(absl::Condition(
+                                         +[](Workload* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                              self->slots_mu_) { return self->active_slots_ == 0; },
+                                         this),
+                                     progress_interval);
     }
     if (done) break;
     if (on_progress) on_progress();

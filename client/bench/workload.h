@@ -28,7 +28,7 @@ struct WorkloadOptions {
   int concurrency = 32;           // reads, writes and flushes in flight, in total
   int streams = 1;                // WritePageBatches streams (spread over the clients)
   size_t max_batch_bytes = PageWriter::kDefaultMaxBatchBytes;  // per message; 0: one write
-  uint64_t count = 0;             // reads + writes to issue; 0: run for `duration`
+  uint64_t count = 0;  // reads + writes to issue; 0: run for `duration`
   absl::Duration duration = absl::Seconds(10);
   uint64_t flush_every = 0;  // a Flush after every this many writes; 0: none
   absl::Duration flush_interval = absl::ZeroDuration();  // and/or this often; 0: never

@@ -185,9 +185,9 @@ int Write(Client& client, const std::vector<std::string>& args) {
           if (result.status.ok()) return;
           absl::MutexLock lock(&mu);
           if (first_error.ok()) {
-            first_error =
-                absl::Status(result.status.code(), absl::StrCat("page ", result.page_index, ": ",
-                                                                result.status.message()));
+            first_error = absl::Status(
+                result.status.code(),
+                absl::StrCat("page ", result.page_index, ": ", result.status.message()));
           }
         });
     if (!send_status.ok()) break;
@@ -219,8 +219,8 @@ int Read(Client& client, const std::vector<std::string>& args) {
   std::FILE* out = to_stdout ? stdout : std::fopen(args[3].c_str(), "wb");
   if (out == nullptr) return LocalFileError("read", args[3]);
   bool write_failed = false;
-  const absl::Status status = client.ReadPages(
-      args[0], first_page, count, [&](uint64_t, absl::string_view data) {
+  const absl::Status status =
+      client.ReadPages(args[0], first_page, count, [&](uint64_t, absl::string_view data) {
         if (std::fwrite(data.data(), 1, data.size(), out) != data.size()) {
           write_failed = true;
           return absl::CancelledError("local write failed");

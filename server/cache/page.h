@@ -22,11 +22,11 @@ constexpr uint32_t kMaxBlocksPerPage = kMaxPageSizeBytes / kMinBlockSizeBytes;
 
 // Page flags (Page::flags()).
 enum PageFlag : uint32_t {
-  kPageDirty = 1u << 0,       // PG_dirty: some block is dirty and the page is on the dirty list
-  kPageWriteback = 1u << 1,   // PG_writeback: some block is under IO (or just finished)
-  kPageError = 1u << 2,       // PG_error: the latest writeback failed (cleared when one starts)
-  kPageRetry = 1u << 3,       // writeback stopped on a resource failure; the pass will retry
-  kPageOnLru = 1u << 4,       // PageCache list membership, changed under PageCache::mu_ only
+  kPageDirty = 1u << 0,      // PG_dirty: some block is dirty and the page is on the dirty list
+  kPageWriteback = 1u << 1,  // PG_writeback: some block is under IO (or just finished)
+  kPageError = 1u << 2,      // PG_error: the latest writeback failed (cleared when one starts)
+  kPageRetry = 1u << 3,      // writeback stopped on a resource failure; the pass will retry
+  kPageOnLru = 1u << 4,      // PageCache list membership, changed under PageCache::mu_ only
   kPageOnDirtyList = 1u << 5,
   kPageOnWritebackList = 1u << 6,
 };
@@ -98,9 +98,7 @@ class Page {
   int error_errno() const { return static_cast<int>(flags() >> kPageErrnoShift); }
   // Returns the flags before the change.
   uint32_t SetFlags(uint32_t bits) { return flags_.fetch_or(bits, std::memory_order_acq_rel); }
-  uint32_t ClearFlags(uint32_t bits) {
-    return flags_.fetch_and(~bits, std::memory_order_acq_rel);
-  }
+  uint32_t ClearFlags(uint32_t bits) { return flags_.fetch_and(~bits, std::memory_order_acq_rel); }
   // SetPageError plus the errno, keeping the first errno of this writeback.
   void SetError(int err);
   // ClearPageError: the flag reflects the latest attempt only (R2).

@@ -45,8 +45,8 @@ uint8_t* PageArena::Allocate() {
     carve_next_ = pooled;
     carve_end_ = pooled + chunk_bytes_;
   } else if (carve_next_ == carve_end_) {
-    void* mapped = mmap(nullptr, chunk_bytes_, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* mapped =
+        mmap(nullptr, chunk_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapped == MAP_FAILED) return nullptr;
     uint8_t* chunk = static_cast<uint8_t*>(mapped);
     // No transparent huge pages, even where THP is "always": under a balloon driver with free

@@ -56,11 +56,11 @@ class PageArena {
 
  private:
   const uint32_t buffer_bytes_;
-  const size_t chunk_bytes_;      // kChunkBytes, or one buffer if a buffer is larger
-  ChunkPool* const pool_;         // null, or a pool of chunk_bytes_ chunks
-  std::vector<uint8_t*> chunks_;  // every mapping of our own, unmapped by the destructor
+  const size_t chunk_bytes_;           // kChunkBytes, or one buffer if a buffer is larger
+  ChunkPool* const pool_;              // null, or a pool of chunk_bytes_ chunks
+  std::vector<uint8_t*> chunks_;       // every mapping of our own, unmapped by the destructor
   std::vector<uint8_t*> pool_chunks_;  // chunks taken from pool_, given back by the destructor
-  uint8_t* carve_next_ = nullptr;  // the newest chunk's first buffer not handed out yet
+  uint8_t* carve_next_ = nullptr;      // the newest chunk's first buffer not handed out yet
   uint8_t* carve_end_ = nullptr;
   std::vector<uint8_t*> resident_free_;
   std::vector<uint8_t*> released_free_;

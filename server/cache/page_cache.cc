@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "glog/logging.h"
-#include "server/common/clock.h"
 #include "server/common/annotated_mutex_lock.h"
+#include "server/common/clock.h"
 
 namespace blockstore {
 namespace {

@@ -13,8 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/cache/memory_budget.h"
-#include "server/cache/page_arena.h"
 #include "server/cache/page.h"
+#include "server/cache/page_arena.h"
 #include "server/common/volume_counters.h"
 
 namespace blockstore {

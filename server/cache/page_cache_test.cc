@@ -190,8 +190,7 @@ TEST(PageCacheTest, ClearDirtyAndStartWritebackMovesADirtyPageToTheWritebackList
   for (Page* page : collected) cache.Unpin(page);
   EXPECT_TRUE(cache.EndWriteback(*dirty));
   EXPECT_TRUE(cache.EndWriteback(*clean));
-  EXPECT_EQ((*dirty)->flags() & (kPageOnLru | kPageOnDirtyList | kPageOnWritebackList),
-            kPageOnLru);
+  EXPECT_EQ((*dirty)->flags() & (kPageOnLru | kPageOnDirtyList | kPageOnWritebackList), kPageOnLru);
   EXPECT_EQ(cache.writeback_pages(), 0u);
   cache.Unpin(*dirty);
   cache.Unpin(*clean);

@@ -15,10 +15,10 @@
 
 // RETURN_IF_ERROR(Foo()): returns the absl::Status `expr` gives from the enclosing function
 // (which returns absl::Status or any absl::StatusOr<T>) when it is not OK.
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    const ::absl::Status _status_ = (expr);   \
-    if (!_status_.ok()) return _status_;      \
+#define RETURN_IF_ERROR(expr)               \
+  do {                                      \
+    const ::absl::Status _status_ = (expr); \
+    if (!_status_.ok()) return _status_;    \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, Foo()) or ASSIGN_OR_RETURN(x, Foo()): moves the value of an OK

@@ -64,8 +64,8 @@ struct VolumeCounters {
   Counter bio_splits[static_cast<int>(BioSplitReason::kCount)]{};
   Counter redirtied[static_cast<int>(RedirtyReason::kCount)]{};
   Counter write_errors[static_cast<int>(WriteErrorKind::kCount)]{};
-  Counter pages_error{0};        // page writebacks that ended with an error
-  Counter buffer_io_errors{0};   // blocks whose write failed
+  Counter pages_error{0};       // page writebacks that ended with an error
+  Counter buffer_io_errors{0};  // blocks whose write failed
   Counter fdatasyncs{0};
   Counter flushes{0};
   Counter flush_errors{0};

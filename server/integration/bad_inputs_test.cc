@@ -204,15 +204,15 @@ std::vector<BadCall> AllBadCalls() {
       {"create block size 256", [](auto* s) { return Create(s, "z", 1 << 20, 4096, 256); },
        StatusCode::INVALID_ARGUMENT, ""},
       {"create block larger than page",
-       [](auto* s) { return Create(s, "z", 1 << 20, 16384, 32768); },
-       StatusCode::INVALID_ARGUMENT, ""},
+       [](auto* s) { return Create(s, "z", 1 << 20, 16384, 32768); }, StatusCode::INVALID_ARGUMENT,
+       ""},
       // Misaligned, empty and oversized data.
       {"misaligned offset", [](auto* s) { return Write(s, "vol", 0, 512, 4096); },
        StatusCode::INVALID_ARGUMENT, "offset_bytes"},
       {"misaligned length", [](auto* s) { return Write(s, "vol", 0, 0, 100); },
        StatusCode::INVALID_ARGUMENT, "data"},
-      {"empty data", [](auto* s) { return Write(s, "vol", 0, 0, 0); },
-       StatusCode::INVALID_ARGUMENT, "data"},
+      {"empty data", [](auto* s) { return Write(s, "vol", 0, 0, 0); }, StatusCode::INVALID_ARGUMENT,
+       "data"},
       {"data longer than the page", [](auto* s) { return Write(s, "vol", 0, 0, 20480); },
        StatusCode::INVALID_ARGUMENT, "data"},
       {"data crossing the page end", [](auto* s) { return Write(s, "vol", 0, 8192, 12288); },
@@ -326,8 +326,8 @@ StreamOutcome SendOnWritePages(v1::BlockStore::Stub* stub,
 }
 
 // WritePageBatches, one message per element of `batches`.
-StreamOutcome SendOnWritePageBatches(v1::BlockStore::Stub* stub,
-                                     const std::vector<std::vector<v1::WritePageRequest>>& batches) {
+StreamOutcome SendOnWritePageBatches(
+    v1::BlockStore::Stub* stub, const std::vector<std::vector<v1::WritePageRequest>>& batches) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto stream = stub->WritePageBatches(&context);
@@ -361,14 +361,13 @@ std::vector<v1::WritePageRequest> MixedWrites(const std::string& good0, const st
 
 void ExpectMixedOutcome(const StreamOutcome& out) {
   EXPECT_TRUE(out.status.ok()) << "the stream itself must end OK: " << out.status.error_message();
-  const std::map<uint64_t, grpc::StatusCode> want = {
-      {10, grpc::StatusCode::OK},
-      {1, grpc::StatusCode::INVALID_ARGUMENT},
-      {2, grpc::StatusCode::NOT_FOUND},
-      {11, grpc::StatusCode::OK},
-      {3, grpc::StatusCode::OUT_OF_RANGE},
-      {4, grpc::StatusCode::INVALID_ARGUMENT},
-      {5, grpc::StatusCode::INVALID_ARGUMENT}};
+  const std::map<uint64_t, grpc::StatusCode> want = {{10, grpc::StatusCode::OK},
+                                                     {1, grpc::StatusCode::INVALID_ARGUMENT},
+                                                     {2, grpc::StatusCode::NOT_FOUND},
+                                                     {11, grpc::StatusCode::OK},
+                                                     {3, grpc::StatusCode::OUT_OF_RANGE},
+                                                     {4, grpc::StatusCode::INVALID_ARGUMENT},
+                                                     {5, grpc::StatusCode::INVALID_ARGUMENT}};
   EXPECT_EQ(out.codes, want);
   const std::map<uint64_t, std::string> fields = {
       {1, "offset_bytes:"}, {2, "volume:"}, {3, "page_index:"}, {4, "data:"}, {5, "volume:"}};

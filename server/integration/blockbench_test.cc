@@ -30,11 +30,20 @@ uint64_t JsonField(const std::string& json, const std::string& section, const st
 }
 
 TEST_F(BlockbenchTest, MixedRunCompletesEveryOperation) {
-  const std::vector<std::string> argv = {
-      RunfilePath("client/blockbench"), "--server=" + server_->address(), "--volumes=2",
-      "--pages=256", "--page_size=16K", "--io_size=4K", "--pattern=rand", "--read_percent=30",
-      "--concurrency=16", "--streams=2", "--channels=2", "--count=3000", "--flush_every=200",
-      "--json"};
+  const std::vector<std::string> argv = {RunfilePath("client/blockbench"),
+                                         "--server=" + server_->address(),
+                                         "--volumes=2",
+                                         "--pages=256",
+                                         "--page_size=16K",
+                                         "--io_size=4K",
+                                         "--pattern=rand",
+                                         "--read_percent=30",
+                                         "--concurrency=16",
+                                         "--streams=2",
+                                         "--channels=2",
+                                         "--count=3000",
+                                         "--flush_every=200",
+                                         "--json"};
   absl::StatusOr<CommandResult> result = RunCommand(argv, "", absl::Seconds(120));
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->exit_code, 0) << result->out << result->err;
@@ -63,11 +72,11 @@ TEST_F(BlockbenchTest, MixedRunCompletesEveryOperation) {
 }
 
 TEST_F(BlockbenchTest, RefusesBadFlagsWithExitCode1) {
-  for (const char* bad : {"--io_size=3000", "--pattern=zigzag", "--read_percent=101",
-                          "--concurrency=0"}) {
-    absl::StatusOr<CommandResult> result = RunCommand(
-        {RunfilePath("client/blockbench"), "--server=" + server_->address(), bad}, "",
-        absl::Seconds(60));
+  for (const char* bad :
+       {"--io_size=3000", "--pattern=zigzag", "--read_percent=101", "--concurrency=0"}) {
+    absl::StatusOr<CommandResult> result =
+        RunCommand({RunfilePath("client/blockbench"), "--server=" + server_->address(), bad}, "",
+                   absl::Seconds(60));
     ASSERT_TRUE(result.ok());
     EXPECT_EQ(result->exit_code, 1) << bad << ": " << result->err;
   }

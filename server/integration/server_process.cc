@@ -73,9 +73,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& binary, const std::vector<std::string>& args, absl::Duration timeout) {
   std::unique_ptr<ServerProcess> process(new ServerProcess());
   const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-  process->log_path_ =
-      absl::StrCat(outputs != nullptr ? outputs : TestTempRoot(), "/", UniqueName("blockstored"),
-                   ".log");
+  process->log_path_ = absl::StrCat(outputs != nullptr ? outputs : TestTempRoot(), "/",
+                                    UniqueName("blockstored"), ".log");
 
   int out_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return absl::InternalError("pipe2 failed");
@@ -94,8 +93,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   process->stdout_fd_ = out_pipe[0];
   if (spawn_error != 0) {
     process->pid_ = -1;
-    return absl::InternalError(absl::StrCat("posix_spawn ", binary, ": ",
-                                            std::strerror(spawn_error)));
+    return absl::InternalError(
+        absl::StrCat("posix_spawn ", binary, ": ", std::strerror(spawn_error)));
   }
 
   // Read stdout until the listening line, the process's end, or the deadline.
@@ -123,8 +122,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     char buffer[4096];
     const ssize_t got = read(process->stdout_fd_, buffer, sizeof(buffer));
     if (got <= 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "blockstored exited before serving; log: ", ReadFile(process->log_path_)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("blockstored exited before serving; log: ", ReadFile(process->log_path_)));
     }
     output.append(buffer, static_cast<size_t>(got));
   }
@@ -165,12 +164,12 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& args,
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<char*> argv = ArgvOf(args);
   pid_t pid = -1;
-  const int spawn_error = posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(),
-                                      environ);
+  const int spawn_error =
+      posix_spawn(&pid, args[0].c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawn_error != 0) {
-    return absl::InternalError(absl::StrCat("posix_spawn ", args[0], ": ",
-                                            std::strerror(spawn_error)));
+    return absl::InternalError(
+        absl::StrCat("posix_spawn ", args[0], ": ", std::strerror(spawn_error)));
   }
   absl::StatusOr<int> code = WaitUntil(pid, absl::Now() + timeout);
   if (!code.ok()) {

@@ -31,16 +31,14 @@ inline std::string Pattern(size_t size, uint64_t seed) {
 // directory per test, and a Client connected to it.
 class BlockstoredTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    StartServer();
-  }
+  void SetUp() override { StartServer(); }
 
   void StartServer() {
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
-        RunfilePath("server/blockstored"),
-        {"--listen=127.0.0.1:0", "--data_dir=" + data_dir_, "--metrics_listen=",
-         "--io_backend=auto", "--flusher_interval=100ms"},
-        absl::Seconds(60));
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(RunfilePath("server/blockstored"),
+                             {"--listen=127.0.0.1:0", "--data_dir=" + data_dir_,
+                              "--metrics_listen=", "--io_backend=auto", "--flusher_interval=100ms"},
+                             absl::Seconds(60));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     client_ = Client::Connect(server_->address());

@@ -26,8 +26,8 @@ absl::StatusOr<std::unique_ptr<IoBackend>> CreateIoBackend(absl::string_view kin
     });
     return std::unique_ptr<IoBackend>(std::make_unique<SyncBackend>());
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown IO backend kind \"", kind, "\"; expected \"auto\", \"uring\" or \"sync\""));
+  return absl::InvalidArgumentError(absl::StrCat("unknown IO backend kind \"", kind,
+                                                 "\"; expected \"auto\", \"uring\" or \"sync\""));
 }
 
 }  // namespace blockstore

@@ -17,8 +17,8 @@
 #include "absl/strings/match.h"
 #include "glog/logging.h"
 #include "gtest/gtest.h"
-#include "server/io/io_backend.h"
 #include "server/common/testing/temp_dir.h"
+#include "server/io/io_backend.h"
 #include "server/io/io_request.h"
 #include "server/io/testing/block_io_uring.h"
 #include "server/io/testing/test_requests.h"
@@ -36,9 +36,9 @@ bool RoundTrips(IoBackend& backend, absl::string_view name) {
   ReadRequest readv(fd, 4096, 4096);
   bool ok = backend.Submit(&write).ok() && write.WaitForCompletions(1) &&
             write.last_result() == 4096 && backend.Submit(&sync).ok() &&
-            sync.WaitForCompletions(1) && sync.last_result() == 0 &&
-            backend.Submit(&readv).ok() && readv.WaitForCompletions(1) &&
-            readv.last_result() == 4096 && readv.data() == write.data();
+            sync.WaitForCompletions(1) && sync.last_result() == 0 && backend.Submit(&readv).ok() &&
+            readv.WaitForCompletions(1) && readv.last_result() == 4096 &&
+            readv.data() == write.data();
   close(fd);
   return ok;
 }
@@ -53,15 +53,13 @@ TEST(IoBackendFactoryTest, SyncGivesAWorkingSyncBackend) {
 TEST(IoBackendFactoryTest, UnknownKindIsInvalidArgumentNamingTheValue) {
   absl::StatusOr<std::unique_ptr<IoBackend>> backend = CreateIoBackend("io-uring");
   EXPECT_EQ(backend.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(backend.status().message(), "\"io-uring\""))
-      << backend.status();
+  EXPECT_TRUE(absl::StrContains(backend.status().message(), "\"io-uring\"")) << backend.status();
 }
 
 TEST(IoBackendFactoryTest, AutoGivesAWorkingBackend) {
   absl::StatusOr<std::unique_ptr<IoBackend>> backend = CreateIoBackend("auto");
   ASSERT_TRUE(backend.ok()) << backend.status();
-  EXPECT_TRUE((*backend)->Name() == "uring" || (*backend)->Name() == "sync")
-      << (*backend)->Name();
+  EXPECT_TRUE((*backend)->Name() == "uring" || (*backend)->Name() == "sync") << (*backend)->Name();
   EXPECT_TRUE(RoundTrips(**backend, "auto"));
 }
 

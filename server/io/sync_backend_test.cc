@@ -131,8 +131,8 @@ TEST_F(SyncBackendTest, ShutdownRunsQueuedRequestsAndTheirResubmissions) {
   std::vector<std::unique_ptr<RecordingRequest>> requests;
   std::vector<absl::Status> resubmit_statuses(kRequests, absl::UnknownError("not resubmitted"));
   for (int i = 0; i < kRequests; ++i) {
-    requests.push_back(std::make_unique<RecordingRequest>(IoOp::kFdatasync, fd_, 0,
-                                                          std::vector<iovec>{}));
+    requests.push_back(
+        std::make_unique<RecordingRequest>(IoOp::kFdatasync, fd_, 0, std::vector<iovec>{}));
     RecordingRequest* request = requests.back().get();
     request->set_on_complete([&, request, i](int32_t) {
       if (request->completion_count() == 0) resubmit_statuses[i] = backend.Submit(request);

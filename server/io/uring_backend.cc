@@ -186,8 +186,7 @@ bool UringBackend::FillRing() {
       case IoOp::kReadv:
         if (request->iov_count == 1) {
           io_uring_prep_read(sqe, request->fd, request->iov[0].iov_base,
-                             static_cast<unsigned>(request->iov[0].iov_len),
-                             request->offset_bytes);
+                             static_cast<unsigned>(request->iov[0].iov_len), request->offset_bytes);
         } else {
           io_uring_prep_readv(sqe, request->fd, request->iov, request->iov_count,
                               request->offset_bytes);

@@ -105,9 +105,9 @@ class UringBackend : public IoBackend {
   // Requests waiting for an SQE: those moved from queue_, and those Submit() on the ring thread
   // adds. Bound: queue_depth moved at a time, plus what completions resubmit.
   std::deque<IoRequest*> staged_;
-  uint32_t inflight_ = 0;        // Requests in the ring; never above options_.queue_depth.
-  bool wakeup_armed_ = false;    // The eventfd read is in the ring.
-  uint64_t wakeup_value_ = 0;    // Buffer of the armed eventfd read: the kernel writes it.
+  uint32_t inflight_ = 0;      // Requests in the ring; never above options_.queue_depth.
+  bool wakeup_armed_ = false;  // The eventfd read is in the ring.
+  uint64_t wakeup_value_ = 0;  // Buffer of the armed eventfd read: the kernel writes it.
 
   std::atomic<uint64_t> stat_submitted_{0};
   std::atomic<uint64_t> stat_completed_{0};

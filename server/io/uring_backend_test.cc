@@ -162,9 +162,9 @@ TEST_F(UringBackendTest, ShutdownCompletesEveryAcceptedRequest) {
   AlignedBuffer buffer(kBlockBytes);
   std::vector<std::unique_ptr<RecordingRequest>> writes;
   for (size_t i = 0; i < kWrites; ++i) {
-    writes.push_back(std::make_unique<RecordingRequest>(
-        IoOp::kWritev, fd_, (i % kFileBlocks) * kBlockBytes,
-        std::vector<iovec>{buffer.Iovec(0, kBlockBytes)}));
+    writes.push_back(
+        std::make_unique<RecordingRequest>(IoOp::kWritev, fd_, (i % kFileBlocks) * kBlockBytes,
+                                           std::vector<iovec>{buffer.Iovec(0, kBlockBytes)}));
     ASSERT_TRUE(backend->Submit(writes.back().get()).ok());
   }
   backend->Shutdown();
@@ -191,8 +191,7 @@ TEST_F(UringBackendTest, CompleteResubmitsShortWriteRemainderFromRingThread) {
   ASSERT_TRUE(backend->Submit(&write).ok());
   ASSERT_TRUE(write.WaitForCompletions(2));
   EXPECT_TRUE(resubmit_status.ok()) << resubmit_status;
-  EXPECT_EQ(write.results(),
-            (std::vector<int32_t>{2 * kBlockBytes, 2 * kBlockBytes}));
+  EXPECT_EQ(write.results(), (std::vector<int32_t>{2 * kBlockBytes, 2 * kBlockBytes}));
   const std::vector<std::thread::id> threads = write.threads();
   EXPECT_EQ(threads[0], threads[1]) << "both completions run on the ring thread";
   EXPECT_NE(threads[0], std::this_thread::get_id());

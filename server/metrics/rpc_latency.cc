@@ -9,8 +9,8 @@ namespace blockstore {
 
 const char* RpcMethodName(RpcMethod method) {
   static const char* const kNames[] = {
-      "CreateVolume", "DeleteVolume", "ListVolumes", "GetVolumeInfo", "WritePage",
-      "WritePages",   "WritePageBatches", "ReadPage", "ReadPages",   "Flush",
+      "CreateVolume", "DeleteVolume",     "ListVolumes", "GetVolumeInfo", "WritePage",
+      "WritePages",   "WritePageBatches", "ReadPage",    "ReadPages",     "Flush",
   };
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(RpcMethod::kCount),
                 "one name per RpcMethod");

@@ -29,8 +29,9 @@ class ServerMetrics {
   // blockstore_dirty_background_bytes) from `volume_options`, the options the registry was
   // opened with: neither Volume nor VolumeRegistry exposes them. Without it those two families
   // have no series.
-  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Start(
-      const std::string& listen, VolumeRegistry* registry, const VolumeOptions& volume_options);
+  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Start(const std::string& listen,
+                                                              VolumeRegistry* registry,
+                                                              const VolumeOptions& volume_options);
   virtual ~ServerMetrics() = default;
 
   // One finished RPC: blockstore_rpc_seconds{method,code}. For streams, once per stream.

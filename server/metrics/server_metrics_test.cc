@@ -113,8 +113,7 @@ TEST_F(ServerMetricsTest, VolumeSeriesFollowTheRegistryAndCountTraffic) {
   EXPECT_THAT(text, HasSubstr("blockstore_pages_under_writeback{volume=\"metrics-vol\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("blockstore_pages_dirty{volume=\"metrics-vol\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("blockstore_double_end_writeback_total{volume=\"metrics-vol\"} 0\n"));
-  EXPECT_THAT(text,
-              HasSubstr("blockstore_dirty_limit_bytes{volume=\"metrics-vol\"} 8388608\n"));
+  EXPECT_THAT(text, HasSubstr("blockstore_dirty_limit_bytes{volume=\"metrics-vol\"} 8388608\n"));
   EXPECT_THAT(text,
               HasSubstr("blockstore_dirty_background_bytes{volume=\"metrics-vol\"} 2097152\n"));
   EXPECT_THAT(text, HasSubstr("blockstore_flushes_total{volume=\"metrics-vol\"} 1\n"));
@@ -131,15 +130,14 @@ TEST_F(ServerMetricsTest, VolumeSeriesFollowTheRegistryAndCountTraffic) {
 
 TEST_F(ServerMetricsTest, ObserveRpcLandsInMethodAndCodeSeries) {
   metrics_->ObserveRpc(RpcMethod::kWritePage, absl::StatusCode::kOk, absl::Microseconds(300));
-  metrics_->ObserveRpc(RpcMethod::kReadPage, absl::StatusCode::kNotFound,
-                       absl::Microseconds(40));
+  metrics_->ObserveRpc(RpcMethod::kReadPage, absl::StatusCode::kNotFound, absl::Microseconds(40));
   const std::string text = Scrape();
-  EXPECT_THAT(text, HasSubstr("blockstore_rpc_seconds_count{code=\"OK\",method=\"WritePage\"} 1\n"));
   EXPECT_THAT(text,
-              HasSubstr("blockstore_rpc_seconds_count{code=\"NOT_FOUND\",method=\"ReadPage\"} 1\n"));
+              HasSubstr("blockstore_rpc_seconds_count{code=\"OK\",method=\"WritePage\"} 1\n"));
   EXPECT_THAT(
-      text,
-      HasSubstr("blockstore_rpc_seconds_bucket{code=\"NOT_FOUND\",method=\"ReadPage\",le=\"5e-05\"} 1\n"));
+      text, HasSubstr("blockstore_rpc_seconds_count{code=\"NOT_FOUND\",method=\"ReadPage\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("blockstore_rpc_seconds_bucket{code=\"NOT_FOUND\",method="
+                              "\"ReadPage\",le=\"5e-05\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("blockstore_rpc_seconds_count{code=\"OK\",method=\"Flush\"} 0\n"));
 }
 
@@ -147,8 +145,7 @@ TEST_F(ServerMetricsTest, StartReportsBadAddressesAsStatus) {
   EXPECT_EQ(ServerMetrics::Start("no-port", registry_).status().code(),
             absl::StatusCode::kInvalidArgument);
   // The port is taken by the running exporter: prometheus-cpp throws, Start returns a Status.
-  const auto taken =
-      ServerMetrics::Start(absl::StrCat("127.0.0.1:", metrics_->port()), registry_);
+  const auto taken = ServerMetrics::Start(absl::StrCat("127.0.0.1:", metrics_->port()), registry_);
   EXPECT_EQ(taken.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(taken.status().message()), HasSubstr("cannot serve metrics"));
 }

@@ -123,9 +123,8 @@ std::vector<MetricFamily> VolumeCollector::Collect() const {
   f.reserve(48);
 
   {
-    MetricFamily& family =
-        NewFamily(&f, "blockstore_volumes", "Number of volumes open on this server.",
-                  MetricType::Gauge);
+    MetricFamily& family = NewFamily(&f, "blockstore_volumes",
+                                     "Number of volumes open on this server.", MetricType::Gauge);
     ClientMetric metric;
     metric.gauge.value = static_cast<double>(live.size());
     family.metric.push_back(std::move(metric));
@@ -148,16 +147,18 @@ std::vector<MetricFamily> VolumeCollector::Collect() const {
            [](const VolumeView& v) {
              return Read(v.counters->pages_dirty) * static_cast<double>(v.page_size_bytes);
            });
-  AddGauge(&f, live, "blockstore_dirty_limit_bytes",
-           "Dirty bytes above which writers wait for writeback (--dirty_limit_bytes; kernel: "
-           "dirty_bytes).",
-           [](const VolumeView& v) { return static_cast<double>(v.dirty_limit_bytes); },
-           [](const VolumeView& v) { return v.dirty_limits_known; });
-  AddGauge(&f, live, "blockstore_dirty_background_bytes",
-           "Dirty bytes above which the flusher starts background writeback "
-           "(--dirty_background_bytes; kernel: dirty_background_bytes).",
-           [](const VolumeView& v) { return static_cast<double>(v.dirty_background_bytes); },
-           [](const VolumeView& v) { return v.dirty_limits_known; });
+  AddGauge(
+      &f, live, "blockstore_dirty_limit_bytes",
+      "Dirty bytes above which writers wait for writeback (--dirty_limit_bytes; kernel: "
+      "dirty_bytes).",
+      [](const VolumeView& v) { return static_cast<double>(v.dirty_limit_bytes); },
+      [](const VolumeView& v) { return v.dirty_limits_known; });
+  AddGauge(
+      &f, live, "blockstore_dirty_background_bytes",
+      "Dirty bytes above which the flusher starts background writeback "
+      "(--dirty_background_bytes; kernel: dirty_background_bytes).",
+      [](const VolumeView& v) { return static_cast<double>(v.dirty_background_bytes); },
+      [](const VolumeView& v) { return v.dirty_limits_known; });
   AddGauge(&f, live, "blockstore_pages_cached", "Pages held in the volume's page cache.",
            [](const VolumeView& v) { return Read(v.counters->pages_cached); });
   AddGauge(&f, live, "blockstore_bios_inflight",
@@ -174,8 +175,7 @@ std::vector<MetricFamily> VolumeCollector::Collect() const {
   AddCounter(&f, live, "blockstore_pages_written_total",
              "Client page writes that reached the cache.",
              [](const C& c) { return Read(c.pages_written); });
-  AddCounter(&f, live, "blockstore_written_bytes_total",
-             "Bytes written by clients into the cache.",
+  AddCounter(&f, live, "blockstore_written_bytes_total", "Bytes written by clients into the cache.",
              [](const C& c) { return Read(c.bytes_written); });
   AddCounter(&f, live, "blockstore_pages_read_total", "Pages read by clients.",
              [](const C& c) { return Read(c.pages_read); });
@@ -200,20 +200,20 @@ std::vector<MetricFamily> VolumeCollector::Collect() const {
   AddCounter(&f, live, "blockstore_bio_merges_total",
              "Buffers appended to an open bio instead of starting a new one.",
              [](const C& c) { return Read(c.bio_merges); });
-  AddLabelledCounter(&f, live, "blockstore_bio_splits_total",
-                     "Bios closed before reaching their limits, or started anew, by reason.",
-                     "reason", &BioSplitReasonName,
-                     [](const C& c) -> const auto& { return c.bio_splits; });
-  AddLabelledCounter(&f, live, "blockstore_redirty_total",
-                     "Pages dirtied again by writeback itself instead of being written, by "
-                     "reason.",
-                     "reason", &RedirtyReasonName,
-                     [](const C& c) -> const auto& { return c.redirtied; });
-  AddLabelledCounter(&f, live, "blockstore_write_errors_total",
-                     "Write errors by kind: eio, enospc and other count failed bios; short and "
-                     "eagain_retry count resubmissions that later succeeded.",
-                     "kind", &WriteErrorKindName,
-                     [](const C& c) -> const auto& { return c.write_errors; });
+  AddLabelledCounter(
+      &f, live, "blockstore_bio_splits_total",
+      "Bios closed before reaching their limits, or started anew, by reason.", "reason",
+      &BioSplitReasonName, [](const C& c) -> const auto& { return c.bio_splits; });
+  AddLabelledCounter(
+      &f, live, "blockstore_redirty_total",
+      "Pages dirtied again by writeback itself instead of being written, by "
+      "reason.",
+      "reason", &RedirtyReasonName, [](const C& c) -> const auto& { return c.redirtied; });
+  AddLabelledCounter(
+      &f, live, "blockstore_write_errors_total",
+      "Write errors by kind: eio, enospc and other count failed bios; short and "
+      "eagain_retry count resubmissions that later succeeded.",
+      "kind", &WriteErrorKindName, [](const C& c) -> const auto& { return c.write_errors; });
   AddCounter(&f, live, "blockstore_pages_error_total",
              "Page writebacks that ended with an error (the page keeps its error flag).",
              [](const C& c) { return Read(c.pages_error); });
@@ -232,27 +232,31 @@ std::vector<MetricFamily> VolumeCollector::Collect() const {
   // Cache.
   AddCounter(&f, live, "blockstore_cache_hits_total", "Page lookups served from the cache.",
              [](const C& c) { return Read(c.cache_hits); });
-  AddCounter(&f, live, "blockstore_cache_misses_total",
-             "Page lookups that missed the cache.",
+  AddCounter(&f, live, "blockstore_cache_misses_total", "Page lookups that missed the cache.",
              [](const C& c) { return Read(c.cache_misses); });
   AddCounter(&f, live, "blockstore_cache_evictions_total",
              "Clean pages evicted from the cache to stay within --cache_bytes.",
              [](const C& c) { return Read(c.cache_evictions); });
 
   // Histograms.
-  AddHistogram(&f, live, "blockstore_bio_bytes", "Size of submitted bios in bytes.",
-               [](const C& c) -> const auto& { return c.bio_bytes; });
-  AddHistogram(&f, live, "blockstore_bio_vecs", "Segments (iovecs) per submitted bio.",
-               [](const C& c) -> const auto& { return c.bio_vecs; });
-  AddHistogram(&f, live, "blockstore_bio_latency_seconds",
-               "Bio latency in seconds, from submission to its completion (CQE).",
-               [](const C& c) -> const auto& { return c.bio_latency_seconds; });
-  AddHistogram(&f, live, "blockstore_page_writeback_seconds",
-               "Page writeback latency in seconds, from start to end of writeback.",
-               [](const C& c) -> const auto& { return c.page_writeback_seconds; });
-  AddHistogram(&f, live, "blockstore_flush_seconds",
-               "Flush latency in seconds: writeback of every dirty page plus the device flush.",
-               [](const C& c) -> const auto& { return c.flush_seconds; });
+  AddHistogram(
+      &f, live, "blockstore_bio_bytes", "Size of submitted bios in bytes.",
+      [](const C& c) -> const auto& { return c.bio_bytes; });
+  AddHistogram(
+      &f, live, "blockstore_bio_vecs", "Segments (iovecs) per submitted bio.",
+      [](const C& c) -> const auto& { return c.bio_vecs; });
+  AddHistogram(
+      &f, live, "blockstore_bio_latency_seconds",
+      "Bio latency in seconds, from submission to its completion (CQE).",
+      [](const C& c) -> const auto& { return c.bio_latency_seconds; });
+  AddHistogram(
+      &f, live, "blockstore_page_writeback_seconds",
+      "Page writeback latency in seconds, from start to end of writeback.",
+      [](const C& c) -> const auto& { return c.page_writeback_seconds; });
+  AddHistogram(
+      &f, live, "blockstore_flush_seconds",
+      "Flush latency in seconds: writeback of every dirty page plus the device flush.",
+      [](const C& c) -> const auto& { return c.flush_seconds; });
   return f;
 }
 

@@ -282,13 +282,15 @@ TEST(VolumeCollectorTest, ExposerServesLintCleanTextOverHttp) {
   EXPECT_THAT(*text, HasSubstr("# TYPE blockstore_buffers_under_io gauge\n"));
   EXPECT_THAT(*text, HasSubstr("blockstore_buffers_under_io{volume=\"vol-a\"} 4\n"));
   EXPECT_THAT(*text, HasSubstr("# TYPE blockstore_double_end_writeback_total counter\n"));
-  EXPECT_THAT(*text,
-              HasSubstr("blockstore_write_errors_total{volume=\"vol-a\",kind=\"eio\"} 1\n"));
+  EXPECT_THAT(*text, HasSubstr("blockstore_write_errors_total{volume=\"vol-a\",kind=\"eio\"} 1\n"));
   EXPECT_THAT(*text, HasSubstr("# TYPE blockstore_flush_seconds histogram\n"));
-  EXPECT_THAT(*text, HasSubstr("blockstore_flush_seconds_bucket{volume=\"vol-a\",le=\"+Inf\"} 1\n"));
+  EXPECT_THAT(*text,
+              HasSubstr("blockstore_flush_seconds_bucket{volume=\"vol-a\",le=\"+Inf\"} 1\n"));
   EXPECT_THAT(*text, HasSubstr("blockstore_flush_seconds_count{volume=\"vol-a\"} 1\n"));
-  EXPECT_THAT(*text, HasSubstr("blockstore_rpc_seconds_count{code=\"NOT_FOUND\",method=\"Flush\"} 1\n"));
-  EXPECT_THAT(*text, HasSubstr("blockstore_rpc_seconds_count{code=\"OK\",method=\"WritePage\"} 0\n"));
+  EXPECT_THAT(*text,
+              HasSubstr("blockstore_rpc_seconds_count{code=\"NOT_FOUND\",method=\"Flush\"} 1\n"));
+  EXPECT_THAT(*text,
+              HasSubstr("blockstore_rpc_seconds_count{code=\"OK\",method=\"WritePage\"} 0\n"));
   const absl::Status lint = PromtoolCheckMetricsForTest(*text);
   EXPECT_TRUE(lint.ok()) << lint << "\n" << *text;
 

@@ -8,8 +8,8 @@
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "server/io/io_backend_factory.h"
 #include "server/common/status_macros.h"
+#include "server/io/io_backend_factory.h"
 
 namespace blockstore {
 
@@ -19,18 +19,18 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
   std::error_code error;
   std::filesystem::create_directories(options.data_dir, error);
   if (error) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "data_dir: cannot create \"", options.data_dir, "\": ", error.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("data_dir: cannot create \"", options.data_dir, "\": ", error.message()));
   }
 
   std::unique_ptr<BlockServer> server(new BlockServer());
   ASSIGN_OR_RETURN(server->backend_, CreateIoBackend(options.io_backend));
-  ASSIGN_OR_RETURN(server->registry_, VolumeRegistry::Open(options.data_dir, options.volume,
-                                                           server->backend_.get()));
+  ASSIGN_OR_RETURN(server->registry_,
+                   VolumeRegistry::Open(options.data_dir, options.volume, server->backend_.get()));
   if (!options.metrics_listen.empty()) {
-    ASSIGN_OR_RETURN(server->metrics_, ServerMetrics::Start(options.metrics_listen,
-                                                            server->registry_.get(),
-                                                            options.volume));
+    ASSIGN_OR_RETURN(
+        server->metrics_,
+        ServerMetrics::Start(options.metrics_listen, server->registry_.get(), options.volume));
   }
 
   BlockServiceOptions service_options;

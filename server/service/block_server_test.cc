@@ -3,8 +3,8 @@
 
 #include "server/service/block_server.h"
 
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>

@@ -170,8 +170,8 @@ grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContex
   return call;
 }
 
-grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>*
-BlockServiceImpl::WritePages(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>* BlockServiceImpl::WritePages(
+    grpc::CallbackServerContext* context) {
   return new WritePagesReactor(&state_, context);
 }
 
@@ -219,7 +219,7 @@ grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
   absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
   if (!volume.ok()) {
     return new FailedStream<grpc::ServerWriteReactor<v1::FlushEvent>>(&state_, RpcMethod::kFlush,
-                                                                     volume.status());
+                                                                      volume.status());
   }
   return FlushReactor::Start(&state_, *std::move(volume), ErrorCursorFromRequest(*request),
                              request->group_page_events());

@@ -44,8 +44,8 @@ class BlockServiceImpl final : public v1::BlockStore::CallbackService {
                                       v1::WritePageResponse* response) override;
   grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>* WritePages(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>*
-  WritePageBatches(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>* WritePageBatches(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* ReadPage(grpc::CallbackServerContext* context,
                                      const v1::ReadPageRequest* request,
                                      v1::ReadPageResponse* response) override;
@@ -60,8 +60,7 @@ class BlockServiceImpl final : public v1::BlockStore::CallbackService {
 };
 
 // Fills `info` from the volume's config and current stats.
-void FillVolumeInfo(const Volume& volume, const BlockServiceOptions& options,
-                    v1::VolumeInfo* info);
+void FillVolumeInfo(const Volume& volume, const BlockServiceOptions& options, v1::VolumeInfo* info);
 
 }  // namespace blockstore
 

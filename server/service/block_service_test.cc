@@ -74,7 +74,7 @@ class BlockServiceTest : public ::testing::Test {
              absl::Duration dirty_expire = absl::Milliseconds(200)) {
     options.flusher_interval = absl::Milliseconds(50);
     options.dirty_expire = dirty_expire;
-    options.prefault_cache = false;  // each test's registry would map and write 256 MiB
+    options.prefault_cache = false;        // each test's registry would map and write 256 MiB
     options.allocation_faults = &faulty_;  // FailAllocationsAt reaches the writeback
     absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
         VolumeRegistry::Open(data_dir_.path(), options, &faulty_);
@@ -257,8 +257,7 @@ TEST_F(BlockServiceTest, ShutdownRefusesWritesAndStillServesReadsAndFlushes) {
 
   service_->BeginShutdown();
   EXPECT_EQ(client->WritePage("vol", 1, 0, data).code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(client->CreateVolume("other", 1 << 20).status().code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(client->CreateVolume("other", 1 << 20).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(client->DeleteVolume("vol").code(), absl::StatusCode::kUnavailable);
   std::unique_ptr<PageWriter> writer = client->NewPageWriter(4);
   absl::Mutex mu;
@@ -290,9 +289,11 @@ TEST_F(BlockServiceTest, ShutdownRefusesWritesAndStillServesReadsAndFlushes) {
 
 // Writes `count` pages (cycling over `pages` pages) through `writer`; each page's last write is
 // recorded in `image`. Returns how many times each request_id was answered, and with what.
-std::map<uint64_t, std::vector<absl::StatusCode>> WriteThrough(
-    PageWriter* writer, int count, uint64_t pages, std::vector<std::string>* image,
-    const std::string& volume = "vol", uint32_t page_size = kPageSize) {
+std::map<uint64_t, std::vector<absl::StatusCode>> WriteThrough(PageWriter* writer, int count,
+                                                               uint64_t pages,
+                                                               std::vector<std::string>* image,
+                                                               const std::string& volume = "vol",
+                                                               uint32_t page_size = kPageSize) {
   absl::Mutex mu;
   std::map<uint64_t, std::vector<absl::StatusCode>> answers;
   image->assign(pages, std::string());
@@ -365,8 +366,7 @@ TEST_F(BlockServiceTest, PageWriterNeverStallsWhateverItsWindow) {
   constexpr uint32_t kSmallPage = 4096;
   constexpr uint64_t kPages = 64;
   constexpr int kWrites = 3000;
-  ASSERT_TRUE(
-      client->CreateVolume("small", kPages * kSmallPage, kSmallPage, kSmallPage).ok());
+  ASSERT_TRUE(client->CreateVolume("small", kPages * kSmallPage, kSmallPage, kSmallPage).ok());
   for (const size_t window : {1, 9, 16, 17, 24, 31, 32, 64}) {
     SCOPED_TRACE(absl::StrCat("window ", window));
     std::unique_ptr<PageWriter> writer = client->NewPageWriter(window);
@@ -404,13 +404,12 @@ TEST_F(BlockServiceTest, CancellingABatchStreamWithParkedWritesLeavesTheServerWo
   {
     std::unique_ptr<PageWriter> writer = client->NewPageWriter(16);
     for (int page = 0; page < 12; ++page) {
-      ASSERT_TRUE(
-          writer->Write("vol", page, 0, std::string(kPageSize, 'p'), false, nullptr).ok());
+      ASSERT_TRUE(writer->Write("vol", page, 0, std::string(kPageSize, 'p'), false, nullptr).ok());
     }
     // Some writes are parked on the dirty limit: the server's reactor holds their batches.
     ASSERT_TRUE(WaitForParkedWrite("vol"));
     EXPECT_GT(writer->in_flight(), 0u);
-  }  // cancels the stream with writes in the engine
+  }                                 // cancels the stream with writes in the engine
   faulty_.FailAllocationsAt(1, 0);  // a window of no calls: off; the parked writes go on
   // Their callbacks end the call, once: it was cancelled.
   EXPECT_EQ(metrics_.WaitForFinished(RpcMethod::kWritePageBatches, 1),

@@ -52,8 +52,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   void OnDone() override;
 
  private:
-  FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume,
-               bool group_page_events);
+  FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume, bool group_page_events);
   // Queues `event` for sending unless the stream broke. From an engine callback.
   void Enqueue(v1::FlushEvent event) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends the next queued event (holding lifetime_) if none is being sent.

@@ -13,8 +13,8 @@ ReadPagesReactor::ReadPagesReactor(const ServiceState* state, std::shared_ptr<Vo
     : state_(state),
       volume_(std::move(volume)),
       start_(absl::Now()),
-      slots_(std::max<uint64_t>(1, std::min<uint64_t>(state->options().read_stream_readahead_max,
-                                                      page_count))),
+      slots_(std::max<uint64_t>(
+          1, std::min<uint64_t>(state->options().read_stream_readahead_max, page_count))),
       lifetime_(
           [this](const absl::Status& status) {
             state_->ObserveRpc(RpcMethod::kReadPages, status.code(), start_);
@@ -53,8 +53,8 @@ void ReadPagesReactor::OnPageRead(uint64_t page_index, absl::StatusOr<absl::stri
     slot.response.set_page_index(page_index);
     slot.response.set_data(data->data(), data->size());
   } else {
-    LOG(WARNING) << "ReadPages: volume " << volume_->config().name << " page " << page_index
-                 << ": " << data.status();
+    LOG(WARNING) << "ReadPages: volume " << volume_->config().name << " page " << page_index << ": "
+                 << data.status();
   }
   {
     absl::MutexLock lock(&mu_);

@@ -1,9 +1,9 @@
 #include "server/service/request_validation.h"
-#include "server/common/status_macros.h"
 
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 
 namespace blockstore {
 

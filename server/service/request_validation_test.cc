@@ -39,8 +39,7 @@ TEST(RequestValidationTest, RefusesBadWritesNamingTheField) {
   ExpectError(ValidateWrite(config, Write(0, 0, 0)), absl::StatusCode::kInvalidArgument, "data");
   ExpectError(ValidateWrite(config, Write(0, 512, 4096)), absl::StatusCode::kInvalidArgument,
               "offset_bytes");
-  ExpectError(ValidateWrite(config, Write(0, 0, 100)), absl::StatusCode::kInvalidArgument,
-              "data");
+  ExpectError(ValidateWrite(config, Write(0, 0, 100)), absl::StatusCode::kInvalidArgument, "data");
   ExpectError(ValidateWrite(config, Write(0, 8192, 16384)), absl::StatusCode::kInvalidArgument,
               "data");
   ExpectError(ValidateWrite(config, Write(0, 16384, 4096)), absl::StatusCode::kInvalidArgument,
@@ -79,8 +78,7 @@ TEST(RequestValidationTest, CreateRequestDefaultsAndChecks) {
 
   v1::CreateVolumeRequest odd_page = request;
   odd_page.set_page_size_bytes(5000);
-  EXPECT_EQ(VolumeConfigFromRequest(odd_page).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(VolumeConfigFromRequest(odd_page).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(RequestValidationTest, ReadRange) {
@@ -90,8 +88,7 @@ TEST(RequestValidationTest, ReadRange) {
   request.set_page_count(2);
   EXPECT_TRUE(ValidateReadRange(config, request).ok());
   request.set_page_count(0);
-  ExpectError(ValidateReadRange(config, request), absl::StatusCode::kInvalidArgument,
-              "page_count");
+  ExpectError(ValidateReadRange(config, request), absl::StatusCode::kInvalidArgument, "page_count");
   request.set_page_count(3);
   ExpectError(ValidateReadRange(config, request), absl::StatusCode::kOutOfRange,
               "first_page_index");

@@ -1,9 +1,9 @@
 #include "server/service/server_options.h"
-#include "server/common/status_macros.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 
 namespace blockstore {
 namespace {
@@ -12,8 +12,7 @@ namespace {
 absl::Status ValidateHostPort(absl::string_view address, absl::string_view field) {
   const size_t colon = address.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": \"", address, "\" is not host:port"));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", address, "\" is not host:port"));
   }
   int port = 0;
   if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
@@ -39,8 +38,8 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir: empty");
   if (options.io_backend != "auto" && options.io_backend != "uring" &&
       options.io_backend != "sync") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "io_backend: \"", options.io_backend, "\" is not one of auto, uring, sync"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("io_backend: \"", options.io_backend, "\" is not one of auto, uring, sync"));
   }
   const VolumeOptions& v = options.volume;
   if (v.cache_bytes < kMaxPageSizeBytes) {

@@ -26,9 +26,7 @@ TEST(ServerOptionsTest, BadValuesNameTheOption) {
       {[](ServerOptions* o) { o->data_dir = ""; }, "data_dir"},
       {[](ServerOptions* o) { o->volume.cache_bytes = 1; }, "cache_bytes"},
       {[](ServerOptions* o) { o->volume.dirty_limit_bytes = 0; }, "dirty_limit_bytes"},
-      {[](ServerOptions* o) {
-         o->volume.dirty_background_bytes = o->volume.dirty_limit_bytes + 1;
-       },
+      {[](ServerOptions* o) { o->volume.dirty_background_bytes = o->volume.dirty_limit_bytes + 1; },
        "dirty_background_bytes"},
       {[](ServerOptions* o) { o->volume.dirty_expire = absl::ZeroDuration(); }, "dirty_expire"},
       {[](ServerOptions* o) { o->volume.flusher_interval = absl::ZeroDuration(); },

@@ -74,8 +74,7 @@ void FillWriteResponse(const v1::WritePageRequest& request, const absl::Status& 
   }
 }
 
-absl::Time WriteWaitDeadline(std::chrono::system_clock::time_point rpc_deadline,
-                             absl::Time now) {
+absl::Time WriteWaitDeadline(std::chrono::system_clock::time_point rpc_deadline, absl::Time now) {
   // Anything a year or more away is "none".
   if (rpc_deadline >= absl::ToChronoTime(now) + std::chrono::hours(24 * 365)) {
     return absl::InfiniteFuture();

@@ -20,8 +20,8 @@ class DirtyThrottleTest : public ::testing::Test {
   }
 
   DirtyThrottle MakeThrottle(size_t max_parked = DirtyThrottle::kDefaultMaxParked) {
-    return DirtyThrottle("v", 1 << 20, absl::Seconds(30), &counters_, [this] { ++wakes_; },
-                         max_parked);
+    return DirtyThrottle(
+        "v", 1 << 20, absl::Seconds(30), &counters_, [this] { ++wakes_; }, max_parked);
   }
 
   VolumeCounters counters_;

@@ -31,8 +31,8 @@ class FuaWriteObserver final : public FlushObserver {
 
 FlushJob* FlushJob::ForFlush(const FlushJobContext* context, FlushObserver* observer,
                              absl::optional<ErrorCursor> error_cursor) {
-  return new FlushJob(context, observer, error_cursor, /*consume_error_seq=*/true,
-                      absl::nullopt, /*pinned_page=*/nullptr);
+  return new FlushJob(context, observer, error_cursor, /*consume_error_seq=*/true, absl::nullopt,
+                      /*pinned_page=*/nullptr);
 }
 
 FlushJob* FlushJob::ForFuaWrite(const FlushJobContext* context, uint64_t page_index,
@@ -168,8 +168,7 @@ absl::optional<PageResult> FlushJob::TakeIfDoneLocked(uint64_t page_index) {
 }
 
 void FlushJob::Report(const PageResult& page_result) {
-  const PageResult result =
-      pinned_page_ != nullptr ? JudgeFuaBlocks(page_result) : page_result;
+  const PageResult result = pinned_page_ != nullptr ? JudgeFuaBlocks(page_result) : page_result;
   if (result.status.ok()) {
     pages_written_.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -233,13 +232,15 @@ void FlushJob::Finish(absl::Status status) {
       // fsyncgate across a restart: writes acknowledged to this caller before the crash may
       // never have reached the device, and nothing in this process can tell which.
       status = absl::DataLossError(absl::StrCat(
-          "volume ", context_->volume_name, " restarted after an unclean stop since this error "
-          "cursor was issued (incarnation ", CursorIncarnation(*stale_cursor_), ", now ",
-          context_->incarnation, "): writes acknowledged before the restart and not made durable "
+          "volume ", context_->volume_name,
+          " restarted after an unclean stop since this error "
+          "cursor was issued (incarnation ",
+          CursorIncarnation(*stale_cursor_), ", now ", context_->incarnation,
+          "): writes acknowledged before the restart and not made durable "
           "by an OK Flush or FUA may be lost; the returned cursor reports later errors once"));
     } else if (err != 0) {
-      status = IoResultToStatus(-err, absl::StrCat("writeback of volume ", context_->volume_name),
-                                0);
+      status =
+          IoResultToStatus(-err, absl::StrCat("writeback of volume ", context_->volume_name), 0);
     }
   }
   // A page of this very flush failed: never claim success, whatever the cursor said (R15).

@@ -141,7 +141,7 @@ class FlushJob final : public WritebackObserver, public IoRequest {
   FlushObserver* const observer_;
   const bool consume_error_seq_;
   const absl::optional<uint64_t> single_page_;
-  Page* const pinned_page_;  // a FUA job's page, unpinned by Finish()
+  Page* const pinned_page_;       // a FUA job's page, unpinned by Finish()
   uint32_t fua_first_block_ = 0;  // a FUA write's blocks
   uint32_t fua_block_count_ = 0;
   uint32_t cursor_ = 0;  // the caller's ErrorSeq cursor, or sampled when the job starts

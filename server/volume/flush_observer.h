@@ -17,7 +17,9 @@ using ErrorCursor = uint64_t;
 inline ErrorCursor MakeErrorCursor(uint32_t incarnation, uint32_t error_seq_cursor) {
   return (static_cast<uint64_t>(incarnation) << 32) | error_seq_cursor;
 }
-inline uint32_t CursorIncarnation(ErrorCursor cursor) { return static_cast<uint32_t>(cursor >> 32); }
+inline uint32_t CursorIncarnation(ErrorCursor cursor) {
+  return static_cast<uint32_t>(cursor >> 32);
+}
 inline uint32_t CursorErrorSeq(ErrorCursor cursor) { return static_cast<uint32_t>(cursor); }
 
 struct FlushSummary {

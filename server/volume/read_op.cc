@@ -12,8 +12,8 @@
 
 namespace blockstore {
 
-void ReadOp::Start(const ReadOpContext* context, uint64_t page_index,
-                   uint64_t evictions_at_submit, Callback done) {
+void ReadOp::Start(const ReadOpContext* context, uint64_t page_index, uint64_t evictions_at_submit,
+                   Callback done) {
   auto* op = new ReadOp(context, page_index, evictions_at_submit, std::move(done));
   absl::StatusOr<uint8_t*> buffer = context->cache->AllocateBuffer();
   if (buffer.ok()) {
@@ -35,9 +35,8 @@ ReadOp::ReadOp(const ReadOpContext* context, uint64_t page_index, uint64_t evict
     : context_(context),
       page_index_(page_index),
       page_size_bytes_(context->config->page_size_bytes),
-      file_bytes_(static_cast<uint32_t>(
-          std::min<uint64_t>(page_size_bytes_, context->config->size_bytes -
-                                                   page_index * page_size_bytes_))),
+      file_bytes_(static_cast<uint32_t>(std::min<uint64_t>(
+          page_size_bytes_, context->config->size_bytes - page_index * page_size_bytes_))),
       evictions_at_submit_(evictions_at_submit),
       done_(std::move(done)) {
   context_->ops->Start();
@@ -74,10 +73,10 @@ void ReadOp::Complete(int32_t res) {
   }
   if (res == 0) {
     // The file is sized to the volume when it is opened: ending early means it was cut since.
-    return Fail(absl::DataLossError(absl::StrCat(
-        "read of page ", page_index_, ": the volume file of ", context_->config->name,
-        " ends at byte ", offset_bytes, ", inside the volume (", context_->config->size_bytes,
-        " bytes)")));
+    return Fail(absl::DataLossError(
+        absl::StrCat("read of page ", page_index_, ": the volume file of ", context_->config->name,
+                     " ends at byte ", offset_bytes, ", inside the volume (",
+                     context_->config->size_bytes, " bytes)")));
   }
   bytes_read_ += static_cast<uint32_t>(res);
   // A short read is resubmitted for the rest; every round makes progress, so this ends.
@@ -97,9 +96,9 @@ void ReadOp::Complete(int32_t res) {
     // read may predate a write acknowledged before the read began. Read again.
     if (page_ != nullptr) cache.Unpin(std::exchange(page_, nullptr));
     if (++eviction_retries_ > kMaxEvictionRetries) {
-      return Fail(absl::UnavailableError(absl::StrCat(
-          "read of page ", page_index_, " of volume ", context_->config->name,
-          ": the cache kept evicting it while it was read; retry")));
+      return Fail(absl::UnavailableError(
+          absl::StrCat("read of page ", page_index_, " of volume ", context_->config->name,
+                       ": the cache kept evicting it while it was read; retry")));
     }
     evictions_at_submit_ = cache.EvictionSeq(page_index_);
     bytes_read_ = 0;

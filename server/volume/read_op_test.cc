@@ -103,8 +103,7 @@ TEST_F(ReadOpTest, AFileThatEndsInsideTheVolumeIsDataLossNotZeros) {
   fake_.CompleteAt(0, 0);  // end of file after half the page
   absl::StatusOr<std::string> data = result->Wait();
   EXPECT_EQ(data.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(data.status().message().find("ends at byte 6144"), std::string::npos)
-      << data.status();
+  EXPECT_NE(data.status().message().find("ends at byte 6144"), std::string::npos) << data.status();
 }
 
 TEST_F(ReadOpTest, AnIoErrorIsReturnedAndNothingIsCached) {

@@ -19,6 +19,7 @@
 #include "server/common/annotated_reader_lock.h"
 #include "server/common/clock.h"
 #include "server/common/io_status.h"
+#include "server/common/status_macros.h"
 #include "server/common/sync_result.h"
 #include "server/io/io_backend.h"
 #include "server/volume/dirty_throttle.h"
@@ -29,7 +30,6 @@
 #include "server/writeback/block_map.h"
 #include "server/writeback/error_seq.h"
 #include "server/writeback/writeback.h"
-#include "server/common/status_macros.h"
 
 namespace blockstore {
 
@@ -105,8 +105,8 @@ constexpr absl::Duration kParkedPollInterval = absl::Milliseconds(5);
 // built here.
 class VolumeImpl final : public Volume {
  public:
-  VolumeImpl(const VolumeConfig& config, const VolumeOptions& options, uint32_t incarnation,
-             int fd, absl::optional<VolumeFile> file, IoBackend* backend, MemoryBudget* budget,
+  VolumeImpl(const VolumeConfig& config, const VolumeOptions& options, uint32_t incarnation, int fd,
+             absl::optional<VolumeFile> file, IoBackend* backend, MemoryBudget* budget,
              std::unique_ptr<MemoryBudget> own_budget)
       : config_(config),
         options_(options),
@@ -248,7 +248,7 @@ class VolumeImpl final : public Volume {
 
  private:
   static WritebackConfig MakeWritebackConfig(const VolumeConfig& config,
-                                              const VolumeOptions& options, int fd) {
+                                             const VolumeOptions& options, int fd) {
     WritebackConfig wb;
     wb.volume_name = config.name;
     wb.fd = fd;
@@ -323,8 +323,8 @@ class VolumeImpl final : public Volume {
         ABSL_ANNOTATE_IGNORE_WRITES_END();
       }
       const uint32_t first = write.offset_bytes / config_.block_size_bytes;
-      const uint32_t last =
-          (write.offset_bytes + static_cast<uint32_t>(write.data.size())) / config_.block_size_bytes;
+      const uint32_t last = (write.offset_bytes + static_cast<uint32_t>(write.data.size())) /
+                            config_.block_size_bytes;
       for (uint32_t i = first; i < last; ++i) page->SetBlock(i, kBlockUptodate | kBlockDirty);
       cache_.MarkDirty(page);
     }
@@ -523,7 +523,8 @@ class VolumeImpl final : public Volume {
   }
 
   void BackgroundWriteback() {
-    const int64_t expired_before = MonotonicNanos() - absl::ToInt64Nanoseconds(options_.dirty_expire);
+    const int64_t expired_before =
+        MonotonicNanos() - absl::ToInt64Nanoseconds(options_.dirty_expire);
     for (;;) {
       if (jobs_pending_.load(std::memory_order_acquire)) return;  // integrity work first
       const bool over = OverBackgroundThreshold() || throttle_.HasWaiters();
@@ -575,9 +576,9 @@ class VolumeImpl final : public Volume {
         return;
       }
       if (page_busy) {
-        status = absl::ResourceExhaustedError(absl::StrCat(
-            "volume ", config_.name, ": page ", write->page_index,
-            " stayed in writeback until the deadline (stable pages); retry later"));
+        status = absl::ResourceExhaustedError(
+            absl::StrCat("volume ", config_.name, ": page ", write->page_index,
+                         " stayed in writeback until the deadline (stable pages); retry later"));
       }
       throttle_.Release(*write);
       FinishWrite(std::move(*write), std::move(status), fua_page);
@@ -619,9 +620,9 @@ class VolumeImpl final : public Volume {
 
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    const VolumeConfig& config,
-                                                   const VolumeOptions& options,
-                                                   IoBackend* backend, MemoryBudget* budget,
-                                                   bool create, uint32_t incarnation) {
+                                                   const VolumeOptions& options, IoBackend* backend,
+                                                   MemoryBudget* budget, bool create,
+                                                   uint32_t incarnation) {
   RETURN_IF_ERROR(ValidateVolumeConfig(config));
   ASSIGN_OR_RETURN(VolumeFile file, VolumeFile::Open(data_path, config.size_bytes, create,
                                                      /*reserve_space=*/!options.thin));
@@ -631,9 +632,8 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
     budget = own_budget.get();
   }
   const int fd = file.fd();
-  return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, fd,
-                                                std::move(file), backend, budget,
-                                                std::move(own_budget)));
+  return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, fd, std::move(file),
+                                                backend, budget, std::move(own_budget)));
 }
 
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,

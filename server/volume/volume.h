@@ -15,8 +15,8 @@
 #include "server/common/volume_counters.h"
 #include "server/volume/flush_observer.h"
 #include "server/volume/volume_config.h"
-#include "server/writeback/writeback.h"
 #include "server/writeback/page_result.h"
+#include "server/writeback/writeback.h"
 
 namespace blockstore {
 
@@ -26,9 +26,9 @@ class MemoryBudget;
 
 // Tunables of one volume's cache and writeback; the server's flags fill them.
 struct VolumeOptions {
-  uint64_t cache_bytes = 256ull << 20;            // page memory budget (data + bookkeeping)
-  uint64_t dirty_limit_bytes = 64ull << 20;       // writers wait above this (balance_dirty_pages)
-  uint64_t dirty_background_bytes = 16ull << 20;  // the flusher starts writing above this
+  uint64_t cache_bytes = 256ull << 20;             // page memory budget (data + bookkeeping)
+  uint64_t dirty_limit_bytes = 64ull << 20;        // writers wait above this (balance_dirty_pages)
+  uint64_t dirty_background_bytes = 16ull << 20;   // the flusher starts writing above this
   absl::Duration dirty_expire = absl::Seconds(5);  // a page dirty this long is written back
   absl::Duration flusher_interval = absl::Milliseconds(500);
   absl::Duration dirty_wait_max = absl::Seconds(30);  // longest throttle wait without a deadline
@@ -138,9 +138,9 @@ class Volume {
 // own of options.cache_bytes.
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    const VolumeConfig& config,
-                                                   const VolumeOptions& options,
-                                                   IoBackend* backend, MemoryBudget* budget,
-                                                   bool create, uint32_t incarnation = 0);
+                                                   const VolumeOptions& options, IoBackend* backend,
+                                                   MemoryBudget* budget, bool create,
+                                                   uint32_t incarnation = 0);
 
 // A volume on a device the caller owns, such as a FakeIoBackend device token: nothing is
 // opened, sized or closed. For tests of the engine on the fake and faulty backends.

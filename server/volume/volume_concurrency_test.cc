@@ -153,11 +153,10 @@ void RunConcurrently(bool stable_pages) {
   EXPECT_GT(counters.start_writeback.load(), 0u);
   for (uint64_t block = 0; block < last.size(); ++block) {
     const int writer = static_cast<int>((block % kBlocksPerPage) / kBlocksPerWriter);
-    const std::string expected = last[block] < 0 ? std::string(kBlockSize, '\0')
-                                                 : BlockBytes(writer, last[block], block);
+    const std::string expected =
+        last[block] < 0 ? std::string(kBlockSize, '\0') : BlockBytes(writer, last[block], block);
     ASSERT_EQ(fake.ReadDurable(fd, block * kBlockSize, kBlockSize), expected)
-        << "block " << block << " last written by writer " << writer << " as seq "
-        << last[block];
+        << "block " << block << " last written by writer " << writer << " as seq " << last[block];
   }
   volume->Close();
   EXPECT_EQ(counters.bios_inflight.load(), 0);
@@ -228,8 +227,7 @@ TEST(VolumeConcurrencyTest, ReadCompletionNeverWaitsForAPageLockHeldByWriteback)
       << "the read's completion is waiting for a page lock held by writeback";
   // Let the flush (and with it the read) finish; bounded in count and time.
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  for (int i = 0; i < 1000 && !(flush.done() && read_done.IsSet()) && absl::Now() < deadline;
-       ++i) {
+  for (int i = 0; i < 1000 && !(flush.done() && read_done.IsSet()) && absl::Now() < deadline; ++i) {
     const uint64_t seen = watcher.submits();
     if (fake.PendingCount() > 0) {
       fake.CompleteNext();

@@ -1,5 +1,4 @@
 #include "server/volume/volume_config.h"
-#include "server/common/status_macros.h"
 
 #include <vector>
 
@@ -7,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/status_macros.h"
 
 namespace blockstore {
 namespace {
@@ -41,23 +41,20 @@ absl::Status ValidateVolumeConfig(const VolumeConfig& config) {
   RETURN_IF_ERROR(ValidateVolumeName(config.name));
   if (!IsPowerOfTwo(config.page_size_bytes) || config.page_size_bytes < kMinPageSizeBytes ||
       config.page_size_bytes > kMaxPageSizeBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size_bytes: ", config.page_size_bytes,
-                     " is not a power of two from ", kMinPageSizeBytes, " to ",
-                     kMaxPageSizeBytes));
+    return absl::InvalidArgumentError(absl::StrCat("page_size_bytes: ", config.page_size_bytes,
+                                                   " is not a power of two from ",
+                                                   kMinPageSizeBytes, " to ", kMaxPageSizeBytes));
   }
   if (!IsPowerOfTwo(config.block_size_bytes) || config.block_size_bytes < kMinBlockSizeBytes ||
       config.block_size_bytes > config.page_size_bytes) {
     return absl::InvalidArgumentError(
-        absl::StrCat("block_size_bytes: ", config.block_size_bytes,
-                     " is not a power of two from ", kMinBlockSizeBytes, " to page_size_bytes (",
-                     config.page_size_bytes, ")"));
+        absl::StrCat("block_size_bytes: ", config.block_size_bytes, " is not a power of two from ",
+                     kMinBlockSizeBytes, " to page_size_bytes (", config.page_size_bytes, ")"));
   }
   if (config.size_bytes == 0 || config.size_bytes % config.block_size_bytes != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("size_bytes: ", config.size_bytes,
-                     " must be positive and a multiple of block_size_bytes (",
-                     config.block_size_bytes, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "size_bytes: ", config.size_bytes, " must be positive and a multiple of block_size_bytes (",
+        config.block_size_bytes, ")"));
   }
   return absl::OkStatus();
 }
@@ -66,8 +63,8 @@ absl::Status ValidatePageIndex(const VolumeConfig& config, uint64_t page_index,
                                absl::string_view field) {
   if (page_index >= config.page_count()) {
     return absl::OutOfRangeError(absl::StrCat(field, ": page ", page_index,
-                                              " is past the end of volume \"", config.name,
-                                              "\" (", config.page_count(), " pages)"));
+                                              " is past the end of volume \"", config.name, "\" (",
+                                              config.page_count(), " pages)"));
   }
   return absl::OkStatus();
 }
@@ -77,8 +74,8 @@ absl::Status ValidateWriteGeometry(const VolumeConfig& config, uint64_t page_ind
   const uint64_t block = config.block_size_bytes;
   if (length == 0) return absl::InvalidArgumentError("data: must not be empty");
   if (offset_bytes % block != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "offset_bytes: ", offset_bytes, " is not a multiple of the block size ", block));
+    return absl::InvalidArgumentError(absl::StrCat("offset_bytes: ", offset_bytes,
+                                                   " is not a multiple of the block size ", block));
   }
   if (length % block != 0) {
     return absl::InvalidArgumentError(
@@ -86,16 +83,15 @@ absl::Status ValidateWriteGeometry(const VolumeConfig& config, uint64_t page_ind
   }
   if (offset_bytes > config.page_size_bytes || length > config.page_size_bytes - offset_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("data: offset_bytes ", offset_bytes,
-                                                   " + length ", length,
-                                                   " exceeds the page size ",
+                                                   " + length ", length, " exceeds the page size ",
                                                    config.page_size_bytes));
   }
   RETURN_IF_ERROR(ValidatePageIndex(config, page_index));
   const uint64_t end = page_index * config.page_size_bytes + offset_bytes + length;
   if (end > config.size_bytes) {
     return absl::OutOfRangeError(absl::StrCat("data: ends at byte ", end,
-                                              ", past the end of volume \"", config.name,
-                                              "\" (", config.size_bytes, " bytes)"));
+                                              ", past the end of volume \"", config.name, "\" (",
+                                              config.size_bytes, " bytes)"));
   }
   return absl::OkStatus();
 }

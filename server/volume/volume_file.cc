@@ -50,9 +50,9 @@ absl::StatusOr<VolumeFile> VolumeFile::Open(const std::string& path, uint64_t si
       const int err = ::posix_fallocate(fd, 0, static_cast<off_t>(size_bytes));
       if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
         ::unlink(path.c_str());
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "size_bytes: ", size_bytes, " bytes do not fit on the server's disk (",
-            std::strerror(err), "); free space or choose a smaller volume"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("size_bytes: ", size_bytes, " bytes do not fit on the server's disk (",
+                         std::strerror(err), "); free space or choose a smaller volume"));
       }
       if (err == EOPNOTSUPP || err == EINVAL) {
         LOG(WARNING) << "space for " << path << " cannot be reserved on this file system ("

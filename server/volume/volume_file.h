@@ -21,8 +21,8 @@ class VolumeFile {
   // with `reserve_space` allocates all of it on the disk (ResourceExhausted when it does not
   // fit); without, the file is sparse (thin). File systems that refuse O_DIRECT (tmpfs, some
   // overlays) get buffered IO, and those that cannot reserve space a thin file, with a warning.
-  static absl::StatusOr<VolumeFile> Open(const std::string& path, uint64_t size_bytes,
-                                         bool create, bool reserve_space = false);
+  static absl::StatusOr<VolumeFile> Open(const std::string& path, uint64_t size_bytes, bool create,
+                                         bool reserve_space = false);
 
   VolumeFile(VolumeFile&& other) noexcept;
   VolumeFile& operator=(VolumeFile&& other) noexcept;

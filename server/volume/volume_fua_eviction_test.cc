@@ -97,7 +97,7 @@ TEST(VolumeFuaEvictionTest, FuaWriteReportsTheFailureOfAWritebackWhosePageWasThe
   ASSERT_TRUE(wait_for([&] { return pending_at(5); }));
   fake.CompleteNext();  // page 5, with the FUA write's data: the device fails it
   ASSERT_TRUE(wait_for([&] { return pending_at(9); }));  // the pass waits again, on page 9
-  EXPECT_FALSE(fua.done());  // its job is queued behind the pass
+  EXPECT_FALSE(fua.done());                              // its job is queued behind the pass
 
   // New writes fill the cache until it evicts its clean pages (pages 1 and 3, and page 5
   // unless something holds it). Writes that find no room park; the data outlives them.

@@ -132,8 +132,8 @@ class ModelRun {
     const uint64_t count = 1 + rng_() % (page_end - first);
     std::string data(count * config_.block_size_bytes, '\0');
     for (char& c : data) c = static_cast<char>(rng_());
-    const uint32_t offset = static_cast<uint32_t>((first - page * blocks_per_page_) *
-                                                  config_.block_size_bytes);
+    const uint32_t offset =
+        static_cast<uint32_t>((first - page * blocks_per_page_) * config_.block_size_bytes);
     ASSERT_TRUE(volume_->WriteSync(page, offset, data).ok());
     for (uint64_t i = 0; i < count; ++i) {
       BlockModel& block = blocks_[first + i];
@@ -220,8 +220,7 @@ class ModelRun {
         if (rng_() % 3 == 0) faulty_->ShortWriteOnce(512 * (1 + rng_() % 8));
         if (rng_() % 3 == 0) faulty_->EagainTimes(1 + static_cast<int>(rng_() % 3));
         if (rng_() % 3 == 0) {
-          faulty_->FailAllocationsAt(faulty_->AllocationCalls() + 1 + rng_() % 8,
-                                     1 + rng_() % 3);
+          faulty_->FailAllocationsAt(faulty_->AllocationCalls() + 1 + rng_() % 8, 1 + rng_() % 3);
         }
       }
     }
@@ -247,8 +246,8 @@ class ModelRun {
     const std::set<uint64_t> expected_pages = DirtyPages();
     FlushWaiter waiter;
     volume_->Flush(cursor_, &waiter);
-    ASSERT_TRUE(tracker_->WaitForBlocksInFlight(dirty_blocks, config_.block_size_bytes,
-                                                kDriveTimeout))
+    ASSERT_TRUE(
+        tracker_->WaitForBlocksInFlight(dirty_blocks, config_.block_size_bytes, kDriveTimeout))
         << "the flush did not put all " << dirty_blocks << " dirty blocks in flight";
     const VolumeCounters& counters = volume_->counters();
     for (int i = 0; i < 100000 && tracker_->BiosInFlight() > 0; ++i) {
@@ -294,7 +293,10 @@ class ModelRun {
         BlockModel& block = blocks_[b];
         const uint32_t in_page = static_cast<uint32_t>(b - first);
         const bool was_written = block.dirty || block.unsure;
-        history_[b].push_back(absl::StrCat("f@", step_, was_written ? "W" : "", result.status.ok() ? "ok" : "err", failed.count(in_page) ? "L" : "", bad_blocks.count(b) ? "B" : "", long_allocation_failure ? "A" : ""));
+        history_[b].push_back(
+            absl::StrCat("f@", step_, was_written ? "W" : "", result.status.ok() ? "ok" : "err",
+                         failed.count(in_page) ? "L" : "", bad_blocks.count(b) ? "B" : "",
+                         long_allocation_failure ? "A" : ""));
         if (failed.count(in_page) != 0) {
           // Listed as failed: written in this flush, or failed before and not written since.
           EXPECT_TRUE(was_written || block.failed) << "block " << b << " listed but not written";
@@ -324,8 +326,8 @@ class ModelRun {
     for (uint64_t b = 0; b < total_blocks_; ++b) {
       const BlockModel& block = blocks_[b];
       if (block.device.empty()) continue;
-      const std::string durable = fake_->ReadDurable(fd_, b * config_.block_size_bytes,
-                                                     config_.block_size_bytes);
+      const std::string durable =
+          fake_->ReadDurable(fd_, b * config_.block_size_bytes, config_.block_size_bytes);
       bool match = false;
       for (const std::string& candidate : block.device) match |= durable == candidate;
       EXPECT_TRUE(match) << "block " << b << " (page " << PageOf(b) << ") differs on the device"
@@ -390,10 +392,10 @@ TEST(VolumeModelTest, RandomWritesFlushesAndFaultsMatchTheModel) {
   // after every flush and read.
   for (uint64_t seed : Seeds()) {
     const bool auto_complete = seed % 2 == 1;
-    SCOPED_TRACE(::testing::Message() << "seed " << seed << " ("
-                                      << (auto_complete ? "fake's thread completes"
-                                                        : "test completes in random order")
-                                      << "); rerun with BLOCKSTORE_MODEL_SEED=" << seed);
+    SCOPED_TRACE(::testing::Message()
+                 << "seed " << seed << " ("
+                 << (auto_complete ? "fake's thread completes" : "test completes in random order")
+                 << "); rerun with BLOCKSTORE_MODEL_SEED=" << seed);
     ModelRun run(seed, auto_complete);
     run.Run();
     if (::testing::Test::HasFailure()) break;

@@ -16,14 +16,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "server/cache/chunk_pool.h"
+#include "server/cache/memory_budget.h"
+#include "server/cache/page_arena.h"
 #include "server/common/annotated_mutex_lock.h"
 #include "server/common/io_status.h"
 #include "server/common/status_macros.h"
 #include "server/volume/volume_file.h"
 #include "server/volume/volume_state.h"
-#include "server/cache/chunk_pool.h"
-#include "server/cache/memory_budget.h"
-#include "server/cache/page_arena.h"
 
 namespace blockstore {
 namespace {
@@ -155,8 +155,8 @@ absl::Status VolumeRegistry::OpenExisting(const std::string& name) {
     state->clean = true;
   } else if (!state->clean) {
     const uint32_t next = NextIncarnation(state->incarnation);
-    LOG(WARNING) << "volume " << name << " did not stop cleanly (incarnation "
-                 << state->incarnation << "): writes acknowledged but not flushed may be lost; "
+    LOG(WARNING) << "volume " << name << " did not stop cleanly (incarnation " << state->incarnation
+                 << "): writes acknowledged but not flushed may be lost; "
                  << "now incarnation " << next << ", older error cursors get DATA_LOSS once";
     state->incarnation = next;
   }
@@ -168,8 +168,8 @@ absl::Status VolumeRegistry::OpenExisting(const std::string& name) {
                    OpenVolume(DataPath(name), *config, options_, backend_, budget_.get(),
                               /*create=*/false, state->incarnation));
   LOG(INFO) << "volume " << name << " opened: " << config->size_bytes << " bytes, page "
-            << config->page_size_bytes << ", block " << config->block_size_bytes
-            << ", incarnation " << state->incarnation;
+            << config->page_size_bytes << ", block " << config->block_size_bytes << ", incarnation "
+            << state->incarnation;
   AnnotatedMutexLock lock(&mu_);
   volumes_.emplace(name, std::shared_ptr<Volume>(std::move(volume)));
   return absl::OkStatus();
@@ -311,8 +311,8 @@ absl::Status VolumeRegistry::StopAndFlushAll(std::vector<std::string>* failures)
           WriteVolumeState(data_dir_, StatePath(volume->config().name), state);
       if (status.ok()) continue;
       summary.status = status;
-      LOG(ERROR) << "volume " << volume->config().name << ": could not record the clean stop: "
-                 << status;
+      LOG(ERROR) << "volume " << volume->config().name
+                 << ": could not record the clean stop: " << status;
     }
     for (const PageResult& page : pages) {
       if (!page.status.ok()) {
@@ -320,9 +320,9 @@ absl::Status VolumeRegistry::StopAndFlushAll(std::vector<std::string>* failures)
                    << " could not be written at shutdown: " << page.status;
       }
     }
-    const std::string line = absl::StrCat("volume ", volume->config().name, ": ",
-                                          summary.pages_failed, " pages lost: ",
-                                          summary.status.ToString());
+    const std::string line =
+        absl::StrCat("volume ", volume->config().name, ": ", summary.pages_failed,
+                     " pages lost: ", summary.status.ToString());
     LOG(ERROR) << line;
     if (failures != nullptr) failures->push_back(line);
     if (first_error.ok()) first_error = summary.status;

@@ -89,8 +89,8 @@ class VolumeRegistry {
   std::map<std::string, std::shared_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> creating_ ABSL_GUARDED_BY(mu_);  // names Create has reserved
-  Recovery recovery_;  // set by Open(), constant afterwards
-  absl::BitGen gen_ ABSL_GUARDED_BY(mu_);  // first incarnations
+  Recovery recovery_;                                    // set by Open(), constant afterwards
+  absl::BitGen gen_ ABSL_GUARDED_BY(mu_);                // first incarnations
 };
 
 }  // namespace blockstore

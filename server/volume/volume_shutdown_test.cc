@@ -76,8 +76,7 @@ TEST(VolumeShutdownTest, WritersRacingTheShutdownAreEitherDurableOrRefused) {
   constexpr int kPagesPerWriter = 256;
   const VolumeConfig config = testing_harness::FourKiBVolumeConfig(kWriters * kPagesPerWriter);
   const int fd = fake.AddDevice(config.size_bytes);
-  auto volume = OpenVolumeOnDeviceForTest(fd, config, testing_harness::QuietVolumeOptions(),
-                                          &fake);
+  auto volume = OpenVolumeOnDeviceForTest(fd, config, testing_harness::QuietVolumeOptions(), &fake);
   ASSERT_TRUE(volume.ok()) << volume.status();
 
   std::vector<std::vector<std::string>> acknowledged(kWriters);

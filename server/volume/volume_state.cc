@@ -25,8 +25,8 @@ uint32_t NextIncarnation(uint32_t incarnation) {
 }
 
 std::string SerializeVolumeState(const VolumeState& state) {
-  return absl::StrCat("format=1\nincarnation=", state.incarnation,
-                      "\nclean=", state.clean ? 1 : 0, "\n");
+  return absl::StrCat("format=1\nincarnation=", state.incarnation, "\nclean=", state.clean ? 1 : 0,
+                      "\n");
 }
 
 absl::StatusOr<VolumeState> ParseVolumeState(absl::string_view text) {

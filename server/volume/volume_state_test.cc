@@ -21,9 +21,10 @@ TEST(VolumeStateTest, RoundTripsThroughItsFileFormat) {
 }
 
 TEST(VolumeStateTest, BadTextIsDataLoss) {
-  for (const char* text : {"", "format=1\nincarnation=3\n", "format=2\nincarnation=3\nclean=1\n",
-                           "format=1\nincarnation=x\nclean=1\n", "format=1\nincarnation=3\nclean=7\n",
-                           "format=1\nincarnation=4294967295\nclean=1\n"}) {
+  for (const char* text :
+       {"", "format=1\nincarnation=3\n", "format=2\nincarnation=3\nclean=1\n",
+        "format=1\nincarnation=x\nclean=1\n", "format=1\nincarnation=3\nclean=7\n",
+        "format=1\nincarnation=4294967295\nclean=1\n"}) {
     EXPECT_EQ(ParseVolumeState(text).status().code(), absl::StatusCode::kDataLoss) << text;
   }
 }

@@ -112,8 +112,7 @@ TEST_P(VolumeTest, FuaWriteIsDurableWhenAcknowledged) {
 TEST_P(VolumeTest, PageHoldingEofWritesOnlyBlocksInsideTheVolume) {
   // Page 64 holds one block (1024 bytes) inside the volume.
   ASSERT_TRUE(volume_->WriteSync(64, 0, Pattern(1024, 'e')).ok());
-  EXPECT_EQ(volume_->WriteSync(64, 1024, Pattern(1024, 'x')).code(),
-            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(volume_->WriteSync(64, 1024, Pattern(1024, 'x')).code(), absl::StatusCode::kOutOfRange);
   EXPECT_TRUE(volume_->FlushSync().status.ok());
   EXPECT_EQ(PreadFile(path_, 64 * 4096, 1024), Pattern(1024, 'e'));
   auto read = volume_->ReadSync(64);

@@ -68,8 +68,8 @@ TEST(WritebackCompletionTest, R27_FlushWaitsForEveryBioAndTheDeviceFlush) {
   ASSERT_TRUE(watcher.WaitForSubmits(5));  // page 2's bio (4 submissions before)
   ASSERT_TRUE(volume->WriteSync(40, 0, std::string(4096, 'q')).ok());
   FlushWaiter later;
-  volume->Flush(absl::nullopt, &later);  // waits for page 2, then writes page 40
-  fake.CompleteNext();                   // page 2's bio
+  volume->Flush(absl::nullopt, &later);    // waits for page 2, then writes page 40
+  fake.CompleteNext();                     // page 2's bio
   ASSERT_TRUE(watcher.WaitForSubmits(7));  // the earlier flush's fdatasync and page 40's bio
   for (size_t i = 0; i < fake.PendingCount();) {
     if (fake.PendingOp(i) == IoOp::kFdatasync) {

@@ -10,10 +10,7 @@
 namespace blockstore {
 
 Bio::Bio(Writeback* owner, uint32_t max_vecs)
-    : owner_(owner),
-      max_vecs_(max_vecs),
-      vecs_(new Vec[max_vecs]),
-      iovecs_(new iovec[max_vecs]) {}
+    : owner_(owner), max_vecs_(max_vecs), vecs_(new Vec[max_vecs]), iovecs_(new iovec[max_vecs]) {}
 
 void Bio::Reset(IoEnd* io_end, int fd, uint64_t device_block, uint32_t block_size_bytes) {
   io_end_ = io_end;

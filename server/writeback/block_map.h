@@ -50,9 +50,7 @@ class TableBlockMap final : public BlockMap {
   }
   void Set(uint64_t logical_block, BlockMapping mapping) { table_[logical_block] = mapping; }
   BlockMapping Map(uint64_t logical_block) const override { return table_[logical_block]; }
-  void InvalidateAlias(uint64_t device_block) override {
-    invalidated_.push_back(device_block);
-  }
+  void InvalidateAlias(uint64_t device_block) override { invalidated_.push_back(device_block); }
   const std::vector<uint64_t>& invalidated() const { return invalidated_; }
 
  private:

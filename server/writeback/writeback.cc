@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "glog/logging.h"
+#include "server/common/annotated_mutex_lock.h"
 #include "server/common/clock.h"
 #include "server/common/io_status.h"
-#include "server/common/annotated_mutex_lock.h"
 
 namespace blockstore {
 namespace {
@@ -153,8 +153,7 @@ absl::Status Writeback::Pass::WritePage(Page* page, bool* writeback_started) {
     }
     if (skip) {
       if (wb->config_.submit_on_skipped_buffer && bio_ != nullptr) {
-        VolumeCounters::Add(
-            counters->bio_splits[static_cast<int>(BioSplitReason::kSkippedBuffer)]);
+        VolumeCounters::Add(counters->bio_splits[static_cast<int>(BioSplitReason::kSkippedBuffer)]);
         SubmitOpenBio();
       }
       continue;
@@ -189,8 +188,7 @@ absl::Status Writeback::Pass::WritePage(Page* page, bool* writeback_started) {
       // submit the bio carried from earlier pages; this page's own buffers join bios here, so
       // the bio holding them must go out here, when the skipped buffer is met.
       if (wb->config_.submit_on_skipped_buffer && bio_ != nullptr && i * block_size < len) {
-        VolumeCounters::Add(
-            counters->bio_splits[static_cast<int>(BioSplitReason::kSkippedBuffer)]);
+        VolumeCounters::Add(counters->bio_splits[static_cast<int>(BioSplitReason::kSkippedBuffer)]);
         SubmitOpenBio();
       }
       continue;
@@ -245,8 +243,7 @@ absl::Status Writeback::Pass::AddBuffer(Page* page, uint32_t block, uint64_t log
     if (device_block != next_device_block_) {
       // R7: only physically contiguous buffers share a bio.
       if (bio_ != nullptr) {
-        VolumeCounters::Add(
-            counters->bio_splits[static_cast<int>(BioSplitReason::kDiscontiguous)]);
+        VolumeCounters::Add(counters->bio_splits[static_cast<int>(BioSplitReason::kDiscontiguous)]);
       }
       new_extent = true;
     } else if (logical_block != next_logical_block_) {
@@ -363,8 +360,7 @@ void Writeback::EndBio(Bio* bio, int err) {
     LOG_EVERY_N(WARNING, 1) << "volume " << config_.volume_name << ": write of "
                             << bio->bytes() / block_size << " blocks at device block "
                             << bio->device_block() << " (volume offset "
-                            << io_end->logical_offset_bytes() << ") failed: "
-                            << std::strerror(err);
+                            << io_end->logical_offset_bytes() << ") failed: " << std::strerror(err);
   }
   VolumeCounters::Add(counters_->bios_inflight, -1);
   FreeBio(bio);
@@ -385,11 +381,10 @@ void Writeback::EndPageWriteback(Page* page, WritebackObserver* observer) {
       for (uint32_t i = 0; i < page->block_count(); ++i) {
         if (page->TestBlock(i, kBlockWriteError)) result.failed_blocks.push_back(i);
       }
-      result.status = IoResultToStatus(
-          -err, absl::StrCat("write of page ", page->index()),
-          page->index() * page->block_count() + (result.failed_blocks.empty()
-                                                     ? 0
-                                                     : result.failed_blocks.front()));
+      result.status =
+          IoResultToStatus(-err, absl::StrCat("write of page ", page->index()),
+                           page->index() * page->block_count() +
+                               (result.failed_blocks.empty() ? 0 : result.failed_blocks.front()));
     }
   }
   if (!cache_->EndWriteback(page)) {
@@ -470,8 +465,8 @@ void Writeback::ReleaseIoEnd(IoEnd* io_end) {
   VolumeCounters::Add(counters_->ioends_inflight, -1);
   AnnotatedMutexLock lock(&pool_mu_);
   free_io_ends_.push_back(io_end);
-  if (pool_waiters_ > 0 && (free_io_ends_.size() >= pool_wake_batch_ ||
-                            free_io_ends_.size() == io_ends_.size())) {
+  if (pool_waiters_ > 0 &&
+      (free_io_ends_.size() >= pool_wake_batch_ || free_io_ends_.size() == io_ends_.size())) {
     pool_cv_.SignalAll();
   }
 }

@@ -111,9 +111,9 @@ class Writeback {
     Writeback* const wb_;
     const SyncMode mode_;
     WritebackObserver* const observer_;
-    Bio* bio_ = nullptr;       // open bio (io_bio)
-    IoEnd* io_end_ = nullptr;  // current extent; the pass holds one reference
-    uint64_t next_device_block_ = 0;   // io_next_block
+    Bio* bio_ = nullptr;              // open bio (io_bio)
+    IoEnd* io_end_ = nullptr;         // current extent; the pass holds one reference
+    uint64_t next_device_block_ = 0;  // io_next_block
     uint64_t next_logical_block_ = 0;
     int64_t pages_skipped_ = 0;
     bool finished_ = false;

@@ -147,7 +147,8 @@ TEST(WritebackErrorsTest, R17_OnlyAWholeWriteIsASuccess) {
   const std::vector<Case> cases = {
       {"short write", [&] { h.faulty().ShortWriteOnce(1024); }, [&] { h.fake().CompleteAll(); },
        true},
-      {"short result", [] {}, [&] {
+      {"short result", [] {},
+       [&] {
          h.fake().CompleteNext(2048);
          h.fake().CompleteAll();
        },

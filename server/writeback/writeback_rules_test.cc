@@ -165,8 +165,7 @@ TEST(WritebackRulesTest, R04_CleanDelayedAndUnmappedBuffersAreSkipped) {
     }
     std::vector<const Bio*> bios = h.PendingBios();
     ASSERT_EQ(bios.size(), 1u);
-    EXPECT_EQ(BioPageBlocks(*bios[0], 1024),
-              (std::vector<std::pair<uint64_t, uint32_t>>{{0, 0}}));
+    EXPECT_EQ(BioPageBlocks(*bios[0], 1024), (std::vector<std::pair<uint64_t, uint32_t>>{{0, 0}}));
     h.fake().CompleteAll();
     Page* p = h.page(0);
     EXPECT_FALSE(p->TestBlock(0, kBlockDirty));
@@ -276,8 +275,7 @@ TEST(WritebackRulesTest, R07_BuffersShareABioOnlyWhilePhysicallyContiguous) {
     ASSERT_EQ(bios.size(), 2u);
     EXPECT_EQ(bios[0]->device_block(), 100u);
     EXPECT_EQ(bios[1]->device_block(), 200u);
-    EXPECT_EQ(h.counters().bio_splits[static_cast<int>(BioSplitReason::kDiscontiguous)].load(),
-              1u);
+    EXPECT_EQ(h.counters().bio_splits[static_cast<int>(BioSplitReason::kDiscontiguous)].load(), 1u);
     h.fake().CompleteAll();
     h.ExpectAtRest();
   }
@@ -348,7 +346,8 @@ TEST(WritebackRulesTest, R08_FullBioIsSubmittedAndTheBufferRetriedInANewOne) {
       for (uint32_t b = 0; b < 4; ++b) {
         if (rng() % 3 == 0) continue;
         h.Fill(p, b, 1, static_cast<int>(seed));
-        expected.emplace(h.map().Map(p * 4 + b).device_block, h.Expected(p, b, static_cast<int>(seed)));
+        expected.emplace(h.map().Map(p * 4 + b).device_block,
+                         h.Expected(p, b, static_cast<int>(seed)));
         any = true;
       }
       if (any) pages.push_back(p);

@@ -20,13 +20,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "glog/logging.h"
-#include "server/common/annotated_reader_lock.h"
 #include "server/cache/memory_budget.h"
 #include "server/cache/page.h"
 #include "server/cache/page_cache.h"
-#include "server/common/volume_counters.h"
 #include "server/common/annotated_mutex_lock.h"
+#include "server/common/annotated_reader_lock.h"
 #include "server/common/sync_result.h"
+#include "server/common/volume_counters.h"
 #include "server/io/io_backend.h"
 #include "server/io/testing/fake_io_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
@@ -41,7 +41,6 @@
 namespace blockstore {
 namespace testing_harness {
 
-
 // An InFlightTracker that reads the requests in flight as the writeback's bios: their blocks and
 // the pages their vectors cover. Thread-safe.
 class BioTracker : public InFlightTracker {
@@ -52,9 +51,8 @@ class BioTracker : public InFlightTracker {
   // of it a short write has already put on the device).
   int64_t BlocksInFlight(uint32_t block_size) {
     int64_t blocks = 0;
-    VisitInFlight([&](const std::vector<IoRequest*>& in_flight) {
-      blocks = Blocks(in_flight, block_size);
-    });
+    VisitInFlight(
+        [&](const std::vector<IoRequest*>& in_flight) { blocks = Blocks(in_flight, block_size); });
     return blocks;
   }
   size_t BiosInFlight() {
@@ -173,7 +171,7 @@ struct HarnessOptions {
   uint32_t bio_max_bytes = 1u << 20;
   uint32_t max_bios_inflight = 128;
   bool submit_on_skipped_buffer = false;
-  bool faulty = false;  // put a FaultyIoBackend between the writeback and the fake
+  bool faulty = false;      // put a FaultyIoBackend between the writeback and the fake
   bool track_bios = false;  // put a BioTracker on top (the writeback submits to it)
   FakeIoBackend::Options fake;
   uint64_t cache_bytes = 256ull << 20;
@@ -293,8 +291,7 @@ class WritebackHarness {
   }
 
   // Runs Pass::WritePage on the page under its lock.
-  absl::Status WritePage(Writeback::Pass* pass, uint64_t page_index,
-                         bool* started = nullptr) {
+  absl::Status WritePage(Writeback::Pass* pass, uint64_t page_index, bool* started = nullptr) {
     Page* page = cache_.Find(page_index);
     CHECK(page != nullptr) << "page " << page_index << " is not cached";
     absl::Status status;

@@ -173,8 +173,7 @@ absl::Status PrewriteFile(const std::string& path, uint64_t bytes) {
 
 template <typename T, typename Key>
 T Median(std::vector<T> runs, Key key) {
-  std::sort(runs.begin(), runs.end(),
-            [&key](const T& a, const T& b) { return key(a) < key(b); });
+  std::sort(runs.begin(), runs.end(), [&key](const T& a, const T& b) { return key(a) < key(b); });
   return runs[runs.size() / 2];
 }
 
@@ -237,8 +236,8 @@ int Main() {
         row.block_size_bytes = block;
         row.queue_depth = qd;
         row.bytes = static_cast<uint64_t>(qd == 1 ? qd1_mib : qd32_mib) << 20;
-        row.label = absl::StrCat(random ? "random" : "seq", " 4K page/", block / 1024,
-                                 "K block qd", qd);
+        row.label =
+            absl::StrCat(random ? "random" : "seq", " 4K page/", block / 1024, "K block qd", qd);
         if (row.label.find(absl::GetFlag(FLAGS_only)) != std::string::npos) rows.push_back(row);
       }
     }
@@ -258,16 +257,18 @@ int Main() {
   std::printf("machine: %u cores, kernel %s, file system %s, file %s\n",
               std::thread::hardware_concurrency(), KernelRelease().c_str(),
               FileSystemName(dir).c_str(), path.c_str());
-  std::printf("engine: %s backend%s, 4 KiB pages, Flush every M=%u pages + a final Flush, "
-              "bio_max_bytes %u KiB; queue depth Q = Q writer threads and max_bios_inflight Q\n",
-              backend_kind.c_str(), backend_note.c_str(), flush_every,
-              absl::GetFlag(FLAGS_bio_max_kib));
-  std::printf("fio: %s, ioengine=%s direct=1, bs = block size, iodepth = Q, fdatasync every "
-              "M*4KiB/bs IOs, end_fsync=1\n",
-              absl::GetFlag(FLAGS_fio).c_str(), fio_engine.c_str());
-  std::printf("bytes per row: %u MiB at qd1, %u MiB at qd32, each page/block written once; "
-              "median of %u run(s)\n",
-              qd1_mib, qd32_mib, repeat);
+  std::printf(
+      "engine: %s backend%s, 4 KiB pages, Flush every M=%u pages + a final Flush, "
+      "bio_max_bytes %u KiB; queue depth Q = Q writer threads and max_bios_inflight Q\n",
+      backend_kind.c_str(), backend_note.c_str(), flush_every, absl::GetFlag(FLAGS_bio_max_kib));
+  std::printf(
+      "fio: %s, ioengine=%s direct=1, bs = block size, iodepth = Q, fdatasync every "
+      "M*4KiB/bs IOs, end_fsync=1\n",
+      absl::GetFlag(FLAGS_fio).c_str(), fio_engine.c_str());
+  std::printf(
+      "bytes per row: %u MiB at qd1, %u MiB at qd32, each page/block written once; "
+      "median of %u run(s)\n",
+      qd1_mib, qd32_mib, repeat);
 
   const absl::Time prewrite_start = absl::Now();
   status = PrewriteFile(path, file_bytes);
@@ -280,7 +281,8 @@ int Main() {
               absl::ToDoubleSeconds(absl::Now() - prewrite_start));
   std::fflush(stdout);
 
-  auto run_engine = [&](const Row& row, bool metrics, uint64_t seed) -> absl::StatusOr<EngineResult> {
+  auto run_engine = [&](const Row& row, bool metrics,
+                        uint64_t seed) -> absl::StatusOr<EngineResult> {
     ASSIGN_OR_RETURN(std::unique_ptr<IoBackend> backend, CreateIoBackend(backend_kind));
     EngineWorkload workload;
     workload.path = path;
@@ -344,19 +346,17 @@ int Main() {
       if (absl::GetFlag(FLAGS_verbose)) {
         const double pages = static_cast<double>(std::max<uint64_t>(1, on->pages_written));
         const double ios = static_cast<double>(std::max<uint64_t>(1, fio_result->total_ios));
-        std::printf("  run %u %-28s engine %7.1f  metrics off %7.1f  fio %7.1f MiB/s | engine "
-                    "%.1f cpu-us %.2f ctx-sw /page, %llu bios (mean %.0f us), %llu fdatasyncs | "
-                    "fio %.1f cpu-us %.2f ctx-sw /IO, clat mean %.0f us, %llu syncs\n",
-                    r, row.label.c_str(), MiB(on->bytes_per_second(kPageSizeBytes)),
-                    MiB(off->bytes_per_second(kPageSizeBytes)),
-                    MiB(fio_result->bandwidth_bytes_per_second), on->cpu_seconds * 1e6 / pages,
-                    on->context_switches / pages,
-                    static_cast<unsigned long long>(on->bios_submitted),
-                    on->bio_latency_mean_ns / 1e3,
-                    static_cast<unsigned long long>(on->fdatasyncs),
-                    fio_result->cpu_seconds * 1e6 / ios, fio_result->context_switches / ios,
-                    fio_result->write_clat_mean_ns / 1e3,
-                    static_cast<unsigned long long>(fio_result->syncs));
+        std::printf(
+            "  run %u %-28s engine %7.1f  metrics off %7.1f  fio %7.1f MiB/s | engine "
+            "%.1f cpu-us %.2f ctx-sw /page, %llu bios (mean %.0f us), %llu fdatasyncs | "
+            "fio %.1f cpu-us %.2f ctx-sw /IO, clat mean %.0f us, %llu syncs\n",
+            r, row.label.c_str(), MiB(on->bytes_per_second(kPageSizeBytes)),
+            MiB(off->bytes_per_second(kPageSizeBytes)), MiB(fio_result->bandwidth_bytes_per_second),
+            on->cpu_seconds * 1e6 / pages, on->context_switches / pages,
+            static_cast<unsigned long long>(on->bios_submitted), on->bio_latency_mean_ns / 1e3,
+            static_cast<unsigned long long>(on->fdatasyncs), fio_result->cpu_seconds * 1e6 / ios,
+            fio_result->context_switches / ios, fio_result->write_clat_mean_ns / 1e3,
+            static_cast<unsigned long long>(fio_result->syncs));
       }
       on_runs.push_back(*on);
       off_runs.push_back(*off);
@@ -365,9 +365,7 @@ int Main() {
     if (failed) break;
     RowResult result;
     result.row = &row;
-    auto engine_rate = [&row](const EngineResult& e) {
-      return e.bytes_per_second(kPageSizeBytes);
-    };
+    auto engine_rate = [&row](const EngineResult& e) { return e.bytes_per_second(kPageSizeBytes); };
     result.engine = Median(on_runs, engine_rate);
     result.engine_off = Median(off_runs, engine_rate);
     result.fio = Median(fio_runs, [](const FioResult& f) { return f.bandwidth_bytes_per_second; });
@@ -390,46 +388,50 @@ int Main() {
   if (!absl::GetFlag(FLAGS_keep_file)) ::unlink(path.c_str());
   if (failed) return 1;
 
-  std::printf("\nThroughput: MiB/s of data written and made durable (engine: 4 KiB pages; fio: "
-              "bs-sized IOs); ratio = engine / fio. Metrics: the engine again with "
-              "SetMetricsEnabled(false); cost = how much slower (MiB/s) or how much more CPU per "
-              "page (whole process) the engine is with metrics on.\n");
-  std::printf("| row                          | engine MiB/s | fio MiB/s | ratio | metrics off MiB/s | "
-              "cost (MiB/s) | CPU us/page on | CPU us/page off | cost (CPU) |\n");
-  std::printf("|------------------------------|-------------:|----------:|------:|------------------:|"
-              "-------------:|---------------:|----------------:|-----------:|\n");
+  std::printf(
+      "\nThroughput: MiB/s of data written and made durable (engine: 4 KiB pages; fio: "
+      "bs-sized IOs); ratio = engine / fio. Metrics: the engine again with "
+      "SetMetricsEnabled(false); cost = how much slower (MiB/s) or how much more CPU per "
+      "page (whole process) the engine is with metrics on.\n");
+  std::printf(
+      "| row                          | engine MiB/s | fio MiB/s | ratio | metrics off MiB/s | "
+      "cost (MiB/s) | CPU us/page on | CPU us/page off | cost (CPU) |\n");
+  std::printf(
+      "|------------------------------|-------------:|----------:|------:|------------------:|"
+      "-------------:|---------------:|----------------:|-----------:|\n");
   double min_ratio = -1;
   for (const RowResult& r : results) {
     const double ratio = r.fio_mibps > 0 ? r.engine_mibps / r.fio_mibps : 0;
     if (min_ratio < 0 || ratio < min_ratio) min_ratio = ratio;
-    const double cost =
-        r.engine_off_mibps > 0 ? (r.engine_off_mibps - r.engine_mibps) / r.engine_off_mibps * 100
-                               : 0;
-    const double cpu_cost =
-        r.engine_off_cpu_us > 0
-            ? (r.engine_cpu_us - r.engine_off_cpu_us) / r.engine_off_cpu_us * 100
-            : 0;
-    std::printf("| %-28s | %12.1f | %9.1f | %5.2f | %17s | %11s%% | %14.1f | %15s | %9s%% |\n",
-                r.row->label.c_str(), r.engine_mibps, r.fio_mibps, ratio,
-                r.has_off ? Fixed(r.engine_off_mibps, 1).c_str() : "-",
-                r.has_off ? absl::StrCat(cost >= 0 ? "+" : "-", Fixed(std::abs(cost), 1)).c_str()
-                          : "-",
-                r.engine_cpu_us, r.has_off ? Fixed(r.engine_off_cpu_us, 1).c_str() : "-",
-                r.has_off ? absl::StrCat(cpu_cost >= 0 ? "+" : "-", Fixed(std::abs(cpu_cost), 1))
-                                .c_str()
-                          : "-");
+    const double cost = r.engine_off_mibps > 0
+                            ? (r.engine_off_mibps - r.engine_mibps) / r.engine_off_mibps * 100
+                            : 0;
+    const double cpu_cost = r.engine_off_cpu_us > 0 ? (r.engine_cpu_us - r.engine_off_cpu_us) /
+                                                          r.engine_off_cpu_us * 100
+                                                    : 0;
+    std::printf(
+        "| %-28s | %12.1f | %9.1f | %5.2f | %17s | %11s%% | %14.1f | %15s | %9s%% |\n",
+        r.row->label.c_str(), r.engine_mibps, r.fio_mibps, ratio,
+        r.has_off ? Fixed(r.engine_off_mibps, 1).c_str() : "-",
+        r.has_off ? absl::StrCat(cost >= 0 ? "+" : "-", Fixed(std::abs(cost), 1)).c_str() : "-",
+        r.engine_cpu_us, r.has_off ? Fixed(r.engine_off_cpu_us, 1).c_str() : "-",
+        r.has_off ? absl::StrCat(cpu_cost >= 0 ? "+" : "-", Fixed(std::abs(cpu_cost), 1)).c_str()
+                  : "-");
   }
 
-  std::printf("\nDetail (median runs). IOPS: engine page writes/s, fio IOs/s. Engine Write p99: "
-              "WriteSync, a copy into the cache; Flush p99: FlushSync, including its wait behind "
-              "earlier Flushes, its writeback and fdatasync; fio clat p99: one IO; fio sync p99: one "
-              "fdatasync.\n");
-  std::printf("| row                          | engine IOPS | fio IOPS |   bios | avg bio KiB | "
-              "Flushes | fio syncs | fio CPU us/IO | engine Write p99 us | engine Flush p99 ms | "
-              "fio clat p99 us | fio sync p99 ms |\n");
-  std::printf("|------------------------------|------------:|---------:|-------:|------------:|"
-              "--------:|----------:|--------------:|--------------------:|--------------------:|"
-              "----------------:|----------------:|\n");
+  std::printf(
+      "\nDetail (median runs). IOPS: engine page writes/s, fio IOs/s. Engine Write p99: "
+      "WriteSync, a copy into the cache; Flush p99: FlushSync, including its wait behind "
+      "earlier Flushes, its writeback and fdatasync; fio clat p99: one IO; fio sync p99: one "
+      "fdatasync.\n");
+  std::printf(
+      "| row                          | engine IOPS | fio IOPS |   bios | avg bio KiB | "
+      "Flushes | fio syncs | fio CPU us/IO | engine Write p99 us | engine Flush p99 ms | "
+      "fio clat p99 us | fio sync p99 ms |\n");
+  std::printf(
+      "|------------------------------|------------:|---------:|-------:|------------:|"
+      "--------:|----------:|--------------:|--------------------:|--------------------:|"
+      "----------------:|----------------:|\n");
   for (const RowResult& r : results) {
     const EngineResult& e = r.engine;
     const double engine_iops = e.seconds > 0 ? static_cast<double>(e.pages_written) / e.seconds : 0;
@@ -438,20 +440,21 @@ int Main() {
                              : -1;
     const double fio_cpu_us =
         r.fio.total_ios > 0 ? r.fio.cpu_seconds * 1e6 / static_cast<double>(r.fio.total_ios) : -1;
-    std::printf("| %-28s | %11.0f | %8.0f | %6llu | %11s | %7llu | %9llu | %13s | %19s | %19s | "
-                "%15s | %15s |\n",
-                r.row->label.c_str(), engine_iops, r.fio.iops,
-                static_cast<unsigned long long>(e.bios_submitted), Fixed(avg_bio_kib, 1).c_str(),
-                static_cast<unsigned long long>(e.flushes),
-                static_cast<unsigned long long>(r.fio.syncs), Fixed(fio_cpu_us, 1).c_str(),
-                Fixed(e.write_p99_ns / 1e3, 1).c_str(), Fixed(e.flush_p99_ns / 1e6, 2).c_str(),
-                Fixed(r.fio.write_clat_p99_ns / 1e3, 1).c_str(),
-                Fixed(r.fio.sync_lat_p99_ns / 1e6, 2).c_str());
+    std::printf(
+        "| %-28s | %11.0f | %8.0f | %6llu | %11s | %7llu | %9llu | %13s | %19s | %19s | "
+        "%15s | %15s |\n",
+        r.row->label.c_str(), engine_iops, r.fio.iops,
+        static_cast<unsigned long long>(e.bios_submitted), Fixed(avg_bio_kib, 1).c_str(),
+        static_cast<unsigned long long>(e.flushes), static_cast<unsigned long long>(r.fio.syncs),
+        Fixed(fio_cpu_us, 1).c_str(), Fixed(e.write_p99_ns / 1e3, 1).c_str(),
+        Fixed(e.flush_p99_ns / 1e6, 2).c_str(), Fixed(r.fio.write_clat_p99_ns / 1e3, 1).c_str(),
+        Fixed(r.fio.sync_lat_p99_ns / 1e6, 2).c_str());
   }
   if (any_early) {
-    std::printf("\nNOTE: a run reached --max_run_seconds=%u and stopped early; its rate covers "
-                "what it wrote.\n",
-                max_run_seconds);
+    std::printf(
+        "\nNOTE: a run reached --max_run_seconds=%u and stopped early; its rate covers "
+        "what it wrote.\n",
+        max_run_seconds);
   }
 
   // The goals: >= 0.9x fio on random 4 KiB writes, >= 1.0x on sequential ones.

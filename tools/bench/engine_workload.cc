@@ -60,8 +60,7 @@ double PercentileOf(std::vector<double>* samples, double percent) {
   return (*samples)[std::min(index, samples->size() - 1)];
 }
 
-absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
-                                               IoBackend* backend) {
+absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload, IoBackend* backend) {
   if (workload.queue_depth == 0 || workload.flush_every_pages == 0 ||
       workload.page_size_bytes == 0 || workload.bytes_to_write < workload.page_size_bytes ||
       workload.bytes_to_write > workload.volume_bytes) {
@@ -122,10 +121,9 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
         log.flush_ns.push_back(NanosSince(flush_start));
         cursor = summary.error_cursor;
         if (!summary.status.ok() || summary.pages_failed > 0) {
-          log.status = summary.status.ok()
-                           ? absl::DataLossError(absl::StrCat(summary.pages_failed,
-                                                              " pages failed in a Flush"))
-                           : summary.status;
+          log.status = summary.status.ok() ? absl::DataLossError(absl::StrCat(
+                                                 summary.pages_failed, " pages failed in a Flush"))
+                                           : summary.status;
           stop.store(true);
           break;
         }

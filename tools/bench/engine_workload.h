@@ -25,7 +25,7 @@ namespace bench {
 // writers run at most about Q * M pages ahead of the device. The clock runs from the first
 // write to the end of the final Flush, so every page counted is durable.
 struct EngineWorkload {
-  std::string path;           // existing file of exactly volume_bytes (OpenVolume, create=false)
+  std::string path;  // existing file of exactly volume_bytes (OpenVolume, create=false)
   uint64_t volume_bytes = 0;
   uint64_t bytes_to_write = 0;  // pages [0, bytes_to_write / page size) are each written once
   uint32_t page_size_bytes = 4096;
@@ -49,7 +49,7 @@ struct EngineResult {
   double bio_bytes_sum = 0;
   uint64_t fdatasyncs = 0;
   double bio_latency_mean_ns = -1;  // submit to completion, per bio
-  bool stopped_early = false;  // max_runtime passed before every page was written
+  bool stopped_early = false;       // max_runtime passed before every page was written
   // The whole process over the run (writers, the volume's thread, the backend's threads).
   double cpu_seconds = 0;
   uint64_t context_switches = 0;  // voluntary + involuntary
@@ -61,8 +61,7 @@ struct EngineResult {
 
 // Opens the volume on `backend` (which must outlive the call), runs the workload, closes the
 // volume. Any failed write or Flush fails the run with that status.
-absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload,
-                                               IoBackend* backend);
+absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload, IoBackend* backend);
 
 // The value at `percent` (0..100) of `samples` (sorted in place); -1 when empty.
 double PercentileOf(std::vector<double>* samples, double percent);

@@ -22,7 +22,7 @@ struct FioJob {
   uint64_t size_bytes = 0;
   uint32_t block_size_bytes = 4096;
   uint32_t iodepth = 1;
-  bool random = false;              // rw=randwrite (each block once: fio's random map) or write
+  bool random = false;               // rw=randwrite (each block once: fio's random map) or write
   uint32_t fdatasync_every_ios = 0;  // 0: no periodic fdatasync
   std::string ioengine = "io_uring";
   uint64_t random_seed = 1;
@@ -39,7 +39,7 @@ struct FioResult {
   double write_clat_p99_ns = -1;  // -1 when fio reported no percentile
   double write_clat_mean_ns = -1;
   double sync_lat_p99_ns = -1;
-  uint64_t syncs = 0;  // periodic fdatasyncs fio counted
+  uint64_t syncs = 0;      // periodic fdatasyncs fio counted
   double cpu_seconds = 0;  // fio's job: (usr_cpu + sys_cpu)% of its runtime
   uint64_t context_switches = 0;
 };

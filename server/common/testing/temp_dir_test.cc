@@ -20,8 +20,8 @@ TEST(TempDirTest, IsAFreshDirectoryNamedAfterTheTestUnderTheTestRoot) {
   EXPECT_TRUE(std::filesystem::is_directory(a.path()));
   EXPECT_TRUE(std::filesystem::is_empty(a.path()));
   EXPECT_TRUE(absl::StartsWith(a.path(), TestTempRoot() + "/")) << a.path();
-  EXPECT_TRUE(absl::StrContains(
-      a.path(), "/TempDirTest.IsAFreshDirectoryNamedAfterTheTestUnderTheTestRoot."))
+  EXPECT_TRUE(absl::StrContains(a.path(),
+                                "/TempDirTest.IsAFreshDirectoryNamedAfterTheTestUnderTheTestRoot."))
       << a.path();
   EXPECT_EQ(a.File("x.vol"), a.path() + "/x.vol");
 }

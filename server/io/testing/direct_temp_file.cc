@@ -22,8 +22,7 @@ absl::StatusOr<std::unique_ptr<DirectTempFile>> DirectTempFile::Create(uint64_t 
     return absl::InternalError(absl::StrCat("open ", file->path_, ": ", std::strerror(errno)));
   }
   if (::ftruncate(file->fd_, static_cast<off_t>(size_bytes)) != 0) {
-    return absl::InternalError(
-        absl::StrCat("ftruncate ", file->path_, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("ftruncate ", file->path_, ": ", std::strerror(errno)));
   }
   return file;
 }

@@ -142,8 +142,8 @@ void FakeIoBackend::ApplyLocked(const PendingIo& io, int32_t res) {
   if (it == devices_.end()) return;
   Device& device = *it->second;
   // A result the test chose may exceed the device; only what lies inside it changes.
-  const uint64_t room = io.offset_bytes >= device.size_bytes ? 0
-                                                               : device.size_bytes - io.offset_bytes;
+  const uint64_t room =
+      io.offset_bytes >= device.size_bytes ? 0 : device.size_bytes - io.offset_bytes;
   const size_t len = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(res), room));
   switch (io.op) {
     case IoOp::kWritev:

@@ -72,8 +72,7 @@ class FakeIoBackend : public IoBackend {
   // Adds a zero-filled device and returns its fd token (kFirstFd, kFirstFd + 1, ...).
   int AddDevice(uint64_t size_bytes) ABSL_LOCKS_EXCLUDED(mu_);
   // Writes `bytes` to both images, as if written and synced earlier (for read tests).
-  void SetContents(int fd, uint64_t offset_bytes, absl::string_view bytes)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  void SetContents(int fd, uint64_t offset_bytes, absl::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Records the request (and, for kWritev, its bytes). Never blocks: the pending list has no
   // bound of its own, the test's request count bounds it. After Shutdown(): Unavailable, except
@@ -116,9 +115,9 @@ class FakeIoBackend : public IoBackend {
   std::string ReadVolatile(int fd, uint64_t offset_bytes, size_t len) ABSL_LOCKS_EXCLUDED(mu_);
   std::string ReadDurable(int fd, uint64_t offset_bytes, size_t len) ABSL_LOCKS_EXCLUDED(mu_);
 
-  uint64_t SubmitCount() ABSL_LOCKS_EXCLUDED(mu_);      // Submit() calls accepted.
-  uint64_t FdatasyncCount() ABSL_LOCKS_EXCLUDED(mu_);   // ... of which kFdatasync.
-  uint64_t CompletedCount() ABSL_LOCKS_EXCLUDED(mu_);   // Complete() calls made.
+  uint64_t SubmitCount() ABSL_LOCKS_EXCLUDED(mu_);     // Submit() calls accepted.
+  uint64_t FdatasyncCount() ABSL_LOCKS_EXCLUDED(mu_);  // ... of which kFdatasync.
+  uint64_t CompletedCount() ABSL_LOCKS_EXCLUDED(mu_);  // Complete() calls made.
 
  private:
   // A device image in 4 KiB chunks; absent chunks read as zeros, so large devices cost only
@@ -151,8 +150,7 @@ class FakeIoBackend : public IoBackend {
 
   // Removes pending request `pick(PendingCount())`, applies `res` to the device, and runs
   // Complete() with no lock held. Returns false if nothing was pending.
-  bool CompleteOne(const std::function<size_t(size_t)>& pick, int32_t res)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  bool CompleteOne(const std::function<size_t(size_t)>& pick, int32_t res) ABSL_LOCKS_EXCLUDED(mu_);
   int32_t NaturalResultLocked(const PendingIo& io) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ApplyLocked(const PendingIo& io, int32_t res) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Device& DeviceLocked(int fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -164,9 +164,8 @@ TEST_F(FaultyIoBackendTest, ShortWriteOneInCutsAtAlignedLengthsBelowTheWrite) {
   FaultyIoBackend faulty(&fake_, options);
   std::vector<std::unique_ptr<WriteRequest>> writes;
   for (int i = 0; i < 32; ++i) {
-    writes.push_back(
-        std::make_unique<WriteRequest>(fd_, (i % 8) * 2 * kBlockBytes,
-                                       std::string(2 * kBlockBytes, 'r')));
+    writes.push_back(std::make_unique<WriteRequest>(fd_, (i % 8) * 2 * kBlockBytes,
+                                                    std::string(2 * kBlockBytes, 'r')));
     ASSERT_TRUE(faulty.Submit(writes.back().get()).ok());
   }
   fake_.CompleteAll();

@@ -40,9 +40,9 @@ TEST(InFlightTrackerTest, NamesTheSubmittersRequestsUntilTheyComplete) {
   EXPECT_TRUE(tracker.WaitUntil(
       [](const std::vector<IoRequest*>& in_flight) { return in_flight.size() == 2; },
       absl::ZeroDuration()));
-  EXPECT_FALSE(tracker.WaitUntil(
-      [](const std::vector<IoRequest*>& in_flight) { return in_flight.empty(); },
-      absl::Milliseconds(10)));
+  EXPECT_FALSE(
+      tracker.WaitUntil([](const std::vector<IoRequest*>& in_flight) { return in_flight.empty(); },
+                        absl::Milliseconds(10)));
   fake.CompleteAll();
   EXPECT_EQ(tracker.InFlight(), 0u);
   EXPECT_EQ(first.results(), std::vector<int32_t>{4096});

@@ -24,8 +24,7 @@ absl::Status PromtoolCheckMetricsForTest(const std::string& text) {
     out << text;
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   }
-  const std::string command =
-      absl::StrCat(kPromtoolPath, " check metrics < '", path, "' 2>&1");
+  const std::string command = absl::StrCat(kPromtoolPath, " check metrics < '", path, "' 2>&1");
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return absl::InternalError("popen promtool failed");
   std::string output;
