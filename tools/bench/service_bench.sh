@@ -17,6 +17,7 @@
 #   SERVICE_BENCH_FLUSH   a flush after every this many writes (default 256: every 1 MiB of 4 KiB)
 #   SERVICE_BENCH_SIDES   "both" (default), "nbdkit" or "blockstore"
 #   SERVICE_BENCH_KEEP    1 keeps the data directory and the logs after the run
+#   SERVICE_BENCH_SERVER_FLAGS  more blockstored flags, e.g. "--thin" (default: none)
 set -euo pipefail
 
 readonly workspace="${BUILD_WORKSPACE_DIRECTORY:-$PWD}"
@@ -203,8 +204,10 @@ bs_pid=""
 start_blockstored() {
   # The server's defaults otherwise: the cache, dirty limits and flusher a newcomer gets.
   # Volumes persist in the data directory, so a restart (after a crash) finds them again.
+  # shellcheck disable=SC2086  # SERVICE_BENCH_SERVER_FLAGS is a list of flags
   "$blockstored" --listen="unix:$bs_socket" --data_dir="$data_dir/blockstored" \
-    --metrics_listen= >"$log_dir/blockstored.out" 2>>"$log_dir/blockstored.log" &
+    --metrics_listen= ${SERVICE_BENCH_SERVER_FLAGS:-} \
+    >"$log_dir/blockstored.out" 2>>"$log_dir/blockstored.log" &
   bs_pid=$!
   for _ in $(seq 200); do
     if grep -q '^blockstored listening on ' "$log_dir/blockstored.out"; then
