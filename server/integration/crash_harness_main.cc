@@ -1,7 +1,8 @@
 // crash_harness: blockstored killed with SIGKILL again and again on one data directory, checked
 // block by block after every restart (crash_harness.h; docs/reliability.md).
 //
-//   bazel run -c opt //server/integration:crash_harness -- --seed=7 --cycles=1000 --max_duration=3h
+//   bazel build //server/integration:crash_harness
+//   bazel-bin/server/integration/crash_harness --seed=7 --cycles=1000 --max_duration=90m
 //
 // Prints the figures and every violation; exits 0 only when there was none. The work
 // directory (data and the server logs of cycles with a violation) is removed after a clean
@@ -9,6 +10,7 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -43,6 +45,25 @@ ABSL_FLAG(bool, quiet, false, "no line per cycle");
 ABSL_FLAG(bool, page_writer, false,
           "also write through the client's PageWriter (off: it can crash the harness when the "
           "server dies mid-stream; see crash_harness.h)");
+
+namespace {
+
+// blockstored beside this binary: in its runfiles (bazel-bin/.../crash_harness, bazel run), or
+// where bazel test puts it.
+std::string DefaultServer(const char* argv0) {
+  std::vector<std::string> candidates;
+  if (const char* dir = std::getenv("RUNFILES_DIR"); dir != nullptr && *dir != '\0') {
+    candidates.push_back(absl::StrCat(dir, "/blockstore/server/blockstored"));
+  }
+  candidates.push_back(absl::StrCat(argv0, ".runfiles/blockstore/server/blockstored"));
+  candidates.push_back(blockstore::RunfilePath("server/blockstored"));
+  for (const std::string& candidate : candidates) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return candidates.back();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -83,9 +104,8 @@ int main(int argc, char** argv) {
   setenv("TEST_UNDECLARED_OUTPUTS_DIR", log_dir.c_str(), 1);
 
   blockstore::CrashHarnessOptions options;
-  options.server_binary = absl::GetFlag(FLAGS_server).empty()
-                              ? blockstore::RunfilePath("server/blockstored")
-                              : absl::GetFlag(FLAGS_server);
+  options.server_binary =
+      absl::GetFlag(FLAGS_server).empty() ? DefaultServer(argv[0]) : absl::GetFlag(FLAGS_server);
   options.work_dir = work_dir;
   options.seed = absl::GetFlag(FLAGS_seed);
   options.cycles = absl::GetFlag(FLAGS_cycles);
