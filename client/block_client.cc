@@ -25,8 +25,17 @@ PageWriter::PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window
                        size_t max_batch_bytes)
     : client_(client), window_(std::max<size_t>(1, window)), max_batch_bytes_(max_batch_bytes) {
   stub->async()->WritePageBatches(&context_, this);
+  // Writes are started from the caller's thread (Write, Finish), outside any reaction: gRPC may
+  // run OnDone and end the call as soon as the stream breaks, after which a StartWrite from
+  // outside would touch a finished call. The hold keeps the call until ReleaseHold() says no
+  // such start can come any more (gRPC's AddHold, for exactly this case).
+  AddHold();
   StartRead(&response_);
   StartCall();
+}
+
+void PageWriter::ReleaseHold() {
+  if (!hold_released_.exchange(true, std::memory_order_acq_rel)) RemoveHold();
 }
 
 PageWriter::~PageWriter() {
@@ -37,6 +46,7 @@ PageWriter::~PageWriter() {
   }
   if (!done) {
     context_.TryCancel();
+    ReleaseHold();  // no Write or Finish follows: the call may end
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&done_));
   }
@@ -117,6 +127,8 @@ void PageWriter::MaybeStartWrite() {
       send_stats_.writes += batch_.writes_size();
     } else if (writes_done_wanted_ && !writes_done_sent_) {
       writes_done_sent_ = true;
+      // Counts as a start in progress, so a breaking stream leaves the hold to this thread.
+      sending_ = true;
       writes_done = true;
     } else {
       return;
@@ -124,6 +136,7 @@ void PageWriter::MaybeStartWrite() {
   }
   if (writes_done) {
     StartWritesDone();
+    ReleaseHold();  // nothing is started from outside a reaction after the writes-done
     return;
   }
   grpc::WriteOptions options;
@@ -133,6 +146,7 @@ void PageWriter::MaybeStartWrite() {
 }
 
 void PageWriter::OnWriteDone(bool ok) {
+  bool broken;
   {
     absl::MutexLock lock(&mu_);
     sending_ = false;
@@ -141,12 +155,28 @@ void PageWriter::OnWriteDone(bool ok) {
       broken_ = true;
       send_queue_.clear();
     }
+    broken = broken_;
   }
   MaybeStartWrite();
+  // A broken stream starts no more writes (MaybeStartWrite checks broken_ under mu_, and none
+  // is in flight now): the call may end.
+  if (broken) ReleaseHold();
 }
 
 void PageWriter::OnReadDone(bool ok) {
-  if (!ok) return;  // the stream is ending; OnDone follows
+  if (!ok) {
+    // The stream is ending (the server finished it, or the connection broke). No write is
+    // started from now on; once none is in flight the hold goes and OnDone follows.
+    bool idle;
+    {
+      absl::MutexLock lock(&mu_);
+      broken_ = true;
+      send_queue_.clear();
+      idle = !sending_;
+    }
+    if (idle) ReleaseHold();  // else OnWriteDone releases it
+    return;
+  }
   std::vector<std::pair<Callback, WriteResult>> finished;
   finished.reserve(response_.results_size());
   const absl::Time now = absl::Now();

@@ -1,6 +1,7 @@
 #ifndef BLOCKSTORE_CLIENT_BLOCK_CLIENT_H_
 #define BLOCKSTORE_CLIENT_BLOCK_CLIENT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -126,6 +127,9 @@ class PageWriter
   };
 
   void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives back the hold the constructor took, once. Call it when no StartWrite or
+  // StartWritesDone can be started from outside a reaction any more.
+  void ReleaseHold();
   // Whether a batch of `queued_bytes` waits for a response, with `sent_unanswered` writes
   // out (see the class comment).
   bool HoldLocked(size_t sent_unanswered, size_t queued_bytes) const
@@ -145,7 +149,8 @@ class PageWriter
   absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
   std::deque<Queued> send_queue_ ABSL_GUARDED_BY(mu_);
   size_t fua_pending_ ABSL_GUARDED_BY(mu_) = 0;  // FUA writes in pending_
-  bool sending_ ABSL_GUARDED_BY(mu_) = false;    // batch_ is being sent
+  // batch_ is being sent, or the writes-done is (then for good)
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
   // Callbacks of a response are running: the writes they issue wait for all of them, so
   // they leave in one message rather than the first alone and the rest in a second.
   int corked_ ABSL_GUARDED_BY(mu_) = 0;
@@ -155,6 +160,7 @@ class PageWriter
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a send failed: the stream is ending
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> hold_released_{false};
 };
 
 // A blockstore.v1 client with synchronous calls. It keeps one error cursor per volume (R21):
