@@ -247,7 +247,7 @@ bool Harness::StartServer(int cycle) {
   const uint64_t cache = cache_choices[Uniform(3)];
   const uint64_t background = Uniform(2) == 0 ? cache / 8 : cache / 2;
   const char* expire_choices[] = {"100ms", "1s", "60s"};
-  const std::vector<std::string> args = {
+  std::vector<std::string> args = {
       "--listen=127.0.0.1:0",
       "--data_dir=" + data_dir_,
       "--metrics_listen=",
@@ -259,6 +259,7 @@ bool Harness::StartServer(int cycle) {
       "--flusher_interval=50ms",
       Uniform(4) == 0 ? "--io_backend=sync" : "--io_backend=auto",
   };
+  args.insert(args.end(), options_.extra_server_args.begin(), options_.extra_server_args.end());
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start(options_.server_binary, args, kStartTimeout);
   {
@@ -405,7 +406,7 @@ void Harness::Writer(Cycle* cycle, TrackedClient* tracked, VolumeModel* model, i
   for (uint64_t page = index; page < geometry.page_count(); page += writers) pages.push_back(page);
   std::unique_ptr<PageWriter> batches;
   for (int burst = 0; burst < kMaxBurstsPerCycle && !cycle->stop; ++burst) {
-    // WritePage, the WritePages stream, WritePageBatches on a stream of its own, and (only with
+    // WritePage, the WritePages stream, WritePageBatches on a stream of its own, and (with
     // use_page_writer) the client's PageWriter, which carries WritePageBatches too.
     const int api = static_cast<int>(rng() % (options_.use_page_writer ? 4 : 3));
     const size_t count = std::min<size_t>(pages.size(), 1 + rng() % 8);
@@ -992,7 +993,11 @@ bool Harness::RunCycle(int number) {
   ReplaceBrokenNames();
   if (moment == KillMoment::kCreate &&
       ScratchNamesIn(controller_names_, ScratchState::kFree).empty()) {
-    moment = KillMoment::kDelete;
+    // A free name to create at the kill: delete one of the controller's volumes first.
+    std::vector<std::string> there = ScratchNamesIn(controller_names_, ScratchState::kExists);
+    if (there.empty() || !DeleteScratch(&cycle, control, there[Uniform(there.size())]).ok()) {
+      moment = KillMoment::kDelete;
+    }
   }
   if (moment == KillMoment::kDelete &&
       ScratchNamesIn(controller_names_, ScratchState::kExists).empty()) {

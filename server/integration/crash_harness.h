@@ -45,12 +45,12 @@ struct CrashHarnessOptions {
   absl::Duration min_run = absl::Milliseconds(50);
   absl::Duration max_run = absl::Milliseconds(400);
   int writers_per_volume = 2;
-  // Also write through the client library's PageWriter (WritePageBatches). Off by default:
-  // PageWriter starts writes from the caller's thread without a gRPC hold, so when the server
-  // dies gRPC may end and free the call first and the next Write() calls StartWrite on it
-  // (pure virtual call, std::terminate in the harness). The harness's own WritePageBatches
-  // stream (raw stub) covers the RPC meanwhile.
-  bool use_page_writer = false;
+  // Writers also use the client library's PageWriter for WritePageBatches, beside a raw
+  // WritePageBatches stream. (Before 77be157 PageWriter started writes without a gRPC hold and
+  // crashed its process, a pure virtual call, when the server died mid-stream.)
+  bool use_page_writer = true;
+  // Appended to blockstored's flags at every start (e.g. "--stable_pages=false").
+  std::vector<std::string> extra_server_args;
   // Violations printed in full, per kind (all are counted).
   int max_details_per_kind = 10;
   // One line per cycle when set.

@@ -25,6 +25,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/integration/crash_harness.h"
 #include "server/integration/server_process.h"
@@ -42,12 +43,13 @@ ABSL_FLAG(std::string, work_dir, "",
           "directory for the data directory and server logs (default: a new one under /tmp); "
           "must not hold volumes yet");
 ABSL_FLAG(bool, quiet, false, "no line per cycle");
-ABSL_FLAG(bool, page_writer, false,
-          "also write through the client's PageWriter (off: it can crash the harness when the "
-          "server dies mid-stream; see crash_harness.h)");
+ABSL_FLAG(bool, page_writer, true,
+          "writers also use the client library's PageWriter (besides a raw WritePageBatches "
+          "stream)");
+ABSL_FLAG(std::string, server_args, "",
+          "comma-separated flags added to every blockstored start, e.g. --stable_pages=false");
 
 namespace {
-
 // blockstored beside this binary: in its runfiles (bazel-bin/.../crash_harness, bazel run), or
 // where bazel test puts it.
 std::string DefaultServer(const char* argv0) {
@@ -114,6 +116,10 @@ int main(int argc, char** argv) {
   options.max_run = absl::GetFlag(FLAGS_max_run);
   options.writers_per_volume = writers;
   options.use_page_writer = absl::GetFlag(FLAGS_page_writer);
+  for (absl::string_view arg :
+       absl::StrSplit(absl::GetFlag(FLAGS_server_args), ',', absl::SkipEmpty())) {
+    options.extra_server_args.emplace_back(arg);
+  }
   if (!absl::GetFlag(FLAGS_quiet)) options.log = &std::cout;
   std::cout << "crash_harness: seed " << options.seed << ", up to " << options.cycles << " cycles, "
             << absl::FormatDuration(options.max_duration) << ", server " << options.server_binary
