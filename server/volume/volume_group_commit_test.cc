@@ -77,7 +77,9 @@ TEST(VolumeGroupCommitTest, QueuedFlushesShareOnePassAndFdatasyncWithTheirOwnCur
     const std::map<uint64_t, int> pages = queued->PageCounts();
     ASSERT_EQ(pages.count(7), 1u);
     for (const PageResult& result : queued->pages()) {
-      if (result.page_index == 7) EXPECT_TRUE(result.status.ok()) << result.status;
+      if (result.page_index == 7) {
+        EXPECT_TRUE(result.status.ok()) << result.status;
+      }
     }
     for (const auto& [page, times] : pages) {
       EXPECT_EQ(times, 1) << "page " << page;
