@@ -3,7 +3,6 @@
 #include "server/volume/volume_registry.h"
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -165,25 +164,20 @@ TEST_F(VolumeRegistryTest, AVolumeThatCannotBeServedIsQuarantinedAndTheOthersSer
   EXPECT_NE(Create(registry.get(), "garbled"), nullptr) << "the name is not free again";
 }
 
-TEST_F(VolumeRegistryTest, AVolumeThatDoesNotFitIsRefusedAndLeavesNothing) {
-  struct statvfs fs;
-  ASSERT_EQ(::statvfs(dir_.path().c_str(), &fs), 0);
-  const uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-  const uint64_t size = (free_bytes + (64ull << 30)) / 4096 * 4096;
-  if (size > (8ull << 40)) {
-    GTEST_SKIP() << "the test directory's file system has " << free_bytes
-                 << " bytes free: a volume larger than that is past what it may hold as a file";
-  }
+TEST_F(VolumeRegistryTest, AVolumeHasItsSpaceReservedAtCreation) {
+  // Not tested here: the RESOURCE_EXHAUSTED of a volume that does not fit. On ext4 a
+  // posix_fallocate past the free space allocates all of it before it fails, so such a test
+  // fills the disk it shares with every other process for a moment (it once failed a parallel
+  // compile). It needs a small file system of its own (issue 10, section 3).
   std::unique_ptr<VolumeRegistry> registry = Open();
   VolumeConfig config;
-  config.name = "huge";
-  config.size_bytes = size;
-  absl::StatusOr<std::shared_ptr<Volume>> volume = registry->Create(config);
-  EXPECT_EQ(volume.status().code(), absl::StatusCode::kResourceExhausted) << volume.status();
-  EXPECT_EQ(volume.status().message().rfind("size_bytes:", 0), 0u) << volume.status();
-  EXPECT_FALSE(Exists(dir_.path() + "/huge.vol"));
-  EXPECT_FALSE(Exists(dir_.path() + "/huge.conf"));
-  EXPECT_TRUE(registry->List().empty());
+  config.name = "reserved";
+  config.size_bytes = 8ull << 20;
+  ASSERT_TRUE(registry->Create(config).ok());
+  struct stat st;
+  ASSERT_EQ(::stat((dir_.path() + "/reserved.vol").c_str(), &st), 0);
+  EXPECT_GE(static_cast<uint64_t>(st.st_blocks) * 512, config.size_bytes)
+      << "the volume's space was not reserved";
 }
 
 TEST_F(VolumeRegistryTest, AThinVolumeTakesNoSpaceUntilWritten) {
