@@ -53,6 +53,9 @@ ABSL_FLAG(bool, stable_pages, kVolumeDefaults.stable_pages,
           "a write to a page whose writeback is in flight waits for that writeback to end, so "
           "the device never takes a block while it changes; false lets the write in at once and "
           "rewrites the page later, which a crash in between can leave as a torn block on disk");
+ABSL_FLAG(uint32_t, max_volumes, kVolumeDefaults.max_volumes,
+          "volumes this server holds at most; each costs a writeback thread, so past the limit "
+          "CreateVolume answers RESOURCE_EXHAUSTED");
 ABSL_FLAG(bool, thin, kVolumeDefaults.thin,
           "volumes are sparse files that take disk space only as pages are written back, so a "
           "write acknowledged into the cache can later fail with ENOSPC when other volumes "
@@ -103,6 +106,7 @@ int main(int argc, char** argv) {
   options.volume.flusher_interval = absl::GetFlag(FLAGS_flusher_interval);
   options.volume.prefault_cache = absl::GetFlag(FLAGS_prefault_cache);
   options.volume.thin = absl::GetFlag(FLAGS_thin);
+  options.volume.max_volumes = absl::GetFlag(FLAGS_max_volumes);
   options.volume.stable_pages = absl::GetFlag(FLAGS_stable_pages);
 
   // Block the shutdown signals before any thread starts, so every thread inherits the mask

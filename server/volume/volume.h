@@ -53,6 +53,10 @@ struct VolumeOptions {
   // RESOURCE_EXHAUSTED when it does not fit, so a write acknowledged into the cache never
   // fails later with ENOSPC because another volume filled the disk.
   bool thin = false;
+  // Server-wide: volumes one server holds at most (--max_volumes). Each costs a writeback
+  // thread, a page index and its files; past the limit CreateVolume answers RESOURCE_EXHAUSTED
+  // instead of a pids limit turning the server into a crash loop.
+  uint32_t max_volumes = 1024;
   // Tests only: where the writeback asks whether it may take a Bio or an IoEnd (FaultyIoBackend
   // models resource exhaustion, R13-R15, through it). nullptr: allocations never fail. Must
   // outlive the volume.

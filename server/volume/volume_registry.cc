@@ -208,6 +208,11 @@ absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfi
     if (volumes_.count(config.name) != 0 || creating_.count(config.name) != 0) {
       return absl::AlreadyExistsError(absl::StrCat("name: volume ", config.name, " exists"));
     }
+    if (volumes_.size() + creating_.size() >= options_.max_volumes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the server holds its maximum of ", options_.max_volumes,
+                       " volumes (--max_volumes); delete one first"));
+    }
     creating_.insert(config.name);
     state.incarnation = FirstIncarnation(gen_);
   }

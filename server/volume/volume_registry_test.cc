@@ -180,6 +180,22 @@ TEST_F(VolumeRegistryTest, AVolumeHasItsSpaceReservedAtCreation) {
       << "the volume's space was not reserved";
 }
 
+TEST_F(VolumeRegistryTest, PastTheVolumeLimitCreateIsRefusedAndDeleteMakesRoom) {
+  options_.max_volumes = 2;
+  std::unique_ptr<VolumeRegistry> registry = Open();
+  ASSERT_NE(Create(registry.get(), "a"), nullptr);
+  ASSERT_NE(Create(registry.get(), "b"), nullptr);
+  VolumeConfig config;
+  config.name = "c";
+  config.size_bytes = 1 << 20;
+  absl::StatusOr<std::shared_ptr<Volume>> third = registry->Create(config);
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted) << third.status();
+  EXPECT_NE(third.status().message().find("--max_volumes"), std::string::npos) << third.status();
+  EXPECT_EQ(registry->List().size(), 2u);
+  ASSERT_TRUE(registry->Delete("a").ok());
+  EXPECT_TRUE(registry->Create(config).ok());
+}
+
 TEST_F(VolumeRegistryTest, AThinVolumeTakesNoSpaceUntilWritten) {
   options_.thin = true;
   std::unique_ptr<VolumeRegistry> registry = Open();
