@@ -98,6 +98,26 @@ absl::Status FsyncPath(const std::string& path, bool directory) {
   return rc == 0 ? absl::OkStatus() : ErrnoStatus(err, "fsync", path);
 }
 
+absl::StatusOr<std::string> ReadFileText(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  std::string text;
+  char chunk[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return ErrnoStatus(err, "read", path);
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
 absl::Status WriteFileDurably(const std::string& dir, const std::string& path,
                               const std::string& text) {
   const std::string tmp = path + kTempSuffix;

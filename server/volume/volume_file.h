@@ -47,6 +47,10 @@ absl::Status FsyncPath(const std::string& path, bool directory);
 // that a crash cut short, and VolumeRegistry removes it at startup.
 constexpr char kTempSuffix[] = ".tmp";
 
+// The whole of a small file of the data directory (a config or state file). ErrnoStatus's
+// codes: NotFound when it does not exist.
+absl::StatusOr<std::string> ReadFileText(const std::string& path);
+
 // Writes `text` to `path` atomically and durably: a temporary file beside it, fsync, rename,
 // fsync of `dir` (the directory holding `path`). ENOSPC is ResourceExhausted.
 absl::Status WriteFileDurably(const std::string& dir, const std::string& path,

@@ -7,10 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -80,9 +78,10 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::
   std::unique_ptr<VolumeRegistry> registry(new VolumeRegistry(data_dir, options, backend));
   DIR* dir = ::opendir(data_dir.c_str());
   if (dir == nullptr) return ErrnoStatus(errno, "opendir", data_dir);
-  // What each name has: a volume is its .conf (written last by Create, removed first by
-  // Delete); a .vol or .state without one is what a crash left of a Create or a Delete.
-  std::map<std::string, std::set<std::string>> files_by_name;
+  // A volume is its .conf (written last by Create, removed first by Delete); a .vol or .state
+  // without one is what a crash left of a Create or a Delete.
+  std::set<std::string> names;
+  std::set<std::string> configured;
   std::vector<std::string> temp_files;
   while (dirent* entry = ::readdir(dir)) {
     const std::string file = entry->d_name;
@@ -91,9 +90,10 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::
       continue;
     }
     for (absl::string_view suffix : {kConfigSuffix, kDataSuffix, kStateSuffix}) {
-      if (absl::EndsWith(file, suffix)) {
-        files_by_name[file.substr(0, file.size() - suffix.size())].insert(std::string(suffix));
-      }
+      if (!absl::EndsWith(file, suffix)) continue;
+      const std::string name = file.substr(0, file.size() - suffix.size());
+      names.insert(name);
+      if (suffix == kConfigSuffix) configured.insert(name);
     }
   }
   ::closedir(dir);
@@ -103,9 +103,8 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::
     ::unlink(absl::StrCat(data_dir, "/", file).c_str());
     ++registry->recovery_.leftovers_removed;
   }
-  for (const auto& entry : files_by_name) {
-    const std::string& name = entry.first;
-    if (entry.second.count(std::string(kConfigSuffix)) == 0) {
+  for (const std::string& name : names) {
+    if (configured.count(name) == 0) {
       LOG(WARNING) << "removing the files of " << name
                    << ": a CreateVolume or DeleteVolume that a crash cut short left them";
       ::unlink(registry->DataPath(name).c_str());
@@ -130,11 +129,8 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::
 
 absl::Status VolumeRegistry::OpenExisting(const std::string& name) {
   const std::string config_path = ConfigPath(name);
-  std::ifstream in(config_path);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) return absl::DataLossError(absl::StrCat(config_path, ": cannot be read"));
-  absl::StatusOr<VolumeConfig> config = ParseVolumeConfig(text.str());
+  ASSIGN_OR_RETURN(std::string text, ReadFileText(config_path));
+  absl::StatusOr<VolumeConfig> config = ParseVolumeConfig(text);
   if (!config.ok()) {
     return absl::DataLossError(absl::StrCat(config_path, ": ", config.status().message()));
   }

@@ -1,10 +1,6 @@
 #include "server/volume/volume_state.h"
 
-#include <sys/stat.h>
-
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/random/distributions.h"
@@ -57,16 +53,10 @@ absl::StatusOr<VolumeState> ParseVolumeState(absl::string_view text) {
 }
 
 absl::StatusOr<VolumeState> ReadVolumeState(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return VolumeState();
-    return ErrnoStatus(errno, "stat", path);
-  }
-  std::ifstream in(path);
-  if (!in) return absl::DataLossError(absl::StrCat(path, ": cannot be read"));
-  std::stringstream text;
-  text << in.rdbuf();
-  absl::StatusOr<VolumeState> state = ParseVolumeState(text.str());
+  absl::StatusOr<std::string> text = ReadFileText(path);
+  if (absl::IsNotFound(text.status())) return VolumeState();
+  if (!text.ok()) return text.status();
+  absl::StatusOr<VolumeState> state = ParseVolumeState(*text);
   if (!state.ok()) return absl::DataLossError(absl::StrCat(path, ": ", state.status().message()));
   return state;
 }
