@@ -40,7 +40,8 @@ void WritePageBatchesReactor::MaybeStartRead() {
       trimmed.push_back(std::move(spare_.back()));
       spare_.pop_back();
     }
-    if (reading_ != nullptr || read_closed_ || lifetime_.broken() || unanswered_ >= inflight_max_) {
+    if (reading_ != nullptr || dispatching_ || read_closed_ || lifetime_.broken() ||
+        unanswered_ >= inflight_max_) {
       return;
     }
     if (spare_.empty()) {
@@ -74,9 +75,14 @@ void WritePageBatchesReactor::OnReadDone(bool ok) {
       unanswered_ += batch->request.writes_size();
       batch->unanswered = batch->request.writes_size() + 1;  // + Dispatch's own hold
       batch->dispatching = true;
+      dispatching_ = true;
     }
   }
-  if (batch != nullptr) Dispatch(batch.release());  // owned by the reactor until retired
+  if (batch != nullptr) {
+    Dispatch(batch.release());  // owned by the reactor until retired
+    absl::MutexLock lock(&mu_);
+    dispatching_ = false;
+  }
   if (ok) MaybeStartRead();
   lifetime_.Release();  // the read's
 }

@@ -101,6 +101,9 @@ class WritePageBatchesReactor
   size_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;     // writes read whose result was not yet sent
   bool sending_ ABSL_GUARDED_BY(mu_) = false;      // sending_response_ is being sent
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;  // the client half-closed
+  // OnReadDone is handing a batch to the engine: no other read starts meanwhile, so a stream's
+  // writes reach the engine in the order they were sent (the proto's promise).
+  bool dispatching_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace blockstore

@@ -31,7 +31,10 @@ void WritePagesReactor::MaybeStartRead() {
   int slot = -1;
   {
     absl::MutexLock lock(&mu_);
-    if (reading_slot_ >= 0 || read_closed_ || lifetime_.broken() || free_slots_.empty()) return;
+    if (reading_slot_ >= 0 || dispatching_ || read_closed_ || lifetime_.broken() ||
+        free_slots_.empty()) {
+      return;
+    }
     slot = free_slots_.back();
     free_slots_.pop_back();
     reading_slot_ = slot;
@@ -50,10 +53,16 @@ void WritePagesReactor::OnReadDone(bool ok) {
       // The client closed its side (or the call broke): no more requests.
       read_closed_ = true;
       free_slots_.push_back(slot);
+    } else {
+      dispatching_ = true;
     }
   }
   if (ok) {
     Dispatch(slot);
+    {
+      absl::MutexLock lock(&mu_);
+      dispatching_ = false;
+    }
     MaybeStartRead();
   }
   lifetime_.Release();  // the read's

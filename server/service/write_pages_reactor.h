@@ -76,6 +76,9 @@ class WritePagesReactor
   int reading_slot_ ABSL_GUARDED_BY(mu_) = -1;       // -1: no read outstanding
   int sending_slot_ ABSL_GUARDED_BY(mu_) = -1;       // -1: no send outstanding
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;    // the client half-closed
+  // OnReadDone is handing the request read to the engine: no other read starts meanwhile, so
+  // a stream's writes reach the engine in the order they were sent (the proto's promise).
+  bool dispatching_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace blockstore
