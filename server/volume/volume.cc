@@ -161,6 +161,11 @@ class VolumeImpl final : public Volume {
              absl::Time deadline, WriteCallback done) override {
     absl::Status status = ValidateWriteGeometry(config_, page_index, offset_bytes, data.size());
     if (!status.ok()) return done(std::move(status));
+    if (fua && fua_waiting_.load(std::memory_order_relaxed) >= options_.fua_writes_waiting_max) {
+      return done(absl::ResourceExhaustedError(
+          absl::StrCat("volume ", config_.name, ": ", options_.fua_writes_waiting_max,
+                       " FUA writes are waiting for the device; retry later")));
+    }
     if (!Admit()) return done(ShuttingDownError());
     ParkedWrite write;
     write.page_index = page_index;
@@ -346,9 +351,14 @@ class VolumeImpl final : public Volume {
     // FUA: durable before the reply. The page is written back by an integrity job of its own
     // and the device flushed; the reply carries that page's result.
     const uint32_t block = config_.block_size_bytes;
-    Enqueue(FlushJob::ForFuaWrite(&flush_context_, write.page_index, write.offset_bytes / block,
-                                  static_cast<uint32_t>(write.data.size()) / block, fua_page,
-                                  std::move(write.done)));
+    fua_waiting_.fetch_add(1, std::memory_order_relaxed);
+    Enqueue(
+        FlushJob::ForFuaWrite(&flush_context_, write.page_index, write.offset_bytes / block,
+                              static_cast<uint32_t>(write.data.size()) / block, fua_page,
+                              [this, done = std::move(write.done)](absl::Status status) mutable {
+                                fua_waiting_.fetch_sub(1, std::memory_order_relaxed);
+                                done(std::move(status));
+                              }));
   }
 
   void Enqueue(FlushJob* job) {
@@ -603,6 +613,8 @@ class VolumeImpl final : public Volume {
   DirtyThrottle throttle_;
   std::atomic<bool> accepting_writes_{true};
   std::atomic<int64_t> writers_admitted_{0};  // see Admit()
+  // FUA writes between FinishWrite and their job's answer (fua_writes_waiting_max).
+  std::atomic<int64_t> fua_waiting_{0};
   std::atomic<bool> closed_{false};
   std::atomic<bool> jobs_pending_{false};
 

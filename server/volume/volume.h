@@ -57,6 +57,11 @@ struct VolumeOptions {
   // thread, a page index and its files; past the limit CreateVolume answers RESOURCE_EXHAUSTED
   // instead of a pids limit turning the server into a crash loop.
   uint32_t max_volumes = 1024;
+  // FUA writes of one volume waiting for their writeback and device flush; past it a FUA write
+  // is answered RESOURCE_EXHAUSTED without being taken. Each holds a job and a pinned page
+  // until the device answers: the write streams' windows bound them per stream, this bounds
+  // them per volume whatever the number of streams (as the parked writers' bound does).
+  uint32_t fua_writes_waiting_max = 4096;
   // Tests only: where the writeback asks whether it may take a Bio or an IoEnd (FaultyIoBackend
   // models resource exhaustion, R13-R15, through it). nullptr: allocations never fail. Must
   // outlive the volume.
