@@ -267,6 +267,11 @@ PageWriter::SendStats PageWriter::send_stats() const {
 std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
+  // While a call is open, ping a quiet connection every minute and give up on it after 20 s
+  // without an answer: a stream waiting on a dead server (a powered-off node) fails instead of
+  // hanging for TCP's retransmission timeout. blockstored accepts pings every 10 s.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   return std::make_unique<Client>(
       grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args), options);
 }

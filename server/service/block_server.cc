@@ -10,6 +10,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/common/status_macros.h"
 #include "server/io/io_backend_factory.h"
+#include "server/service/transport_limits.h"
 
 namespace blockstore {
 
@@ -49,6 +50,7 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
   // gRPC binds with SO_REUSEPORT by default: a second blockstored on the same port would then
   // start and take half the connections. Binding must fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  ApplyTransportLimits(TransportLimits(), &builder);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || (port == 0 && options.listen.rfind("unix:", 0) != 0)) {
     // The destructor undoes what started.

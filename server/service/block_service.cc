@@ -172,12 +172,23 @@ grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContex
 
 grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>* BlockServiceImpl::WritePages(
     grpc::CallbackServerContext* context) {
-  return new WritePagesReactor(&state_, context);
+  absl::StatusOr<StreamSlot> slot = state_.OpenStream();
+  if (!slot.ok()) {
+    return new FailedStream<grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>>(
+        &state_, RpcMethod::kWritePages, slot.status());
+  }
+  return new WritePagesReactor(&state_, *std::move(slot), context);
 }
 
 grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>*
 BlockServiceImpl::WritePageBatches(grpc::CallbackServerContext* context) {
-  return new WritePageBatchesReactor(&state_, context);
+  absl::StatusOr<StreamSlot> slot = state_.OpenStream();
+  if (!slot.ok()) {
+    return new FailedStream<
+        grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>>(
+        &state_, RpcMethod::kWritePageBatches, slot.status());
+  }
+  return new WritePageBatchesReactor(&state_, *std::move(slot), context);
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext* context,
@@ -206,23 +217,34 @@ grpc::ServerWriteReactor<v1::ReadPageResponse>* BlockServiceImpl::ReadPages(
   absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
   absl::Status status = volume.status();
   if (status.ok()) status = ValidateReadRange((*volume)->config(), *request);
+  absl::StatusOr<StreamSlot> slot = absl::UnknownError("not opened");
+  if (status.ok()) {
+    slot = state_.OpenStream();
+    status = slot.status();
+  }
   if (!status.ok()) {
     return new FailedStream<grpc::ServerWriteReactor<v1::ReadPageResponse>>(
         &state_, RpcMethod::kReadPages, status);
   }
-  return new ReadPagesReactor(&state_, *std::move(volume), request->first_page_index(),
-                              request->page_count());
+  return new ReadPagesReactor(&state_, *std::move(slot), *std::move(volume),
+                              request->first_page_index(), request->page_count());
 }
 
 grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
     grpc::CallbackServerContext* context, const v1::FlushRequest* request) {
   absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
-  if (!volume.ok()) {
-    return new FailedStream<grpc::ServerWriteReactor<v1::FlushEvent>>(&state_, RpcMethod::kFlush,
-                                                                      volume.status());
+  absl::Status status = volume.status();
+  absl::StatusOr<StreamSlot> slot = absl::UnknownError("not opened");
+  if (status.ok()) {
+    slot = state_.OpenStream();
+    status = slot.status();
   }
-  return FlushReactor::Start(&state_, *std::move(volume), ErrorCursorFromRequest(*request),
-                             request->group_page_events());
+  if (!status.ok()) {
+    return new FailedStream<grpc::ServerWriteReactor<v1::FlushEvent>>(&state_, RpcMethod::kFlush,
+                                                                      status);
+  }
+  return FlushReactor::Start(&state_, *std::move(slot), *std::move(volume),
+                             ErrorCursorFromRequest(*request), request->group_page_events());
 }
 
 }  // namespace blockstore

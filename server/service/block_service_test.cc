@@ -31,6 +31,7 @@
 #include "server/io/testing/faulty_io_backend.h"
 #include "server/metrics/server_metrics.h"
 #include "server/service/testing/write_page_request.h"
+#include "server/service/transport_limits.h"
 #include "server/volume/volume_registry.h"
 
 namespace blockstore {
@@ -82,7 +83,7 @@ class BlockServiceTest : public ::testing::Test {
         VolumeRegistry::Open(data_dir_.path(), options, &faulty_);
     ASSERT_TRUE(registry.ok()) << registry.status();
     registry_ = *std::move(registry);
-    BlockServiceOptions service_options;
+    BlockServiceOptions service_options = service_options_;
     service_options.io_backend_name = "faulty";
     service_ = std::make_unique<BlockServiceImpl>(registry_.get(), &metrics_, service_options);
     grpc::ServerBuilder builder;
@@ -90,6 +91,7 @@ class BlockServiceTest : public ::testing::Test {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
     builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    ApplyTransportLimits(transport_limits_, &builder);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_NE(port, 0);
@@ -134,6 +136,8 @@ class BlockServiceTest : public ::testing::Test {
   const TempDir data_dir_;
   SyncBackend sync_{2};
   FaultyIoBackend faulty_{&sync_};
+  BlockServiceOptions service_options_;  // what Start() gives the service (tests may change it)
+  TransportLimits transport_limits_;     // what Start() gives the gRPC server
   RecordingMetrics metrics_;
   std::unique_ptr<VolumeRegistry> registry_;
   std::unique_ptr<BlockServiceImpl> service_;
@@ -479,6 +483,58 @@ TEST_F(BlockServiceTest, WritesOfOneStreamAreTakenInTheOrderTheyWereSent) {
     EXPECT_THAT(WritesHeld(client.get(), "small", kPages),
                 ::testing::ElementsAre(n - 4, n - 3, n - 2, n - 1));
   }
+}
+
+// Streams hold memory and engine work: past max_open_streams a new one of any kind fails
+// RESOURCE_EXHAUSTED at once, naming the limit, and a stream that ends gives its place back.
+TEST_F(BlockServiceTest, StreamsPastTheServersLimitAreRefusedAndPlacesComeBack) {
+  service_options_.max_open_streams = 2;
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  auto open_write_stream = [&](grpc::ClientContext* context) {
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return client->stub()->WritePages(context);
+  };
+  grpc::ClientContext first_context;
+  auto first = open_write_stream(&first_context);
+  grpc::ClientContext second_context;
+  auto second = open_write_stream(&second_context);
+  // Both are open once each has answered a write.
+  v1::WritePageResponse response;
+  for (auto* stream : {first.get(), second.get()}) {
+    ASSERT_TRUE(stream->Write(TestWritePageRequest("vol", 0, 0, std::string(kPageSize, 'x'), 1)));
+    ASSERT_TRUE(stream->Read(&response));
+    EXPECT_EQ(response.code(), 0) << response.message();
+  }
+
+  // A third stream of each kind is refused, and unary calls still work.
+  grpc::ClientContext third_context;
+  auto third = open_write_stream(&third_context);
+  EXPECT_FALSE(third->Read(&response));
+  const grpc::Status refused = third->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("too many open streams"), std::string::npos)
+      << refused.error_message();
+  const absl::Status flush = client->Flush("vol");
+  EXPECT_EQ(flush.code(), absl::StatusCode::kResourceExhausted) << flush;
+  const absl::Status read_pages =
+      client->ReadPages("vol", 0, 1, [](uint64_t, absl::string_view) { return absl::OkStatus(); });
+  EXPECT_EQ(read_pages.code(), absl::StatusCode::kResourceExhausted) << read_pages;
+  EXPECT_TRUE(client->WritePage("vol", 1, 0, std::string(kPageSize, 'u')).ok());
+
+  // One stream ends: its place is free again.
+  ASSERT_TRUE(first->WritesDone());
+  EXPECT_TRUE(first->Finish().ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  absl::Status again = client->Flush("vol");
+  while (!again.ok() && absl::Now() < deadline) {  // the reactor is deleted just after Finish
+    absl::SleepFor(absl::Milliseconds(10));
+    again = client->Flush("vol");
+  }
+  EXPECT_TRUE(again.ok()) << again;
+  ASSERT_TRUE(second->WritesDone());
+  EXPECT_TRUE(second->Finish().ok());
 }
 
 TEST_F(BlockServiceTest, CancellingABatchStreamWithParkedWritesLeavesTheServerWorking) {

@@ -16,19 +16,21 @@ constexpr size_t kMaxGroupedEventBytes = 64 * 1024;
 
 }  // namespace
 
-FlushReactor* FlushReactor::Start(const ServiceState* state, std::shared_ptr<Volume> volume,
+FlushReactor* FlushReactor::Start(const ServiceState* state, StreamSlot slot,
+                                  std::shared_ptr<Volume> volume,
                                   absl::optional<ErrorCursor> error_cursor,
                                   bool group_page_events) {
-  auto* reactor = new FlushReactor(state, volume, group_page_events);
+  auto* reactor = new FlushReactor(state, std::move(slot), volume, group_page_events);
   // Through the handler's reference, so the reactor's volume_ is only ever touched by the
   // reactor itself.
   volume->Flush(error_cursor, reactor);
   return reactor;
 }
 
-FlushReactor::FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume,
-                           bool group_page_events)
+FlushReactor::FlushReactor(const ServiceState* state, StreamSlot slot,
+                           std::shared_ptr<Volume> volume, bool group_page_events)
     : state_(state),
+      slot_(std::move(slot)),
       volume_(std::move(volume)),
       volume_name_(volume_->config().name),
       start_(absl::Now()),
@@ -42,28 +44,31 @@ FlushReactor::FlushReactor(const ServiceState* state, std::shared_ptr<Volume> vo
           [this] { delete this; }) {}
 
 void FlushReactor::OnPageDone(const PageResult& result) {
-  v1::FlushEvent event;
-  v1::PageCompletion* page = event.mutable_page();
-  page->set_page_index(result.page_index);
-  page->set_code(static_cast<int32_t>(result.status.code()));
+  v1::PageCompletion page;
+  page.set_page_index(result.page_index);
+  page.set_code(static_cast<int32_t>(result.status.code()));
   if (!result.status.ok()) {
-    page->set_message(std::string(result.status.message()));
+    page.set_message(std::string(result.status.message()));
     LOG(WARNING) << "Flush: volume " << volume_name_ << " page " << result.page_index
                  << " writeback failed (" << result.failed_blocks.size()
                  << " blocks): " << result.status;
   }
-  for (uint32_t block : result.failed_blocks) page->add_failed_blocks(block);
-  Enqueue(std::move(event));
+  for (uint32_t block : result.failed_blocks) page.add_failed_blocks(block);
+  {
+    absl::MutexLock lock(&mu_);
+    if (lifetime_.broken()) return;
+    queue_.AddPage(std::move(page));
+  }
+  MaybeStartSend();
 }
 
 void FlushReactor::OnFlushDone(const FlushSummary& summary) {
-  v1::FlushEvent event;
-  v1::FlushSummary* out = event.mutable_summary();
-  out->set_pages_written(summary.pages_written);
-  out->set_pages_failed(summary.pages_failed);
-  out->set_code(static_cast<int32_t>(summary.status.code()));
-  out->set_message(std::string(summary.status.message()));
-  out->set_error_cursor(summary.error_cursor);
+  v1::FlushSummary out;
+  out.set_pages_written(summary.pages_written);
+  out.set_pages_failed(summary.pages_failed);
+  out.set_code(static_cast<int32_t>(summary.status.code()));
+  out.set_message(std::string(summary.status.message()));
+  out.set_error_cursor(summary.error_cursor);
   if (summary.status.ok()) {
     VLOG(1) << "Flush: volume " << volume_name_ << ": " << summary.pages_written
             << " pages written";
@@ -72,38 +77,21 @@ void FlushReactor::OnFlushDone(const FlushSummary& summary) {
                  << " pages written, " << summary.pages_failed << " failed: " << summary.status;
   }
   lifetime_.RecordError(summary.status);  // the call's status, unless the stream broke
-  Enqueue(std::move(event));
-  lifetime_.Release();  // the engine's: it does not touch the observer after this returns
-}
-
-void FlushReactor::Enqueue(v1::FlushEvent event) {
   {
     absl::MutexLock lock(&mu_);
-    if (lifetime_.broken()) return;
-    queue_.push_back(std::move(event));
+    if (!lifetime_.broken()) queue_.SetSummary(std::move(out));
   }
   MaybeStartSend();
+  lifetime_.Release();  // the engine's: it does not touch the observer after this returns
 }
 
 void FlushReactor::MaybeStartSend() {
   {
     absl::MutexLock lock(&mu_);
-    if (sending_ || lifetime_.broken() || queue_.empty()) return;
-    if (group_page_events_ && queue_.front().has_page()) {
-      // The pages queued go in one event, up to kMaxGroupedEventBytes; the summary (always
-      // last) waits for the next.
-      sending_event_.Clear();
-      v1::PageCompletions* pages = sending_event_.mutable_pages();
-      size_t bytes = 0;
-      while (!queue_.empty() && queue_.front().has_page() && bytes < kMaxGroupedEventBytes) {
-        bytes += queue_.front().page().ByteSizeLong() + 8;  // + tag and length, generously
-        pages->mutable_pages()->Add(std::move(*queue_.front().mutable_page()));
-        queue_.pop_front();
-      }
-    } else {
-      sending_event_ = std::move(queue_.front());
-      queue_.pop_front();
-    }
+    if (sending_ || lifetime_.broken()) return;
+    // The pages queued go in one event when grouped, up to kMaxGroupedEventBytes; the summary
+    // (always last) waits for the next.
+    if (!queue_.Pop(group_page_events_, kMaxGroupedEventBytes, &sending_event_)) return;
     sending_ = true;
   }
   lifetime_.Hold();  // the send's, until OnWriteDone returns
@@ -131,7 +119,7 @@ void FlushReactor::OnCancel() {
 void FlushReactor::BreakStream() {
   lifetime_.Break();
   absl::MutexLock lock(&mu_);
-  queue_.clear();
+  queue_.Clear();
 }
 
 void FlushReactor::OnDone() {

@@ -2,7 +2,6 @@
 #define BLOCKSTORE_SERVER_SERVICE_FLUSH_REACTOR_H_
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 
@@ -13,6 +12,7 @@
 #include "absl/types/optional.h"
 #include "blockstore/v1/blockstore.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "server/service/flush_event_queue.h"
 #include "server/service/reactor_lifetime.h"
 #include "server/service/service_state.h"
 #include "server/volume/volume.h"
@@ -21,11 +21,12 @@ namespace blockstore {
 
 // One Flush call: the engine's FlushObserver and the stream's writer in one object. Each
 // PageResult becomes a FlushEvent.page, the FlushSummary a FlushEvent.summary, and the call
-// ends with the flush's status. Events wait in a queue while one is being sent; the queue is
-// bounded by the pages dirty when the flush started (at most the cache's pages) plus one.
-// If the client asked for grouped page events, the pages queued while an event was being sent
-// go out together as one FlushEvent.pages: a flush after every 256 writes otherwise costs as
-// many messages as the writes it covers.
+// ends with the flush's status. Events wait in a FlushEventQueue while one is being sent,
+// pages that ended OK as runs of indexes, so a client that never reads its stream costs the
+// server a few entries per flush, not one event per page of the cache. If the client asked
+// for grouped page events, the pages queued while an event was being sent go out together as
+// one FlushEvent.pages: a flush after every 256 writes otherwise costs as many messages as the
+// writes it covers.
 //
 // Words: a "send" is gRPC's StartWrite of an event, whose end gRPC reports to OnWriteDone.
 //
@@ -39,7 +40,8 @@ namespace blockstore {
 class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public FlushObserver {
  public:
   // Starts the flush. `volume` must be the volume named in the request.
-  static FlushReactor* Start(const ServiceState* state, std::shared_ptr<Volume> volume,
+  static FlushReactor* Start(const ServiceState* state, StreamSlot slot,
+                             std::shared_ptr<Volume> volume,
                              absl::optional<ErrorCursor> error_cursor, bool group_page_events);
 
   // FlushObserver.
@@ -52,15 +54,15 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   void OnDone() override;
 
  private:
-  FlushReactor(const ServiceState* state, std::shared_ptr<Volume> volume, bool group_page_events);
-  // Queues `event` for sending unless the stream broke. From an engine callback.
-  void Enqueue(v1::FlushEvent event) ABSL_LOCKS_EXCLUDED(mu_);
+  FlushReactor(const ServiceState* state, StreamSlot slot, std::shared_ptr<Volume> volume,
+               bool group_page_events);
   // Sends the next queued event (holding lifetime_) if none is being sent.
   void MaybeStartSend() ABSL_LOCKS_EXCLUDED(mu_);
   // The call was cancelled or a send failed: nothing more is sent.
   void BreakStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
+  StreamSlot slot_;  // its place under max_open_streams, until the reactor is deleted
   // Released in OnDone, on a gRPC thread: if it is the volume's last reference, the volume
   // must not be destroyed on one of its own threads (the engine's, inside OnFlushDone).
   std::shared_ptr<Volume> volume_;
@@ -71,7 +73,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   ReactorLifetime lifetime_;
 
   absl::Mutex mu_;
-  std::deque<v1::FlushEvent> queue_ ABSL_GUARDED_BY(mu_);
+  FlushEventQueue queue_ ABSL_GUARDED_BY(mu_);
   // The event being sent: replaced under mu_ only while sending_ is false, read by gRPC
   // between StartWrite and OnWriteDone.
   v1::FlushEvent sending_event_;

@@ -32,7 +32,7 @@ namespace blockstore {
 // lets go, and deletes the reactor after OnDone.
 class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
  public:
-  ReadPagesReactor(const ServiceState* state, std::shared_ptr<Volume> volume,
+  ReadPagesReactor(const ServiceState* state, StreamSlot slot, std::shared_ptr<Volume> volume,
                    uint64_t first_page_index, uint64_t page_count);
 
   void OnWriteDone(bool ok) override;  // a send ended
@@ -56,6 +56,7 @@ class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
   Slot& SlotFor(uint64_t page_index) { return slots_[page_index % slots_.size()]; }
 
   const ServiceState* const state_;
+  StreamSlot slot_;  // its place under max_open_streams, until the reactor is deleted
   std::shared_ptr<Volume> volume_;  // Released in OnDone, on a gRPC thread.
   const absl::Time start_;
 

@@ -63,6 +63,19 @@ void ServiceState::Write(const v1::WritePageRequest& request, absl::Time deadlin
                 });
 }
 
+absl::StatusOr<StreamSlot> ServiceState::OpenStream() const {
+  uint32_t open = open_streams_.load(std::memory_order_relaxed);
+  do {
+    if (open >= options_.max_open_streams) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("too many open streams: the server's limit is ", options_.max_open_streams,
+                       " (WritePages, WritePageBatches, ReadPages and Flush calls on all "
+                       "connections); finish some, or retry later"));
+    }
+  } while (!open_streams_.compare_exchange_weak(open, open + 1, std::memory_order_acq_rel));
+  return StreamSlot(&open_streams_);
+}
+
 void FillWriteResponse(const v1::WritePageRequest& request, const absl::Status& status,
                        v1::WritePageResponse* response) {
   response->Clear();

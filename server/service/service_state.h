@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -34,6 +35,36 @@ struct BlockServiceOptions {
   uint32_t write_stream_inflight_max = 256;
   // Pages of one ReadPages stream read ahead of the one being sent.
   uint32_t read_stream_readahead_max = 16;
+  // Streams (WritePages, WritePageBatches, ReadPages, Flush) open at once, on all connections:
+  // each holds memory (a write stream up to write_stream_inflight_max requests) and may keep
+  // work queued in the engine. Past it a new stream fails RESOURCE_EXHAUSTED at once.
+  uint32_t max_open_streams = 1024;
+};
+
+// One open stream's place under BlockServiceOptions::max_open_streams, given back when it is
+// destroyed (with the reactor that owns it). Move-only.
+class StreamSlot {
+ public:
+  StreamSlot(StreamSlot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
+  StreamSlot& operator=(StreamSlot&& other) noexcept {
+    if (this != &other) {
+      GiveBack();
+      open_ = std::exchange(other.open_, nullptr);
+    }
+    return *this;
+  }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+  ~StreamSlot() { GiveBack(); }
+
+ private:
+  friend class ServiceState;
+  explicit StreamSlot(std::atomic<uint32_t>* open) : open_(open) {}
+  void GiveBack() {
+    if (open_ != nullptr) open_->fetch_sub(1, std::memory_order_acq_rel);
+    open_ = nullptr;
+  }
+  std::atomic<uint32_t>* open_;
 };
 
 // What every handler and reactor of BlockServiceImpl shares: the registry, the metrics, the
@@ -73,6 +104,11 @@ class ServiceState {
              std::shared_ptr<Volume>* volume, v1::WritePageResponse* response,
              std::function<void(const absl::Status&)> done) const;
 
+  // A place for a new stream, or RESOURCE_EXHAUSTED naming the limit when
+  // options().max_open_streams are open.
+  absl::StatusOr<StreamSlot> OpenStream() const;
+  uint32_t open_streams() const { return open_streams_.load(std::memory_order_acquire); }
+
   // One finished RPC, started at `start`.
   void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Time start) const {
     if (metrics_ != nullptr) metrics_->ObserveRpc(method, code, absl::Now() - start);
@@ -88,6 +124,7 @@ class ServiceState {
   ServerMetrics* const metrics_;
   const BlockServiceOptions options_;
   std::atomic<bool> shutting_down_{false};
+  mutable std::atomic<uint32_t> open_streams_{0};
 };
 
 // The answer to `request`, which ended with `status`: its request_id and page_index, and the

@@ -13,9 +13,10 @@ constexpr size_t kSpareBatches = 4;
 
 }  // namespace
 
-WritePageBatchesReactor::WritePageBatchesReactor(const ServiceState* state,
+WritePageBatchesReactor::WritePageBatchesReactor(const ServiceState* state, StreamSlot slot,
                                                  grpc::CallbackServerContext* context)
     : state_(state),
+      slot_(std::move(slot)),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
       inflight_max_(state->options().write_stream_inflight_max),

@@ -6,9 +6,10 @@
 
 namespace blockstore {
 
-WritePagesReactor::WritePagesReactor(const ServiceState* state,
+WritePagesReactor::WritePagesReactor(const ServiceState* state, StreamSlot slot,
                                      grpc::CallbackServerContext* context)
     : state_(state),
+      slot_(std::move(slot)),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
       slots_(state->options().write_stream_inflight_max),

@@ -33,7 +33,8 @@ namespace blockstore {
 class WritePagesReactor
     : public grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse> {
  public:
-  WritePagesReactor(const ServiceState* state, grpc::CallbackServerContext* context);
+  WritePagesReactor(const ServiceState* state, StreamSlot slot,
+                    grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;  // a send ended
@@ -62,6 +63,7 @@ class WritePagesReactor
   void BreakStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
+  StreamSlot slot_;  // its place under max_open_streams, until the reactor is deleted
   const absl::Time start_;
   const absl::Time deadline_;
 
