@@ -14,6 +14,7 @@
 #include "glog/logging.h"
 #include "server/common/annotated_mutex_lock.h"
 #include "server/common/status_macros.h"
+#include "server/common/thread_start.h"
 
 namespace blockstore {
 namespace {
@@ -63,7 +64,7 @@ absl::Status UringBackend::Init() {
     return absl::ErrnoToStatus(err, "UringBackend: eventfd");
   }
   // The thread's start synchronizes with everything above: from here the ring belongs to it.
-  ring_thread_ = std::thread([this] { RingLoop(); });
+  ASSIGN_OR_RETURN(ring_thread_, StartThread("the io_uring ring thread", [this] { RingLoop(); }));
   return absl::OkStatus();
 }
 

@@ -51,8 +51,8 @@ TEST(FlushEventQueueTest, AWholeCacheOfPagesInOrderIsOneEntry) {
 
 TEST(FlushEventQueueTest, FailedPagesKeepTheirDetailAndTheOrderIsKept) {
   FlushEventQueue queue;
-  const std::vector<std::pair<uint64_t, int32_t>> added = {
-      {5, 0}, {6, 0}, {7, 15}, {8, 0}, {9, 0}, {3, 0}, {4, 8}, {4 + 1, 0}};
+  const std::vector<std::pair<uint64_t, int32_t>> added = {{5, 0}, {6, 0}, {7, 15}, {8, 0},
+                                                           {9, 0}, {3, 0}, {4, 8},  {4 + 1, 0}};
   for (const auto& [index, code] : added) queue.AddPage(Page(index, code));
   // Runs: [5,6], failed 7, [8,9], [3], failed 4, [5].
   EXPECT_EQ(queue.entries(), 6u);

@@ -21,6 +21,7 @@
 #include "server/common/io_status.h"
 #include "server/common/status_macros.h"
 #include "server/common/sync_result.h"
+#include "server/common/thread_start.h"
 #include "server/io/io_backend.h"
 #include "server/volume/dirty_throttle.h"
 #include "server/volume/flush_job.h"
@@ -136,7 +137,14 @@ class VolumeImpl final : public Volume {
     read_context_.ops = &ops_;
     read_context_.finish_elsewhere = [this](ReadOp* op) { FinishReadElsewhere(op); };
     cache_.set_writeback_end_hook([this] { OnWritebackEnd(); });
-    thread_ = std::thread([this] { Run(); });
+  }
+
+  // Starts the writeback thread; a volume whose thread could not start is closed unused.
+  absl::Status Start() {
+    ASSIGN_OR_RETURN(thread_,
+                     StartThread(absl::StrCat("the writeback thread of volume ", config_.name),
+                                 [this] { Run(); }));
+    return absl::OkStatus();
   }
 
   ~VolumeImpl() override { Close(); }
@@ -246,7 +254,7 @@ class VolumeImpl final : public Volume {
       stop_ = true;
       cv_.Signal();
     }
-    thread_.join();
+    if (thread_.joinable()) thread_.join();  // not started if Start failed
     writeback_.WaitIdle();
     ops_.WaitIdle();
   }
@@ -644,8 +652,10 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
     budget = own_budget.get();
   }
   const int fd = file.fd();
-  return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, fd, std::move(file),
-                                                backend, budget, std::move(own_budget)));
+  auto volume = std::make_unique<VolumeImpl>(config, options, incarnation, fd, std::move(file),
+                                             backend, budget, std::move(own_budget));
+  RETURN_IF_ERROR(volume->Start());
+  return std::unique_ptr<Volume>(std::move(volume));
 }
 
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
@@ -656,8 +666,10 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
   RETURN_IF_ERROR(ValidateVolumeConfig(config));
   auto budget = std::make_unique<MemoryBudget>(options.cache_bytes);
   MemoryBudget* raw = budget.get();
-  return std::unique_ptr<Volume>(new VolumeImpl(config, options, incarnation, device_fd,
-                                                absl::nullopt, backend, raw, std::move(budget)));
+  auto volume = std::make_unique<VolumeImpl>(config, options, incarnation, device_fd, absl::nullopt,
+                                             backend, raw, std::move(budget));
+  RETURN_IF_ERROR(volume->Start());
+  return std::unique_ptr<Volume>(std::move(volume));
 }
 
 }  // namespace blockstore

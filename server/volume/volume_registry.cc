@@ -113,6 +113,12 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> VolumeRegistry::Open(const std::
       continue;
     }
     const absl::Status status = registry->OpenExisting(name);
+    if (absl::IsResourceExhausted(status) || absl::IsUnavailable(status)) {
+      // The server, not the volume, is short (of threads, memory or IO): setting a healthy
+      // volume aside would free its name for someone else. Refuse to start instead.
+      return absl::Status(status.code(),
+                          absl::StrCat("cannot open volume ", name, ": ", status.message()));
+    }
     if (!status.ok()) {
       // One volume that cannot be served does not stop the others: its files are set aside
       // for an operator, and its name is free again.
@@ -228,9 +234,19 @@ absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Create(const VolumeConfi
 absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::CreateFiles(const VolumeConfig& config,
                                                                     const VolumeState& state) {
   // Data first, then its state, config last: a volume exists once its config is durable.
-  ASSIGN_OR_RETURN(std::unique_ptr<Volume> volume,
-                   OpenVolume(DataPath(config.name), config, options_, backend_, budget_.get(),
-                              /*create=*/true, state.incarnation));
+  absl::StatusOr<std::unique_ptr<Volume>> opened =
+      OpenVolume(DataPath(config.name), config, options_, backend_, budget_.get(),
+                 /*create=*/true, state.incarnation);
+  if (!opened.ok()) {
+    // The data file may have been created before the volume failed to start (no thread left):
+    // take it back, so the name is free and the space not leaked. A file that was there
+    // already (AlreadyExists) is not ours to remove.
+    if (opened.status().code() != absl::StatusCode::kAlreadyExists) {
+      ::unlink(DataPath(config.name).c_str());
+    }
+    return opened.status();
+  }
+  std::unique_ptr<Volume> volume = *std::move(opened);
   absl::Status status = WriteVolumeState(data_dir_, StatePath(config.name), state);
   if (status.ok()) {
     status = WriteFileDurably(data_dir_, ConfigPath(config.name), SerializeVolumeConfig(config));

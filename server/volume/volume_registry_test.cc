@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "server/common/testing/temp_dir.h"
+#include "server/common/thread_start.h"
 #include "server/io/sync_backend.h"
 #include "server/volume/volume_state.h"
 
@@ -194,6 +195,49 @@ TEST_F(VolumeRegistryTest, PastTheVolumeLimitCreateIsRefusedAndDeleteMakesRoom) 
   EXPECT_EQ(registry->List().size(), 2u);
   ASSERT_TRUE(registry->Delete("a").ok());
   EXPECT_TRUE(registry->Create(config).ok());
+}
+
+// Out of threads (a pids limit): CreateVolume is refused with a status, never std::terminate,
+// leaves no file behind, and the same name can be created once threads are available again.
+TEST_F(VolumeRegistryTest, AVolumeWhoseThreadCannotStartIsRefusedAndLeavesNothing) {
+  std::unique_ptr<VolumeRegistry> registry = Open();
+  ASSERT_NE(Create(registry.get(), "a"), nullptr);
+  VolumeConfig config;
+  config.name = "b";
+  config.size_bytes = 1 << 20;
+  FailThreadStartsForTesting(1);
+  absl::StatusOr<std::shared_ptr<Volume>> refused = registry->Create(config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_NE(refused.status().message().find("writeback thread of volume b"), std::string::npos)
+      << refused.status();
+  EXPECT_EQ(registry->List().size(), 1u);
+  struct stat st;
+  for (const char* suffix : {".vol", ".conf", ".state"}) {
+    EXPECT_NE(::stat((dir_.path() + "/b" + suffix).c_str(), &st), 0) << "b" << suffix << " left";
+  }
+  EXPECT_TRUE(registry->Create(config).ok());
+  EXPECT_EQ(registry->List().size(), 2u);
+}
+
+// Out of threads at startup: the server does not start (rather than set healthy volumes aside),
+// and starts with every volume once threads are available.
+TEST_F(VolumeRegistryTest, AStartupShortOfThreadsFailsAndQuarantinesNothing) {
+  {
+    std::unique_ptr<VolumeRegistry> registry = Open();
+    ASSERT_NE(Create(registry.get(), "a"), nullptr);
+    ASSERT_TRUE(registry->StopAndFlushAll().ok());
+  }
+  FailThreadStartsForTesting(1);
+  absl::StatusOr<std::unique_ptr<VolumeRegistry>> refused =
+      VolumeRegistry::Open(dir_.path(), options_, &backend_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_NE(refused.status().message().find("cannot open volume a"), std::string::npos)
+      << refused.status();
+  std::unique_ptr<VolumeRegistry> registry = Open();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_EQ(registry->recovery().volumes_quarantined, 0u);
+  EXPECT_TRUE(registry->Get("a").ok());
 }
 
 TEST_F(VolumeRegistryTest, AThinVolumeTakesNoSpaceUntilWritten) {
