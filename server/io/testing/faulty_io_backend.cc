@@ -53,11 +53,15 @@ class FaultyIoBackend::Forwarded final : public IoRequest {
 
   IoRequest* original() const { return original_; }
   int32_t injected_res() const { return injected_res_; }
+  // How long the completion is held (slow completion); zero: not held.
+  absl::Duration hold() const { return hold_; }
+  void set_hold(absl::Duration hold) { hold_ = hold; }
 
  private:
   FaultyIoBackend* const owner_;
   IoRequest* const original_;
   int32_t injected_res_ = 0;  // < 0: reported instead of the target's result.
+  absl::Duration hold_ = absl::ZeroDuration();
   std::vector<iovec> truncated_iov_;
 };
 
@@ -114,6 +118,29 @@ void FaultyIoBackend::EagainTimes(int n) {
   CHECK_GE(n, 0);
   AnnotatedMutexLock lock(&mu_);
   eagain_left_ = n;
+}
+
+void FaultyIoBackend::SetEagainOneIn(uint32_t n) {
+  AnnotatedMutexLock lock(&mu_);
+  eagain_one_in_ = n;
+}
+
+void FaultyIoBackend::SetShortReadOneIn(uint32_t n) {
+  AnnotatedMutexLock lock(&mu_);
+  short_read_one_in_ = n;
+}
+
+void FaultyIoBackend::SetSlowCompletions(absl::Duration delay, uint32_t one_in) {
+  CHECK(delay >= absl::ZeroDuration());
+  {
+    AnnotatedMutexLock lock(&mu_);
+    slow_delay_ = delay;
+    slow_one_in_ = one_in;
+  }
+  AnnotatedMutexLock lock(&delay_mu_);
+  if (!delay_thread_.joinable() && !delay_exit_) {
+    delay_thread_ = std::thread([this] { DelayLoop(); });
+  }
 }
 
 void FaultyIoBackend::FailAllocationsAt(uint64_t nth, uint64_t count) {
@@ -175,8 +202,8 @@ absl::Status FaultyIoBackend::Submit(IoRequest* request) {
       err = nth->second;
       fail_nth_submit_.erase(nth);
       ++counts_.nth_submit_errors;
-    } else if (eagain_left_ > 0) {
-      --eagain_left_;
+    } else if (eagain_left_ > 0 || OneIn(eagain_one_in_)) {
+      if (eagain_left_ > 0) --eagain_left_;
       err = EAGAIN;
       ++counts_.eagains;
     } else if (request->op == IoOp::kWritev &&
@@ -198,8 +225,17 @@ absl::Status FaultyIoBackend::Submit(IoRequest* request) {
         forwarded->Truncate(static_cast<uint64_t>(cut));
         ++counts_.short_writes;
       }
+    } else if (request->op == IoOp::kReadv && bytes > short_write_align_bytes_ &&
+               OneIn(short_read_one_in_)) {
+      const uint64_t steps = (bytes - 1) / short_write_align_bytes_;
+      forwarded->Truncate(short_write_align_bytes_ * (1 + rng_() % steps));
+      ++counts_.short_reads;
     }
     if (err != 0) forwarded->Fail(err);
+    if (slow_delay_ > absl::ZeroDuration() && OneIn(slow_one_in_)) {
+      forwarded->set_hold(slow_delay_);
+      ++counts_.slow_completions;
+    }
   }
   // Released first: a target that completes inside Submit() (FakeIoBackend's
   // complete_in_submit) deletes it in OnForwardedComplete().
@@ -212,7 +248,9 @@ absl::Status FaultyIoBackend::Submit(IoRequest* request) {
 void FaultyIoBackend::OnForwardedComplete(Forwarded* forwarded, int32_t res) {
   IoRequest* const original = forwarded->original();
   const int32_t result = forwarded->injected_res() < 0 ? forwarded->injected_res() : res;
+  const absl::Duration hold = forwarded->hold();
   delete forwarded;
+  if (hold > absl::ZeroDuration() && HoldCompletion(original, result, hold)) return;
   const FaultyIoBackend* const outer = tls_completing;
   tls_completing = this;
   original->Complete(result);
@@ -238,12 +276,70 @@ bool FaultyIoBackend::MayAllocate() {
   return false;
 }
 
+bool FaultyIoBackend::HoldCompletion(IoRequest* original, int32_t res, absl::Duration delay) {
+  AnnotatedMutexLock lock(&delay_mu_);
+  if (!holding_ || !delay_thread_.joinable()) return false;
+  held_.emplace(absl::Now() + delay, Held{original, res});
+  delay_cv_.Signal();
+  return true;
+}
+
+void FaultyIoBackend::DelayLoop() {
+  for (;;) {
+    Held next;
+    {
+      AnnotatedMutexLock lock(&delay_mu_);
+      for (;;) {
+        if (!held_.empty()) {
+          auto first = held_.begin();
+          const absl::Duration left = first->first - absl::Now();
+          if (!holding_ || left <= absl::ZeroDuration()) {
+            next = first->second;
+            held_.erase(first);
+            completing_ = true;
+            break;
+          }
+          lock.WaitWithTimeout(&delay_cv_, left);
+        } else if (delay_exit_) {
+          return;
+        } else {
+          drained_cv_.SignalAll();
+          lock.Wait(&delay_cv_);
+        }
+      }
+    }
+    // Without a lock: the completion may resubmit through this wrapper, and be held again.
+    tls_completing = this;
+    next.request->Complete(next.res);
+    tls_completing = nullptr;
+    AnnotatedMutexLock lock(&delay_mu_);
+    completing_ = false;
+    if (held_.empty()) drained_cv_.SignalAll();
+  }
+}
+
 void FaultyIoBackend::Shutdown() {
   {
     AnnotatedMutexLock lock(&mu_);
     shutting_down_ = true;
   }
+  {
+    // Held completions run now, while the target still takes what they resubmit; from here on
+    // none is held.
+    AnnotatedMutexLock lock(&delay_mu_);
+    holding_ = false;
+    delay_cv_.SignalAll();
+    while (!held_.empty() || completing_) lock.Wait(&drained_cv_);
+  }
   target_->Shutdown();
+  std::thread delay_thread;
+  {
+    AnnotatedMutexLock lock(&delay_mu_);
+    delay_exit_ = true;
+    delay_cv_.SignalAll();
+    delay_thread = std::move(delay_thread_);
+  }
+  if (delay_thread.joinable()) delay_thread.join();
 }
 
 }  // namespace blockstore
