@@ -15,6 +15,11 @@
 namespace blockstore {
 
 absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOptions& options) {
+  return Start(options, IoBackendWrapper());
+}
+
+absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
+    const ServerOptions& options, const IoBackendWrapper& wrap_io_backend) {
   RETURN_IF_ERROR(ValidateServerOptions(options));
 
   std::error_code error;
@@ -26,6 +31,9 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOpti
 
   std::unique_ptr<BlockServer> server(new BlockServer());
   ASSIGN_OR_RETURN(server->backend_, CreateIoBackend(options.io_backend));
+  if (wrap_io_backend) {
+    ASSIGN_OR_RETURN(server->backend_, wrap_io_backend(std::move(server->backend_)));
+  }
   ASSIGN_OR_RETURN(server->registry_,
                    VolumeRegistry::Open(options.data_dir, options.volume, server->backend_.get()));
   if (!options.metrics_listen.empty()) {

@@ -1,6 +1,7 @@
 #ifndef BLOCKSTORE_SERVER_SERVICE_BLOCK_SERVER_H_
 #define BLOCKSTORE_SERVER_SERVICE_BLOCK_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,17 @@ class BlockServer {
   // cannot be bound.
   static absl::StatusOr<std::unique_ptr<BlockServer>> Start(const ServerOptions& options);
 
+  // Takes the backend `options.io_backend` names and returns the one the server uses, which
+  // owns it. The seam where a test build injects device faults (the testonly
+  // //server/integration:faulty_blockstored wraps it in a FaultyIoBackend); production passes
+  // none. An error stops Start with that error.
+  using IoBackendWrapper =
+      std::function<absl::StatusOr<std::unique_ptr<IoBackend>>(std::unique_ptr<IoBackend> backend)>;
+  // As Start(options), with the backend wrapped by `wrap_io_backend` (ignored when empty)
+  // before any volume is opened on it.
+  static absl::StatusOr<std::unique_ptr<BlockServer>> Start(
+      const ServerOptions& options, const IoBackendWrapper& wrap_io_backend);
+
   // Shuts down (if Shutdown was not called) and frees everything.
   ~BlockServer();
 
@@ -35,7 +47,7 @@ class BlockServer {
   const std::string& address() const { return address_; }
   // The /metrics port, 0 when metrics are disabled.
   int metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
-  // "uring" or "sync".
+  // "uring" or "sync" (a wrapper's own name when one was given).
   std::string io_backend_name() const { return std::string(backend_->Name()); }
 
   // Health turns NOT_SERVING, new writes get UNAVAILABLE, every dirty page of every volume is
