@@ -19,8 +19,8 @@ TEST(ThreadStartTest, StartsTheThread) {
 TEST(ThreadStartTest, AFailureIsAStatusNamingTheThread) {
   FailThreadStartsForTesting(1);
   std::atomic<bool> ran{false};
-  absl::StatusOr<std::thread> failed = StartThread("the writeback thread of volume v",
-                                                   [&ran] { ran = true; });
+  absl::StatusOr<std::thread> failed =
+      StartThread("the writeback thread of volume v", [&ran] { ran = true; });
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(failed.status().message()),

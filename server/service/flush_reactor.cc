@@ -16,21 +16,21 @@ constexpr size_t kMaxGroupedEventBytes = 64 * 1024;
 
 }  // namespace
 
-FlushReactor* FlushReactor::Start(const ServiceState* state, StreamSlot slot,
+FlushReactor* FlushReactor::Start(const ServiceState* state, StreamSlot open_stream,
                                   std::shared_ptr<Volume> volume,
                                   absl::optional<ErrorCursor> error_cursor,
                                   bool group_page_events) {
-  auto* reactor = new FlushReactor(state, std::move(slot), volume, group_page_events);
+  auto* reactor = new FlushReactor(state, std::move(open_stream), volume, group_page_events);
   // Through the handler's reference, so the reactor's volume_ is only ever touched by the
   // reactor itself.
   volume->Flush(error_cursor, reactor);
   return reactor;
 }
 
-FlushReactor::FlushReactor(const ServiceState* state, StreamSlot slot,
+FlushReactor::FlushReactor(const ServiceState* state, StreamSlot open_stream,
                            std::shared_ptr<Volume> volume, bool group_page_events)
     : state_(state),
-      slot_(std::move(slot)),
+      open_stream_(std::move(open_stream)),
       volume_(std::move(volume)),
       volume_name_(volume_->config().name),
       start_(absl::Now()),

@@ -40,7 +40,7 @@ namespace blockstore {
 class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public FlushObserver {
  public:
   // Starts the flush. `volume` must be the volume named in the request.
-  static FlushReactor* Start(const ServiceState* state, StreamSlot slot,
+  static FlushReactor* Start(const ServiceState* state, StreamSlot open_stream,
                              std::shared_ptr<Volume> volume,
                              absl::optional<ErrorCursor> error_cursor, bool group_page_events);
 
@@ -54,7 +54,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   void OnDone() override;
 
  private:
-  FlushReactor(const ServiceState* state, StreamSlot slot, std::shared_ptr<Volume> volume,
+  FlushReactor(const ServiceState* state, StreamSlot open_stream, std::shared_ptr<Volume> volume,
                bool group_page_events);
   // Sends the next queued event (holding lifetime_) if none is being sent.
   void MaybeStartSend() ABSL_LOCKS_EXCLUDED(mu_);
@@ -62,7 +62,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   void BreakStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
-  StreamSlot slot_;  // its place under max_open_streams, until the reactor is deleted
+  StreamSlot open_stream_;  // its place under max_open_streams, until the reactor is deleted
   // Released in OnDone, on a gRPC thread: if it is the volume's last reference, the volume
   // must not be destroyed on one of its own threads (the engine's, inside OnFlushDone).
   std::shared_ptr<Volume> volume_;

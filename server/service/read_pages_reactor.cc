@@ -8,11 +8,11 @@
 
 namespace blockstore {
 
-ReadPagesReactor::ReadPagesReactor(const ServiceState* state, StreamSlot slot,
+ReadPagesReactor::ReadPagesReactor(const ServiceState* state, StreamSlot open_stream,
                                    std::shared_ptr<Volume> volume, uint64_t first_page_index,
                                    uint64_t page_count)
     : state_(state),
-      slot_(std::move(slot)),
+      open_stream_(std::move(open_stream)),
       volume_(std::move(volume)),
       start_(absl::Now()),
       slots_(std::max<uint64_t>(

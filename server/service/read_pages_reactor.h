@@ -32,8 +32,8 @@ namespace blockstore {
 // lets go, and deletes the reactor after OnDone.
 class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
  public:
-  ReadPagesReactor(const ServiceState* state, StreamSlot slot, std::shared_ptr<Volume> volume,
-                   uint64_t first_page_index, uint64_t page_count);
+  ReadPagesReactor(const ServiceState* state, StreamSlot open_stream,
+                   std::shared_ptr<Volume> volume, uint64_t first_page_index, uint64_t page_count);
 
   void OnWriteDone(bool ok) override;  // a send ended
   void OnCancel() override;
@@ -56,7 +56,7 @@ class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
   Slot& SlotFor(uint64_t page_index) { return slots_[page_index % slots_.size()]; }
 
   const ServiceState* const state_;
-  StreamSlot slot_;  // its place under max_open_streams, until the reactor is deleted
+  StreamSlot open_stream_;  // its place under max_open_streams, until the reactor is deleted
   std::shared_ptr<Volume> volume_;  // Released in OnDone, on a gRPC thread.
   const absl::Time start_;
 

@@ -13,10 +13,10 @@ constexpr size_t kSpareBatches = 4;
 
 }  // namespace
 
-WritePageBatchesReactor::WritePageBatchesReactor(const ServiceState* state, StreamSlot slot,
+WritePageBatchesReactor::WritePageBatchesReactor(const ServiceState* state, StreamSlot open_stream,
                                                  grpc::CallbackServerContext* context)
     : state_(state),
-      slot_(std::move(slot)),
+      open_stream_(std::move(open_stream)),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
       inflight_max_(state->options().write_stream_inflight_max),

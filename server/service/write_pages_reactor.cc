@@ -1,15 +1,17 @@
 #include "server/service/write_pages_reactor.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "server/service/grpc_status.h"
 
 namespace blockstore {
 
-WritePagesReactor::WritePagesReactor(const ServiceState* state, StreamSlot slot,
+WritePagesReactor::WritePagesReactor(const ServiceState* state, StreamSlot open_stream,
                                      grpc::CallbackServerContext* context)
     : state_(state),
-      slot_(std::move(slot)),
+      open_stream_(std::move(open_stream)),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
       slots_(state->options().write_stream_inflight_max),
@@ -19,11 +21,6 @@ WritePagesReactor::WritePagesReactor(const ServiceState* state, StreamSlot slot,
             Finish(ToGrpcStatus(status));
           },
           [this] { delete this; }) {
-  {
-    absl::MutexLock lock(&mu_);
-    free_slots_.reserve(slots_.size());
-    for (int i = static_cast<int>(slots_.size()) - 1; i >= 0; --i) free_slots_.push_back(i);
-  }
   MaybeStartRead();
   lifetime_.Release();  // the creator's hold
 }
@@ -33,11 +30,10 @@ void WritePagesReactor::MaybeStartRead() {
   {
     absl::MutexLock lock(&mu_);
     if (reading_slot_ >= 0 || dispatching_ || read_closed_ || lifetime_.broken() ||
-        free_slots_.empty()) {
+        !slots_.any_free()) {
       return;
     }
-    slot = free_slots_.back();
-    free_slots_.pop_back();
+    slot = slots_.Take();
     reading_slot_ = slot;
   }
   lifetime_.Hold();  // the read's, until OnReadDone returns
@@ -46,6 +42,7 @@ void WritePagesReactor::MaybeStartRead() {
 
 void WritePagesReactor::OnReadDone(bool ok) {
   int slot;
+  std::vector<std::string> released;  // freed outside mu_
   {
     absl::MutexLock lock(&mu_);
     slot = reading_slot_;
@@ -53,8 +50,9 @@ void WritePagesReactor::OnReadDone(bool ok) {
     if (!ok) {
       // The client closed its side (or the call broke): no more requests.
       read_closed_ = true;
-      free_slots_.push_back(slot);
+      slots_.Give(slot, &released);
     } else {
+      slots_.Filled(slot);
       dispatching_ = true;
     }
   }
@@ -70,7 +68,7 @@ void WritePagesReactor::OnReadDone(bool ok) {
 }
 
 void WritePagesReactor::Dispatch(int slot) {
-  Slot& s = slots_[slot];
+  WriteSlots::Slot& s = slots_[slot];
   lifetime_.Hold();  // the write's, until OnWriteComplete's last step
   // The request (and so its data) stays untouched until OnWriteComplete queues the slot.
   state_->Write(s.request, deadline_, &s.volume, &s.response,
@@ -78,10 +76,11 @@ void WritePagesReactor::Dispatch(int slot) {
 }
 
 void WritePagesReactor::OnWriteComplete(int slot) {
+  std::vector<std::string> released;  // freed outside mu_
   {
     absl::MutexLock lock(&mu_);
     if (lifetime_.broken()) {
-      free_slots_.push_back(slot);  // nobody will read the response
+      slots_.Give(slot, &released);  // nobody will read the response
     } else {
       send_queue_.push_back(slot);
     }
@@ -111,9 +110,10 @@ void WritePagesReactor::MaybeStartSend() {
 }
 
 void WritePagesReactor::OnWriteDone(bool ok) {
+  std::vector<std::string> released;  // freed outside mu_
   {
     absl::MutexLock lock(&mu_);
-    free_slots_.push_back(sending_slot_);
+    slots_.Give(sending_slot_, &released);
     sending_slot_ = -1;
   }
   if (!ok) BreakStream();  // the client is gone
@@ -130,8 +130,9 @@ void WritePagesReactor::OnCancel() {
 
 void WritePagesReactor::BreakStream() {
   lifetime_.Break();
+  std::vector<std::string> released;  // freed outside mu_ (declared first: destroyed last)
   absl::MutexLock lock(&mu_);
-  for (int slot : send_queue_) free_slots_.push_back(slot);
+  for (int slot : send_queue_) slots_.Give(slot, &released);
   send_queue_.clear();
 }
 
@@ -139,7 +140,7 @@ void WritePagesReactor::OnDone() {
   // Every hold was released before the call finished: nothing uses the slots any more. Their
   // requests and volumes are freed here, on a gRPC thread, even if the reactor itself is
   // deleted by a finishing engine callback that has not returned yet.
-  std::vector<Slot> slots = std::move(slots_);
+  std::vector<WriteSlots::Slot> slots = slots_.Release();
   lifetime_.OnDone();
 }
 

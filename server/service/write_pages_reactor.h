@@ -13,6 +13,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/service/reactor_lifetime.h"
 #include "server/service/service_state.h"
+#include "server/service/write_slots.h"
 #include "server/volume/volume.h"
 
 namespace blockstore {
@@ -33,7 +34,7 @@ namespace blockstore {
 class WritePagesReactor
     : public grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse> {
  public:
-  WritePagesReactor(const ServiceState* state, StreamSlot slot,
+  WritePagesReactor(const ServiceState* state, StreamSlot open_stream,
                     grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
@@ -42,14 +43,6 @@ class WritePagesReactor
   void OnDone() override;
 
  private:
-  struct Slot {
-    v1::WritePageRequest request;
-    v1::WritePageResponse response;
-    // The volume written; replaced when the slot is reused (on a read reaction) and released
-    // in OnDone, so the last reference never drops on an engine thread.
-    std::shared_ptr<Volume> volume;
-  };
-
   // Starts a read (holding lifetime_) if a slot is free and the stream is still read.
   void MaybeStartRead() ABSL_LOCKS_EXCLUDED(mu_);
   // Hands the request in `slot` to the engine, holding lifetime_ until OnWriteComplete ends.
@@ -63,17 +56,17 @@ class WritePagesReactor
   void BreakStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
-  StreamSlot slot_;  // its place under max_open_streams, until the reactor is deleted
+  StreamSlot open_stream_;  // its place under max_open_streams, until the reactor is deleted
   const absl::Time start_;
   const absl::Time deadline_;
 
-  // Fixed size: options().write_stream_inflight_max. Moved out (and freed) in OnDone.
-  std::vector<Slot> slots_;
+  // options().write_stream_inflight_max slots; Take, Filled and Give under mu_, a busy slot's
+  // contents belong to its holder. Released (and freed) in OnDone.
+  WriteSlots slots_;
 
   ReactorLifetime lifetime_;
 
   absl::Mutex mu_;
-  std::vector<int> free_slots_ ABSL_GUARDED_BY(mu_);
   std::deque<int> send_queue_ ABSL_GUARDED_BY(mu_);  // bounded by slots_.size()
   int reading_slot_ ABSL_GUARDED_BY(mu_) = -1;       // -1: no read outstanding
   int sending_slot_ ABSL_GUARDED_BY(mu_) = -1;       // -1: no send outstanding
