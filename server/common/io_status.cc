@@ -7,11 +7,10 @@
 
 namespace blockstore {
 
-absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t block) {
-  if (res >= 0) return absl::OkStatus();
-  const int err = -res;
-  std::string message =
-      absl::StrCat(operation, " failed at device block ", block, ": ", std::strerror(err));
+namespace {
+
+// The code the .proto documents for a device failure with `err`.
+absl::Status DeviceError(int err, std::string message) {
   switch (err) {
     case ENOSPC:
     case EDQUOT:
@@ -23,6 +22,19 @@ absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t
       // EROFS, EINVAL, ...): the data did not get there, which the contract calls DATA_LOSS.
       return absl::DataLossError(message);
   }
+}
+
+}  // namespace
+
+absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t block) {
+  if (res >= 0) return absl::OkStatus();
+  return DeviceError(
+      -res, absl::StrCat(operation, " failed at device block ", block, ": ", std::strerror(-res)));
+}
+
+absl::Status IoResultToStatus(int32_t res, absl::string_view operation) {
+  if (res >= 0) return absl::OkStatus();
+  return DeviceError(-res, absl::StrCat(operation, " failed: ", std::strerror(-res)));
 }
 
 int StatusToErrno(const absl::Status& status) {
@@ -47,6 +59,8 @@ absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view path
     case EEXIST:
       return absl::AlreadyExistsError(message);
     default:
+      // EIO, and every other way a device can fail a request (EAGAIN after the retries, ENXIO,
+      // EROFS, EINVAL, ...): the data did not get there, which the contract calls DATA_LOSS.
       return absl::DataLossError(message);
   }
 }

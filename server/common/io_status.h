@@ -13,6 +13,9 @@ namespace blockstore {
 // kResourceExhausted, ESHUTDOWN (the backend is stopping) kUnavailable, and every other errno
 // (EIO, EAGAIN after its retries, ENXIO, EROFS, ...) kDataLoss. `res >= 0` is OK.
 absl::Status IoResultToStatus(int32_t res, absl::string_view operation, uint64_t block);
+// The same for an error whose block is not known (an error latched in ErrorSeq keeps only
+// its errno): the message names no block rather than a wrong one.
+absl::Status IoResultToStatus(int32_t res, absl::string_view operation);
 
 // The errno a Status stands for, for ErrorSeq and metrics: the inverse of IoResultToStatus on
 // the codes it produces (kDataLoss -> EIO, kResourceExhausted -> ENOSPC); EIO for anything else.

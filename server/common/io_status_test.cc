@@ -35,6 +35,14 @@ TEST(IoStatusTest, MessageNamesOperationAndBlock) {
   EXPECT_NE(status.message().find("1234"), absl::string_view::npos);
 }
 
+TEST(IoStatusTest, AnErrorWithoutItsBlockNamesNoBlock) {
+  const absl::Status status = IoResultToStatus(-ENOSPC, "writeback of volume v");
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(status.message(), "writeback of volume v failed: No space left on device");
+  EXPECT_EQ(IoResultToStatus(-EIO, "writeback").code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(IoResultToStatus(0, "writeback").ok());
+}
+
 TEST(IoStatusTest, StatusToErrnoInvertsTheMapping) {
   EXPECT_EQ(StatusToErrno(IoResultToStatus(-EIO, "w", 0)), EIO);
   EXPECT_EQ(StatusToErrno(IoResultToStatus(-ENOSPC, "w", 0)), ENOSPC);

@@ -239,8 +239,9 @@ void FlushJob::Finish(absl::Status status) {
           "): writes acknowledged before the restart and not made durable "
           "by an OK Flush or FUA may be lost; the returned cursor reports later errors once"));
     } else if (err != 0) {
-      status =
-          IoResultToStatus(-err, absl::StrCat("writeback of volume ", context_->volume_name), 0);
+      // The cursor's error keeps only its errno: the failed pages (reported with their blocks
+      // when this flush saw them) are in the page results.
+      status = IoResultToStatus(-err, absl::StrCat("writeback of volume ", context_->volume_name));
     }
   }
   // A page of this very flush failed: never claim success, whatever the cursor said (R15).

@@ -359,7 +359,7 @@ void Writeback::EndBio(Bio* bio, int err) {
     VolumeCounters::Add(counters_->write_errors[static_cast<int>(ErrorKindFor(err))]);
     LOG_EVERY_N(WARNING, 1) << "volume " << config_.volume_name << ": write of "
                             << bio->bytes() / block_size << " blocks at device block "
-                            << bio->device_block() << " (volume offset "
+                            << bio->device_block() << " (in the extent at volume offset "
                             << io_end->logical_offset_bytes() << ") failed: " << std::strerror(err);
   }
   VolumeCounters::Add(counters_->bios_inflight, -1);

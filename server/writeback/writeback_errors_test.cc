@@ -216,10 +216,11 @@ TEST(WritebackErrorsTest, R20_AFailedBioMarksItsBuffersThePageAndTheVolume) {
   ASSERT_EQ(ends.size(), 1u);
   EXPECT_EQ(ends[0].result.status.code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(ends[0].result.failed_blocks, (std::vector<uint32_t>{2, 3}));
-  // The per-bio warning names B: 2 blocks at device block 300, volume offset 2048 (logical
-  // blocks 2 and 3). The per-buffer lines are rate limited process-wide; any that appear name
-  // only B's logical blocks.
-  EXPECT_EQ(log.Lines("at device block 300 (volume offset 2048) failed").size(), 1u);
+  // The per-bio warning names B: 2 blocks at device block 300, in the extent at volume offset
+  // 2048 (logical blocks 2 and 3). The per-buffer lines are rate limited process-wide; any that
+  // appear name only B's logical blocks.
+  EXPECT_EQ(log.Lines("at device block 300 (in the extent at volume offset 2048) failed").size(),
+            1u);
   EXPECT_TRUE(log.Lines("at device block 100").empty());
   for (const std::string& line : log.Lines("Buffer I/O error")) {
     EXPECT_TRUE(absl::StrContains(line, "logical block 2 ") ||
