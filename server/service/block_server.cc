@@ -111,7 +111,15 @@ absl::Status BlockServer::Shutdown(absl::Duration grace, std::vector<std::string
     LOG(ERROR) << "shutdown: data was lost: " << status;
   }
   if (failures != nullptr) *failures = std::move(local_failures);
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  // gRPC's Shutdown(deadline) waits for every connection to close, not only for the calls:
+  // a client that keeps an idle channel open (most do) held the exit for the whole grace. So
+  // the calls in flight are waited for here, up to `grace`, and then the server shuts down at
+  // once, disconnecting idle connections (a call arriving just then is cancelled).
+  const absl::Time deadline = absl::Now() + grace;
+  while (service_->calls_in_flight() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
   server_->Wait();
   return status;
 }

@@ -25,7 +25,10 @@ constexpr size_t kControlQueueMax = 64;
 class UnaryCall : public grpc::ServerUnaryReactor {
  public:
   UnaryCall(const ServiceState* state, RpcMethod method)
-      : state_(state), method_(method), start_(absl::Now()) {}
+      : state_(state), method_(method), start_(absl::Now()) {
+    state_->UnaryCallStarted();
+  }
+  ~UnaryCall() override { state_->UnaryCallEnded(); }
 
   void FinishWith(const absl::Status& status) {
     state_->ObserveRpc(method_, status.code(), start_);
@@ -45,11 +48,17 @@ class UnaryCall : public grpc::ServerUnaryReactor {
 template <typename Reactor>
 class FailedStream : public Reactor {
  public:
-  FailedStream(const ServiceState* state, RpcMethod method, const absl::Status& status) {
-    state->ObserveRpc(method, status.code(), absl::Now());
+  FailedStream(const ServiceState* state, RpcMethod method, const absl::Status& status)
+      : state_(state) {
+    state_->UnaryCallStarted();  // counted as a call until deleted, like a unary call
+    state_->ObserveRpc(method, status.code(), absl::Now());
     this->Finish(ToGrpcStatus(status));
   }
+  ~FailedStream() override { state_->UnaryCallEnded(); }
   void OnDone() override { delete this; }
+
+ private:
+  const ServiceState* const state_;
 };
 
 }  // namespace

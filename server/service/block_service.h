@@ -26,6 +26,8 @@ class BlockServiceImpl final : public v1::BlockStore::CallbackService {
   // New writes, creates and deletes fail with UNAVAILABLE from now on; reads, info and
   // flushes still work (shutdown flushes through the registry meanwhile).
   void BeginShutdown() { state_.BeginShutdown(); }
+  // Calls not yet finished (unary and streams).
+  int64_t calls_in_flight() const { return state_.calls_in_flight(); }
 
   grpc::ServerUnaryReactor* CreateVolume(grpc::CallbackServerContext* context,
                                          const v1::CreateVolumeRequest* request,

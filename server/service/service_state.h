@@ -109,6 +109,15 @@ class ServiceState {
   absl::StatusOr<StreamSlot> OpenStream() const;
   uint32_t open_streams() const { return open_streams_.load(std::memory_order_acquire); }
 
+  // Unary calls, from their handler until their reactor is deleted (streams are counted by
+  // their StreamSlot). Shutdown waits for calls, not for idle connections.
+  void UnaryCallStarted() const { unary_calls_.fetch_add(1, std::memory_order_acq_rel); }
+  void UnaryCallEnded() const { unary_calls_.fetch_sub(1, std::memory_order_acq_rel); }
+  // Every call in flight: unary calls and open streams.
+  int64_t calls_in_flight() const {
+    return unary_calls_.load(std::memory_order_acquire) + open_streams();
+  }
+
   // One finished RPC, started at `start`.
   void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Time start) const {
     if (metrics_ != nullptr) metrics_->ObserveRpc(method, code, absl::Now() - start);
@@ -125,6 +134,7 @@ class ServiceState {
   const BlockServiceOptions options_;
   std::atomic<bool> shutting_down_{false};
   mutable std::atomic<uint32_t> open_streams_{0};
+  mutable std::atomic<int64_t> unary_calls_{0};
 };
 
 // The answer to `request`, which ended with `status`: its request_id and page_index, and the
