@@ -1,8 +1,11 @@
 #include "client/block_client.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 
@@ -264,7 +267,63 @@ PageWriter::SendStats PageWriter::send_stats() const {
 
 // Client -------------------------------------------------------------------------------------
 
-std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions options) {
+namespace {
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, absl::string_view option,
+                                        absl::string_view marker, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(option, ": cannot read \"", path, "\""));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  if (!absl::StrContains(contents.str(), marker)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(option, ": \"", path, "\" holds no PEM ", what, " (no \"", marker, "\")"));
+  }
+  return contents.str();
+}
+
+}  // namespace
+
+bool UsesTls(const ClientOptions& options) {
+  return !options.tls_ca_file.empty() || !options.tls_cert_file.empty();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(options.tls_cert_file.empty()
+                                          ? "tls_key_file: needs --tls_cert_file"
+                                          : "tls_cert_file: needs --tls_key_file");
+  }
+  if (!UsesTls(options)) {
+    if (!options.tls_server_name.empty()) {
+      return absl::InvalidArgumentError(
+          "tls_server_name: needs TLS (--tls_ca_file or --tls_cert_file)");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  constexpr char kCertificate[] = "-----BEGIN CERTIFICATE-----";
+  if (!options.tls_ca_file.empty()) {
+    absl::StatusOr<std::string> roots =
+        ReadPemFile(options.tls_ca_file, "tls_ca_file", kCertificate, "CA certificate");
+    if (!roots.ok()) return roots.status();
+    ssl.pem_root_certs = *std::move(roots);
+  }
+  if (!options.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> chain =
+        ReadPemFile(options.tls_cert_file, "tls_cert_file", kCertificate, "certificate");
+    if (!chain.ok()) return chain.status();
+    absl::StatusOr<std::string> key =
+        ReadPemFile(options.tls_key_file, "tls_key_file", "PRIVATE KEY-----", "private key");
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(chain);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+grpc::ChannelArguments DefaultChannelArguments() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxReceiveMessageBytes);
   // While a call is open, ping a quiet connection every minute and give up on it after 20 s
@@ -272,8 +331,32 @@ std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions
   // hanging for TCP's retransmission timeout. blockstored accepts pings every 10 s.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
-  return std::make_unique<Client>(
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args), options);
+  return args;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const std::string& target,
+                                                           const ClientOptions& options,
+                                                           grpc::ChannelArguments args) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFor(options);
+  if (!credentials.ok()) return credentials.status();
+  if (!options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
+  return grpc::CreateCustomChannel(target, *credentials, args);
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Open(const std::string& target,
+                                                     ClientOptions options) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = OpenChannel(target, options);
+  if (!channel.ok()) return channel.status();
+  return std::make_unique<Client>(*std::move(channel), options);
+}
+
+std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions options) {
+  absl::StatusOr<std::unique_ptr<Client>> client = Open(target, std::move(options));
+  if (!client.ok()) return nullptr;
+  return *std::move(client);
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)

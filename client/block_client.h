@@ -28,7 +28,36 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 struct ClientOptions {
   // Deadline of each unary call and of each ReadPages/Flush stream; InfiniteDuration for none.
   absl::Duration timeout = absl::Seconds(60);
+  // TLS (docs/security.md): on when tls_ca_file or tls_cert_file is set, plaintext otherwise.
+  // PEM CA bundle that the server's certificate must chain to (empty: the system's roots).
+  std::string tls_ca_file;
+  // PEM client certificate chain and its key, for a server that requires mutual TLS: both or
+  // neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // The name the server's certificate must carry, when it is not the target's host (dialing
+  // an IP address or a tunnel); needs TLS.
+  std::string tls_server_name;
 };
+
+// Whether `options` asks for TLS.
+bool UsesTls(const ClientOptions& options);
+
+// Plaintext or TLS credentials for `options`. InvalidArgument naming the option for a file
+// that cannot be read or holds no PEM of the right kind, or a combination that cannot work.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
+    const ClientOptions& options);
+
+// The channel arguments every Client channel uses: the largest message a response may be,
+// and keepalive.
+grpc::ChannelArguments DefaultChannelArguments();
+
+// A channel to `target` with ChannelCredentialsFor(options), `args` plus the TLS server name.
+// A refused handshake shows up as UNAVAILABLE on the first call, with gRPC's reason in the
+// message when it gives one.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(
+    const std::string& target, const ClientOptions& options,
+    grpc::ChannelArguments args = DefaultChannelArguments());
 
 // What one write of a PageWriter ended with.
 struct WriteResult {
@@ -171,7 +200,11 @@ class PageWriter
 class Client {
  public:
   // `target`: "host:port" or "unix:/path". Connects lazily: the first call reports UNAVAILABLE
-  // if the server cannot be reached.
+  // if the server cannot be reached. An error only for TLS options that cannot work (a file
+  // that cannot be read, see ChannelCredentialsFor).
+  static absl::StatusOr<std::unique_ptr<Client>> Open(const std::string& target,
+                                                      ClientOptions options = {});
+  // Open for callers without TLS files; returns null where Open returns an error.
   static std::unique_ptr<Client> Connect(const std::string& target, ClientOptions options = {});
   explicit Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});
 

@@ -22,6 +22,15 @@
 #include "client/cli/byte_size.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7420", "blockstored address: host:port or unix:/path");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle the server's certificate must chain to; setting it (or --tls_cert_file) "
+          "turns TLS on");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM client certificate chain, for a server that requires mutual TLS (with "
+          "--tls_key_file)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "name the server's certificate must carry when it is not --server's host");
 ABSL_FLAG(int, volumes, 1, "volumes to spread the load over");
 ABSL_FLAG(std::string, volume_prefix, "bench", "volume names: PREFIX-0, PREFIX-1, ...");
 ABSL_FLAG(uint64_t, pages, 65536, "pages per volume (the volume is created this large)");
@@ -154,6 +163,11 @@ int Main() {
   }
   if (absl::GetFlag(FLAGS_pages) == 0) return Usage("--pages must be >= 1");
 
+  ClientOptions client_options;
+  client_options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  client_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  client_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  client_options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   std::vector<std::unique_ptr<Client>> owned;
   std::vector<Client*> clients;
   for (int i = 0; i < channels; ++i) {
@@ -161,8 +175,13 @@ int Main() {
     grpc::ChannelArguments args;
     args.SetInt("blockbench.channel", i);
     args.SetMaxReceiveMessageSize(64 << 20);
-    owned.push_back(std::make_unique<Client>(grpc::CreateCustomChannel(
-        absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(), args)));
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        OpenChannel(absl::GetFlag(FLAGS_server), client_options, args);
+    if (!channel.ok()) {
+      std::fprintf(stderr, "blockbench: %s\n", channel.status().ToString().c_str());
+      return 1;
+    }
+    owned.push_back(std::make_unique<Client>(*std::move(channel), client_options));
     clients.push_back(owned.back().get());
   }
 

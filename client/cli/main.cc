@@ -24,6 +24,15 @@
 #include "client/cli/exit_codes.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7420", "blockstored address: host:port or unix:/path");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle the server's certificate must chain to; setting it (or --tls_cert_file) "
+          "turns TLS on");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM client certificate chain, for a server that requires mutual TLS (with "
+          "--tls_key_file)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "name the server's certificate must carry when it is not --server's host");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60), "deadline of each call");
 ABSL_FLAG(std::string, page_size, "4K", "create: page size (4K .. 64K, a power of two)");
 ABSL_FLAG(std::string, block_size, "4K", "create: block size (512 .. page size, a power of two)");
@@ -61,7 +70,7 @@ Exit codes:
   5  DATA_LOSS: a write-back or read failed on the device (EIO): data is not durable
   6  RESOURCE_EXHAUSTED: the device is full (ENOSPC) or the dirty limit did not clear in time
   7  UNAVAILABLE or DEADLINE_EXCEEDED: the server is unreachable or shutting down; retry
-  8  the local input or output file could not be read or written
+  8  a local file (the input or output, or a --tls_* file) could not be read or written
   9  any other error
 Errors are one line on stderr: `blockctl: COMMAND: CODE: message`.)";
 
@@ -286,8 +295,17 @@ int main(int argc, char** argv) {
 
   blockstore::ClientOptions options;
   options.timeout = absl::GetFlag(FLAGS_timeout);
-  std::unique_ptr<blockstore::Client> client =
-      blockstore::Client::Connect(absl::GetFlag(FLAGS_server), options);
+  options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  absl::StatusOr<std::unique_ptr<blockstore::Client>> opened =
+      blockstore::Client::Open(absl::GetFlag(FLAGS_server), options);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "blockctl: %s\n", opened.status().ToString().c_str());
+    return blockstore::kExitLocalFile;
+  }
+  std::unique_ptr<blockstore::Client> client = *std::move(opened);
 
   if (command == "create") return blockstore::Create(*client, args);
   if (command == "delete") return blockstore::Delete(*client, args);
