@@ -715,13 +715,15 @@ TEST_F(BlockServiceTest, CancellingAFlushUnderWritebackFinishesItOnce) {
 // Flushes "vol" on a raw stream; returns how often each page was reported, and checks the
 // event kinds: only `page` events without grouping, only `pages` events with it, and the
 // summary once, last.
-std::map<uint64_t, int> RawFlush(v1::BlockStore::Stub* stub, bool group_page_events) {
+std::map<uint64_t, int> RawFlush(v1::BlockStore::Stub* stub, bool group_page_events,
+                                 absl::Duration read_after = absl::ZeroDuration()) {
   v1::FlushRequest request;
   request.set_volume("vol");
   request.set_group_page_events(group_page_events);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   auto reader = stub->Flush(&context, request);
+  absl::SleepFor(read_after);  // a client slow to read: the page results wait in the server
   std::map<uint64_t, int> reported;
   v1::FlushEvent event;
   int summaries = 0;
@@ -766,6 +768,24 @@ TEST_F(BlockServiceTest, FlushGroupsPageEventsOnlyWhenAsked) {
     ASSERT_TRUE(
         client->WriteRange("vol", 0, std::string(kPages * kPageSize, group ? 'g' : 'o')).ok());
     EXPECT_EQ(RawFlush(client->stub(), group), every_page_once);
+  }
+}
+
+// A Flush of many pages whose client reads only once the flush is over: the results waited in
+// the server (as runs of pages, FlushEventQueue) and every page is still reported exactly once,
+// before the summary, grouped or not.
+TEST_F(BlockServiceTest, AFlushReadLateReportsEveryPageOnce) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  constexpr uint64_t kPages = 1024;
+  ASSERT_TRUE(client->CreateVolume("vol", kPages * kPageSize, kPageSize, kBlockSize).ok());
+  std::map<uint64_t, int> every_page_once;
+  for (uint64_t page = 0; page < kPages; ++page) every_page_once[page] = 1;
+  for (const bool group : {false, true}) {
+    SCOPED_TRACE(group ? "grouped" : "one event per page");
+    ASSERT_TRUE(
+        client->WriteRange("vol", 0, std::string(kPages * kPageSize, group ? 'G' : 'O')).ok());
+    EXPECT_EQ(RawFlush(client->stub(), group, absl::Milliseconds(500)), every_page_once);
   }
 }
 
