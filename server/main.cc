@@ -25,12 +25,28 @@ const blockstore::VolumeOptions kVolumeDefaults;
 
 ABSL_FLAG(std::string, listen, blockstore::kDefaultListen,
           "gRPC address: host:port (port 7420 by default; 0 picks a free port) or "
-          "unix:/path/to/socket");
+          "unix:/path/to/socket. Plaintext only on loopback or a unix socket unless "
+          "--allow_insecure_remote; any other address needs --tls_cert_file/--tls_key_file");
 ABSL_FLAG(std::string, data_dir, blockstore::kDefaultDataDir,
           "directory of the volumes (relative to the working directory unless absolute); "
           "created if missing");
 ABSL_FLAG(std::string, metrics_listen, blockstore::kDefaultMetricsListen,
-          "host:port of the Prometheus /metrics endpoint; empty disables it");
+          "host:port of the Prometheus /metrics endpoint (always plaintext); empty disables it");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain (leaf first) of the gRPC port; with --tls_key_file the port "
+          "speaks TLS only (1.2 and later). Both files are re-read when they change on disk "
+          "(every --tls_reload_interval), so a rotated certificate needs no restart");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle: every connection must present a client certificate that chains to it "
+          "(mutual TLS); a missing, expired or foreign certificate is refused in the handshake. "
+          "Re-read when it changes, like the certificate");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
+          "how often the TLS files are checked for a change (at least 1s)");
+ABSL_FLAG(bool, allow_insecure_remote, false,
+          "serve plaintext gRPC on an address other than loopback (127.0.0.0/8, ::1, "
+          "localhost) or a unix socket; without TLS such an address is refused, because anyone "
+          "who can reach it can read, overwrite and delete every volume");
 ABSL_FLAG(
     uint64_t, cache_bytes, kVolumeDefaults.cache_bytes,
     "page cache memory budget, in bytes, shared by all volumes (pages and their bookkeeping)");
@@ -99,6 +115,11 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.io_backend = absl::GetFlag(FLAGS_io_backend);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  options.tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
+  options.allow_insecure_remote = absl::GetFlag(FLAGS_allow_insecure_remote);
   options.volume.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   options.volume.dirty_limit_bytes = absl::GetFlag(FLAGS_dirty_limit_bytes);
   options.volume.dirty_background_bytes = absl::GetFlag(FLAGS_dirty_background_bytes);

@@ -10,6 +10,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "server/common/status_macros.h"
 #include "server/io/io_backend_factory.h"
+#include "server/security/listen_address.h"
 #include "server/service/transport_limits.h"
 
 namespace blockstore {
@@ -50,9 +51,16 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  ASSIGN_OR_RETURN(server->credentials_, ServerCredentials::Create(options.tls));
+  if (!server->credentials_->tls() && !IsLocalOnlyListen(options.listen)) {
+    // ValidateServerOptions let it through: --allow_insecure_remote was given.
+    LOG(WARNING) << "--allow_insecure_remote: " << options.listen
+                 << " serves plaintext gRPC; anyone who can reach it can read, overwrite and "
+                    "delete every volume";
+  }
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, server->credentials_->credentials(), &port);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
   // gRPC binds with SO_REUSEPORT by default: a second blockstored on the same port would then

@@ -11,6 +11,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/io/io_backend.h"
 #include "server/metrics/server_metrics.h"
+#include "server/security/server_credentials.h"
 #include "server/service/block_service.h"
 #include "server/service/server_options.h"
 #include "server/volume/volume_registry.h"
@@ -64,6 +65,8 @@ class BlockServer {
   std::unique_ptr<VolumeRegistry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<BlockServiceImpl> service_;
+  // The gRPC port's credentials; outlives server_ (its reload logger thread).
+  std::unique_ptr<ServerCredentials> credentials_;
   std::unique_ptr<grpc::Server> server_;
   bool shut_down_ = false;
 };

@@ -4,6 +4,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
+#include "server/security/listen_address.h"
 
 namespace blockstore {
 namespace {
@@ -35,6 +36,9 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   if (!options.metrics_listen.empty()) {
     RETURN_IF_ERROR(ValidateHostPort(options.metrics_listen, "metrics_listen"));
   }
+  RETURN_IF_ERROR(ValidateTlsServerFiles(options.tls));
+  RETURN_IF_ERROR(CheckPlaintextListen(options.listen, !options.tls.cert_file.empty(),
+                                       options.allow_insecure_remote));
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir: empty");
   if (options.io_backend != "auto" && options.io_backend != "uring" &&
       options.io_backend != "sync") {

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "server/security/server_credentials.h"
 #include "server/volume/volume.h"
 
 namespace blockstore {
@@ -27,9 +28,15 @@ struct ServerOptions {
   std::string io_backend = kDefaultIoBackend;
   // Cache and writeback tunables of every volume.
   VolumeOptions volume;
+  // TLS of the gRPC port (--tls_cert_file, --tls_key_file, --tls_client_ca_file); plaintext
+  // when empty. The metrics port stays plaintext.
+  TlsServerFiles tls;
+  // Plaintext on an address other than loopback or a unix socket: refused unless this is set.
+  bool allow_insecure_remote = false;
 };
 
-// InvalidArgument naming the option ("listen", "io_backend", "dirty_limit_bytes", ...).
+// InvalidArgument naming the option ("listen", "io_backend", "dirty_limit_bytes", ...);
+// FailedPrecondition for plaintext on an address the network can reach (CheckPlaintextListen).
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
 // The address clients dial once the server bound `listen` to `port`: the port substituted for
