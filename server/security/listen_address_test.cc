@@ -15,7 +15,7 @@ TEST(ListenAddressTest, LoopbackAndUnixAreLocalOnly) {
 TEST(ListenAddressTest, EverythingElseMayBeRemote) {
   for (const char* listen :
        {"0.0.0.0:7420", "[::]:7420", "10.0.0.5:7420", "128.0.0.1:1", "[::ffff:127.0.0.1]:1",
-        "blockstore.example:7420", "[fe80::1]:7420", ":7420"}) {
+        "blockstore-host:7420", "[fe80::1]:7420", ":7420"}) {
     EXPECT_FALSE(IsLocalOnlyListen(listen)) << listen;
   }
 }
