@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "glog/logging.h"
@@ -104,6 +105,10 @@ absl::Status FakeIoBackend::Submit(IoRequest* request) {
       return absl::UnavailableError("FakeIoBackend is shut down");
     }
     io.crash_epoch = crash_epoch_;
+    if (io.op == IoOp::kFdatasync && options_.track_unsynced_writes) {
+      auto it = devices_.find(io.fd);
+      if (it != devices_.end()) io.sync_covers_before = it->second->next_write_seq;
+    }
     ++submit_count_;
     if (io.op == IoOp::kFdatasync) ++fdatasync_count_;
     if (!options_.complete_in_submit) {
@@ -148,6 +153,10 @@ void FakeIoBackend::ApplyLocked(const PendingIo& io, int32_t res) {
   switch (io.op) {
     case IoOp::kWritev:
       device.volatile_image.Write(io.offset_bytes, io.write_data.data(), len);
+      if (options_.track_unsynced_writes && len > 0) {
+        device.unsynced.push_back(
+            UnsyncedWrite{device.next_write_seq++, io.offset_bytes, io.write_data.substr(0, len)});
+      }
       break;
     case IoOp::kReadv: {
       // The submitter keeps the iovecs valid until Complete() returns (IoRequest contract).
@@ -162,7 +171,17 @@ void FakeIoBackend::ApplyLocked(const PendingIo& io, int32_t res) {
       break;
     }
     case IoOp::kFdatasync:
-      device.durable_image = device.volatile_image;
+      if (!options_.track_unsynced_writes) {
+        device.durable_image = device.volatile_image;
+        break;
+      }
+      // Only what had completed when the sync was submitted; the log is in completion order,
+      // so that is a prefix of it.
+      while (!device.unsynced.empty() && device.unsynced.front().seq < io.sync_covers_before) {
+        const UnsyncedWrite& write = device.unsynced.front();
+        device.durable_image.Write(write.offset_bytes, write.data.data(), write.data.size());
+        device.unsynced.pop_front();
+      }
       break;
   }
 }
@@ -287,9 +306,57 @@ void FakeIoBackend::Shutdown() {
 }
 
 void FakeIoBackend::Crash() {
+  CrashOptions options;
+  options.reach_percent = 0;
+  Crash(options);
+}
+
+FakeIoBackend::CrashReport FakeIoBackend::Crash(const CrashOptions& options) {
+  CHECK_GT(options.block_bytes, 0u);
+  CHECK_LE(options.reach_percent, 100u);
+  CHECK(options.reach_percent == 0 || options_.track_unsynced_writes)
+      << "FakeIoBackend::Crash: tearing needs Options::track_unsynced_writes";
+  std::mt19937_64 rng(options.seed);
+  CrashReport report;
   AnnotatedMutexLock lock(&mu_);
+  // Each piece of a write that lies inside one aligned block reached the durable image or not.
+  auto tear = [&](Device& device, uint64_t offset, absl::string_view data) {
+    size_t done = 0;
+    while (done < data.size()) {
+      const uint64_t at = offset + done;
+      const size_t n = static_cast<size_t>(
+          std::min<uint64_t>(data.size() - done, options.block_bytes - at % options.block_bytes));
+      if (rng() % 100 < options.reach_percent) {
+        device.durable_image.Write(at, data.data() + done, n);
+        ++report.pieces_reached;
+      } else {
+        ++report.pieces_lost;
+      }
+      done += n;
+    }
+  };
+  // By fd, so that a seed tears the same way whatever the hash map's order.
+  std::vector<int> fds;
+  for (const auto& entry : devices_) fds.push_back(entry.first);
+  std::sort(fds.begin(), fds.end());
+  for (int fd : fds) {
+    Device& device = *devices_[fd];
+    for (const UnsyncedWrite& write : device.unsynced) tear(device, write.offset_bytes, write.data);
+    if (options.in_flight_writes_too) {
+      for (const PendingIo& io : pending_) {
+        // A write pending from before an earlier crash belongs to a device that is gone.
+        if (io.fd != fd || io.op != IoOp::kWritev || io.crash_epoch != crash_epoch_) continue;
+        if (io.offset_bytes >= device.size_bytes) continue;
+        const size_t len = static_cast<size_t>(
+            std::min<uint64_t>(io.write_data.size(), device.size_bytes - io.offset_bytes));
+        tear(device, io.offset_bytes, absl::string_view(io.write_data.data(), len));
+      }
+    }
+    device.unsynced.clear();
+    device.volatile_image = device.durable_image;
+  }
   ++crash_epoch_;
-  for (auto& [fd, device] : devices_) device->volatile_image = device->durable_image;
+  return report;
 }
 
 std::string FakeIoBackend::ReadVolatile(int fd, uint64_t offset_bytes, size_t len) {
@@ -323,6 +390,13 @@ uint64_t FakeIoBackend::FdatasyncCount() {
 uint64_t FakeIoBackend::CompletedCount() {
   AnnotatedMutexLock lock(&mu_);
   return completed_count_;
+}
+
+size_t FakeIoBackend::UnsyncedWriteCount(int fd) {
+  CHECK(options_.track_unsynced_writes)
+      << "FakeIoBackend::UnsyncedWriteCount needs Options::track_unsynced_writes";
+  AnnotatedMutexLock lock(&mu_);
+  return DeviceLocked(fd).unsynced.size();
 }
 
 }  // namespace blockstore

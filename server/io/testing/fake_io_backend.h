@@ -33,7 +33,8 @@ namespace blockstore {
 //   afterwards), and applied to the volatile image only at completion, and only as far as the
 //   result says: res == bytes applies all, 0 <= res < bytes the first res bytes, res < 0 none.
 // - kReadv: the iovecs are filled from the volatile image at completion (the first res bytes).
-// - kFdatasync: a result >= 0 copies the volatile image to the durable one.
+// - kFdatasync: a result >= 0 copies the volatile image to the durable one (with
+//   Options::track_unsynced_writes: only what was completed when it was submitted).
 // - Natural results are a block device's: a write past the end is cut at the end (-ENOSPC if
 //   it starts there), a read past the end is short (0 at the end), an unknown fd is -EBADF.
 //
@@ -54,6 +55,41 @@ class FakeIoBackend : public IoBackend {
     bool auto_complete = false;
     uint64_t seed = 1;
     absl::Duration auto_complete_delay_max = absl::Microseconds(200);
+    // Keeps, per device, a copy of each write completed since an fdatasync covered it, as the
+    // device's volatile write cache holds them. Two things change with it:
+    // - kFdatasync covers exactly the writes completed when it was submitted (POSIX promises no
+    //   more: a write that completes while the sync is in flight stays unsynced). Without it the
+    //   whole volatile image becomes durable when the sync completes, which would hide an engine
+    //   that issues its device flush before the writes it must cover have completed.
+    // - Crash(const CrashOptions&) can tear: each block of those writes reached the durable
+    //   image or not.
+    // Costs a copy of every write between syncs: for power-loss tests.
+    bool track_unsynced_writes = false;
+  };
+
+  // A power loss (Crash). What was durable stays. Each write completed since the last fdatasync
+  // that covered it (in completion order; optionally also each write still in flight, in
+  // submission order) is cut into the pieces that lie in one aligned block of block_bytes, and
+  // each piece independently reached the durable image or not (seeded): a later write to a
+  // block that reached it wins over an earlier one, one that did not leaves the earlier one.
+  struct CrashOptions {
+    uint64_t seed = 1;
+    // The device's atomic write unit: nothing is torn inside one aligned block of this size. A
+    // test of a volume passes the volume's block size (a block that tore inside would hold
+    // bytes nobody wrote there, which no engine can prevent without checksums).
+    uint32_t block_bytes = 512;
+    // Chance in percent that one piece reached the durable image. 0: every unsynced write is
+    // lost (Crash()); 100: every completed one survives. Above 0 it REQUIRES
+    // Options::track_unsynced_writes.
+    uint32_t reach_percent = 50;
+    // Pieces of writes submitted but not completed get the same chance (the device had begun
+    // them). Their completions, which still come, change no image.
+    bool in_flight_writes_too = false;
+  };
+  // What a Crash(const CrashOptions&) did with the pieces it considered.
+  struct CrashReport {
+    uint64_t pieces_reached = 0;
+    uint64_t pieces_lost = 0;
   };
 
   // As a result argument: the request's natural result (see the class comment).
@@ -106,10 +142,14 @@ class FakeIoBackend : public IoBackend {
   void CompleteInRandomOrder(uint64_t seed) ABSL_LOCKS_EXCLUDED(mu_);
   static constexpr uint64_t kCompleteAllMax = 10'000'000;
 
-  // Power loss: every device's volatile image becomes its durable image. Requests pending now
-  // belong to the world before the crash: they still complete (so their owners can finish),
-  // but their writes and syncs no longer change any image.
+  // Power loss: every device's volatile image becomes its durable image, so every write not
+  // covered by a successful fdatasync is lost. Requests pending now belong to the world before
+  // the crash: they still complete (so their owners can finish), but their writes and syncs no
+  // longer change any image.
   void Crash() ABSL_LOCKS_EXCLUDED(mu_);
+  // The same, except that unsynced writes may reach the durable image, whole or torn at block
+  // granularity, as `options` says; then every volatile image becomes the durable one.
+  CrashReport Crash(const CrashOptions& options) ABSL_LOCKS_EXCLUDED(mu_);
 
   // REQUIRES: `fd` came from AddDevice() and the range lies inside the device.
   std::string ReadVolatile(int fd, uint64_t offset_bytes, size_t len) ABSL_LOCKS_EXCLUDED(mu_);
@@ -118,6 +158,9 @@ class FakeIoBackend : public IoBackend {
   uint64_t SubmitCount() ABSL_LOCKS_EXCLUDED(mu_);     // Submit() calls accepted.
   uint64_t FdatasyncCount() ABSL_LOCKS_EXCLUDED(mu_);  // ... of which kFdatasync.
   uint64_t CompletedCount() ABSL_LOCKS_EXCLUDED(mu_);  // Complete() calls made.
+  // Writes completed on `fd` that no fdatasync has covered yet (what a Crash could tear).
+  // REQUIRES: Options::track_unsynced_writes.
+  size_t UnsyncedWriteCount(int fd) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // A device image in 4 KiB chunks; absent chunks read as zeros, so large devices cost only
@@ -132,10 +175,19 @@ class FakeIoBackend : public IoBackend {
     absl::flat_hash_map<uint64_t, std::string> chunks_;
   };
 
+  // A completed write no fdatasync has covered yet (Options::track_unsynced_writes).
+  struct UnsyncedWrite {
+    uint64_t seq = 0;  // completion order on its device
+    uint64_t offset_bytes = 0;
+    std::string data;  // what the write put on the volatile image
+  };
+
   struct Device {
     uint64_t size_bytes = 0;
     Image volatile_image;
     Image durable_image;
+    std::deque<UnsyncedWrite> unsynced;  // oldest first; bounded by the test's writes
+    uint64_t next_write_seq = 0;
   };
 
   struct PendingIo {
@@ -146,6 +198,9 @@ class FakeIoBackend : public IoBackend {
     uint64_t bytes = 0;
     std::string write_data;  // kWritev: the bytes as they were at Submit().
     uint64_t crash_epoch = 0;
+    // kFdatasync with Options::track_unsynced_writes: it covers the device's writes whose seq
+    // is below this (those completed when it was submitted).
+    uint64_t sync_covers_before = 0;
   };
 
   // Removes pending request `pick(PendingCount())`, applies `res` to the device, and runs

@@ -2,6 +2,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <memory>
@@ -150,6 +151,150 @@ TEST(FakeIoBackendTest, WritePendingAtCrashDoesNotReachTheDeviceAfterIt) {
   EXPECT_EQ(write.results(), std::vector<int32_t>{4096});
   EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), std::string(4096, '\0'));
   EXPECT_EQ(fake.ReadDurable(fd, 0, 4096), std::string(4096, '\0'));
+}
+
+FakeIoBackend::Options TrackingOptions() {
+  FakeIoBackend::Options options;
+  options.track_unsynced_writes = true;
+  return options;
+}
+
+// Submits `request` and completes everything pending, oldest first.
+void SubmitAndComplete(FakeIoBackend& fake, IoRequest* request) {
+  ASSERT_TRUE(fake.Submit(request).ok());
+  fake.CompleteAll();
+}
+
+// Method: one 16-block write and one single-block write after a synced one, then a crash
+// that lets each block through with even odds. Every block holds its old or its new bytes,
+// never a mix; both outcomes occur; the synced write and the report agree; the same seed
+// tears the same way and another seed differently.
+TEST(FakeIoBackendTest, CrashTearsUnsyncedWritesAtBlockGranularity) {
+  constexpr uint32_t kBlock = 512;
+  constexpr int kBlocks = 16;
+  auto crash_with_seed = [&](uint64_t seed) {
+    FakeIoBackend fake(TrackingOptions());
+    const int fd = fake.AddDevice(kDeviceBytes);
+    WriteRequest synced(fd, 0, std::string(kBlocks * kBlock, 'o'));
+    SyncRequest sync(fd);
+    std::string fresh;
+    for (int b = 0; b < kBlocks; ++b) fresh += std::string(kBlock, static_cast<char>('A' + b));
+    WriteRequest unsynced(fd, 0, fresh);
+    WriteRequest single(fd, 32 * kBlock, std::string(kBlock, 's'));
+    SubmitAndComplete(fake, &synced);
+    SubmitAndComplete(fake, &sync);
+    SubmitAndComplete(fake, &unsynced);
+    SubmitAndComplete(fake, &single);
+    EXPECT_EQ(fake.UnsyncedWriteCount(fd), 2u);
+
+    FakeIoBackend::CrashOptions options;
+    options.seed = seed;
+    options.block_bytes = kBlock;
+    options.reach_percent = 50;
+    const FakeIoBackend::CrashReport report = fake.Crash(options);
+    EXPECT_EQ(report.pieces_reached + report.pieces_lost, kBlocks + 1u);
+    EXPECT_EQ(fake.UnsyncedWriteCount(fd), 0u);
+    std::string outcome;  // per block: 'n' new bytes, 'o' old bytes
+    for (int b = 0; b < kBlocks; ++b) {
+      const std::string durable = fake.ReadDurable(fd, b * kBlock, kBlock);
+      EXPECT_EQ(fake.ReadVolatile(fd, b * kBlock, kBlock), durable) << "block " << b;
+      if (durable == fresh.substr(b * kBlock, kBlock)) {
+        outcome += 'n';
+      } else {
+        EXPECT_EQ(durable, std::string(kBlock, 'o')) << "block " << b << " is torn inside";
+        outcome += 'o';
+      }
+    }
+    const std::string single_block = fake.ReadDurable(fd, 32 * kBlock, kBlock);
+    outcome += single_block == std::string(kBlock, 's') ? 'n' : 'o';
+    if (outcome.back() == 'o') {
+      EXPECT_EQ(single_block, std::string(kBlock, '\0'));
+    }
+    EXPECT_EQ(static_cast<uint64_t>(std::count(outcome.begin(), outcome.end(), 'n')),
+              report.pieces_reached);
+    return outcome;
+  };
+  const std::string first = crash_with_seed(1);
+  EXPECT_NE(first.find('n'), std::string::npos) << first;
+  EXPECT_NE(first.find('o'), std::string::npos) << first;
+  EXPECT_EQ(crash_with_seed(1), first);
+  EXPECT_NE(crash_with_seed(2), first);
+}
+
+// Method: two unsynced writes of one block, then a crash that keeps all, then one that keeps
+// none: the later write wins when both reached the device; nothing reached it, nothing changed.
+TEST(FakeIoBackendTest, CrashAppliesUnsyncedWritesInCompletionOrder) {
+  FakeIoBackend fake(TrackingOptions());
+  const int fd = fake.AddDevice(kDeviceBytes);
+  WriteRequest first(fd, 0, std::string(4096, '1'));
+  WriteRequest second(fd, 0, std::string(4096, '2'));
+  SubmitAndComplete(fake, &first);
+  SubmitAndComplete(fake, &second);
+  FakeIoBackend::CrashOptions all;
+  all.block_bytes = 4096;
+  all.reach_percent = 100;
+  const FakeIoBackend::CrashReport kept = fake.Crash(all);
+  EXPECT_EQ(kept.pieces_reached, 2u);
+  EXPECT_EQ(kept.pieces_lost, 0u);
+  EXPECT_EQ(fake.ReadDurable(fd, 0, 4096), std::string(4096, '2'));
+
+  WriteRequest third(fd, 0, std::string(4096, '3'));
+  SubmitAndComplete(fake, &third);
+  FakeIoBackend::CrashOptions none = all;
+  none.reach_percent = 0;
+  const FakeIoBackend::CrashReport dropped = fake.Crash(none);
+  EXPECT_EQ(dropped.pieces_reached, 0u);
+  EXPECT_EQ(dropped.pieces_lost, 1u);
+  EXPECT_EQ(fake.ReadDurable(fd, 0, 4096), std::string(4096, '2'));
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), std::string(4096, '2'));
+}
+
+// Method: write A, complete it, submit a sync, write B and complete it before the sync
+// completes; crash dropping what is unsynced. A fdatasync covers what completed before it
+// was submitted: A survives, B does not (without tracking the fake's sync took B too).
+TEST(FakeIoBackendTest, FdatasyncCoversOnlyWritesCompletedBeforeItWasSubmitted) {
+  FakeIoBackend fake(TrackingOptions());
+  const int fd = fake.AddDevice(kDeviceBytes);
+  WriteRequest a(fd, 0, std::string(4096, 'a'));
+  SyncRequest sync(fd);
+  WriteRequest b(fd, 4096, std::string(4096, 'b'));
+  SubmitAndComplete(fake, &a);
+  ASSERT_TRUE(fake.Submit(&sync).ok());
+  ASSERT_TRUE(fake.Submit(&b).ok());
+  fake.CompleteAt(1);   // b
+  fake.CompleteNext();  // the sync
+  EXPECT_EQ(sync.results(), std::vector<int32_t>{0});
+  EXPECT_EQ(fake.ReadDurable(fd, 0, 4096), std::string(4096, 'a'));
+  EXPECT_EQ(fake.ReadDurable(fd, 4096, 4096), std::string(4096, '\0'));
+  EXPECT_EQ(fake.UnsyncedWriteCount(fd), 1u);
+  fake.Crash();
+  EXPECT_EQ(fake.ReadVolatile(fd, 0, 4096), std::string(4096, 'a'));
+  EXPECT_EQ(fake.ReadVolatile(fd, 4096, 4096), std::string(4096, '\0'));
+}
+
+// Method: a write still pending at a crash that lets in-flight writes through: its blocks
+// reach the durable image as pieces of the device's atomic unit, and its completion after the
+// crash changes nothing more. Without in_flight_writes_too it is lost as before.
+TEST(FakeIoBackendTest, CrashCanLetThroughBlocksOfWritesStillInFlight) {
+  for (bool in_flight_too : {false, true}) {
+    SCOPED_TRACE(in_flight_too ? "in-flight writes too" : "completed writes only");
+    FakeIoBackend fake(TrackingOptions());
+    const int fd = fake.AddDevice(kDeviceBytes);
+    WriteRequest pending(fd, 8192, std::string(8192, 'p'));
+    ASSERT_TRUE(fake.Submit(&pending).ok());
+    FakeIoBackend::CrashOptions options;
+    options.block_bytes = 4096;
+    options.reach_percent = 100;
+    options.in_flight_writes_too = in_flight_too;
+    const FakeIoBackend::CrashReport report = fake.Crash(options);
+    EXPECT_EQ(report.pieces_reached, in_flight_too ? 2u : 0u);
+    const std::string expected = in_flight_too ? std::string(8192, 'p') : std::string(8192, '\0');
+    EXPECT_EQ(fake.ReadDurable(fd, 8192, 8192), expected);
+    fake.CompleteAll();
+    EXPECT_EQ(pending.results(), std::vector<int32_t>{8192});
+    EXPECT_EQ(fake.ReadVolatile(fd, 8192, 8192), expected);
+    EXPECT_EQ(fake.UnsyncedWriteCount(fd), 0u);
+  }
 }
 
 TEST(FakeIoBackendTest, NaturalResultsFollowABlockDevice) {
