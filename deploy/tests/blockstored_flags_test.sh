@@ -11,7 +11,7 @@ root="$(pwd)"
 blockstored="${root}/server/blockstored"
 
 help="$("${blockstored}" --help 2>&1 || true)"
-expect_in "${help}" "Flags from server/main.cc"
+expect_in "${help}" "Flags from server/blockstored.cc"
 
 manifest_flags="$(cd "${checks}" && node validate-k8s.mjs flags "${root}/deploy/k8s")"
 docker_flags="$(grep -oP '^CMD \[\K.*(?=\])' deploy/Dockerfile | tr -d '" ' | tr ',' '\n')"
