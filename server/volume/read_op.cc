@@ -48,7 +48,6 @@ ReadOp::~ReadOp() {
   } else {
     std::free(buffer_);
   }
-  context_->ops->Done();
 }
 
 void ReadOp::SubmitRest() {
@@ -141,19 +140,23 @@ void ReadOp::MergeLocked() {
 }
 
 void ReadOp::Fail(absl::Status status) {
+  InflightOps* ops = context_->ops;
   Callback done = std::move(done_);
   delete this;
   done(std::move(status));
+  ops->Done();  // after the answer: Volume::Close waits for it
 }
 
 void ReadOp::Finish() {
   if (page_ != nullptr) context_->cache->Unpin(page_);
   VolumeCounters::Add(context_->counters->pages_read);
   VolumeCounters::Add(context_->counters->bytes_read, page_size_bytes_);
+  InflightOps* ops = context_->ops;
   Callback done = std::move(done_);
   std::string result = std::move(result_);
   delete this;
   done(absl::string_view(result));
+  ops->Done();  // after the answer: Volume::Close waits for it
 }
 
 }  // namespace blockstore
