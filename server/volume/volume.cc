@@ -99,6 +99,40 @@ constexpr size_t kBackgroundBatchPages = 256;
 // How often the writeback thread looks at parked writers' deadlines.
 constexpr absl::Duration kParkedPollInterval = absl::Milliseconds(5);
 
+// The page lock for a write. On a caller's thread (a gRPC reaction) it is only tried, a few
+// times: a writeback pass may hold it while it waits for a bio (every one of max_bios_inflight
+// in flight) or for room in the backend's queue, and a reaction must never wait for the device.
+// Readers and passes that do not wait hold it for microseconds, so a few tries usually get it;
+// otherwise the write parks and this volume's thread, which may wait, lets it in.
+class PageWriteLock {
+ public:
+  PageWriteLock(Page* page, bool may_wait) : mu_(&page->lock()) {
+    if (may_wait) {
+      mu_->Lock();
+      locked_ = true;
+    } else {
+      for (int tries = 0; tries < kTries && !(locked_ = mu_->TryLock()); ++tries) {
+        std::this_thread::yield();
+      }
+    }
+    if (locked_) ABSL_ANNOTATE_RWLOCK_ACQUIRED(mu_, 1);
+  }
+  ~PageWriteLock() {
+    if (!locked_) return;
+    ABSL_ANNOTATE_RWLOCK_RELEASED(mu_, 1);
+    mu_->Unlock();
+  }
+  PageWriteLock(const PageWriteLock&) = delete;
+  PageWriteLock& operator=(const PageWriteLock&) = delete;
+
+  bool locked() const { return locked_; }
+
+ private:
+  static constexpr int kTries = 8;
+  absl::Mutex* const mu_;
+  bool locked_ = false;
+};
+
 // The volume: its public API and its writeback thread (kernel: the bdi flusher), which runs
 // integrity jobs first, then background writeback, then writers parked on the dirty limit.
 // The jobs it runs (FlushJob), its cache-miss reads (ReadOp) and its parked writers
@@ -189,7 +223,7 @@ class VolumeImpl final : public Volume {
     }
     bool page_busy = false;
     Page* fua_page = nullptr;
-    status = DoWrite(write, &page_busy, &fua_page);
+    status = DoWrite(write, /*may_wait=*/false, &page_busy, &fua_page);
     Leave();
     if (page_busy || status.code() == absl::StatusCode::kResourceExhausted) {
       return throttle_.Park(std::move(write));
@@ -306,18 +340,20 @@ class VolumeImpl final : public Volume {
     return cache_.dirty_pages() * config_.page_size_bytes >= options_.dirty_background_bytes;
   }
 
-  // Copies the data into the cache: no IO, never blocks on IO. With stable pages, a page in
-  // writeback is left alone and *page_busy set: the caller parks the write. A FUA write that
-  // succeeded keeps its page pinned in *fua_page for its integrity job (FinishWrite).
-  absl::Status DoWrite(const ParkedWrite& write, bool* page_busy, Page** fua_page) {
+  // Copies the data into the cache: no IO, never blocks on IO unless `may_wait` (this volume's
+  // thread). With stable pages a page in writeback is left alone, and without `may_wait` so is
+  // a page whose lock a writeback pass holds (PageWriteLock): *page_busy is set and the caller
+  // parks the write. A FUA write that succeeded keeps its page pinned in *fua_page for its
+  // integrity job (FinishWrite).
+  absl::Status DoWrite(const ParkedWrite& write, bool may_wait, bool* page_busy, Page** fua_page) {
     *page_busy = false;
     *fua_page = nullptr;
     absl::StatusOr<Page*> page_or = cache_.FindOrCreate(write.page_index);
     if (!page_or.ok()) return page_or.status();
     Page* page = *page_or;
     {
-      AnnotatedMutexLock lock(&page->lock());
-      if (options_.stable_pages && page->IsWriteback()) {
+      PageWriteLock lock(page, may_wait);
+      if (!lock.locked() || (options_.stable_pages && page->IsWriteback())) {
         *page_busy = true;  // counted as a throttled writer once parked
         cache_.Unpin(page);
         return absl::OkStatus();
@@ -584,7 +620,7 @@ class VolumeImpl final : public Volume {
       }
       bool page_busy = false;
       Page* fua_page = nullptr;
-      absl::Status status = DoWrite(*write, &page_busy, &fua_page);
+      absl::Status status = DoWrite(*write, /*may_wait=*/true, &page_busy, &fua_page);
       Leave();
       if ((page_busy || status.code() == absl::StatusCode::kResourceExhausted) &&
           absl::Now() < write->deadline) {
