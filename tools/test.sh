@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The second of README's two commands: installs what is missing and runs every test: the whole
 # tree, then the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
-# engine's tests (concurrent writers, flusher and completions included) under ThreadSanitizer.
+# engine's tests (concurrent writers, flusher and completions included) under ThreadSanitizer,
+# then each libFuzzer target for a few seconds (tools/fuzz.sh).
 # Ends with the line "N passed, N failed" (test cases, from each test's XML report, and the
-# clang-format check of the tree as one more).
+# clang-format check of the tree and the fuzz run as one more each).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 tools/install_deps.sh || exit 1
@@ -74,6 +75,14 @@ bazel test --config=tsan --test_summary=short "${tsan_targets[@]}" 2>&1 | tee "$
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 count "$log"
 rm -f "$log"
+
+echo "== tools/fuzz.sh 10 (each libFuzzer target 10 s under ASan+UBSan; counts as one test)"
+if tools/fuzz.sh 10; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
 
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ] || status=1
