@@ -115,7 +115,9 @@ class PageWriteLock {
         std::this_thread::yield();
       }
     }
-    if (locked_) ABSL_ANNOTATE_RWLOCK_ACQUIRED(mu_, 1);
+    if (locked_) {
+      ABSL_ANNOTATE_RWLOCK_ACQUIRED(mu_, 1);  // empty without TSan: keep the braces
+    }
   }
   ~PageWriteLock() {
     if (!locked_) return;
