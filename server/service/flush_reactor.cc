@@ -123,6 +123,9 @@ void FlushReactor::BreakStream() {
 }
 
 void FlushReactor::OnDone() {
+  // The place under max_open_streams goes back here, while the server is still up: the reactor
+  // may be deleted later, on an engine thread, after the ServiceState is gone.
+  open_stream_.GiveBack();
   std::shared_ptr<Volume> volume = std::move(volume_);
   lifetime_.OnDone();
 }

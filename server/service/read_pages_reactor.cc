@@ -118,6 +118,9 @@ void ReadPagesReactor::OnCancel() {
 }
 
 void ReadPagesReactor::OnDone() {
+  // The place under max_open_streams goes back here, while the server is still up: the reactor
+  // may be deleted later, on an engine thread, after the ServiceState is gone.
+  open_stream_.GiveBack();
   // Every hold was released before the call finished. The volume reference and the pages are
   // dropped here, on a gRPC thread, even if the reactor itself is deleted by a finishing read
   // callback that has not returned yet.

@@ -41,8 +41,10 @@ struct BlockServiceOptions {
   uint32_t max_open_streams = 1024;
 };
 
-// One open stream's place under BlockServiceOptions::max_open_streams, given back when it is
-// destroyed (with the reactor that owns it). Move-only.
+// One open stream's place under BlockServiceOptions::max_open_streams. Move-only. Its reactor
+// gives it back in OnDone (GiveBack): the reactor itself may be deleted later, on an engine
+// thread, after the gRPC server (and the ServiceState) are gone. Destroying it gives it back
+// too, if that was not done.
 class StreamSlot {
  public:
   StreamSlot(StreamSlot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
@@ -57,13 +59,15 @@ class StreamSlot {
   StreamSlot& operator=(const StreamSlot&) = delete;
   ~StreamSlot() { GiveBack(); }
 
- private:
-  friend class ServiceState;
-  explicit StreamSlot(std::atomic<uint32_t>* open) : open_(open) {}
+  // Gives the place back now; later calls do nothing.
   void GiveBack() {
     if (open_ != nullptr) open_->fetch_sub(1, std::memory_order_acq_rel);
     open_ = nullptr;
   }
+
+ private:
+  friend class ServiceState;
+  explicit StreamSlot(std::atomic<uint32_t>* open) : open_(open) {}
   std::atomic<uint32_t>* open_;
 };
 

@@ -172,6 +172,9 @@ void WritePageBatchesReactor::BreakStream() {
 }
 
 void WritePageBatchesReactor::OnDone() {
+  // The place under max_open_streams goes back here, while the server is still up: the reactor
+  // may be deleted later, on an engine thread, after the ServiceState is gone.
+  open_stream_.GiveBack();
   // Every write was answered before the call finished, so every batch is retired: they (and
   // the volume references they hold) are freed here, on a gRPC thread, even if the reactor
   // itself is deleted by a finishing engine callback that has not returned yet.

@@ -137,6 +137,9 @@ void WritePagesReactor::BreakStream() {
 }
 
 void WritePagesReactor::OnDone() {
+  // The place under max_open_streams goes back here, while the server is still up: the reactor
+  // may be deleted later, on an engine thread, after the ServiceState is gone.
+  open_stream_.GiveBack();
   // Every hold was released before the call finished: nothing uses the slots any more. Their
   // requests and volumes are freed here, on a gRPC thread, even if the reactor itself is
   // deleted by a finishing engine callback that has not returned yet.
