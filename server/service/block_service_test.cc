@@ -775,7 +775,12 @@ TEST_F(BlockServiceTest, FlushGroupsPageEventsOnlyWhenAsked) {
 // the server (as runs of pages, FlushEventQueue) and every page is still reported exactly once,
 // before the summary, grouped or not.
 TEST_F(BlockServiceTest, AFlushReadLateReportsEveryPageOnce) {
-  Start();
+  // The flusher must not write pages back before the Flush starts (a slow build writes the
+  // 16 MiB slowly): no background threshold or expiry within reach.
+  VolumeOptions options;
+  options.dirty_limit_bytes = 64 << 20;
+  options.dirty_background_bytes = 64 << 20;
+  Start(options, /*dirty_expire=*/absl::Hours(1));
   std::unique_ptr<Client> client = NewClient();
   constexpr uint64_t kPages = 1024;
   ASSERT_TRUE(client->CreateVolume("vol", kPages * kPageSize, kPageSize, kBlockSize).ok());
