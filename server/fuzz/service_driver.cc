@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "glog/logging.h"
 #include "google/protobuf/stubs/common.h"
 #include "server/fuzz/fixed_volumes.h"
@@ -80,9 +83,17 @@ bool Undecodable(const std::string& name) {
 
 const CodeSet kUndecodableCodes = {StatusCode::UNIMPLEMENTED};
 
+// SERVICE_FUZZER_TRACE (ServiceHarness::trace): every checked answer is logged. Set by the
+// driver; one input runs at a time.
+bool trace_calls = false;
+
 // The call's code is in the .proto's list for it and among `expected`; a refusal says why.
 void CheckCode(const char* method, StatusCode code, const std::string& message,
                const CodeSet& documented, const CodeSet& expected, const std::string& request) {
+  if (trace_calls) {
+    std::fprintf(stderr, "trace: %s %s -> %s %s\n", method, request.c_str(),
+                 StatusCodeName(code).c_str(), message.c_str());
+  }
   CHECK_NE(code, StatusCode::DEADLINE_EXCEEDED)
       << method << " hung: no answer within 20 s; request: " << request;
   CHECK(documented.Contains(code))
@@ -125,18 +136,33 @@ void CheckInfo(const v1::VolumeInfo& info, const std::string& name, const Geomet
 // Applies a stream's writes to the model in the order they were sent (the order the .proto
 // says they are taken in): `answer` is each write's code, -1 if it got none; writes from
 // `first_untaken` on were never read by the server (not sent, or after a message it refused).
+// `call` ("input 12, WritePages") names the call in the write log.
 void ApplyStreamWrites(VolumeModel* model, const std::vector<const v1::WritePageRequest*>& writes,
-                       const std::vector<int>& answer, size_t first_untaken) {
+                       const std::vector<int>& answer, size_t first_untaken,
+                       const std::string& call) {
   for (size_t i = 0; i < writes.size(); ++i) {
+    std::string outcome;
     if (answer[i] == StatusCode::OK) {
       model->ApplyWrite(*writes[i]);
-    } else if (answer[i] < 0 && i < first_untaken) {
+      outcome = "acknowledged";
+    } else if (answer[i] >= 0) {
+      outcome = absl::StrCat("refused ", StatusCodeName(static_cast<StatusCode>(answer[i])));
+    } else if (i < first_untaken) {
       model->ForgetWrite(*writes[i]);
+      outcome = "no answer (may land)";
+    } else {
+      outcome = "not taken (not sent, or after a message the server refused)";
     }
+    model->LogWrite(*writes[i],
+                    absl::StrCat(call, " write ", i, ": ", Describe(*writes[i]), " -> ", outcome));
   }
 }
 
 }  // namespace
+
+ServiceDriver::ServiceDriver(ServiceHarness* harness) : harness_(harness) {
+  trace_calls = harness->trace();
+}
 
 void ServiceDriver::Note(const std::string& name) {
   if (name == kWitnessVolume) named_witness_ = true;
@@ -287,6 +313,9 @@ void ServiceDriver::WritePage(const v1::WritePageRequest& request) {
             undecodable ? kUndecodableCodes : kWriteCodes,
             undecodable ? kUndecodableCodes : ExpectedWriteCodes(model, request),
             Describe(request));
+  model.LogWrite(request,
+                 absl::StrCat("input ", harness_->inputs() + 1, ", WritePage ", Describe(request),
+                              " -> ", StatusCodeName(status.error_code())));
   if (!status.ok()) return;
   CHECK_EQ(response.request_id(), request.request_id()) << Describe(request);
   CHECK_EQ(response.code(), 0) << Describe(request);
@@ -355,7 +384,8 @@ void ServiceDriver::WritePages(const std::vector<v1::WritePageRequest>& writes, 
   }
   std::vector<const v1::WritePageRequest*> order;
   for (const v1::WritePageRequest& write : writes) order.push_back(&write);
-  ApplyStreamWrites(&model, order, answer, std::min(sent, refused_at));
+  ApplyStreamWrites(&model, order, answer, std::min(sent, refused_at),
+                    absl::StrCat("input ", harness_->inputs() + 1, ", WritePages"));
 }
 
 void ServiceDriver::WritePageBatches(const std::vector<v1::WritePageBatchRequest>& batches,
@@ -438,7 +468,8 @@ void ServiceDriver::WritePageBatches(const std::vector<v1::WritePageBatchRequest
                              << Describe(*writes[i]);
     }
   }
-  ApplyStreamWrites(&model, writes, answer, std::min(sent_writes, first_untaken));
+  ApplyStreamWrites(&model, writes, answer, std::min(sent_writes, first_untaken),
+                    absl::StrCat("input ", harness_->inputs() + 1, ", WritePageBatches"));
 }
 
 void ServiceDriver::ReadPage(const v1::ReadPageRequest& request) {
@@ -457,7 +488,7 @@ void ServiceDriver::ReadPage(const v1::ReadPageRequest& request) {
   CHECK_EQ(response.page_index(), request.page_index());
   const std::string wrong =
       model.CheckPage(request.volume(), request.page_index(), response.data());
-  CHECK(wrong.empty()) << "ReadPage: " << wrong;
+  if (!wrong.empty()) ReportWrongPage("ReadPage", request.volume(), request.page_index(), wrong);
 }
 
 void ServiceDriver::ReadPages(const v1::ReadPagesRequest& request) {
@@ -477,7 +508,7 @@ void ServiceDriver::ReadPages(const v1::ReadPagesRequest& request) {
                  << expected.ToString() << ": " << Describe(request);
     CHECK_EQ(page.page_index(), request.first_page_index() + received) << Describe(request);
     const std::string wrong = model.CheckPage(request.volume(), page.page_index(), page.data());
-    CHECK(wrong.empty()) << "ReadPages: " << wrong;
+    if (!wrong.empty()) ReportWrongPage("ReadPages", request.volume(), page.page_index(), wrong);
     ++received;
     if (received == kMaxReadPages && !cancelled) {
       context.TryCancel();
@@ -568,6 +599,41 @@ void ServiceDriver::Flush(v1::FlushRequest request, CursorChoice cursor) {
   harness_->flush_cursors()[name] = summary.error_cursor();
 }
 
+void ServiceDriver::ReportWrongPage(const char* method, const std::string& volume, uint64_t page,
+                                    const std::string& wrong) {
+  // Whether the page stays wrong tells a stale read from lost or misplaced data: read it again,
+  // then once more after a flush.
+  std::string again;
+  for (int round = 0; round < 4; ++round) {
+    if (round == 3) {
+      v1::FlushRequest flush;
+      flush.set_volume(volume);
+      grpc::ClientContext context;
+      context.set_deadline(Deadline());
+      std::unique_ptr<grpc::ClientReader<v1::FlushEvent>> reader =
+          harness_->stub()->Flush(&context, flush);
+      v1::FlushEvent event;
+      while (reader->Read(&event)) {
+      }
+      absl::StrAppend(&again, "\n  flush: ", StatusCodeName(reader->Finish().error_code()));
+    } else {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    v1::ReadPageRequest request;
+    request.set_volume(volume);
+    request.set_page_index(page);
+    v1::ReadPageResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(Deadline());
+    const grpc::Status status = harness_->stub()->ReadPage(&context, request, &response);
+    const std::string now =
+        status.ok() ? harness_->model().CheckPage(volume, page, response.data()) : "";
+    absl::StrAppend(&again, "\n  read again: ", StatusCodeName(status.error_code()), " ",
+                    now.empty() ? "as expected" : now);
+  }
+  LOG(FATAL) << method << " (input " << harness_->inputs() + 1 << "): " << wrong << again;
+}
+
 void ServiceDriver::CheckWholeVolume(const std::string& name) {
   const Geometry* geometry = harness_->model().Find(name);
   CHECK(geometry != nullptr) << name;
@@ -617,14 +683,13 @@ void ServiceDriver::EndInput() {
     if (!IsFixedVolume(name)) DeleteVolume(name);
   }
   CHECK_EQ(model.Names().size(), static_cast<size_t>(kFixedVolumeCount));
-  // Blocks a write with no answer may have changed: flushed (a write left waiting in the
-  // engine is done once its page's writeback is), then taken as they read.
+  // Blocks a write with no answer may have changed: once every call has ended on the server,
+  // so that no such write is still parked in the engine (a Flush does not wait for one: it
+  // covers acknowledged writes), taken as they read.
+  harness_->WaitForCallsToEnd();
   for (const FixedVolume& fixed : kFixedVolumes) {
     const std::vector<uint64_t> unknown = model.UnknownPages(fixed.name);
     if (unknown.empty()) continue;
-    v1::FlushRequest flush;
-    flush.set_volume(fixed.name);
-    Flush(flush, CursorChoice::kAbsent);
     for (uint64_t page : unknown) {
       v1::ReadPageRequest request;
       request.set_volume(fixed.name);
@@ -635,12 +700,12 @@ void ServiceDriver::EndInput() {
       const grpc::Status status = harness_->stub()->ReadPage(&context, request, &response);
       CHECK(status.ok()) << "ReadPage " << Describe(request) << ": " << status.error_message();
       const std::string wrong = model.CheckPage(fixed.name, page, response.data());
-      CHECK(wrong.empty()) << "ReadPage: " << wrong;
+      if (!wrong.empty()) ReportWrongPage("ReadPage", fixed.name, page, wrong);
       model.Adopt(fixed.name, page, response.data());
     }
   }
-  if (named_witness_ || input % 16 == 0) CheckWitness();
-  if (input % 16 == 0) {
+  if (named_witness_ || input % harness_->check_every() == 0) CheckWitness();
+  if (input % harness_->check_every() == 0) {
     CheckWholeVolume(kFixedVolumes[0].name);
     CheckWholeVolume(kFixedVolumes[1].name);
   }

@@ -26,12 +26,13 @@ namespace blockstore {
 // Not thread-safe; one driver per input.
 class ServiceDriver {
  public:
-  explicit ServiceDriver(ServiceHarness* harness) : harness_(harness) {}
+  explicit ServiceDriver(ServiceHarness* harness);
 
   void Run(const Op& op);
   // After the input's last call: deletes the volumes it created, settles the fixed volumes'
-  // unknown blocks (flush, read, adopt), and checks the witness (after any input that named
-  // it, and every 16th), and a and b in full every 16th input.
+  // unknown blocks (once the server has no call in flight: read, adopt), and checks the
+  // witness (after any input that named it) and, every ServiceHarness::check_every() inputs,
+  // the witness, a and b in full.
   void EndInput();
 
  private:
@@ -49,6 +50,10 @@ class ServiceDriver {
   void CheckWholeVolume(const std::string& name);
   // Reads the witness and compares it with the bytes it was given (WitnessByte).
   void CheckWitness();
+  // A read of `page` differed from the model (`wrong` says how): reads it again, and again
+  // after a flush, and CHECK-fails with all of it.
+  void ReportWrongPage(const char* method, const std::string& volume, uint64_t page,
+                       const std::string& wrong);
   void Note(const std::string& name);
 
   ServiceHarness* const harness_;

@@ -44,6 +44,11 @@ ServiceHarness& ServiceHarness::Get() {
 }
 
 void ServiceHarness::Start() {
+  if (const char* every = std::getenv("SERVICE_FUZZER_CHECK_EVERY")) {
+    check_every_ = std::max<uint64_t>(1, std::strtoull(every, nullptr, 10));
+  }
+  const char* trace = std::getenv("SERVICE_FUZZER_TRACE");
+  trace_ = trace != nullptr && std::string(trace) == "1";
   // bazel test sets TEST_TMPDIR; tools/fuzz.sh sets TMPDIR to its work directory.
   const char* tmp = std::getenv("TEST_TMPDIR");
   if (tmp == nullptr || *tmp == '\0') tmp = std::getenv("TMPDIR");
@@ -131,6 +136,15 @@ void ServiceHarness::CreateFixedVolumes() {
   }
   const grpc::Status status = reader->Finish();
   CHECK(status.ok()) << "witness flush: " << status.error_message();
+}
+
+void ServiceHarness::WaitForCallsToEnd() {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (service_->calls_in_flight() > 0) {
+    CHECK(absl::Now() < deadline) << "the server still has " << service_->calls_in_flight()
+                                  << " calls in flight 20 s after the client's last call ended";
+    absl::SleepFor(absl::Milliseconds(1));
+  }
 }
 
 void ServiceHarness::Stop() {

@@ -38,6 +38,17 @@ class ServiceHarness {
   std::map<std::string, uint64_t>& flush_cursors() { return flush_cursors_; }
   // Inputs run so far, counted by the driver.
   uint64_t& inputs() { return inputs_; }
+  // SERVICE_FUZZER_CHECK_EVERY=N (default 4): the driver reads the fixed volumes whole after
+  // every Nth input; 1 when replaying an input that failed such a check.
+  uint64_t check_every() const { return check_every_; }
+  // SERVICE_FUZZER_TRACE=1: the driver logs every call and its answer to stderr.
+  bool trace() const { return trace_; }
+
+  // Waits (up to 20 s, else CHECK-fails: a call the client ended must end on the server too)
+  // until the server has no call in flight. A write of a stream the client cancelled may
+  // still be parked in the engine when the client's call has ended, and lands when it is let
+  // in; once every call has ended on the server, every write has landed or been refused.
+  void WaitForCallsToEnd();
 
   // Shuts the server down and removes the data directory. Get() registers it to run at exit.
   void Stop();
@@ -56,6 +67,8 @@ class ServiceHarness {
   VolumeModel model_;
   std::map<std::string, uint64_t> flush_cursors_;
   uint64_t inputs_ = 0;
+  uint64_t check_every_ = 4;
+  bool trace_ = false;
 };
 
 }  // namespace blockstore

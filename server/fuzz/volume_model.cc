@@ -1,6 +1,7 @@
 #include "server/fuzz/volume_model.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -210,7 +211,9 @@ std::string VolumeModel::CheckPage(const std::string& name, uint64_t page_index,
           start < g.size_bytes ? "" : " (past the end of the volume)", ": byte ", at, " is ",
           static_cast<int>(static_cast<unsigned char>(got[at])), ", expected ",
           want.empty() ? 0 : static_cast<int>(static_cast<unsigned char>(want[at])),
-          want.empty() ? " (nothing acknowledged there: zeros)" : " (the last acknowledged write)");
+          want.empty() ? " (nothing acknowledged there: zeros)" : " (the last acknowledged write)",
+          "; the block holds ", DescribeBlock(got), "; expected ",
+          want.empty() ? "zeros" : DescribeBlock(want));
     }
   }
   return "";
@@ -242,6 +245,25 @@ void VolumeModel::Adopt(const std::string& name, uint64_t page_index, absl::stri
     block->second.bytes = std::string(data.substr(b * g.block_size_bytes, g.block_size_bytes));
     block->second.known = true;
   }
+}
+
+void VolumeModel::LogWrite(const v1::WritePageRequest& request, const std::string& outcome) {
+  if (request.data().size() < 16) return;  // carries no serial
+  uint64_t serial;
+  std::memcpy(&serial, request.data().data(), sizeof(serial));
+  write_log_[serial] = outcome;
+  while (write_log_.size() > (size_t{1} << 18)) write_log_.erase(write_log_.begin());
+}
+
+std::string VolumeModel::DescribeBlock(absl::string_view block) const {
+  if (std::all_of(block.begin(), block.end(), [](char c) { return c == 0; })) return "zeros";
+  if (block.size() < 16) return "no serial";
+  uint64_t serial, offset;
+  std::memcpy(&serial, block.data(), sizeof(serial));
+  std::memcpy(&offset, block.data() + 8, sizeof(offset));
+  auto it = write_log_.find(serial);
+  return absl::StrCat("bytes ", offset, ".. of write #", serial, ": ",
+                      it == write_log_.end() ? "no such write in the log" : it->second);
 }
 
 }  // namespace blockstore

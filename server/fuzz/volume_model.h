@@ -62,7 +62,7 @@ bool IsValidVolumeName(absl::string_view name);
 // A block is unknown after a write whose outcome was never reported (a stream cancelled or
 // broken before its answer): the .proto says such a write may or may not have been taken, and
 // orders it against nothing, so it may even land after later writes. The block stays unknown
-// (later writes to it included) until Adopt, after the volume was flushed.
+// (later writes to it included) until Adopt, once every call has ended on the server.
 //
 // Not thread-safe: the fuzzer makes one call at a time.
 class VolumeModel {
@@ -97,6 +97,13 @@ class VolumeModel {
   // Takes `data`, read after a flush, as what the unknown blocks of the page hold.
   void Adopt(const std::string& name, uint64_t page_index, absl::string_view data);
 
+  // For the report of a read that differs: what became of each write, by the serial its data
+  // carries (WriteData: the first 8 bytes of every 512), e.g. "input 7, WritePages: volume:
+  // ... -> acknowledged". The last 2^18 writes are kept.
+  void LogWrite(const v1::WritePageRequest& request, const std::string& outcome);
+  // Whose bytes `block` (a block read from a volume) holds, from the log.
+  std::string DescribeBlock(absl::string_view block) const;
+
  private:
   struct Block {
     std::string bytes;
@@ -108,6 +115,7 @@ class VolumeModel {
   };
 
   std::map<std::string, Volume> volumes_;
+  std::map<uint64_t, std::string> write_log_;  // by serial, which only grows
 };
 
 }  // namespace blockstore
