@@ -55,7 +55,7 @@ struct SoakOptions {
   std::vector<std::string> extra_server_args;
   // The deadline of every call (a stream: of the whole stream).
   absl::Duration op_timeout = absl::Seconds(15);
-  // What blockstored may hold resident beyond cache_bytes (docs/reliability.md, "Soak", says
+  // What blockstored may hold resident beyond cache_bytes (docs/reliability.md, "The soak", says
   // how it was measured): `rss_fixed_overhead_bytes` for its binary and libraries, gRPC, and
   // what glibc's malloc arenas keep of freed message buffers, and `rss_per_volume_bytes` for
   // each volume that may exist at once (its cache's newest chunk is populated whole, 2 MiB, and

@@ -1,7 +1,8 @@
 // soak: the real blockstored with a small page cache under many clients for a bounded time,
 // every read checked, its memory, threads and latencies measured (soak.h; docs/reliability.md).
 //
-//   bazel run -c opt //server/integration:soak -- --duration=30m --seed=1
+//   bazel run -c opt //server/integration:soak -- \
+//       --duration=30m --clients=16 --cache_bytes=67108864 --seed=7
 //
 // Prints a progress line every --progress_interval, then the figures; exits 0 only when the
 // soak passed. The work directory (the data directory and blockstored's log) is removed after a

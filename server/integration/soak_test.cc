@@ -1,7 +1,7 @@
 // The short form of the soak (soak.h): the real blockstored with a 32 MiB cache under 12
 // clients for 50 s, so that reads miss, pages are evicted and written back while clients
 // write, read, flush, create and delete volumes. The long form is soak_main
-// (docs/reliability.md, "Soak").
+// (docs/reliability.md, "The soak").
 
 #include "server/integration/soak.h"
 
@@ -39,7 +39,7 @@ TEST(SoakTest, FiftySecondsOfMixedLoadReadLatestWritesWithinMemoryThreadsAndLate
   }
   EXPECT_EQ(report.server_exit_code, 0);
   // Reads the server gave up on while the cache kept evicting their page, and that were made
-  // again: a known defect (docs/reliability.md, "Soak"), rare; more would be a regression.
+  // again: a known defect (docs/reliability.md, "The soak"), rare; more would be a regression.
   uint64_t read_calls = 0;
   for (const char* kind : {"ReadPage", "ReadPages"}) {
     if (report.ops.count(kind) != 0) read_calls += report.ops.at(kind).count;
