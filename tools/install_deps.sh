@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 packages=(
   # Build: Debian's Bazel 4.2.3 and the compilers (clang for the thread-safety analysis), and
-  # clang-format, which tools/test.sh runs over the tree (tools/check_format.sh).
-  bazel-bootstrap g++ clang clang-format pkg-config
+  # clang-format, which tools/test.sh runs over the tree (tools/check_format.sh); libFuzzer's
+  # runtime for tools/fuzz.sh (not pulled in by clang without recommends).
+  bazel-bootstrap g++ clang clang-format libclang-rt-14-dev pkg-config
   # Libraries (docs/build.md).
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   liburing-dev prometheus-cpp-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
