@@ -315,6 +315,13 @@ uint64_t PageCache::cached_pages() const {
   return pages_.size();
 }
 
+bool PageCache::HoldsAnyBlock(const Page& page) {
+  for (uint32_t block = 0; block < page.block_count(); ++block) {
+    if (page.TestBlock(block, kBlockUptodate)) return true;
+  }
+  return false;
+}
+
 size_t PageCache::EvictLocked(size_t max) {
   size_t evicted = 0;
   Page* page = lru_.head;
@@ -325,8 +332,13 @@ size_t PageCache::EvictLocked(size_t max) {
       page->ClearFlags(kPageOnLru);
       pages_.erase(page->index());
       // Before the page's memory can be reused: a read that samples after this sees the page
-      // gone from the index, one that sampled before sees the count move (EvictionSeq).
-      eviction_seq_[page->index() % kEvictionSeqBuckets].fetch_add(1, std::memory_order_acq_rel);
+      // gone from the index, one that sampled before sees the count move (EvictionSeq). Only a
+      // page that held bytes can hold a write a reader must not miss; a page with no uptodate
+      // block (one a read made and never filled) moves nothing, or readers of a hot page under
+      // memory pressure would make each other read again without end.
+      if (HoldsAnyBlock(*page)) {
+        eviction_seq_[page->index() % kEvictionSeqBuckets].fetch_add(1, std::memory_order_acq_rel);
+      }
       FreePageLocked(page);
       VolumeCounters::Add(counters_->cache_evictions);
       ++evicted;

@@ -127,6 +127,8 @@ class PageCache final : public MemoryReclaimer {
   // A charged buffer from arena_ (evicting clean pages for it), or nullptr when the budget is
   // spent; *out_of_memory when the system refused memory.
   uint8_t* TakeBufferLocked(bool* out_of_memory) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether any block of `page` is uptodate: only then does its eviction move EvictionSeq.
+  static bool HoldsAnyBlock(const Page& page);
   // Returns the page's data to arena_, still resident and still charged.
   void FreePageLocked(Page* page) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives up to `max` resident free buffers back to the system and uncharges them. Returns the

@@ -65,6 +65,29 @@ TEST(PageCacheTest, DirtyPageSurvivesEviction) {
   EXPECT_EQ(cache.dirty_pages(), 1u);
 }
 
+TEST(PageCacheTest, EvictionSeqMovesOnlyForPagesThatHeldBytes) {
+  // A read samples EvictionSeq before it reads the file and reads again when it moved: evicting
+  // a page that held an uptodate block must move it (a write may have gone to the file behind
+  // the read's back), evicting one a read made and never filled must not, or readers of one hot
+  // page under memory pressure keep sending each other back to the file.
+  VolumeCounters counters;
+  MemoryBudget budget(16 * (kPage + Page::HeaderBytes(kPage, kBlock)));
+  PageCache cache(kPage, kBlock, &budget, &counters);
+  absl::StatusOr<Page*> empty = cache.FindOrCreate(3);
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  cache.Unpin(*empty);
+  const uint64_t before_empty = cache.EvictionSeq(3);
+  EXPECT_EQ(cache.EvictClean(16), 1u);
+  EXPECT_EQ(cache.EvictionSeq(3), before_empty);
+
+  absl::StatusOr<Page*> filled = cache.FindOrCreate(3);
+  ASSERT_TRUE(filled.ok()) << filled.status();
+  (*filled)->SetBlock(2, kBlockUptodate);
+  cache.Unpin(*filled);
+  EXPECT_EQ(cache.EvictClean(16), 1u);
+  EXPECT_NE(cache.EvictionSeq(3), before_empty);
+}
+
 TEST(PageCacheTest, BudgetFullOfDirtyPagesIsResourceExhausted) {
   VolumeCounters counters;
   MemoryBudget budget(2 * (kPage + Page::HeaderBytes(kPage, kBlock)));

@@ -53,8 +53,8 @@ constexpr size_t kRecentPages = 64;
 constexpr uint64_t kFinalReadChunkPages = 256;
 // A read the server refuses with UNAVAILABLE because its page kept being evicted while it was
 // read ("...; retry": ReadOp gives up after kMaxEvictionRetries) is made again, as the message
-// asks, up to this many attempts in all. Each retry is counted and shown: under this load the
-// server gives up far more often than that bound intends (docs/reliability.md, "The soak").
+// asks, up to this many attempts in all. Each retry is counted and shown; soak_test requires
+// none (docs/reliability.md, "The soak").
 constexpr int kReadAttempts = 4;
 
 // Plaintext on loopback, every call with the soak's deadline.

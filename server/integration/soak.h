@@ -19,7 +19,7 @@
 //     takes longer, or never returns is counted stuck, with what it was;
 //   - no call fails (writes, reads, Flushes, volume creations and deletions all answer OK),
 //     except that a read answered UNAVAILABLE because the server kept evicting its page while
-//     reading it ("retry") is made again, up to three times, and counted;
+//     reading it ("retry") is made again, up to three times, and counted (soak_test requires none);
 //   - blockstored's resident memory (VmRSS, sampled every second, and VmHWM, the kernel's
 //     peak) stays below cache_bytes + a stated overhead (SoakOptions); its threads below a bound;
 //   - each kind of call's p99 latency stays below `p99_max`;

@@ -156,13 +156,15 @@ TEST_F(ReadOpTest, NewerBlocksInTheCacheWinOverTheFile) {
 
 TEST_F(ReadOpTest, AReadThatRacedAnEvictionIsMadeAgain) {
   // Method: the read samples page 1's eviction count and is submitted; meanwhile page 1 (its
-  // newer data written back: here, simply a clean cached page) is evicted. The device answers
+  // newer data written back: here, a clean cached page with an uptodate block) is evicted. A
+  // page that never held bytes would not count (PageCache::EvictionSeq). The device answers
   // the first read with the old bytes; the read must not trust them, and reads again, by when
   // the file holds the written-back data.
   fake_.SetContents(context_.fd, 4096, std::string(4096, 'o'));
   auto result = StartRead(1);
   absl::StatusOr<Page*> page = cache_.FindOrCreate(1);
   ASSERT_TRUE(page.ok());
+  (*page)->SetBlock(0, kBlockUptodate);
   cache_.Unpin(*page);
   ASSERT_EQ(cache_.EvictClean(16), 1u);
   fake_.CompleteNext();  // the old bytes
