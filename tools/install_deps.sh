@@ -15,6 +15,9 @@ packages=(
   # Tests and benchmarks: a second-language client, Prometheus, linters, fio and nbdkit, and
   # openssl, which makes the TLS tests' certificates.
   python3-grpcio python3-protobuf grpc-proto prometheus yamllint shellcheck jq fio nbdkit openssl
+  # The RBD store: librbd/librados to build against, and a throwaway single-node Ceph for its
+  # tests (tools/ceph/start_cluster.sh: a monitor, one OSD, the ceph and rbd tools).
+  ceph-mon ceph-osd ceph-common librbd-dev
 )
 
 missing=()
