@@ -224,10 +224,6 @@ void ServiceDriver::CreateVolume(const v1::CreateVolumeRequest& request) {
     expected.Add(StatusCode::RESOURCE_EXHAUSTED);
     // Past the file system's largest file (ext4: 16 TiB), the .proto's "bad size_bytes".
     if (request.size_bytes() > (uint64_t{1} << 43)) expected.Add(StatusCode::INVALID_ARGUMENT);
-    // Known finding (docs/reliability.md, "Fuzzing"): from 2^63 bytes on, ftruncate gets a
-    // negative off_t, and its EINVAL is answered DATA_LOSS, the code of a failing disk. Allowed
-    // until the server says INVALID_ARGUMENT, so that runs get past it; remove then.
-    if (request.size_bytes() >= (uint64_t{1} << 63)) expected.Add(StatusCode::DATA_LOSS);
   }
   const bool undecodable = Undecodable(request.name());
   v1::VolumeInfo info;

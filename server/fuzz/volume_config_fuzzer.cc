@@ -30,12 +30,7 @@ void CheckOneConfig(absl::string_view text) {
   // here without the 64-bit sum that could wrap.
   const uint64_t pages = config->size_bytes / config->page_size_bytes +
                          (config->size_bytes % config->page_size_bytes != 0 ? 1 : 0);
-  // Known finding (docs/reliability.md, "Fuzzing"): sizes within a page of 2^64 are accepted
-  // (ValidateVolumeConfig has no upper bound) and page_count()'s sum wraps, to 0 pages. No
-  // file can have such a size, so such a config is quarantined when its volume opens; allowed
-  // until the bound exists, so that runs get past it; remove then.
-  const bool wraps = config->size_bytes > ~uint64_t{0} - (config->page_size_bytes - 1);
-  CHECK(wraps || config->page_count() == pages)
+  CHECK(config->size_bytes <= kMaxVolumeSizeBytes && config->page_count() == pages)
       << "page_count() of size_bytes " << config->size_bytes << " in pages of "
       << config->page_size_bytes;
   const std::string again = SerializeVolumeConfig(*config);

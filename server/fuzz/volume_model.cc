@@ -109,7 +109,7 @@ CodeSet VolumeModel::ExpectCreate(const v1::CreateVolumeRequest& request) const 
   const uint64_t block = request.block_size_bytes() == 0 ? 4096 : request.block_size_bytes();
   if (!IsValidVolumeName(request.name()) || request.size_bytes() == 0 || !IsPowerOfTwo(page) ||
       page < 4096 || page > 65536 || !IsPowerOfTwo(block) || block < 512 || block > page ||
-      request.size_bytes() % block != 0) {
+      request.size_bytes() % block != 0 || request.size_bytes() > (uint64_t{1} << 60)) {
     codes.Add(grpc::StatusCode::INVALID_ARGUMENT);
   }
   if (Find(request.name()) != nullptr) codes.Add(grpc::StatusCode::ALREADY_EXISTS);

@@ -56,6 +56,11 @@ absl::Status ValidateVolumeConfig(const VolumeConfig& config) {
         "size_bytes: ", config.size_bytes, " must be positive and a multiple of block_size_bytes (",
         config.block_size_bytes, ")"));
   }
+  if (config.size_bytes > kMaxVolumeSizeBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("size_bytes: ", config.size_bytes,
+                                                   " is more than the largest volume, ",
+                                                   kMaxVolumeSizeBytes, " bytes (1 EiB)"));
+  }
   return absl::OkStatus();
 }
 

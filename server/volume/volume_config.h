@@ -23,13 +23,17 @@ struct VolumeConfig {
 };
 
 constexpr size_t kMaxVolumeNameLength = 128;
+// 1 EiB: beyond any file or RBD image a volume lives in, and far enough below 2^63 that a byte
+// offset never reaches a negative off_t and page_count()'s rounding never wraps.
+constexpr uint64_t kMaxVolumeSizeBytes = uint64_t{1} << 60;
 
 // A volume name is a plain identifier: [A-Za-z0-9][A-Za-z0-9._-]*, at most 128 bytes, never
 // "." or "..", never a path. InvalidArgument names the field `name`.
 absl::Status ValidateVolumeName(absl::string_view name);
 
 // Page size a power of two in [4 KiB, 64 KiB]; block size a power of two in [512 B, page size];
-// size_bytes > 0 and a multiple of the block size. InvalidArgument names the field.
+// size_bytes > 0, at most kMaxVolumeSizeBytes and a multiple of the block size. InvalidArgument
+// names the field.
 absl::Status ValidateVolumeConfig(const VolumeConfig& config);
 
 // page_index < page_count(), else OutOfRange naming `field` ("page_index" in a write; a read

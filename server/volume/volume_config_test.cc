@@ -36,6 +36,22 @@ TEST(VolumeConfigTest, EachBadFieldIsNamed) {
   EXPECT_THAT(std::string(ValidateVolumeConfig(config).message()), StartsWith("name:"));
 }
 
+TEST(VolumeConfigTest, SizesUpTo1EiBAreVolumesAndNoLargerOne) {
+  // Larger sizes once reached ftruncate as a negative off_t (answered DATA_LOSS) or wrapped
+  // page_count() to 0: both found by the config fuzzer.
+  VolumeConfig config = SmallConfig();
+  config.size_bytes = kMaxVolumeSizeBytes;
+  EXPECT_TRUE(ValidateVolumeConfig(config).ok());
+  EXPECT_EQ(config.page_count(), kMaxVolumeSizeBytes / config.page_size_bytes);
+  for (uint64_t size : {kMaxVolumeSizeBytes + config.block_size_bytes, uint64_t{1} << 63,
+                        ~uint64_t{0} - config.block_size_bytes + 1}) {
+    config.size_bytes = size;
+    const absl::Status status = ValidateVolumeConfig(config);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << size;
+    EXPECT_THAT(std::string(status.message()), StartsWith("size_bytes:")) << size;
+  }
+}
+
 TEST(VolumeConfigTest, ConfigRoundTripsThroughItsFileFormat) {
   const VolumeConfig config = SmallConfig();
   absl::StatusOr<VolumeConfig> parsed = ParseVolumeConfig(SerializeVolumeConfig(config));
