@@ -29,6 +29,8 @@ _LIBS = {
     "gtest_main": (["gtest_main", "gmock"], []),
     "gmock": (["gmock"], []),
     "benchmark": (["benchmark"], ["-lpthread"]),
+    # SHA-256 of bearer tokens (server/security/access_tokens.cc).
+    "crypto": (["libcrypto"], []),
 }
 
 def _pkg_config(ctx, flag, modules):
