@@ -39,6 +39,31 @@ ABSL_FLAG(bool, allow_insecure_remote, false,
           "serve plaintext gRPC on an address other than loopback (127.0.0.0/8, ::1, "
           "localhost) or a unix socket; without TLS such an address is refused, because anyone "
           "who can reach it can read, overwrite and delete every volume");
+ABSL_FLAG(std::string, access_policy_file, "",
+          "text-format blockstore.v1.AccessPolicy (proto/blockstore/v1/access_policy.proto): "
+          "which identities may READ, WRITE or ADMIN which volumes; a call no rule allows is "
+          "refused (PERMISSION_DENIED, or UNAUTHENTICATED without an identity). Needs "
+          "--tls_client_ca_file or --access_tokens_file. Re-read when it changes; empty: every "
+          "caller allowed in may do everything");
+ABSL_FLAG(std::string, access_tokens_file, "",
+          "bearer tokens, one `NAME SHA256_HEX` per line (the SHA-256 of the token, never the "
+          "token; # comments); a caller sending `authorization: Bearer TOKEN` has the identity "
+          "token:NAME. Needs TLS unless listening on loopback or a unix socket. Re-read when it "
+          "changes");
+ABSL_FLAG(absl::Duration, access_reload_interval, absl::Seconds(10),
+          "how often --access_policy_file and --access_tokens_file are checked for a change "
+          "(at least 1s)");
+ABSL_FLAG(uint32_t, max_streams_per_client, blockstore::ClientLimitOptions().max_streams,
+          "streams (WritePages, WritePageBatches, ReadPages, Flush) one client may have open; "
+          "a client is an identity, or an anonymous caller's address. 0: no limit");
+ABSL_FLAG(uint64_t, max_write_bytes_in_flight_per_client,
+          blockstore::ClientLimitOptions().max_write_bytes_in_flight,
+          "bytes of page data one client may have in writes not yet answered (one write always "
+          "passes). 0: no limit");
+ABSL_FLAG(uint32_t, max_writes_per_second_per_client,
+          blockstore::ClientLimitOptions().max_writes_per_second,
+          "writes per second one client may make (a token bucket holding a tenth of a second); "
+          "over it writes get RESOURCE_EXHAUSTED with a retry hint. 0: no limit");
 ABSL_FLAG(
     uint64_t, cache_bytes, kVolumeDefaults.cache_bytes,
     "page cache memory budget, in bytes, shared by all volumes (pages and their bookkeeping)");
@@ -85,6 +110,14 @@ ServerOptions ServerOptionsFromFlags() {
   options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   options.tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   options.allow_insecure_remote = absl::GetFlag(FLAGS_allow_insecure_remote);
+  options.access.policy_file = absl::GetFlag(FLAGS_access_policy_file);
+  options.access.tokens_file = absl::GetFlag(FLAGS_access_tokens_file);
+  options.access.reload_interval = absl::GetFlag(FLAGS_access_reload_interval);
+  options.client_limits.max_streams = absl::GetFlag(FLAGS_max_streams_per_client);
+  options.client_limits.max_write_bytes_in_flight =
+      absl::GetFlag(FLAGS_max_write_bytes_in_flight_per_client);
+  options.client_limits.max_writes_per_second =
+      absl::GetFlag(FLAGS_max_writes_per_second_per_client);
   options.volume.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
   options.volume.dirty_limit_bytes = absl::GetFlag(FLAGS_dirty_limit_bytes);
   options.volume.dirty_background_bytes = absl::GetFlag(FLAGS_dirty_background_bytes);

@@ -24,16 +24,20 @@ class ServerMetricsImpl : public ServerMetrics {
  public:
   ServerMetricsImpl(std::shared_ptr<VolumeCollector> volumes, std::shared_ptr<RpcLatency> rpc,
                     std::shared_ptr<prometheus::Collectable> recovery,
+                    std::shared_ptr<DeniedRequests> denied,
                     std::unique_ptr<prometheus::Exposer> exposer, int port)
       : volumes_(std::move(volumes)),
         rpc_(std::move(rpc)),
         recovery_(std::move(recovery)),
+        denied_(std::move(denied)),
         exposer_(std::move(exposer)),
         port_(port) {}
 
   void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Duration latency) override {
     rpc_->Observe(method, code, latency);
   }
+
+  void CountDenied(DenyReason reason) override { denied_->Count(reason); }
 
   int port() const override { return port_; }
 
@@ -43,6 +47,7 @@ class ServerMetricsImpl : public ServerMetrics {
   const std::shared_ptr<VolumeCollector> volumes_;
   const std::shared_ptr<RpcLatency> rpc_;
   const std::shared_ptr<prometheus::Collectable> recovery_;
+  const std::shared_ptr<DeniedRequests> denied_;
   const std::unique_ptr<prometheus::Exposer> exposer_;
   const int port_;
 };
@@ -108,18 +113,21 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> StartExposer(const std::string& l
   auto volumes = std::make_shared<VolumeCollector>(std::move(lister));
   auto rpc = std::make_shared<RpcLatency>();
   auto recovery = std::make_shared<RecoveryCollector>(registry);
+  auto denied = std::make_shared<DeniedRequests>();
   // prometheus-cpp reports every failure (bind, bad address, registration) by throwing.
   try {
     auto exposer = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
     exposer->RegisterCollectable(volumes, "/metrics");
     exposer->RegisterCollectable(rpc, "/metrics");
     exposer->RegisterCollectable(recovery, "/metrics");
+    exposer->RegisterCollectable(denied, "/metrics");
     const std::vector<int> ports = exposer->GetListeningPorts();
     if (ports.empty()) {
       return absl::UnavailableError(absl::StrCat("metrics exporter on ", listen, " has no port"));
     }
     return std::unique_ptr<ServerMetrics>(new ServerMetricsImpl(std::move(volumes), std::move(rpc),
                                                                 std::move(recovery),
+                                                                std::move(denied),
                                                                 std::move(exposer), ports.front()));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));

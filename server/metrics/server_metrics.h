@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/metrics/denied_requests.h"
 #include "absl/time/time.h"
 #include "server/metrics/rpc_latency.h"  // RpcMethod, RpcMethodName
 
@@ -36,6 +37,10 @@ class ServerMetrics {
 
   // One finished RPC: blockstore_rpc_seconds{method,code}. For streams, once per stream.
   virtual void ObserveRpc(RpcMethod method, absl::StatusCode code, absl::Duration latency) = 0;
+
+  // One call or write refused before it touched a volume:
+  // blockstore_requests_denied_total{reason}.
+  virtual void CountDenied(DenyReason reason) = 0;
 
   // The port the Exposer listens on.
   virtual int port() const = 0;

@@ -79,13 +79,15 @@ void ClientLimits::CloseStream(Client& client) const {
   client.streams_.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-absl::Status ClientLimits::AdmitWrite(Client& client, uint64_t bytes, absl::Time now) const {
+absl::Status ClientLimits::AdmitWrite(Client& client, uint64_t bytes, ClientLimit* exceeded,
+                                      absl::Time now) const {
   uint64_t in_flight = client.bytes_.load(std::memory_order_relaxed);
   do {
     // One write always passes when nothing is in flight, so a page larger than the limit is
     // slow, never impossible.
     if (options_.max_write_bytes_in_flight != 0 && in_flight != 0 &&
         in_flight + bytes > options_.max_write_bytes_in_flight) {
+      if (exceeded != nullptr) *exceeded = ClientLimit::kWriteBytesInFlight;
       return Exhausted(client.key(),
                        absl::StrCat(in_flight,
                                     " bytes of writes in flight, the limit per "
@@ -110,6 +112,7 @@ absl::Status ClientLimits::AdmitWrite(Client& client, uint64_t bytes, absl::Time
   client.refilled_ = now;
   if (client.tokens_ < 1) {
     client.bytes_.fetch_sub(bytes, std::memory_order_acq_rel);
+    if (exceeded != nullptr) *exceeded = ClientLimit::kWritesPerSecond;
     return Exhausted(client.key(),
                      absl::StrCat("more than ", options_.max_writes_per_second,
                                   " writes per second (--max_writes_per_second_per_client)"),

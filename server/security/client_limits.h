@@ -37,6 +37,9 @@ struct ClientLimitOptions {
 // trailer of unary calls and in the message of every refusal.
 constexpr char kRetryAfterPayload[] = "blockstore/retry-after-ms";
 
+// Which limit refused a call (for blockstore_requests_denied_total{reason}).
+enum class ClientLimit { kStreams, kWriteBytesInFlight, kWritesPerSecond };
+
 // The per-client counters. Clients are created on first use and forgotten once idle (nothing
 // open or in flight and no call for a minute), so anonymous peers cannot grow the table for
 // ever.
@@ -56,7 +59,9 @@ class ClientLimits {
 
   // A write of `bytes`: OK (then call EndWrite once it is answered) or RESOURCE_EXHAUSTED for
   // a client over its bytes in flight or its writes per second. Refused writes take nothing.
-  absl::Status AdmitWrite(Client& client, uint64_t bytes, absl::Time now = absl::Now()) const;
+  // `*exceeded`, if given, says which limit refused it.
+  absl::Status AdmitWrite(Client& client, uint64_t bytes, ClientLimit* exceeded = nullptr,
+                          absl::Time now = absl::Now()) const;
   void EndWrite(Client& client, uint64_t bytes) const;
 
   const ClientLimitOptions& options() const { return options_; }

@@ -47,8 +47,10 @@ TEST(ClientLimitsTest, BytesInFlightAreBoundedButOneWriteAlwaysPasses) {
   limits.EndWrite(*a, 65536);
   ASSERT_TRUE(limits.AdmitWrite(*a, 4096).ok());
   ASSERT_TRUE(limits.AdmitWrite(*a, 4096).ok());
-  const absl::Status over = limits.AdmitWrite(*a, 1);
+  ClientLimit exceeded = ClientLimit::kStreams;
+  const absl::Status over = limits.AdmitWrite(*a, 1, &exceeded);
   EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(exceeded, ClientLimit::kWriteBytesInFlight);
   EXPECT_TRUE(absl::StrContains(over.message(), "8192 bytes of writes in flight")) << over;
   EXPECT_EQ(a->write_bytes_in_flight(), 8192u);  // the refused write took nothing
   EXPECT_TRUE(limits.AdmitWrite(*limits.Find("b"), 4096).ok());
@@ -61,18 +63,20 @@ TEST(ClientLimitsTest, WritesPerSecondFollowATokenBucket) {
   ClientLimits limits(options);
   std::shared_ptr<ClientLimits::Client> a = limits.Find("a");
   const absl::Time t0 = absl::FromUnixSeconds(1000);
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(limits.AdmitWrite(*a, 4096, t0).ok()) << i;
-  const absl::Status over = limits.AdmitWrite(*a, 4096, t0);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(limits.AdmitWrite(*a, 4096, nullptr, t0).ok()) << i;
+  ClientLimit exceeded = ClientLimit::kStreams;
+  const absl::Status over = limits.AdmitWrite(*a, 4096, &exceeded, t0);
   ASSERT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(exceeded, ClientLimit::kWritesPerSecond);
   EXPECT_TRUE(absl::StrContains(over.message(), "more than 1000 writes per second")) << over;
-  EXPECT_EQ(RetryAfterMs(over), 1);  // one write's worth of refill
+  EXPECT_EQ(RetryAfterMs(over), 1);                    // one write's worth of refill
   EXPECT_EQ(a->write_bytes_in_flight(), 100u * 4096);  // the refused write took nothing
   // 10 ms later, 10 more.
   const absl::Time t1 = t0 + absl::Milliseconds(10);
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limits.AdmitWrite(*a, 4096, t1).ok()) << i;
-  EXPECT_FALSE(limits.AdmitWrite(*a, 4096, t1).ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(limits.AdmitWrite(*a, 4096, nullptr, t1).ok()) << i;
+  EXPECT_FALSE(limits.AdmitWrite(*a, 4096, nullptr, t1).ok());
   // Another client has its own bucket.
-  EXPECT_TRUE(limits.AdmitWrite(*limits.Find("b"), 4096, t1).ok());
+  EXPECT_TRUE(limits.AdmitWrite(*limits.Find("b"), 4096, nullptr, t1).ok());
 }
 
 TEST(ClientLimitsTest, ZeroMeansNoLimit) {
@@ -84,7 +88,7 @@ TEST(ClientLimitsTest, ZeroMeansNoLimit) {
   std::shared_ptr<ClientLimits::Client> a = limits.Find("a");
   for (int i = 0; i < 10000; ++i) {
     ASSERT_TRUE(limits.OpenStream(*a).ok());
-    ASSERT_TRUE(limits.AdmitWrite(*a, 1 << 20, absl::FromUnixSeconds(1)).ok());
+    ASSERT_TRUE(limits.AdmitWrite(*a, 1 << 20, nullptr, absl::FromUnixSeconds(1)).ok());
   }
 }
 

@@ -8,12 +8,27 @@
 #include "glog/logging.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "server/common/status_macros.h"
 #include "server/io/io_backend_factory.h"
 #include "server/security/listen_address.h"
 #include "server/service/transport_limits.h"
 
 namespace blockstore {
+namespace {
+
+// Adds reflection to one ServerBuilder. gRPC's InitProtoReflectionServerBuilderPlugin adds it
+// to every builder of the process, which would make one server's choice every server's.
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* args) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+  }
+};
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(const ServerOptions& options) {
   return Start(options, IoBackendWrapper());
@@ -43,15 +58,31 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
         ServerMetrics::Start(options.metrics_listen, server->registry_.get(), options.volume));
   }
 
+  ASSIGN_OR_RETURN(server->credentials_, ServerCredentials::Create(options.tls));
+  const bool access_control = server->credentials_->mutual_tls() ||
+                              !options.access.policy_file.empty() ||
+                              !options.access.tokens_file.empty();
+  if (access_control) {
+    ASSIGN_OR_RETURN(server->authorizer_,
+                     Authorizer::Create(options.access, server->credentials_->mutual_tls()));
+  }
+  server->client_limits_ = std::make_unique<ClientLimits>(options.client_limits);
+
   BlockServiceOptions service_options;
   service_options.max_message_bytes = kMaxMessageBytes;
   service_options.io_backend_name = std::string(server->backend_->Name());
+  service_options.authorizer = server->authorizer_.get();
+  service_options.client_limits = server->client_limits_.get();
   server->service_ = std::make_unique<BlockServiceImpl>(
       server->registry_.get(), server->metrics_.get(), std::move(service_options));
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  ASSIGN_OR_RETURN(server->credentials_, ServerCredentials::Create(options.tls));
+  // Reflection describes the API and answers before any handler of ours could check a caller.
+  // With a policy it must only answer authenticated callers: under mutual TLS the handshake
+  // already refused everyone without a certificate; with tokens alone it cannot check them, so
+  // it is not served (docs/security.md).
+  server->serves_reflection_ =
+      options.access.policy_file.empty() || server->credentials_->mutual_tls();
   if (!server->credentials_->tls() && !IsLocalOnlyListen(options.listen)) {
     // ValidateServerOptions let it through: --allow_insecure_remote was given.
     LOG(WARNING) << "--allow_insecure_remote: " << options.listen
@@ -59,6 +90,7 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
                     "delete every volume";
   }
   grpc::ServerBuilder builder;
+  if (server->serves_reflection_) builder.SetOption(std::make_unique<ReflectionOption>());
   int port = 0;
   builder.AddListeningPort(options.listen, server->credentials_->credentials(), &port);
   builder.RegisterService(server->service_.get());

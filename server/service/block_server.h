@@ -11,6 +11,8 @@
 #include "grpcpp/grpcpp.h"
 #include "server/io/io_backend.h"
 #include "server/metrics/server_metrics.h"
+#include "server/security/authorizer.h"
+#include "server/security/client_limits.h"
 #include "server/security/server_credentials.h"
 #include "server/service/block_service.h"
 #include "server/service/server_options.h"
@@ -46,6 +48,10 @@ class BlockServer {
 
   // The address clients dial: "127.0.0.1:41234" (the port picked for port 0) or "unix:...".
   const std::string& address() const { return address_; }
+  // Whether reflection is served (not when a policy is set without mutual TLS: see Start).
+  bool serves_reflection() const { return serves_reflection_; }
+  // The access control in force, null when none is configured (tests reload it).
+  Authorizer* authorizer() const { return authorizer_.get(); }
   // The /metrics port, 0 when metrics are disabled.
   int metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
   // "uring" or "sync" (a wrapper's own name when one was given).
@@ -64,11 +70,15 @@ class BlockServer {
   std::unique_ptr<IoBackend> backend_;
   std::unique_ptr<VolumeRegistry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
+  // Who may call, and what each client may hold; null when not configured. Outlive service_.
+  std::unique_ptr<Authorizer> authorizer_;
+  std::unique_ptr<ClientLimits> client_limits_;
   std::unique_ptr<BlockServiceImpl> service_;
   // The gRPC port's credentials; outlives server_ (its reload logger thread).
   std::unique_ptr<ServerCredentials> credentials_;
   std::unique_ptr<grpc::Server> server_;
   bool shut_down_ = false;
+  bool serves_reflection_ = false;
 };
 
 }  // namespace blockstore

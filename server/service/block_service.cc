@@ -4,7 +4,9 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
 #include "glog/logging.h"
 #include "server/service/flush_reactor.h"
 #include "server/service/grpc_status.h"
@@ -17,6 +19,9 @@
 namespace blockstore {
 namespace {
 
+// gRPC's retry policy reads a server's pushback (how long to wait) from this trailer.
+constexpr char kRetryPushbackTrailer[] = "grpc-retry-pushback-ms";
+
 // Volume creations and deletions that may wait for the control thread.
 constexpr size_t kControlQueueMax = 64;
 
@@ -24,25 +29,43 @@ constexpr size_t kControlQueueMax = 64;
 // OnDone, so the last reference to a volume is never dropped on an engine thread.
 class UnaryCall : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(const ServiceState* state, RpcMethod method)
-      : state_(state), method_(method), start_(absl::Now()) {
+  UnaryCall(const ServiceState* state, RpcMethod method, grpc::CallbackServerContext* context)
+      : state_(state), method_(method), start_(absl::Now()), context_(context) {
     state_->UnaryCallStarted();
   }
   ~UnaryCall() override { state_->UnaryCallEnded(); }
 
   void FinishWith(const absl::Status& status) {
     state_->ObserveRpc(method_, status.code(), start_);
+    // A per-client limit's hint, where gRPC's retry policy looks for it.
+    if (absl::optional<absl::Cord> retry = status.GetPayload(kRetryAfterPayload)) {
+      context_->AddTrailingMetadata(kRetryPushbackTrailer, std::string(*retry));
+    }
     Finish(ToGrpcStatus(status));
   }
   void OnDone() override { delete this; }
 
+  // Who is calling; set by the handler before it checks anything else.
+  CallAccess access;
   std::shared_ptr<Volume> volume;
 
  private:
   const ServiceState* const state_;
   const RpcMethod method_;
   const absl::Time start_;
+  grpc::CallbackServerContext* const context_;
 };
+
+// The caller of `call`, into call->access: false (and the call finished) when it is refused.
+bool AdmitUnary(const ServiceState& state, grpc::CallbackServerContext* context, UnaryCall* call) {
+  absl::StatusOr<CallAccess> access = state.Admit(context);
+  if (!access.ok()) {
+    call->FinishWith(access.status());
+    return false;
+  }
+  call->access = *std::move(access);
+  return true;
+}
 
 // A stream that fails before it starts.
 template <typename Reactor>
@@ -90,10 +113,12 @@ BlockServiceImpl::~BlockServiceImpl() = default;
 grpc::ServerUnaryReactor* BlockServiceImpl::CreateVolume(grpc::CallbackServerContext* context,
                                                          const v1::CreateVolumeRequest* request,
                                                          v1::VolumeInfo* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kCreateVolume);
+  auto* call = new UnaryCall(&state_, RpcMethod::kCreateVolume, context);
+  if (!AdmitUnary(state_, context, call)) return call;
   absl::Status status = state_.CheckAcceptingWrites();
   absl::StatusOr<VolumeConfig> config = VolumeConfigFromRequest(*request);
   if (status.ok()) status = config.status();
+  if (status.ok()) status = state_.Authorize(call->access, config->name, v1::ADMIN);
   if (!status.ok()) {
     call->FinishWith(status);
     return call;
@@ -122,9 +147,11 @@ grpc::ServerUnaryReactor* BlockServiceImpl::CreateVolume(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* BlockServiceImpl::DeleteVolume(grpc::CallbackServerContext* context,
                                                          const v1::DeleteVolumeRequest* request,
                                                          v1::DeleteVolumeResponse* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kDeleteVolume);
+  auto* call = new UnaryCall(&state_, RpcMethod::kDeleteVolume, context);
+  if (!AdmitUnary(state_, context, call)) return call;
   absl::Status status = state_.CheckAcceptingWrites();
   if (status.ok()) status = ValidateVolumeField(request->volume(), "volume");
+  if (status.ok()) status = state_.Authorize(call->access, request->volume(), v1::ADMIN);
   if (!status.ok()) {
     call->FinishWith(status);
     return call;
@@ -151,8 +178,16 @@ grpc::ServerUnaryReactor* BlockServiceImpl::DeleteVolume(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* BlockServiceImpl::ListVolumes(grpc::CallbackServerContext* context,
                                                         const v1::ListVolumesRequest* request,
                                                         v1::ListVolumesResponse* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kListVolumes);
+  auto* call = new UnaryCall(&state_, RpcMethod::kListVolumes, context);
+  if (!AdmitUnary(state_, context, call)) return call;
+  const absl::Status authenticated = state_.Authenticate(call->access);
+  if (!authenticated.ok()) {
+    call->FinishWith(authenticated);
+    return call;
+  }
+  // Only what the caller may READ: other names are not its business.
   for (const std::shared_ptr<Volume>& volume : state_.registry()->List()) {
+    if (!state_.MayRead(call->access, volume->config().name)) continue;
     FillVolumeInfo(*volume, state_.options(), response->add_volumes());
   }
   call->FinishWith(absl::OkStatus());
@@ -162,8 +197,10 @@ grpc::ServerUnaryReactor* BlockServiceImpl::ListVolumes(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* BlockServiceImpl::GetVolumeInfo(grpc::CallbackServerContext* context,
                                                           const v1::GetVolumeInfoRequest* request,
                                                           v1::VolumeInfo* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kGetVolumeInfo);
-  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  auto* call = new UnaryCall(&state_, RpcMethod::kGetVolumeInfo, context);
+  if (!AdmitUnary(state_, context, call)) return call;
+  absl::StatusOr<std::shared_ptr<Volume>> volume =
+      state_.FindVolumeFor(call->access, request->volume(), v1::READ);
   if (volume.ok()) FillVolumeInfo(**volume, state_.options(), response);
   call->FinishWith(volume.status());
   return call;
@@ -172,39 +209,46 @@ grpc::ServerUnaryReactor* BlockServiceImpl::GetVolumeInfo(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContext* context,
                                                       const v1::WritePageRequest* request,
                                                       v1::WritePageResponse* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kWritePage);
+  auto* call = new UnaryCall(&state_, RpcMethod::kWritePage, context);
+  if (!AdmitUnary(state_, context, call)) return call;
   // `request` (and its data) and `response` live until the call is finished.
-  state_.Write(*request, WriteWaitDeadline(context->deadline()), &call->volume, response,
-               [call](const absl::Status& status) { call->FinishWith(status); });
+  state_.Write(call->access, *request, WriteWaitDeadline(context->deadline()), &call->volume,
+               response, [call](const absl::Status& status) { call->FinishWith(status); });
   return call;
 }
 
 grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>* BlockServiceImpl::WritePages(
     grpc::CallbackServerContext* context) {
-  absl::StatusOr<StreamSlot> slot = state_.OpenStream();
+  absl::StatusOr<CallAccess> access = state_.Admit(context);
+  absl::StatusOr<StreamSlot> slot =
+      access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
   if (!slot.ok()) {
     return new FailedStream<grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>>(
         &state_, RpcMethod::kWritePages, slot.status());
   }
-  return new WritePagesReactor(&state_, *std::move(slot), context);
+  return new WritePagesReactor(&state_, *std::move(access), *std::move(slot), context);
 }
 
 grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>*
 BlockServiceImpl::WritePageBatches(grpc::CallbackServerContext* context) {
-  absl::StatusOr<StreamSlot> slot = state_.OpenStream();
+  absl::StatusOr<CallAccess> access = state_.Admit(context);
+  absl::StatusOr<StreamSlot> slot =
+      access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
   if (!slot.ok()) {
     return new FailedStream<
         grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>>(
         &state_, RpcMethod::kWritePageBatches, slot.status());
   }
-  return new WritePageBatchesReactor(&state_, *std::move(slot), context);
+  return new WritePageBatchesReactor(&state_, *std::move(access), *std::move(slot), context);
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext* context,
                                                      const v1::ReadPageRequest* request,
                                                      v1::ReadPageResponse* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kReadPage);
-  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  auto* call = new UnaryCall(&state_, RpcMethod::kReadPage, context);
+  if (!AdmitUnary(state_, context, call)) return call;
+  absl::StatusOr<std::shared_ptr<Volume>> volume =
+      state_.FindVolumeFor(call->access, request->volume(), v1::READ);
   absl::Status status = volume.status();
   if (status.ok()) status = ValidatePageIndex((*volume)->config(), request->page_index());
   if (!status.ok()) {
@@ -223,12 +267,15 @@ grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<v1::ReadPageResponse>* BlockServiceImpl::ReadPages(
     grpc::CallbackServerContext* context, const v1::ReadPagesRequest* request) {
-  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  absl::StatusOr<CallAccess> access = state_.Admit(context);
+  absl::StatusOr<std::shared_ptr<Volume>> volume =
+      access.ok() ? state_.FindVolumeFor(*access, request->volume(), v1::READ)
+                  : absl::StatusOr<std::shared_ptr<Volume>>(access.status());
   absl::Status status = volume.status();
   if (status.ok()) status = ValidateReadRange((*volume)->config(), *request);
   absl::StatusOr<StreamSlot> slot = absl::UnknownError("not opened");
   if (status.ok()) {
-    slot = state_.OpenStream();
+    slot = state_.OpenStream(*access);
     status = slot.status();
   }
   if (!status.ok()) {
@@ -241,11 +288,14 @@ grpc::ServerWriteReactor<v1::ReadPageResponse>* BlockServiceImpl::ReadPages(
 
 grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
     grpc::CallbackServerContext* context, const v1::FlushRequest* request) {
-  absl::StatusOr<std::shared_ptr<Volume>> volume = state_.FindVolume(request->volume());
+  absl::StatusOr<CallAccess> access = state_.Admit(context);
+  absl::StatusOr<std::shared_ptr<Volume>> volume =
+      access.ok() ? state_.FindVolumeFor(*access, request->volume(), v1::WRITE)
+                  : absl::StatusOr<std::shared_ptr<Volume>>(access.status());
   absl::Status status = volume.status();
   absl::StatusOr<StreamSlot> slot = absl::UnknownError("not opened");
   if (status.ok()) {
-    slot = state_.OpenStream();
+    slot = state_.OpenStream(*access);
     status = slot.status();
   }
   if (!status.ok()) {

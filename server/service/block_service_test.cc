@@ -49,6 +49,7 @@ class RecordingMetrics : public ServerMetrics {
     finished_[method].push_back(code);
     changed_.SignalAll();
   }
+  void CountDenied(DenyReason reason) override { denied_.Count(reason); }
   int port() const override { return 0; }
 
   // The codes the calls of `method` finished with, once `count` of them did (or 20 s passed).
@@ -64,6 +65,7 @@ class RecordingMetrics : public ServerMetrics {
   absl::Mutex mu_;
   absl::CondVar changed_;
   std::map<RpcMethod, std::vector<absl::StatusCode>> finished_ ABSL_GUARDED_BY(mu_);
+  DeniedRequests denied_;
 };
 
 class BlockServiceTest : public ::testing::Test {

@@ -39,6 +39,9 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   RETURN_IF_ERROR(ValidateTlsServerFiles(options.tls));
   RETURN_IF_ERROR(CheckPlaintextListen(options.listen, !options.tls.cert_file.empty(),
                                        options.allow_insecure_remote));
+  RETURN_IF_ERROR(ValidateAccessControl(options.access, !options.tls.cert_file.empty(),
+                                        !options.tls.client_ca_file.empty(),
+                                        IsLocalOnlyListen(options.listen)));
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir: empty");
   if (options.io_backend != "auto" && options.io_backend != "uring" &&
       options.io_backend != "sync") {

@@ -5,6 +5,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "server/security/authorizer.h"
+#include "server/security/client_limits.h"
 #include "server/security/server_credentials.h"
 #include "server/volume/volume.h"
 
@@ -33,6 +35,11 @@ struct ServerOptions {
   TlsServerFiles tls;
   // Plaintext on an address other than loopback or a unix socket: refused unless this is set.
   bool allow_insecure_remote = false;
+  // Who may do what (--access_policy_file, --access_tokens_file); empty: as docs/security.md
+  // says, everyone (or, with mutual TLS, every certificate the CA signed) may do everything.
+  AccessControlFiles access;
+  // What one client may hold (--max_streams_per_client, ...).
+  ClientLimitOptions client_limits;
 };
 
 // InvalidArgument naming the option ("listen", "io_backend", "dirty_limit_bytes", ...);

@@ -13,8 +13,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "blockstore/v1/access_policy.pb.h"
 #include "blockstore/v1/blockstore.pb.h"
+#include "grpcpp/server_context.h"
 #include "server/metrics/server_metrics.h"
+#include "server/security/authorizer.h"
+#include "server/security/caller.h"
+#include "server/security/client_limits.h"
+#include "server/security/refusal_log.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_config.h"
 #include "server/volume/volume_registry.h"
@@ -39,6 +45,18 @@ struct BlockServiceOptions {
   // each holds memory (a write stream up to write_stream_inflight_max requests) and may keep
   // work queued in the engine. Past it a new stream fails RESOURCE_EXHAUSTED at once.
   uint32_t max_open_streams = 1024;
+  // Who may call (docs/security.md); null: everyone may do everything. Must outlive the service.
+  const Authorizer* authorizer = nullptr;
+  // Per-client limits; null: none. Must outlive the service.
+  ClientLimits* client_limits = nullptr;
+};
+
+// Who is calling and what it holds: taken once per call (a stream's for its whole life) by
+// ServiceState::Admit, and passed to every check the call makes.
+struct CallAccess {
+  Caller caller;
+  // The caller's counters under BlockServiceOptions::client_limits; null without limits.
+  std::shared_ptr<ClientLimits::Client> client;
 };
 
 // One open stream's place under BlockServiceOptions::max_open_streams. Move-only. Its reactor
@@ -47,11 +65,16 @@ struct BlockServiceOptions {
 // too, if that was not done.
 class StreamSlot {
  public:
-  StreamSlot(StreamSlot&& other) noexcept : open_(std::exchange(other.open_, nullptr)) {}
+  StreamSlot(StreamSlot&& other) noexcept
+      : open_(std::exchange(other.open_, nullptr)),
+        limits_(std::exchange(other.limits_, nullptr)),
+        client_(std::move(other.client_)) {}
   StreamSlot& operator=(StreamSlot&& other) noexcept {
     if (this != &other) {
       GiveBack();
       open_ = std::exchange(other.open_, nullptr);
+      limits_ = std::exchange(other.limits_, nullptr);
+      client_ = std::move(other.client_);
     }
     return *this;
   }
@@ -59,16 +82,24 @@ class StreamSlot {
   StreamSlot& operator=(const StreamSlot&) = delete;
   ~StreamSlot() { GiveBack(); }
 
-  // Gives the place back now; later calls do nothing.
+  // Gives the place back now (the server's and the client's); later calls do nothing.
   void GiveBack() {
     if (open_ != nullptr) open_->fetch_sub(1, std::memory_order_acq_rel);
     open_ = nullptr;
+    if (limits_ != nullptr) limits_->CloseStream(*client_);
+    limits_ = nullptr;
+    client_.reset();
   }
 
  private:
   friend class ServiceState;
-  explicit StreamSlot(std::atomic<uint32_t>* open) : open_(open) {}
+  StreamSlot(std::atomic<uint32_t>* open, const ClientLimits* limits,
+             std::shared_ptr<ClientLimits::Client> client)
+      : open_(open), limits_(limits), client_(std::move(client)) {}
   std::atomic<uint32_t>* open_;
+  // The client's stream count, when it was taken.
+  const ClientLimits* limits_;
+  std::shared_ptr<ClientLimits::Client> client_;
 };
 
 // What every handler and reactor of BlockServiceImpl shares: the registry, the metrics, the
@@ -91,26 +122,45 @@ class ServiceState {
   // Unavailable when shutting down, else OK.
   absl::Status CheckAcceptingWrites() const;
 
+  // Who is calling `context` (Authorizer::Identify) and its counters under the per-client
+  // limits. UNAUTHENTICATED (counted and logged) for a bad token.
+  absl::StatusOr<CallAccess> Admit(grpc::CallbackServerContext* context) const;
+  // OK, or UNAUTHENTICATED when the server needs an identity and the caller has none.
+  absl::Status Authenticate(const CallAccess& access) const;
+  // Whether the caller may use `permission` on `volume`: OK, or UNAUTHENTICATED /
+  // PERMISSION_DENIED, counted in blockstore_requests_denied_total and logged (rate-limited).
+  absl::Status Authorize(const CallAccess& access, absl::string_view volume,
+                         v1::Permission permission) const;
+  // ListVolumes' filter.
+  bool MayRead(const CallAccess& access, absl::string_view volume) const;
+
   // Validates the name in request field `field`, then looks the volume up: InvalidArgument
   // naming the field, or NotFound naming the volume.
   absl::StatusOr<std::shared_ptr<Volume>> FindVolume(absl::string_view name,
                                                      absl::string_view field = "volume") const;
+  // FindVolume for a call that needs `permission`: the name is validated, then the caller
+  // authorized, then the volume looked up, so a caller without access cannot learn which
+  // names exist.
+  absl::StatusOr<std::shared_ptr<Volume>> FindVolumeFor(const CallAccess& access,
+                                                        absl::string_view name,
+                                                        v1::Permission permission) const;
 
   // The service's one write path, for WritePage, WritePages and WritePageBatches: admits
-  // `request` (AcceptWrite), hands it to Volume::Write with `deadline`, and when the write ends
-  // fills `*response` (FillWriteResponse) and calls `done` with the write's status. `done` runs
-  // exactly once: inline if the write is refused (nothing changed), else from Volume::Write's
-  // callback, inline or on an engine thread. On admission `*volume` is set to the volume before
-  // the engine sees the write: the caller keeps it until its call is done, so the volume's last
-  // reference is not dropped on an engine thread (on refusal `*volume` is left as it was).
-  // REQUIRES: `request` (its data) and `*response` stay valid and untouched until `done` runs.
-  void Write(const v1::WritePageRequest& request, absl::Time deadline,
+  // `request` from the caller of `access` (AcceptWrite), hands it to Volume::Write with `deadline`,
+  // and when the write ends fills `*response` (FillWriteResponse) and calls `done` with the write's
+  // status. `done` runs exactly once: inline if the write is refused (nothing changed), else from
+  // Volume::Write's callback, inline or on an engine thread. On admission `*volume` is set to the
+  // volume before the engine sees the write: the caller keeps it until its call is done, so the
+  // volume's last reference is not dropped on an engine thread (on refusal `*volume` is left as it
+  // was). REQUIRES: `request` (its data) and `*response` stay valid and untouched until `done`
+  // runs.
+  void Write(const CallAccess& access, const v1::WritePageRequest& request, absl::Time deadline,
              std::shared_ptr<Volume>* volume, v1::WritePageResponse* response,
              std::function<void(const absl::Status&)> done) const;
 
-  // A place for a new stream, or RESOURCE_EXHAUSTED naming the limit when
-  // options().max_open_streams are open.
-  absl::StatusOr<StreamSlot> OpenStream() const;
+  // A place for a new stream of the caller of `access`, or RESOURCE_EXHAUSTED naming the limit
+  // when options().max_open_streams are open or the caller has its limit of streams open.
+  absl::StatusOr<StreamSlot> OpenStream(const CallAccess& access) const;
   uint32_t open_streams() const { return open_streams_.load(std::memory_order_acquire); }
 
   // Unary calls, from their handler until their reactor is deleted (streams are counted by
@@ -129,13 +179,19 @@ class ServiceState {
 
  private:
   // Everything a write must pass before it reaches the engine, in the order every write call
-  // checks it: not shutting down, a valid and known `volume`, then the request against that
-  // volume's geometry (ValidateWrite). Returns the volume to write to.
-  absl::StatusOr<std::shared_ptr<Volume>> AcceptWrite(const v1::WritePageRequest& request) const;
+  // checks it: not shutting down, a valid `volume` the caller may WRITE and that exists, the
+  // request against that volume's geometry (ValidateWrite), then the caller's limits (last, so
+  // a refused request costs the client nothing). Returns the volume to write to.
+  absl::StatusOr<std::shared_ptr<Volume>> AcceptWrite(const CallAccess& access,
+                                                      const v1::WritePageRequest& request) const;
+  // Counts and logs a refusal of `access`'s caller.
+  void Deny(const CallAccess& access, absl::string_view volume, const absl::Status& status,
+            DenyReason reason) const;
 
   VolumeRegistry* const registry_;
   ServerMetrics* const metrics_;
   const BlockServiceOptions options_;
+  mutable RefusalLog refusal_log_;
   std::atomic<bool> shutting_down_{false};
   mutable std::atomic<uint32_t> open_streams_{0};
   mutable std::atomic<int64_t> unary_calls_{0};

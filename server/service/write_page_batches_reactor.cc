@@ -13,9 +13,11 @@ constexpr size_t kSpareBatches = 4;
 
 }  // namespace
 
-WritePageBatchesReactor::WritePageBatchesReactor(const ServiceState* state, StreamSlot open_stream,
+WritePageBatchesReactor::WritePageBatchesReactor(const ServiceState* state, CallAccess access,
+                                                 StreamSlot open_stream,
                                                  grpc::CallbackServerContext* context)
     : state_(state),
+      access_(std::move(access)),
       open_stream_(std::move(open_stream)),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
@@ -99,7 +101,7 @@ void WritePageBatchesReactor::Dispatch(Batch* batch) {
     v1::WritePageResponse* answer = batch->answers.mutable_results(i);
     lifetime_.Hold();  // the write's, until OnWriteComplete's last step
     // The batch (and so the write's data) stays untouched until its last write is answered.
-    state_->Write(batch->request.writes(i), deadline_, &batch->volumes[i], answer,
+    state_->Write(access_, batch->request.writes(i), deadline_, &batch->volumes[i], answer,
                   [this, batch, answer](const absl::Status&) { OnWriteComplete(batch, answer); });
   }
   {

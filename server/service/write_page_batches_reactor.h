@@ -42,7 +42,7 @@ namespace blockstore {
 class WritePageBatchesReactor
     : public grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse> {
  public:
-  WritePageBatchesReactor(const ServiceState* state, StreamSlot open_stream,
+  WritePageBatchesReactor(const ServiceState* state, CallAccess access, StreamSlot open_stream,
                           grpc::CallbackServerContext* context);
   ~WritePageBatchesReactor() override;
 
@@ -83,7 +83,8 @@ class WritePageBatchesReactor
   void BreakStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
-  StreamSlot open_stream_;  // its place under max_open_streams, until the reactor is deleted
+  const CallAccess access_;  // who is calling: every write of the stream is checked for it
+  StreamSlot open_stream_;   // its place under max_open_streams, until the reactor is deleted
   const absl::Time start_;
   const absl::Time deadline_;
   const size_t inflight_max_;

@@ -8,9 +8,10 @@
 
 namespace blockstore {
 
-WritePagesReactor::WritePagesReactor(const ServiceState* state, StreamSlot open_stream,
-                                     grpc::CallbackServerContext* context)
+WritePagesReactor::WritePagesReactor(const ServiceState* state, CallAccess access,
+                                     StreamSlot open_stream, grpc::CallbackServerContext* context)
     : state_(state),
+      access_(std::move(access)),
       open_stream_(std::move(open_stream)),
       start_(absl::Now()),
       deadline_(WriteWaitDeadline(context->deadline())),
@@ -71,7 +72,7 @@ void WritePagesReactor::Dispatch(int slot) {
   WriteSlots::Slot& s = slots_[slot];
   lifetime_.Hold();  // the write's, until OnWriteComplete's last step
   // The request (and so its data) stays untouched until OnWriteComplete queues the slot.
-  state_->Write(s.request, deadline_, &s.volume, &s.response,
+  state_->Write(access_, s.request, deadline_, &s.volume, &s.response,
                 [this, slot](const absl::Status&) { OnWriteComplete(slot); });
 }
 

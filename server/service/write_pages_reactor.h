@@ -34,7 +34,7 @@ namespace blockstore {
 class WritePagesReactor
     : public grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse> {
  public:
-  WritePagesReactor(const ServiceState* state, StreamSlot open_stream,
+  WritePagesReactor(const ServiceState* state, CallAccess access, StreamSlot open_stream,
                     grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
@@ -56,7 +56,8 @@ class WritePagesReactor
   void BreakStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   const ServiceState* const state_;
-  StreamSlot open_stream_;  // its place under max_open_streams, until the reactor is deleted
+  const CallAccess access_;  // who is calling: every write of the stream is checked for it
+  StreamSlot open_stream_;   // its place under max_open_streams, until the reactor is deleted
   const absl::Time start_;
   const absl::Time deadline_;
 
