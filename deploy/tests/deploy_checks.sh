@@ -10,6 +10,7 @@ deploy_checks_dir() {
   local dir
   dir="$(dirname "${package_json}")"
   if [[ ! -d "${dir}/node_modules/kubernetes-models" ||
+        ! -d "${dir}/node_modules/@kubernetes-models/cert-manager" ||
         ! -d "${dir}/node_modules/@prometheus-io/lezer-promql" ]]; then
     echo "FAIL: npm packages missing; run: npm ci --prefix tools/deploy-checks" >&2
     return 1
@@ -25,4 +26,29 @@ expect_in() {
     echo "$1" >&2
     return 1
   fi
+}
+
+# make_test_ca DIR: a throwaway CA for one test, DIR/ca.crt and DIR/ca.key (ECDSA P-256, one
+# day), like the one cert-manager/issuers.yaml bootstraps.
+make_test_ca() {
+  mkdir -p "$1"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj /CN=blockstore-test-ca -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$1/ca.key" -out "$1/ca.crt" 2>/dev/null
+}
+
+# issue_test_cert CA_DIR OUT_DIR CN SAN EKU: OUT_DIR/tls.crt, tls.key and ca.crt, laid out as
+# cert-manager writes a Certificate's Secret. SAN as openssl takes it ("DNS:a,URI:b"), EKU
+# serverAuth or clientAuth.
+issue_test_cert() {
+  local ca=$1 out=$2 cn=$3 san=$4 eku=$5
+  mkdir -p "${out}"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=${cn}" \
+    -keyout "${out}/tls.key" -out "${out}/tls.csr" 2>/dev/null
+  printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "${san}" "${eku}" > "${out}/ext"
+  openssl x509 -req -in "${out}/tls.csr" -CA "${ca}/ca.crt" -CAkey "${ca}/ca.key" \
+    -CAcreateserial -days 1 -extfile "${out}/ext" -out "${out}/tls.crt" 2>/dev/null
+  cp "${ca}/ca.crt" "${out}/ca.crt"
+  rm -f "${out}/tls.csr" "${out}/ext"
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """A real Prometheus scrapes a real blockstored under load, and the dashboard and alerts work.
 
-Method: start blockstored on loopback (port 0) with the ConfigMap's flags, small dirty limits
-so writers hit them, and a temp data directory; start Debian's /usr/bin/prometheus on loopback
-scraping it every second with the alert rules loaded; run a bounded load with blockctl (two
+Method: start blockstored on loopback (port 0) with the ConfigMap's flags (less TLS and the
+access policy: plaintext on loopback), small dirty limits so writers hit them, and a temp data
+directory; start Debian's /usr/bin/prometheus on loopback scraping it every second with the
+alert rules loaded; run a bounded load with blockctl (two
 volumes, 32 MiB written twice, reads, flushes, one NOT_FOUND call) while a poller reads
 /metrics every 50 ms. Then, through Prometheus' HTTP API:
   - every dashboard expression (Grafana variables replaced) returns at least one series;
@@ -166,10 +167,12 @@ def main():
         e["source"] = e["source"].replace(os.getcwd() + "/", "")
     log("%d expressions from the dashboard and the alert rules" % len(expressions))
 
+    # Not the files the pod mounts (TLS, access policy): this test is about metrics, and its
+    # blockctl load runs plaintext on loopback. blockstored_flags_test runs them.
     flags = [f for f in configmap_flags()
              if not f.startswith(("--listen=", "--metrics_listen=", "--data_dir=",
                                   "--dirty_limit_bytes=", "--dirty_background_bytes=",
-                                  "--dirty_expire="))]
+                                  "--dirty_expire=", "--tls_", "--access_"))]
     server_log = open(os.path.join(logs, "blockstored.log"), "w")
     server = subprocess.Popen(
         [blockstored] + flags + [

@@ -3,17 +3,28 @@
 //   node validate-k8s.mjs check [--rules ALERTS_YAML] KUSTOMIZATION_DIR...
 //       Every resource a kustomization.yaml lists is validated against the Kubernetes schemas
 //       of npm's kubernetes-models (ServiceMonitor and PrometheusRule against
-//       @kubernetes-models/prometheus-operator), and the objects are checked against each
-//       other and against blockstore's operating rules (see crossCheck). With --rules, every
-//       PrometheusRule's spec must equal that Prometheus rule file. Exits 1 listing every
-//       problem.
+//       @kubernetes-models/prometheus-operator, cert-manager's kinds against
+//       @kubernetes-models/cert-manager), and the objects are checked against each other and
+//       against blockstore's operating rules (see crossCheck and securityCheck). The
+//       kustomizations are checked together: a ClusterIssuer or an access policy of one serves
+//       the others. With --rules, every PrometheusRule's spec must equal that Prometheus rule
+//       file. Exits 1 listing every problem.
 //   node validate-k8s.mjs flags KUSTOMIZATION_DIR
 //       Prints every flag the StatefulSet passes to blockstored, one --name=value a line: its
 //       container args and the lines of the --flagfile it mounts from a ConfigMap.
+//   node validate-k8s.mjs mounts KUSTOMIZATION_DIR ROOT
+//       Lays out under ROOT what blockstored's container sees at its ConfigMap and Secret
+//       mounts: writes every ConfigMap key to ROOT/MOUNT_PATH/KEY, and prints one line per
+//       Secret mount, `secret NAME ROOT/MOUNT_PATH`, for the caller to fill (a test makes
+//       certificates there).
+//   node validate-k8s.mjs certificate KUSTOMIZATION_DIR NAME
+//       Prints the names a Certificate asks for, `dns NAME` and `uri URI` lines.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { globalSecurityCheck, mountedFile, securityCheck, selects, volumeSource }
+  from "./k8s-security.mjs";
 
 // apiVersion/kind -> module exporting the model class named `kind`.
 const MODELS = {
@@ -23,6 +34,12 @@ const MODELS = {
   "apps/v1/StatefulSet": "kubernetes-models/apps/v1/StatefulSet",
   "apps/v1/DaemonSet": "kubernetes-models/apps/v1/DaemonSet",
   "policy/v1/PodDisruptionBudget": "kubernetes-models/policy/v1/PodDisruptionBudget",
+  "networking.k8s.io/v1/NetworkPolicy": "kubernetes-models/networking.k8s.io/v1/NetworkPolicy",
+  "cert-manager.io/v1/Certificate":
+      "@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate",
+  "cert-manager.io/v1/Issuer": "@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer",
+  "cert-manager.io/v1/ClusterIssuer":
+      "@kubernetes-models/cert-manager/cert-manager.io/v1/ClusterIssuer",
   "monitoring.coreos.com/v1/ServiceMonitor":
       "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor",
   "monitoring.coreos.com/v1/PrometheusRule":
@@ -91,21 +108,16 @@ async function validateSchemas(objects, problems) {
   }
 }
 
-function selects(selector, labels) {
-  return Object.entries(selector || {}).every(([k, v]) => labels?.[k] === v);
-}
-
 function flagfileFlags(statefulSet, configMaps) {
   const container = statefulSet.spec.template.spec.containers[0];
   const flags = [...(container.args || [])];
   const flagfile = flags.find((a) => a.startsWith("--flagfile="));
   if (!flagfile) return { flags, problem: null };
   const path = flagfile.split("=")[1];
-  const mount = (container.volumeMounts || []).find((m) => path.startsWith(m.mountPath + "/"));
-  if (!mount) return { flags, problem: `--flagfile ${path} is not under a volume mount` };
-  const volume = statefulSet.spec.template.spec.volumes.find((v) => v.name === mount.name);
-  const configMap = configMaps.find((c) => c.metadata.name === volume?.configMap?.name);
-  const key = path.slice(mount.mountPath.length + 1);
+  const where = mountedFile(statefulSet.spec.template, container, path);
+  if (where.problem) return { flags, problem: `--flagfile ${where.problem}` };
+  const configMap = configMaps.find((c) => c.metadata.name === where.volume.configMap?.name);
+  const key = where.key;
   if (!configMap || configMap.data?.[key] === undefined) {
     return { flags, problem: `--flagfile ${path}: no ConfigMap key ${key} mounted there` };
   }
@@ -116,8 +128,8 @@ function flagfileFlags(statefulSet, configMaps) {
   return { flags, problem: null };
 }
 
-// blockstore's rules for its own manifests.
-function crossCheck(objects, problems) {
+// blockstore's rules for its own manifests. `ctx` is securityCheck's (k8s-security.mjs).
+function crossCheck(objects, ctx, problems) {
   const of = (kind) => objects.filter((o) => o.object.kind === kind).map((o) => o.object);
   const services = of("Service");
   const configMaps = of("ConfigMap");
@@ -147,11 +159,6 @@ function crossCheck(objects, problems) {
           problems.push(`Service ${service.metadata.name}: targetPort ${port.targetPort} is ` +
                         `not a container port`);
         }
-      }
-    }
-    for (const probe of ["livenessProbe", "readinessProbe"]) {
-      if (container[probe]?.grpc?.port !== ports.get("grpc")) {
-        problems.push(`${name}: ${probe} must be a gRPC health probe on the grpc port`);
       }
     }
     const podSecurity = pod.spec.securityContext || {};
@@ -191,6 +198,7 @@ function crossCheck(objects, problems) {
     if (!flag("metrics_listen")?.endsWith(`:${ports.get("metrics")}`)) {
       problems.push(`${name}: --metrics_listen does not use the metrics container port`);
     }
+    securityCheck(sts, container, flags, ports, ctx, problems);
     // Memory is sized from the cache: the budget plus at least 256 MiB for everything else.
     const cacheBytes = Number(flag("cache_bytes"));
     const request = quantityBytes(container.resources?.requests?.memory ?? 0);
@@ -227,10 +235,47 @@ function crossCheck(objects, problems) {
   }
 }
 
+// Writes every ConfigMap file blockstored's container mounts under `root`; returns the Secret
+// mounts as `secret NAME DIR` lines.
+function layOutMounts(objects, root, problems) {
+  const sts = objects.find((o) => o.kind === "StatefulSet");
+  const pod = sts.spec.template;
+  const container = pod.spec.containers.find((c) => c.name === "blockstored");
+  const lines = [];
+  for (const mount of container.volumeMounts || []) {
+    const volume = (pod.spec.volumes || []).find((v) => v.name === mount.name);
+    if (!volume?.configMap && !volume?.secret) continue;
+    const dir = join(root, mount.mountPath);
+    const source = volumeSource(volume, objects);
+    if (source.problem) {
+      problems.push(source.problem);
+    } else if (source.kind === "Secret") {
+      lines.push(`secret ${source.name} ${dir}`);
+    } else {
+      mkdirSync(dir, { recursive: true });
+      const items = volume.configMap.items || [...source.keys.keys()].map((k) => ({ key: k,
+                                                                                   path: k }));
+      for (const item of items) writeFileSync(join(dir, item.path), source.keys.get(item.key));
+    }
+  }
+  return lines;
+}
+
 async function main() {
   const [command, ...dirs] = process.argv.slice(2);
   const problems = [];
-  if (command === "flags") {
+  if (command === "mounts" && dirs.length === 2) {
+    const { objects } = await loadKustomization(dirs[0], problems);
+    const lines = layOutMounts(objects.map((o) => o.object), dirs[1], problems);
+    for (const line of lines) console.log(line);
+  } else if (command === "certificate" && dirs.length === 2) {
+    const { objects } = await loadKustomization(dirs[0], problems);
+    const certificate = objects.map((o) => o.object)
+        .find((o) => o.kind === "Certificate" && o.metadata.name === dirs[1]);
+    if (!certificate) problems.push(`no Certificate ${dirs[1]} in ${dirs[0]}`);
+    for (const dns of certificate?.spec.dnsNames || []) console.log(`dns ${dns}`);
+    for (const uri of certificate?.spec.uris || []) console.log(`uri ${uri}`);
+  } else if (command === "flags") {
     const { objects } = await loadKustomization(dirs[0], problems);
     const sts = objects.map((o) => o.object).find((o) => o.kind === "StatefulSet");
     const configMaps = objects.map((o) => o.object).filter((o) => o.kind === "ConfigMap");
@@ -244,11 +289,16 @@ async function main() {
       dirs.splice(0, 2);
     }
     let count = 0;
+    const loaded = [];
+    const policies = [];
     for (const dir of dirs) {
-      const { objects } = await loadKustomization(dir, problems);
+      const { kustomization, objects } = await loadKustomization(dir, problems);
       count += objects.length;
       await validateSchemas(objects, problems);
-      crossCheck(objects, problems);
+      const namespace = kustomization.namespace || "default";
+      loaded.push({ namespace, objects: objects.map((o) => o.object) });
+      crossCheck(objects, { objects: objects.map((o) => o.object), namespace, policies },
+                 problems);
       for (const { file, object } of objects) {
         if (object.kind === "PrometheusRule" && rules &&
             JSON.stringify(object.spec) !== JSON.stringify(rules)) {
@@ -256,9 +306,11 @@ async function main() {
         }
       }
     }
+    globalSecurityCheck(loaded, policies, problems);
     console.log(`${count} objects in ${dirs.length} kustomizations: ${problems.length} problems`);
   } else {
-    problems.push("usage: validate-k8s.mjs check DIR... | flags DIR");
+    problems.push("usage: validate-k8s.mjs check [--rules FILE] DIR... | flags DIR | " +
+                  "mounts DIR ROOT | certificate DIR NAME");
   }
   for (const problem of problems) console.error(problem);
   process.exitCode = problems.length ? 1 : 0;
