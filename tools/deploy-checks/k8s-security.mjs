@@ -37,7 +37,8 @@ export function mountedFile(pod, container, path) {
 }
 
 // The keys a ConfigMap or Secret volume provides, and their content where the manifests hold
-// it: { kind, name, keys: Map(key -> content or null) }, or { problem }.
+// it: { kind, name, keys: Map(key -> content or null) } (keys null for a Secret the manifests
+// neither define nor have cert-manager write), or { problem }.
 export function volumeSource(volume, objects) {
   const named = (kind, name) => objects.find((o) => o.kind === kind && o.metadata.name === name);
   if (volume.configMap) {
@@ -55,9 +56,8 @@ export function volumeSource(volume, objects) {
                keys: new Map(Object.values(CERTIFICATE_KEYS).map((k) => [k, null])) };
     }
     const secret = named("Secret", name);
-    if (!secret) {
-      return { problem: `Secret ${name} is neither a Certificate's secretName nor defined here` };
-    }
+    // Created outside the manifests (kubectl create secret): its keys are unknown.
+    if (!secret) return { kind: "Secret", name, keys: null };
     return { kind: "Secret", name, keys: new Map(
         [...Object.keys(secret.data || {}), ...Object.keys(secret.stringData || {})]
             .map((k) => [k, secret.stringData?.[k] ?? null])) };
@@ -127,14 +127,23 @@ function checkFiles(name, pod, container, flags, objects, problems) {
       problems.push(`${name}: --${flag}: ${source.problem}`);
       continue;
     }
+    const serverPair = flag === "tls_cert_file" || flag === "tls_key_file";
+    if (serverPair && source.kind === "Secret" && !source.certificate) {
+      problems.push(`${name}: --${flag}: Secret ${source.name} is no Certificate's ` +
+                    `secretName here: nothing renews it`);
+    }
+    if (source.keys === null) {
+      found[flag] = { source, key, content: null };
+      continue;
+    }
     if (key === null || !source.keys.has(key)) {
       problems.push(`${name}: --${flag}=${path}: ${source.kind} ${source.name} has no key ` +
                     `${key ?? path} (it has ${[...source.keys.keys()].join(", ")})`);
       continue;
     }
-    if (flag.startsWith("tls_") && source.kind !== "Secret") {
-      problems.push(`${name}: --${flag} comes from ${source.kind} ${source.name}; TLS ` +
-                    `material belongs in a Secret`);
+    if (flag === "tls_key_file" && source.kind !== "Secret") {
+      problems.push(`${name}: --${flag} comes from ${source.kind} ${source.name}; a private ` +
+                    `key belongs in a Secret`);
     }
     if (source.certificate && CERTIFICATE_KEYS[flag] && CERTIFICATE_KEYS[flag] !== key) {
       problems.push(`${name}: --${flag} names ${key} of the Secret ${source.name}; it must be ` +

@@ -249,7 +249,7 @@ function layOutMounts(objects, root, problems) {
     const source = volumeSource(volume, objects);
     if (source.problem) {
       problems.push(source.problem);
-    } else if (source.kind === "Secret") {
+    } else if (source.kind === "Secret") {  // filled by the caller
       lines.push(`secret ${source.name} ${dir}`);
     } else {
       mkdirSync(dir, { recursive: true });
