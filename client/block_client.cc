@@ -5,9 +5,12 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "grpcpp/support/client_interceptor.h"
 
 namespace blockstore {
 namespace {
@@ -282,7 +285,69 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path, absl::string_vi
   return contents.str();
 }
 
+// Whether only this machine can be reached at `target`: a unix socket, or loopback.
+bool IsLocalTarget(absl::string_view target) {
+  if (absl::StartsWith(target, "unix:")) return true;
+  absl::ConsumePrefix(&target, "ipv4:");
+  absl::ConsumePrefix(&target, "ipv6:");
+  return absl::StartsWith(target, "127.") || absl::StartsWith(target, "localhost:") ||
+         absl::StartsWith(target, "[::1]:");
+}
+
+// Adds the bearer token to the initial metadata of every call of a channel. An interceptor,
+// not call credentials: gRPC refuses call credentials on a plaintext channel, and tokens are
+// allowed there on loopback.
+class BearerTokenInterceptor : public grpc::experimental::Interceptor {
+ public:
+  explicit BearerTokenInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->emplace("authorization", *header_);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* const header_;
+};
+
+class BearerTokenInterceptorFactory : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit BearerTokenInterceptorFactory(const std::string& token)
+      : header_(absl::StrCat("Bearer ", token)) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo* info) override {
+    return new BearerTokenInterceptor(&header_);
+  }
+
+ private:
+  const std::string header_;  // the channel owns the factory, so it outlives every call
+};
+
 }  // namespace
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("token_file: cannot read \"", path, "\""));
+  }
+  std::stringstream contents;
+  contents << in.rdbuf();
+  const std::string token(absl::StripAsciiWhitespace(contents.str()));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("token_file: \"", path, "\" is empty"));
+  }
+  for (const char c : token) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token_file: \"", path,
+                       "\" holds characters a token cannot have (spaces, control characters or "
+                       "non-ASCII bytes); it should hold the token alone"));
+    }
+  }
+  return token;
+}
 
 bool UsesTls(const ClientOptions& options) {
   return !options.tls_ca_file.empty() || !options.tls_cert_file.empty();
@@ -343,7 +408,18 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const std::string& ta
   if (!options.tls_server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls_server_name);
   }
-  return grpc::CreateCustomChannel(target, *credentials, args);
+  if (options.token_file.empty()) return grpc::CreateCustomChannel(target, *credentials, args);
+  if (!UsesTls(options) && !IsLocalTarget(target)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token_file: the token would cross the network to \"", target,
+                     "\" in the clear: use TLS (--tls_ca_file)"));
+  }
+  absl::StatusOr<std::string> token = ReadTokenFile(options.token_file);
+  if (!token.ok()) return token.status();
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<BearerTokenInterceptorFactory>(*token));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(target, *credentials, args,
+                                                                 std::move(factories));
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Open(const std::string& target,

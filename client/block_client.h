@@ -38,7 +38,16 @@ struct ClientOptions {
   // The name the server's certificate must carry, when it is not the target's host (dialing
   // an IP address or a tunnel); needs TLS.
   std::string tls_server_name;
+  // A file holding a bearer token (docs/security.md), sent with every call as
+  // `authorization: Bearer <token>`. Needs TLS, unless the target is on loopback or a unix
+  // socket: a token must not cross a network in the clear.
+  std::string token_file;
 };
+
+// The token in `path` (surrounding whitespace removed), or InvalidArgument naming
+// "token_file" for a file that cannot be read, is empty, or holds characters a header cannot
+// carry. The message never contains the file's contents.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 // Whether `options` asks for TLS.
 bool UsesTls(const ClientOptions& options);
@@ -52,7 +61,9 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(
 // and keepalive.
 grpc::ChannelArguments DefaultChannelArguments();
 
-// A channel to `target` with ChannelCredentialsFor(options), `args` plus the TLS server name.
+// A channel to `target` with ChannelCredentialsFor(options), `args` plus the TLS server name,
+// and options.token_file's token on every call made on it (whoever builds the calls: the
+// Client, a PageWriter, or a caller using Client::stub()).
 // A refused handshake shows up as UNAVAILABLE on the first call, with gRPC's reason in the
 // message when it gives one.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(

@@ -31,6 +31,9 @@ ABSL_FLAG(std::string, tls_cert_file, "",
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
 ABSL_FLAG(std::string, tls_server_name, "",
           "name the server's certificate must carry when it is not --server's host");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding a bearer token, sent as `authorization: Bearer TOKEN` with every call "
+          "(needs TLS unless --server is loopback or a unix socket)");
 ABSL_FLAG(int, volumes, 1, "volumes to spread the load over");
 ABSL_FLAG(std::string, volume_prefix, "bench", "volume names: PREFIX-0, PREFIX-1, ...");
 ABSL_FLAG(uint64_t, pages, 65536, "pages per volume (the volume is created this large)");
@@ -168,6 +171,7 @@ int Main() {
   client_options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   client_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   client_options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  client_options.token_file = absl::GetFlag(FLAGS_token_file);
   std::vector<std::unique_ptr<Client>> owned;
   std::vector<Client*> clients;
   for (int i = 0; i < channels; ++i) {

@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, tls_cert_file, "",
 ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
 ABSL_FLAG(std::string, tls_server_name, "",
           "name the server's certificate must carry when it is not --server's host");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding a bearer token, sent as `authorization: Bearer TOKEN` with every call "
+          "(needs TLS unless --server is loopback or a unix socket)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60), "deadline of each call");
 ABSL_FLAG(std::string, page_size, "4K", "create: page size (4K .. 64K, a power of two)");
 ABSL_FLAG(std::string, block_size, "4K", "create: block size (512 .. page size, a power of two)");
@@ -70,14 +73,39 @@ Exit codes:
   5  DATA_LOSS: a write-back or read failed on the device (EIO): data is not durable
   6  RESOURCE_EXHAUSTED: the device is full (ENOSPC) or the dirty limit did not clear in time
   7  UNAVAILABLE or DEADLINE_EXCEEDED: the server is unreachable or shutting down; retry
-  8  a local file (the input or output, or a --tls_* file) could not be read or written
+  8  a local file (the input or output, a --tls_* file or --token_file) could not be read
+     or written
   9  any other error
+ 10  UNAUTHENTICATED: no identity the server accepts (a client certificate its CA signed,
+     or a token it knows)
+ 11  PERMISSION_DENIED: the server's access policy does not let this identity do this
 Errors are one line on stderr: `blockctl: COMMAND: CODE: message`.)";
 
+// What to check, for the refusals whose cause is on this side.
+absl::string_view HintFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnauthenticated:
+      return " (check --tls_cert_file/--tls_key_file or --token_file)";
+    case absl::StatusCode::kPermissionDenied:
+      return " (ask the server's operator for a rule in its access policy)";
+    case absl::StatusCode::kUnavailable:
+      // A refused TLS handshake looks like an unreachable server.
+      if (absl::StrContains(status.message(), "ssl") ||
+          absl::StrContains(status.message(), "SSL") ||
+          absl::StrContains(status.message(), "handshake")) {
+        return " (TLS handshake failed: check --tls_ca_file, --tls_server_name, and for "
+               "mutual TLS --tls_cert_file/--tls_key_file)";
+      }
+      return "";
+    default:
+      return "";
+  }
+}
+
 int Fail(absl::string_view command, const absl::Status& status) {
-  std::fprintf(stderr, "blockctl: %s: %s: %s\n", std::string(command).c_str(),
+  std::fprintf(stderr, "blockctl: %s: %s: %s%s\n", std::string(command).c_str(),
                absl::StatusCodeToString(status.code()).c_str(),
-               std::string(status.message()).c_str());
+               std::string(status.message()).c_str(), std::string(HintFor(status)).c_str());
   return ExitCodeFor(status);
 }
 
@@ -299,6 +327,7 @@ int main(int argc, char** argv) {
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  options.token_file = absl::GetFlag(FLAGS_token_file);
   absl::StatusOr<std::unique_ptr<blockstore::Client>> opened =
       blockstore::Client::Open(absl::GetFlag(FLAGS_server), options);
   if (!opened.ok()) {

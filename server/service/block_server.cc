@@ -1,5 +1,6 @@
 #include "server/service/block_server.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -18,14 +19,26 @@
 namespace blockstore {
 namespace {
 
-// Adds reflection to one ServerBuilder. gRPC's InitProtoReflectionServerBuilderPlugin adds it
-// to every builder of the process, which would make one server's choice every server's.
+// Whether one ServerBuilder serves reflection. Linking gRPC's reflection library registers its
+// plugin for every builder of the process (a static initializer), so one server's choice has to
+// be made per builder: this removes the plugin, and adds one back when reflection is wanted.
 class ReflectionOption : public grpc::ServerBuilderOption {
  public:
+  explicit ReflectionOption(bool serve) : serve_(serve) {}
   void UpdateArguments(grpc::ChannelArguments* args) override {}
   void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+    const std::string name = grpc::reflection::ProtoServerReflectionPlugin().name();
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [&name](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == name;
+                                  }),
+                   plugins->end());
+    if (serve_)
+      plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
   }
+
+ private:
+  const bool serve_;
 };
 
 }  // namespace
@@ -90,7 +103,7 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
                     "delete every volume";
   }
   grpc::ServerBuilder builder;
-  if (server->serves_reflection_) builder.SetOption(std::make_unique<ReflectionOption>());
+  builder.SetOption(std::make_unique<ReflectionOption>(server->serves_reflection_));
   int port = 0;
   builder.AddListeningPort(options.listen, server->credentials_->credentials(), &port);
   builder.RegisterService(server->service_.get());
