@@ -5,7 +5,8 @@
 # anything (a crash, a sanitizer report, a failed check, a hang past -timeout, memory past
 # -rss_limit_mb) or does not build; the report and the input are kept in the work directory.
 #
-#   tools/fuzz.sh                      # 20 s each: volume_config_fuzzer, service_fuzzer
+#   tools/fuzz.sh                      # 20 s each: volume_config_fuzzer, access_files_fuzzer,
+#                                      # service_fuzzer
 #   tools/fuzz.sh 600 service_fuzzer   # one target, 10 minutes
 #
 # Environment: FUZZ_WORK_DIR (default: a new directory under /tmp, removed after a clean run;
@@ -19,15 +20,17 @@ cd "$(dirname "$0")/.." || exit 1
 seconds=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(volume_config_fuzzer service_fuzzer)
+[ ${#targets[@]} -gt 0 ] || targets=(volume_config_fuzzer access_files_fuzzer service_fuzzer)
 rss_limit_mb=${FUZZ_RSS_LIMIT_MB:-4096}
 read -r -a bazel_startup <<<"${FUZZ_BAZEL_STARTUP:-}"
 
 # Per target: the seed corpus and its libFuzzer flags. The service's inputs are call
 # sequences (ServiceProgram): 1 KiB holds its 16 calls with long streams, and libFuzzer's
 # default would keep inputs as short as the seeds (133 bytes) for many minutes.
-declare -A corpus=([volume_config_fuzzer]=volume_config [service_fuzzer]=service)
+declare -A corpus=([volume_config_fuzzer]=volume_config [access_files_fuzzer]=access_files
+                   [service_fuzzer]=service)
 declare -A flags=([volume_config_fuzzer]="-max_len=512 -timeout=10"
+                  [access_files_fuzzer]="-max_len=2048 -timeout=10"
                   [service_fuzzer]="-max_len=1024 -len_control=0 -timeout=60")
 for t in "${targets[@]}"; do
   if [ -z "${corpus[$t]:-}" ]; then
