@@ -36,8 +36,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The deploy checks validate Kubernetes manifests offline with npm's kubernetes-models.
-if [ -f tools/deploy-checks/package.json ] && [ ! -d tools/deploy-checks/node_modules ]; then
+# The deploy checks validate Kubernetes manifests offline with npm's kubernetes-models. npm ci
+# runs again when the lock file changed since the last install (a pull that adds a package),
+# not only when node_modules is missing.
+lock=tools/deploy-checks/package-lock.json
+stamp=tools/deploy-checks/node_modules/.blockstore-lock.sha256
+if [ -f "$lock" ] && ! sha256sum --check --status "$stamp" 2>/dev/null; then
   echo "install_deps: npm ci in tools/deploy-checks"
   (cd tools/deploy-checks && npm ci --no-audit --no-fund --loglevel=error)
+  sha256sum "$lock" >"$stamp"
 fi
