@@ -3,7 +3,9 @@
 
 Proof that the contract works for clients we did not write: it writes and reads a page, streams
 writes, flushes, sees a bad input's status code, runs the grpc.health.v1 check and lists the
-services through server reflection. Needs python3-grpcio, python3-protobuf,
+services through server reflection; then, against a server with mutual TLS, an access policy
+and bearer tokens (certificates made by openssl at test time), it is let in by its client
+certificate or its token and refused without them. Needs python3-grpcio, python3-protobuf,
 protobuf-compiler-grpc (grpc_python_plugin) and grpc-proto (health and reflection .proto files).
 
 Usage (from Bazel): python_client_test.py PROTO_FILE BLOCKSTORED
@@ -48,14 +50,45 @@ def compile_protos(out_dir):
     sys.path.insert(0, out_dir)
 
 
+def openssl(*args):
+    subprocess.run(["/usr/bin/openssl"] + list(args), check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def make_ca(directory):
+    """A self-signed EC P-256 CA: (cert path, key path)."""
+    cert, key = os.path.join(directory, "ca.pem"), os.path.join(directory, "ca.key")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=blockstore python test CA")
+    return cert, key
+
+
+def make_leaf(ca, directory, name, common_name, san, serial):
+    """A certificate for server and client authentication signed by `ca`: (cert, key)."""
+    cert, key = os.path.join(directory, name + ".pem"), os.path.join(directory, name + ".key")
+    csr, ext = os.path.join(directory, name + ".csr"), os.path.join(directory, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n" % san)
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", key, "-out", csr, "-subj", "/CN=" + common_name)
+    openssl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-set_serial",
+            str(serial), "-days", "2", "-out", cert, "-extfile", ext)
+    return cert, key
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 class Server:
     """blockstored on 127.0.0.1:0; the address is read from its first stdout line."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_flags=()):
         self.log = open(os.path.join(data_dir + ".log"), "wb")
         self.proc = subprocess.Popen(
             [BLOCKSTORED, "--listen=127.0.0.1:0", "--data_dir=" + data_dir, "--metrics_listen=",
-             "--io_backend=auto"],
+             "--io_backend=auto"] + list(extra_flags),
             stdout=subprocess.PIPE, stderr=self.log)
         deadline = time.monotonic() + 60
         output = b""
@@ -204,6 +237,117 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(methods, {"CreateVolume", "DeleteVolume", "ListVolumes", "GetVolumeInfo",
                                    "WritePage", "WritePages", "WritePageBatches", "ReadPage",
                                    "ReadPages", "Flush"})
+
+
+class SecurePythonClientTest(unittest.TestCase):
+    """Mutual TLS, an access policy and a bearer token, from Python's grpc."""
+
+    TOKEN = "python-s3cret"
+
+    @classmethod
+    def setUpClass(cls):
+        import hashlib
+        import grpc
+        cls.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        os.makedirs(os.path.join(cls.tmp, "gen"))
+        compile_protos(os.path.join(cls.tmp, "gen"))
+        certs = os.path.join(cls.tmp, "certs")
+        os.makedirs(certs)
+        cls.ca = make_ca(certs)
+        server = make_leaf(cls.ca, certs, "server", "blockstore", "DNS:localhost,IP:127.0.0.1", 1)
+        cls.owner = make_leaf(cls.ca, certs, "owner", "py-owner", "URI:spiffe://test/py/owner", 2)
+        cls.nobody = make_leaf(cls.ca, certs, "nobody", "py-nobody", "DNS:nobody.test", 3)
+        tokens = os.path.join(cls.tmp, "tokens")
+        with open(tokens, "w") as f:
+            f.write("# NAME SHA256_HEX\npy-token %s\n"
+                    % hashlib.sha256(cls.TOKEN.encode()).hexdigest())
+        policy = os.path.join(cls.tmp, "policy.txtpb")
+        with open(policy, "w") as f:
+            f.write('rules { identities: "uri:spiffe://test/py/owner" volumes: "sec-*" '
+                    'permissions: ADMIN permissions: READ permissions: WRITE }\n'
+                    'rules { identities: "token:py-token" volumes: "sec-*" '
+                    'permissions: READ }\n')
+        cls.server = Server(os.path.join(cls.tmp, "data"), [
+            "--tls_cert_file=" + server[0], "--tls_key_file=" + server[1],
+            "--tls_client_ca_file=" + cls.ca[0], "--access_policy_file=" + policy,
+            "--access_tokens_file=" + tokens])
+        cls.channels = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for channel in cls.channels:
+            channel.close()
+        code = cls.server.stop()
+        assert code == 0, "blockstored exited with %d" % code
+
+    def stub_as(self, leaf):
+        """A stub on a TLS channel of its own, with `leaf`'s certificate (None: without one)."""
+        import grpc
+        from blockstore.v1 import blockstore_pb2_grpc
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read(self.ca[0]),
+            private_key=read(leaf[1]) if leaf else None,
+            certificate_chain=read(leaf[0]) if leaf else None)
+        channel = grpc.secure_channel(self.server.address, credentials,
+                                      options=[("grpc.use_local_subchannel_pool", 1)])
+        self.channels.append(channel)
+        return blockstore_pb2_grpc.BlockStoreStub(channel), channel
+
+    def code_of(self, call, *args, **kwargs):
+        import grpc
+        try:
+            call(*args, timeout=30, **kwargs)
+        except grpc.RpcError as error:
+            return error.code()
+        return grpc.StatusCode.OK
+
+    def test_certificate_and_token_identities(self):
+        import grpc
+        from blockstore.v1 import blockstore_pb2 as pb
+        owner, _ = self.stub_as(self.owner)
+        owner.CreateVolume(pb.CreateVolumeRequest(name="sec-1", size_bytes=1 << 20), timeout=30)
+        page = b"s" * 4096
+        owner.WritePage(pb.WritePageRequest(volume="sec-1", page_index=0, data=page), timeout=30)
+
+        nobody, _ = self.stub_as(self.nobody)
+        # A certificate the CA signed but no rule names: refused, the page unchanged.
+        self.assertEqual(self.code_of(nobody.ReadPage, pb.ReadPageRequest(volume="sec-1")),
+                         grpc.StatusCode.PERMISSION_DENIED)
+        self.assertEqual(
+            self.code_of(nobody.WritePage,
+                         pb.WritePageRequest(volume="sec-1", page_index=0, data=b"n" * 4096)),
+            grpc.StatusCode.PERMISSION_DENIED)
+        self.assertEqual(len(nobody.ListVolumes(pb.ListVolumesRequest(), timeout=30).volumes), 0)
+        # Its token makes it token:py-token, which may READ.
+        good = [("authorization", "Bearer " + self.TOKEN)]
+        self.assertEqual(
+            nobody.ReadPage(pb.ReadPageRequest(volume="sec-1"), metadata=good, timeout=30).data,
+            page)
+        self.assertEqual(
+            self.code_of(nobody.WritePage,
+                         pb.WritePageRequest(volume="sec-1", page_index=0, data=b"n" * 4096),
+                         metadata=good),
+            grpc.StatusCode.PERMISSION_DENIED)
+        wrong = [("authorization", "Bearer not-" + self.TOKEN)]
+        self.assertEqual(self.code_of(nobody.ReadPage, pb.ReadPageRequest(volume="sec-1"),
+                                      metadata=wrong),
+                         grpc.StatusCode.UNAUTHENTICATED)
+        self.assertEqual(owner.ReadPage(pb.ReadPageRequest(volume="sec-1"), timeout=30).data,
+                         page)
+
+    def test_no_client_certificate_never_reaches_a_handler(self):
+        import grpc
+        from blockstore.v1 import blockstore_pb2 as pb
+        anonymous, _ = self.stub_as(None)
+        self.assertEqual(self.code_of(anonymous.ListVolumes, pb.ListVolumesRequest()),
+                         grpc.StatusCode.UNAVAILABLE)
+
+    def test_health_answers_any_certificate_the_ca_signed(self):
+        from health_v1 import health_pb2, health_pb2_grpc
+        _, channel = self.stub_as(self.nobody)
+        response = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="blockstore.v1.BlockStore"), timeout=30)
+        self.assertEqual(response.status, health_pb2.HealthCheckResponse.SERVING)
 
 
 if __name__ == "__main__":
