@@ -1,0 +1,259 @@
+#include "server/io/rbd_image.h"
+
+#include <rbd/features.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "glog/logging.h"
+#include "server/common/status_macros.h"
+
+namespace blockstore {
+namespace {
+
+// Bounded retries of the "buffer too small" calls (rbd_list2, rbd_metadata_get): each -ERANGE
+// says how much room the answer needs, so a second try fits unless the answer grew meanwhile.
+constexpr int kRangeRetryMax = 8;
+
+// Ceph reads durations from its configuration as seconds; fractions are allowed.
+std::string Seconds(absl::Duration duration) {
+  return absl::StrCat(absl::ToDoubleSeconds(duration));
+}
+
+absl::Status CheckName(absl::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("an RBD image name must not be empty");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RbdErrorToStatus(int ret, absl::string_view what) {
+  DCHECK_LT(ret, 0);
+  const int err = -ret;
+  const std::string message = absl::StrCat(what, ": ", std::strerror(err), " (errno ", err, ")");
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case EEXIST:
+      return absl::AlreadyExistsError(message);
+    case EBUSY:
+    case EROFS:
+      return absl::FailedPreconditionError(message);
+    case ESHUTDOWN:  // Ceph's EBLOCKLISTED.
+      return absl::FailedPreconditionError(absl::StrCat(message, "; this client is blocklisted"));
+    case ETIMEDOUT:
+    case ENOTCONN:
+    case ECONNREFUSED:
+    case EHOSTUNREACH:
+      return absl::UnavailableError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::Status(absl::ErrnoToStatusCode(err), message);
+  }
+}
+
+absl::StatusOr<std::shared_ptr<RbdPool>> RbdPool::Connect(const RbdPoolOptions& options) {
+  std::shared_ptr<RbdPool> pool(new RbdPool(options));
+  RETURN_IF_ERROR(pool->Init());
+  return pool;
+}
+
+std::string RbdPool::Describe() const {
+  return absl::StrCat("client.", options_.client_id, ", pool ", options_.pool);
+}
+
+absl::Status RbdPool::Init() {
+  const std::string client = absl::StrCat("client.", options_.client_id);
+  int ret = rados_create2(&cluster_, "ceph", client.c_str(), 0);
+  if (ret < 0) {
+    cluster_ = nullptr;
+    return RbdErrorToStatus(ret, absl::StrCat("rados_create2 as ", client));
+  }
+  const char* conf = options_.ceph_conf.empty() ? nullptr : options_.ceph_conf.c_str();
+  ret = rados_conf_read_file(cluster_, conf);
+  if (ret < 0) {
+    return RbdErrorToStatus(
+        ret, absl::StrCat("reading the Ceph configuration ",
+                          conf != nullptr ? conf : "($CEPH_CONF or /etc/ceph/ceph.conf)"));
+  }
+  const std::pair<const char*, std::string> settings[] = {
+      // blockstore's page cache is the cache; see the class comment.
+      {"rbd_cache", "false"},
+      {"rados_osd_op_timeout", Seconds(options_.op_timeout)},
+      {"rados_mon_op_timeout", Seconds(options_.op_timeout)},
+      {"client_mount_timeout", Seconds(options_.connect_timeout)},
+  };
+  for (const auto& [option, value] : settings) {
+    ret = rados_conf_set(cluster_, option, value.c_str());
+    if (ret < 0) {
+      return RbdErrorToStatus(ret, absl::StrCat("setting Ceph option ", option, "=", value));
+    }
+  }
+  ret = rados_connect(cluster_);
+  if (ret < 0) {
+    return RbdErrorToStatus(ret, absl::StrCat("connecting to Ceph as ", client, " (configuration ",
+                                              conf != nullptr ? conf : "from $CEPH_CONF", ")"));
+  }
+  ret = rados_ioctx_create(cluster_, options_.pool.c_str(), &ioctx_);
+  if (ret < 0) {
+    ioctx_ = nullptr;
+    return RbdErrorToStatus(ret, absl::StrCat("opening Ceph pool ", options_.pool));
+  }
+  // Without this, librados holds a write to a full pool until it has room: a full cluster would
+  // hang every flush. With it the OSD answers ENOSPC or EDQUOT (librados.h, FULL_TRY); librbd
+  // gives its image I/O the flag of the context the image was opened with.
+  rados_set_pool_full_try(ioctx_);
+  return absl::OkStatus();
+}
+
+RbdPool::~RbdPool() {
+  if (ioctx_ != nullptr) rados_ioctx_destroy(ioctx_);
+  if (cluster_ != nullptr) rados_shutdown(cluster_);
+}
+
+absl::Status RbdPool::CreateImage(absl::string_view name, uint64_t size_bytes) {
+  RETURN_IF_ERROR(CheckName(name));
+  const std::string image(name);
+  rbd_image_options_t opts;
+  rbd_image_options_create(&opts);
+  int ret =
+      rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_FEATURES, RBD_FEATURE_EXCLUSIVE_LOCK);
+  if (ret == 0) ret = rbd_create4(ioctx_, image.c_str(), size_bytes, opts);
+  rbd_image_options_destroy(opts);
+  if (ret < 0) {
+    return RbdErrorToStatus(ret, absl::StrCat("creating RBD image ", image, " of ", size_bytes,
+                                              " bytes (", Describe(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RbdPool::RemoveImage(absl::string_view name) {
+  RETURN_IF_ERROR(CheckName(name));
+  const std::string image(name);
+  const int ret = rbd_remove(ioctx_, image.c_str());
+  if (ret < 0) {
+    return RbdErrorToStatus(
+        ret, absl::StrCat("removing RBD image ", image, " (", Describe(), ")",
+                          ret == -EBUSY ? "; it is open, or still watched, elsewhere" : ""));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> RbdPool::ListImages() {
+  std::vector<rbd_image_spec_t> specs(16);
+  for (int attempt = 0; attempt < kRangeRetryMax; ++attempt) {
+    size_t count = specs.size();
+    const int ret = rbd_list2(ioctx_, specs.data(), &count);
+    if (ret == -ERANGE) {
+      specs.resize(std::max(count, 2 * specs.size()));
+      continue;
+    }
+    if (ret < 0) {
+      return RbdErrorToStatus(ret, absl::StrCat("listing RBD images (", Describe(), ")"));
+    }
+    std::vector<std::string> names;
+    names.reserve(count);
+    for (size_t i = 0; i < count; ++i) names.emplace_back(specs[i].name);
+    rbd_image_spec_list_cleanup(specs.data(), count);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  return absl::UnavailableError(absl::StrCat("listing RBD images (", Describe(), "): the list ",
+                                             "kept growing over ", kRangeRetryMax, " attempts"));
+}
+
+absl::StatusOr<std::unique_ptr<RbdImage>> RbdPool::OpenImage(absl::string_view name) {
+  RETURN_IF_ERROR(CheckName(name));
+  std::string image_name(name);
+  rbd_image_t image;
+  const int ret = rbd_open(ioctx_, image_name.c_str(), &image, /*snap_name=*/nullptr);
+  if (ret < 0) {
+    return RbdErrorToStatus(ret,
+                            absl::StrCat("opening RBD image ", image_name, " (", Describe(), ")"));
+  }
+  return std::unique_ptr<RbdImage>(new RbdImage(shared_from_this(), std::move(image_name), image));
+}
+
+absl::StatusOr<std::string> RbdPool::ClientAddress() {
+  char* addrs = nullptr;
+  const int ret = rados_getaddrs(cluster_, &addrs);
+  if (ret < 0) return RbdErrorToStatus(ret, absl::StrCat("rados_getaddrs (", Describe(), ")"));
+  std::string address(addrs);
+  rados_buffer_free(addrs);
+  return address;
+}
+
+absl::Status RbdPool::BlocklistClient(absl::string_view address, absl::Duration expire) {
+  std::string client(address);
+  const auto seconds = static_cast<uint32_t>(std::ceil(absl::ToDoubleSeconds(expire)));
+  int ret = rados_blocklist_add(cluster_, client.data(), seconds);
+  if (ret < 0) {
+    return RbdErrorToStatus(ret, absl::StrCat("blocklisting Ceph client ", client));
+  }
+  // An OSD refuses the fenced client only once it has the OSD map with the entry. Ops carry
+  // the sender's map epoch and an OSD catches up to it before running them, so with the newest
+  // map our own later ops (breaking the dead owner's lock, writing) are ordered after the fence.
+  ret = rados_wait_for_latest_osdmap(cluster_);
+  if (ret < 0) {
+    return RbdErrorToStatus(
+        ret, absl::StrCat("waiting for the OSD map that blocklists Ceph client ", client));
+  }
+  return absl::OkStatus();
+}
+
+RbdImage::~RbdImage() {
+  const int ret = rbd_close(image_);
+  LOG_IF(WARNING, ret < 0) << RbdErrorToStatus(ret, absl::StrCat("closing RBD image ", name_));
+}
+
+absl::StatusOr<uint64_t> RbdImage::SizeBytes() {
+  uint64_t size = 0;
+  const int ret = rbd_get_size(image_, &size);
+  if (ret < 0) return RbdErrorToStatus(ret, absl::StrCat("size of RBD image ", name_));
+  return size;
+}
+
+absl::StatusOr<std::string> RbdImage::GetMetadata(absl::string_view key) {
+  const std::string key_string(key);
+  std::string value(64, '\0');
+  for (int attempt = 0; attempt < kRangeRetryMax; ++attempt) {
+    size_t len = value.size();
+    const int ret = rbd_metadata_get(image_, key_string.c_str(), value.data(), &len);
+    if (ret == -ERANGE) {
+      value.resize(std::max(len, 2 * value.size()));
+      continue;
+    }
+    if (ret < 0) {
+      return RbdErrorToStatus(
+          ret, absl::StrCat("reading metadata key ", key_string, " of RBD image ", name_));
+    }
+    // librbd sets len only with -ERANGE; on success the value ends at the NUL it copied.
+    value.resize(std::strlen(value.c_str()));
+    return value;
+  }
+  return absl::UnavailableError(absl::StrCat("reading metadata key ", key_string, " of RBD image ",
+                                             name_, ": the value kept growing"));
+}
+
+absl::Status RbdImage::SetMetadata(absl::string_view key, absl::string_view value) {
+  if (key.find('\0') != absl::string_view::npos || value.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metadata of RBD image ", name_, ": keys and values are C strings (no NUL)"));
+  }
+  const std::string key_string(key);
+  const std::string value_string(value);
+  const int ret = rbd_metadata_set(image_, key_string.c_str(), value_string.c_str());
+  if (ret < 0) {
+    return RbdErrorToStatus(
+        ret, absl::StrCat("setting metadata key ", key_string, " of RBD image ", name_));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace blockstore

@@ -1,0 +1,137 @@
+#ifndef BLOCKSTORE_SERVER_IO_RBD_IMAGE_H_
+#define BLOCKSTORE_SERVER_IO_RBD_IMAGE_H_
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace blockstore {
+
+// Maps a negative librados/librbd return code to a Status whose message is
+// "<what>: <strerror> (errno N)". The codes follow what the errno means in Ceph:
+//   ENOENT    kNotFound            no such image, pool or metadata key
+//   EEXIST    kAlreadyExists       the image exists
+//   EBUSY     kFailedPrecondition  the image is open somewhere (remove), or its lock is held
+//   ESHUTDOWN kFailedPrecondition  this client is blocklisted (Ceph's EBLOCKLISTED is ESHUTDOWN,
+//                                  108 on Linux): it must never write again; only a new client
+//                                  instance, after whoever fenced it allows, may
+//   EROFS     kFailedPrecondition  the image's exclusive lock belongs to another client
+//   ETIMEDOUT kUnavailable         no answer from the monitors or OSDs within the op timeout
+//                                  (the cluster is lost or partitioned away)
+//   ENOTCONN, ECONNREFUSED, EHOSTUNREACH  kUnavailable
+//   ENOSPC    kResourceExhausted   the cluster (an OSD) is full
+//   EDQUOT    kResourceExhausted   the pool's quota is reached
+//   anything else: absl::ErrnoToStatus's code (EINVAL kInvalidArgument, EIO kUnknown...).
+// REQUIRES: ret < 0.
+absl::Status RbdErrorToStatus(int ret, absl::string_view what);
+
+struct RbdPoolOptions {
+  // ceph.conf to read; empty: $CEPH_CONF, then Ceph's own search path (/etc/ceph/ceph.conf...).
+  std::string ceph_conf;
+  // The client's id: "admin" connects as client.admin.
+  std::string client_id = "admin";
+  std::string pool = "rbd";
+  // How long an operation waits for the monitors (rados_mon_op_timeout) and for an OSD
+  // (rados_osd_op_timeout) before it fails with -ETIMEDOUT. Ceph's default, zero, waits for ever:
+  // a lost cluster would then hang every write and flush instead of failing them. A timed-out
+  // write may still have reached the OSD; the caller treats it as failed, never as durable.
+  absl::Duration op_timeout = absl::Seconds(30);
+  // How long Connect() waits for the monitors (client_mount_timeout; Ceph's default is 300 s).
+  absl::Duration connect_timeout = absl::Seconds(30);
+};
+
+class RbdImage;
+
+// A connection to a Ceph cluster (librados) with an I/O context on one pool: creates, lists,
+// removes and opens the RBD images in that pool. librbd's cache is turned off on the connection
+// (rbd_cache = false) so that blockstore's page cache is the only cache above the OSDs: a write
+// librbd acknowledges is then on the OSDs, and a flush means what the caller's Flush means.
+// Writes to a full pool fail with -ENOSPC or -EDQUOT (the I/O context is "full try") rather than
+// waiting, as librados otherwise does, until the pool has room.
+// Thread-safe. Open images keep the pool (and the connection) alive.
+class RbdPool : public std::enable_shared_from_this<RbdPool> {
+ public:
+  // Connects; the message of a failure names the client, the configuration and the pool.
+  static absl::StatusOr<std::shared_ptr<RbdPool>> Connect(const RbdPoolOptions& options);
+  ~RbdPool();
+
+  RbdPool(const RbdPool&) = delete;
+  RbdPool& operator=(const RbdPool&) = delete;
+
+  // Creates image `name` of `size_bytes` with only the exclusive-lock feature: layering,
+  // object-map, fast-diff and deep-flatten (the defaults) serve clones and snapshots, which
+  // blockstore does not make, and cost metadata updates on writes. AlreadyExists if it exists.
+  absl::Status CreateImage(absl::string_view name, uint64_t size_bytes);
+  // NotFound if there is no such image; FailedPrecondition while a client has it open.
+  absl::Status RemoveImage(absl::string_view name);
+  // The names of the pool's images, sorted.
+  absl::StatusOr<std::vector<std::string>> ListImages();
+  // Opens image `name`; NotFound if there is none.
+  absl::StatusOr<std::unique_ptr<RbdImage>> OpenImage(absl::string_view name);
+
+  const std::string& pool_name() const { return options_.pool; }
+  // This client's address as the monitors see it ("127.0.0.1:0/3712498372"): what a blocklist
+  // entry names to fence it.
+  absl::StatusOr<std::string> ClientAddress();
+  // Blocklists `address` (another client's ClientAddress()) for `expire` (rounded up to whole
+  // seconds; zero: Ceph's default, one hour), and waits until this client has the OSD map that
+  // says so: from then on this client's ops reach each OSD after the fence. The fenced client's
+  // own writes fail with -ESHUTDOWN once an OSD has that map; an OSD it talks to that has not
+  // yet seen it may still accept one. Fencing for failover, and tests.
+  absl::Status BlocklistClient(absl::string_view address, absl::Duration expire);
+
+ private:
+  explicit RbdPool(const RbdPoolOptions& options) : options_(options) {}
+  absl::Status Init();
+  std::string Describe() const;  // "client.admin, pool rbd"
+
+  const RbdPoolOptions options_;
+  rados_t cluster_ = nullptr;  // Set by Init(); shut down by the destructor.
+  rados_ioctx_t ioctx_ = nullptr;
+};
+
+// One open RBD image: its handle (for RbdBackend), size and metadata. The image's metadata is a
+// string map kept with the image, so any client that opens the image reads it.
+// Thread-safe (librbd's image handle is). Closing it (the destructor) waits for librbd's own
+// requests on the image; the caller must have completed its IO first (RbdBackend::Shutdown).
+class RbdImage {
+ public:
+  ~RbdImage();
+
+  RbdImage(const RbdImage&) = delete;
+  RbdImage& operator=(const RbdImage&) = delete;
+
+  const std::string& name() const { return name_; }
+  absl::StatusOr<uint64_t> SizeBytes();
+
+  // NotFound if the image has no such key.
+  absl::StatusOr<std::string> GetMetadata(absl::string_view key);
+  // Sets `key` to `value`. Metadata is changed under the image's exclusive lock: when another
+  // client holds it, librbd asks that client to make the change.
+  absl::Status SetMetadata(absl::string_view key, absl::string_view value);
+
+  // librbd's handle, for RbdBackend. Valid while this object lives.
+  rbd_image_t handle() const { return image_; }
+
+ private:
+  friend class RbdPool;
+  RbdImage(std::shared_ptr<RbdPool> pool, std::string name, rbd_image_t image)
+      : pool_(std::move(pool)), name_(std::move(name)), image_(image) {}
+
+  std::shared_ptr<RbdPool> pool_;  // Outlives image_.
+  const std::string name_;
+  rbd_image_t image_;
+};
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_IO_RBD_IMAGE_H_
