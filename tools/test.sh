@@ -9,10 +9,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 tools/install_deps.sh || exit 1
 
-# Tests that also run under ASan+UBSan: the engine and its doubles, and the service's reactors
-# in process (their lifetimes span gRPC and engine threads).
+# Tests that also run under ASan+UBSan: the engine and its doubles, the service's reactors
+# in process (their lifetimes span gRPC and engine threads), and access control (parsers of
+# files an operator writes, reloading threads).
 asan_targets=(//server/common/... //server/cache/... //server/writeback/... //server/io/...
-              //server/volume/... //server/service/...)
+              //server/volume/... //server/service/... //server/security/...)
 
 # Engine tests under ThreadSanitizer, and the service's reactor lifetime (driven on its own by
 # test threads: gRPC's libraries are not built for TSan). The engine's locks

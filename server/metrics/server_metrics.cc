@@ -125,10 +125,9 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> StartExposer(const std::string& l
     if (ports.empty()) {
       return absl::UnavailableError(absl::StrCat("metrics exporter on ", listen, " has no port"));
     }
-    return std::unique_ptr<ServerMetrics>(new ServerMetricsImpl(std::move(volumes), std::move(rpc),
-                                                                std::move(recovery),
-                                                                std::move(denied),
-                                                                std::move(exposer), ports.front()));
+    return std::unique_ptr<ServerMetrics>(
+        new ServerMetricsImpl(std::move(volumes), std::move(rpc), std::move(recovery),
+                              std::move(denied), std::move(exposer), ports.front()));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
   }

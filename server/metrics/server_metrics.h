@@ -6,8 +6,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/metrics/denied_requests.h"
 #include "absl/time/time.h"
+#include "server/metrics/denied_requests.h"
 #include "server/metrics/rpc_latency.h"  // RpcMethod, RpcMethodName
 
 namespace blockstore {
