@@ -26,6 +26,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -46,6 +47,8 @@ ABSL_FLAG(uint32_t, region_mib, 64, "MiB of the image the rows use (written once
 ABSL_FLAG(double, seconds, 5, "Time per row, 0.1..600.");
 ABSL_FLAG(uint64_t, max_ops, 1000000, "Operations per row at most.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the random offsets.");
+ABSL_FLAG(std::string, only, "", "Run only the rows whose label contains this text.");
+ABSL_FLAG(uint32_t, repeat, 1, "Runs of each row, one after another, 1..20.");
 
 namespace blockstore {
 namespace {
@@ -301,11 +304,17 @@ int Main() {
         {"4 KiB random write + flush, depth 1", IoOp::kWritev, true, 1, true},
         {"flush alone, depth 1", IoOp::kFdatasync, false, 1},
     };
-    for (const Row& row : rows) {
-      RowRunner runner(backend->get(), row, kBlockBytes, region_bytes, duration, max_ops, seed);
-      RowResult result = runner.Run();
-      PrintRow(row, result, kBlockBytes);
-      if (result.errors > 0) exit_code = 1;
+    const std::string only = absl::GetFlag(FLAGS_only);
+    const uint32_t repeat = std::clamp(absl::GetFlag(FLAGS_repeat), 1u, 20u);
+    for (uint32_t run = 0; run < repeat; ++run) {
+      for (const Row& row : rows) {
+        if (!absl::StrContains(row.label, only)) continue;
+        RowRunner runner(backend->get(), row, kBlockBytes, region_bytes, duration, max_ops,
+                         seed + run);
+        RowResult result = runner.Run();
+        PrintRow(row, result, kBlockBytes);
+        if (result.errors > 0) exit_code = 1;
+      }
     }
   }
   status = (*pool)->RemoveImage(image_name);
