@@ -24,10 +24,11 @@ namespace blockstore {
 // Not thread-safe; the cluster itself serves any number of clients.
 class CephCluster {
  public:
-  // Starts a cluster in a new directory under $TEST_TMPDIR (under /tmp when that path is too
-  // long for the daemons' unix sockets). Unimplemented when Ceph is not installed here (the
-  // script exits 77), with the script's reason; Internal for any other failure (the script's
-  // stderr, with the daemons' log tails, is in the test's log). `timeout` bounds the start.
+  // Starts a cluster in a new directory under $TEST_TMPDIR (/tmp outside bazel test); admin
+  // sockets do not work when that path is too long for them. Unimplemented when Ceph is not
+  // installed here (the script exits 77), with the script's reason; Internal for any other failure
+  // (the script's stderr, with the daemons' log tails, is in the test's log). `timeout` bounds the
+  // start.
   static absl::StatusOr<std::unique_ptr<CephCluster>> Start(
       absl::Duration timeout = absl::Seconds(180));
   ~CephCluster();
