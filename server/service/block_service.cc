@@ -10,6 +10,7 @@
 #include "glog/logging.h"
 #include "server/service/flush_reactor.h"
 #include "server/service/grpc_status.h"
+#include "server/service/raw_message.h"
 #include "server/service/read_pages_reactor.h"
 #include "server/service/request_validation.h"
 #include "server/service/write_page_batches_reactor.h"
@@ -29,13 +30,25 @@ constexpr size_t kControlQueueMax = 64;
 // OnDone, so the last reference to a volume is never dropped on an engine thread.
 class UnaryCall : public grpc::ServerUnaryReactor {
  public:
-  UnaryCall(const ServiceState* state, RpcMethod method, grpc::CallbackServerContext* context)
-      : state_(state), method_(method), start_(absl::Now()), context_(context) {
+  // `response` (a raw call's typed answer, serialized into `raw_response` when the call ends
+  // OK) may be null for a typed call.
+  UnaryCall(const ServiceState* state, RpcMethod method, grpc::CallbackServerContext* context,
+            const google::protobuf::Message* response = nullptr,
+            grpc::ByteBuffer* raw_response = nullptr)
+      : state_(state),
+        method_(method),
+        start_(absl::Now()),
+        context_(context),
+        response_(response),
+        raw_response_(raw_response) {
     state_->UnaryCallStarted();
   }
   ~UnaryCall() override { state_->UnaryCallEnded(); }
 
-  void FinishWith(const absl::Status& status) {
+  void FinishWith(absl::Status status) {
+    if (status.ok() && raw_response_ != nullptr) {
+      status = SerializeRawResponse(*response_, raw_response_);
+    }
     state_->ObserveRpc(method_, status.code(), start_);
     // A per-client limit's hint, where gRPC's retry policy looks for it.
     if (absl::optional<absl::Cord> retry = status.GetPayload(kRetryAfterPayload)) {
@@ -54,6 +67,29 @@ class UnaryCall : public grpc::ServerUnaryReactor {
   const RpcMethod method_;
   const absl::Time start_;
   grpc::CallbackServerContext* const context_;
+  const google::protobuf::Message* const response_;
+  grpc::ByteBuffer* const raw_response_;
+};
+
+// A unary call taken raw: it owns its request and response messages.
+template <typename Request, typename Response>
+class RawUnaryCall : public UnaryCall {
+ public:
+  RawUnaryCall(const ServiceState* state, RpcMethod method, grpc::CallbackServerContext* context,
+               grpc::ByteBuffer* raw_response)
+      : UnaryCall(state, method, context, &response, raw_response) {}
+
+  // Parses the request: false, and the call finished INVALID_ARGUMENT naming the field, if it
+  // is not one.
+  bool Parse(const grpc::ByteBuffer* raw_request) {
+    grpc::ByteBuffer raw(*raw_request);  // slice references; the parse consumes them
+    const absl::Status parsed = ParseRawRequest(&raw, &request);
+    if (!parsed.ok()) FinishWith(parsed);
+    return parsed.ok();
+  }
+
+  Request request;
+  Response response;
 };
 
 // The caller of `call`, into call->access: false (and the call finished) when it is refused.
@@ -111,10 +147,13 @@ BlockServiceImpl::BlockServiceImpl(VolumeRegistry* registry, ServerMetrics* metr
 BlockServiceImpl::~BlockServiceImpl() = default;
 
 grpc::ServerUnaryReactor* BlockServiceImpl::CreateVolume(grpc::CallbackServerContext* context,
-                                                         const v1::CreateVolumeRequest* request,
-                                                         v1::VolumeInfo* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kCreateVolume, context);
-  if (!AdmitUnary(state_, context, call)) return call;
+                                                         const grpc::ByteBuffer* raw_request,
+                                                         grpc::ByteBuffer* raw_response) {
+  auto* call = new RawUnaryCall<v1::CreateVolumeRequest, v1::VolumeInfo>(
+      &state_, RpcMethod::kCreateVolume, context, raw_response);
+  if (!AdmitUnary(state_, context, call) || !call->Parse(raw_request)) return call;
+  const v1::CreateVolumeRequest* request = &call->request;
+  v1::VolumeInfo* response = &call->response;
   absl::Status status = state_.CheckAcceptingWrites();
   absl::StatusOr<VolumeConfig> config = VolumeConfigFromRequest(*request);
   if (status.ok()) status = config.status();
@@ -145,10 +184,12 @@ grpc::ServerUnaryReactor* BlockServiceImpl::CreateVolume(grpc::CallbackServerCon
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::DeleteVolume(grpc::CallbackServerContext* context,
-                                                         const v1::DeleteVolumeRequest* request,
-                                                         v1::DeleteVolumeResponse* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kDeleteVolume, context);
-  if (!AdmitUnary(state_, context, call)) return call;
+                                                         const grpc::ByteBuffer* raw_request,
+                                                         grpc::ByteBuffer* raw_response) {
+  auto* call = new RawUnaryCall<v1::DeleteVolumeRequest, v1::DeleteVolumeResponse>(
+      &state_, RpcMethod::kDeleteVolume, context, raw_response);
+  if (!AdmitUnary(state_, context, call) || !call->Parse(raw_request)) return call;
+  const v1::DeleteVolumeRequest* request = &call->request;
   absl::Status status = state_.CheckAcceptingWrites();
   if (status.ok()) status = ValidateVolumeField(request->volume(), "volume");
   if (status.ok()) status = state_.Authorize(call->access, request->volume(), v1::ADMIN);
@@ -195,10 +236,13 @@ grpc::ServerUnaryReactor* BlockServiceImpl::ListVolumes(grpc::CallbackServerCont
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::GetVolumeInfo(grpc::CallbackServerContext* context,
-                                                          const v1::GetVolumeInfoRequest* request,
-                                                          v1::VolumeInfo* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kGetVolumeInfo, context);
-  if (!AdmitUnary(state_, context, call)) return call;
+                                                          const grpc::ByteBuffer* raw_request,
+                                                          grpc::ByteBuffer* raw_response) {
+  auto* call = new RawUnaryCall<v1::GetVolumeInfoRequest, v1::VolumeInfo>(
+      &state_, RpcMethod::kGetVolumeInfo, context, raw_response);
+  if (!AdmitUnary(state_, context, call) || !call->Parse(raw_request)) return call;
+  const v1::GetVolumeInfoRequest* request = &call->request;
+  v1::VolumeInfo* response = &call->response;
   absl::StatusOr<std::shared_ptr<Volume>> volume =
       state_.FindVolumeFor(call->access, request->volume(), v1::READ);
   if (volume.ok()) FillVolumeInfo(**volume, state_.options(), response);
@@ -207,46 +251,51 @@ grpc::ServerUnaryReactor* BlockServiceImpl::GetVolumeInfo(grpc::CallbackServerCo
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContext* context,
-                                                      const v1::WritePageRequest* request,
-                                                      v1::WritePageResponse* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kWritePage, context);
-  if (!AdmitUnary(state_, context, call)) return call;
+                                                      const grpc::ByteBuffer* raw_request,
+                                                      grpc::ByteBuffer* raw_response) {
+  auto* call = new RawUnaryCall<v1::WritePageRequest, v1::WritePageResponse>(
+      &state_, RpcMethod::kWritePage, context, raw_response);
+  if (!AdmitUnary(state_, context, call) || !call->Parse(raw_request)) return call;
+  const v1::WritePageRequest* request = &call->request;
+  v1::WritePageResponse* response = &call->response;
   // `request` (and its data) and `response` live until the call is finished.
   state_.Write(call->access, *request, WriteWaitDeadline(context->deadline()), &call->volume,
                response, [call](const absl::Status& status) { call->FinishWith(status); });
   return call;
 }
 
-grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>* BlockServiceImpl::WritePages(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::WritePages(
     grpc::CallbackServerContext* context) {
   absl::StatusOr<CallAccess> access = state_.Admit(context);
   absl::StatusOr<StreamSlot> slot =
       access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
   if (!slot.ok()) {
-    return new FailedStream<grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>>(
+    return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
         &state_, RpcMethod::kWritePages, slot.status());
   }
   return new WritePagesReactor(&state_, *std::move(access), *std::move(slot), context);
 }
 
-grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>*
-BlockServiceImpl::WritePageBatches(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::WritePageBatches(
+    grpc::CallbackServerContext* context) {
   absl::StatusOr<CallAccess> access = state_.Admit(context);
   absl::StatusOr<StreamSlot> slot =
       access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
   if (!slot.ok()) {
-    return new FailedStream<
-        grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>>(
+    return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
         &state_, RpcMethod::kWritePageBatches, slot.status());
   }
   return new WritePageBatchesReactor(&state_, *std::move(access), *std::move(slot), context);
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext* context,
-                                                     const v1::ReadPageRequest* request,
-                                                     v1::ReadPageResponse* response) {
-  auto* call = new UnaryCall(&state_, RpcMethod::kReadPage, context);
-  if (!AdmitUnary(state_, context, call)) return call;
+                                                     const grpc::ByteBuffer* raw_request,
+                                                     grpc::ByteBuffer* raw_response) {
+  auto* call = new RawUnaryCall<v1::ReadPageRequest, v1::ReadPageResponse>(
+      &state_, RpcMethod::kReadPage, context, raw_response);
+  if (!AdmitUnary(state_, context, call) || !call->Parse(raw_request)) return call;
+  const v1::ReadPageRequest* request = &call->request;
+  v1::ReadPageResponse* response = &call->response;
   absl::StatusOr<std::shared_ptr<Volume>> volume =
       state_.FindVolumeFor(call->access, request->volume(), v1::READ);
   absl::Status status = volume.status();
@@ -265,9 +314,16 @@ grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext
   return call;
 }
 
-grpc::ServerWriteReactor<v1::ReadPageResponse>* BlockServiceImpl::ReadPages(
-    grpc::CallbackServerContext* context, const v1::ReadPagesRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::ReadPages(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
+  v1::ReadPagesRequest parsed;
+  const v1::ReadPagesRequest* request = &parsed;
   absl::StatusOr<CallAccess> access = state_.Admit(context);
+  if (access.ok()) {
+    grpc::ByteBuffer raw(*raw_request);
+    const absl::Status parse = ParseRawRequest(&raw, &parsed);
+    if (!parse.ok()) access = parse;
+  }
   absl::StatusOr<std::shared_ptr<Volume>> volume =
       access.ok() ? state_.FindVolumeFor(*access, request->volume(), v1::READ)
                   : absl::StatusOr<std::shared_ptr<Volume>>(access.status());
@@ -279,16 +335,23 @@ grpc::ServerWriteReactor<v1::ReadPageResponse>* BlockServiceImpl::ReadPages(
     status = slot.status();
   }
   if (!status.ok()) {
-    return new FailedStream<grpc::ServerWriteReactor<v1::ReadPageResponse>>(
+    return new FailedStream<grpc::ServerWriteReactor<grpc::ByteBuffer>>(
         &state_, RpcMethod::kReadPages, status);
   }
   return new ReadPagesReactor(&state_, *std::move(slot), *std::move(volume),
                               request->first_page_index(), request->page_count());
 }
 
-grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
-    grpc::CallbackServerContext* context, const v1::FlushRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::Flush(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
+  v1::FlushRequest parsed;
+  const v1::FlushRequest* request = &parsed;
   absl::StatusOr<CallAccess> access = state_.Admit(context);
+  if (access.ok()) {
+    grpc::ByteBuffer raw(*raw_request);
+    const absl::Status parse = ParseRawRequest(&raw, &parsed);
+    if (!parse.ok()) access = parse;
+  }
   absl::StatusOr<std::shared_ptr<Volume>> volume =
       access.ok() ? state_.FindVolumeFor(*access, request->volume(), v1::WRITE)
                   : absl::StatusOr<std::shared_ptr<Volume>>(access.status());
@@ -299,8 +362,8 @@ grpc::ServerWriteReactor<v1::FlushEvent>* BlockServiceImpl::Flush(
     status = slot.status();
   }
   if (!status.ok()) {
-    return new FailedStream<grpc::ServerWriteReactor<v1::FlushEvent>>(&state_, RpcMethod::kFlush,
-                                                                      status);
+    return new FailedStream<grpc::ServerWriteReactor<grpc::ByteBuffer>>(&state_, RpcMethod::kFlush,
+                                                                        status);
   }
   return FlushReactor::Start(&state_, *std::move(slot), *std::move(volume),
                              ErrorCursorFromRequest(*request), request->group_page_events());

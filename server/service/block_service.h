@@ -10,6 +10,22 @@
 
 namespace blockstore {
 
+// The generated callback service with every call that carries a name taken raw: the service
+// parses those requests itself (raw_message.h), so a name protobuf refuses (not UTF-8) is
+// answered INVALID_ARGUMENT naming the field instead of gRPC's UNIMPLEMENTED or a stream that
+// ends as if closed. ListVolumes carries no name and stays typed.
+using RawNameService = v1::BlockStore::WithRawCallbackMethod_CreateVolume<
+    v1::BlockStore::WithRawCallbackMethod_DeleteVolume<
+        v1::BlockStore::WithCallbackMethod_ListVolumes<
+            v1::BlockStore::WithRawCallbackMethod_GetVolumeInfo<
+                v1::BlockStore::WithRawCallbackMethod_WritePage<
+                    v1::BlockStore::WithRawCallbackMethod_WritePages<
+                        v1::BlockStore::WithRawCallbackMethod_WritePageBatches<
+                            v1::BlockStore::WithRawCallbackMethod_ReadPage<
+                                v1::BlockStore::WithRawCallbackMethod_ReadPages<
+                                    v1::BlockStore::WithRawCallbackMethod_Flush<
+                                        v1::BlockStore::Service>>>>>>>>>>;
+
 // blockstore.v1.BlockStore on the gRPC callback API: proto <-> engine, absl::Status ->
 // grpc::Status. Handlers validate every request field before they touch the engine (so a
 // malformed request changes nothing) and never block on IO: Volume::Write/Read/Flush callbacks
@@ -17,7 +33,7 @@ namespace blockstore {
 //
 // Thread-safe. The registry (and metrics, if given) must outlive this; the gRPC server that
 // serves it must be shut down (every reactor done) before it is destroyed.
-class BlockServiceImpl final : public v1::BlockStore::CallbackService {
+class BlockServiceImpl final : public RawNameService {
  public:
   // `metrics` may be null.
   BlockServiceImpl(VolumeRegistry* registry, ServerMetrics* metrics, BlockServiceOptions options);
@@ -30,31 +46,31 @@ class BlockServiceImpl final : public v1::BlockStore::CallbackService {
   int64_t calls_in_flight() const { return state_.calls_in_flight(); }
 
   grpc::ServerUnaryReactor* CreateVolume(grpc::CallbackServerContext* context,
-                                         const v1::CreateVolumeRequest* request,
-                                         v1::VolumeInfo* response) override;
+                                         const grpc::ByteBuffer* raw_request,
+                                         grpc::ByteBuffer* raw_response) override;
   grpc::ServerUnaryReactor* DeleteVolume(grpc::CallbackServerContext* context,
-                                         const v1::DeleteVolumeRequest* request,
-                                         v1::DeleteVolumeResponse* response) override;
+                                         const grpc::ByteBuffer* raw_request,
+                                         grpc::ByteBuffer* raw_response) override;
   grpc::ServerUnaryReactor* ListVolumes(grpc::CallbackServerContext* context,
                                         const v1::ListVolumesRequest* request,
                                         v1::ListVolumesResponse* response) override;
   grpc::ServerUnaryReactor* GetVolumeInfo(grpc::CallbackServerContext* context,
-                                          const v1::GetVolumeInfoRequest* request,
-                                          v1::VolumeInfo* response) override;
+                                          const grpc::ByteBuffer* raw_request,
+                                          grpc::ByteBuffer* raw_response) override;
   grpc::ServerUnaryReactor* WritePage(grpc::CallbackServerContext* context,
-                                      const v1::WritePageRequest* request,
-                                      v1::WritePageResponse* response) override;
-  grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse>* WritePages(
+                                      const grpc::ByteBuffer* raw_request,
+                                      grpc::ByteBuffer* raw_response) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WritePages(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse>* WritePageBatches(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WritePageBatches(
       grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* ReadPage(grpc::CallbackServerContext* context,
-                                     const v1::ReadPageRequest* request,
-                                     v1::ReadPageResponse* response) override;
-  grpc::ServerWriteReactor<v1::ReadPageResponse>* ReadPages(
-      grpc::CallbackServerContext* context, const v1::ReadPagesRequest* request) override;
-  grpc::ServerWriteReactor<v1::FlushEvent>* Flush(grpc::CallbackServerContext* context,
-                                                  const v1::FlushRequest* request) override;
+                                     const grpc::ByteBuffer* raw_request,
+                                     grpc::ByteBuffer* raw_response) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadPages(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Flush(grpc::CallbackServerContext* context,
+                                                    const grpc::ByteBuffer* raw_request) override;
 
  private:
   ServiceState state_;

@@ -19,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -818,6 +819,102 @@ TEST_F(BlockServiceTest, ReadPagesStreamsInOrderPastTheReadAheadWindow) {
                               })
                   .ok());
   EXPECT_EQ(back, image);
+}
+
+// A name that is not UTF-8 (a C++ client sends one: protobuf only logs) makes the message
+// unparsable. The service parses requests itself, so each call answers INVALID_ARGUMENT naming
+// the field, and a write stream ends INVALID_ARGUMENT at that message after answering every
+// write before it, instead of gRPC's UNIMPLEMENTED or a stream that ends OK and drops writes.
+TEST_F(BlockServiceTest, ANameThatIsNotUtf8IsInvalidArgumentOnEveryCallAndEndsAStreamSaying) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  const std::string bad("v\xff\xfe");
+  v1::BlockStore::Stub* stub = client->stub();
+  auto expect_invalid = [](const grpc::Status& status, const std::string& field) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_TRUE(absl::StartsWith(status.error_message(), field + ": not valid UTF-8"))
+        << status.error_message();
+  };
+  {
+    grpc::ClientContext context;
+    v1::CreateVolumeRequest request;
+    request.set_name(bad);
+    request.set_size_bytes(kPageSize);
+    v1::VolumeInfo info;
+    expect_invalid(stub->CreateVolume(&context, request, &info), "name");
+  }
+  {
+    grpc::ClientContext context;
+    v1::WritePageRequest request;
+    request.set_volume(bad);
+    request.set_data(std::string(kBlockSize, 'x'));
+    v1::WritePageResponse response;
+    expect_invalid(stub->WritePage(&context, request, &response), "volume");
+  }
+  {
+    grpc::ClientContext context;
+    v1::ReadPagesRequest request;
+    request.set_volume(bad);
+    request.set_page_count(1);
+    std::unique_ptr<grpc::ClientReader<v1::ReadPageResponse>> reader =
+        stub->ReadPages(&context, request);
+    v1::ReadPageResponse page;
+    EXPECT_FALSE(reader->Read(&page));
+    expect_invalid(reader->Finish(), "volume");
+  }
+  {
+    // Write 0 is good, write 1 names the bad volume, write 2 is good: 0 is answered and taken,
+    // the stream ends at 1, and 2 is not taken.
+    grpc::ClientContext context;
+    auto stream = stub->WritePages(&context);
+    for (int i = 0; i < 3; ++i) {
+      v1::WritePageRequest request;
+      request.set_volume(i == 1 ? bad : "vol");
+      request.set_page_index(i);
+      request.set_request_id(i);
+      request.set_data(std::string(kPageSize, static_cast<char>('0' + i)));
+      stream->Write(request);
+    }
+    stream->WritesDone();
+    std::vector<uint64_t> answered;
+    v1::WritePageResponse response;
+    while (stream->Read(&response)) {
+      EXPECT_EQ(response.code(), 0) << response.message();
+      answered.push_back(response.request_id());
+    }
+    expect_invalid(stream->Finish(), "volume");
+    EXPECT_EQ(answered, std::vector<uint64_t>{0});
+  }
+  {
+    grpc::ClientContext context;
+    auto stream = stub->WritePageBatches(&context);
+    v1::WritePageBatchRequest batch;
+    for (int i = 0; i < 2; ++i) {
+      v1::WritePageRequest* write = batch.add_writes();
+      write->set_volume(i == 1 ? bad : "vol");
+      write->set_page_index(5);
+      write->set_request_id(i);
+      write->set_data(std::string(kPageSize, 'b'));
+    }
+    stream->Write(batch);
+    stream->WritesDone();
+    v1::WritePageBatchResponse response;
+    EXPECT_FALSE(stream->Read(&response));  // no write of the batch is taken
+    expect_invalid(stream->Finish(), "writes[1].volume");
+  }
+  absl::StatusOr<std::string> page0 = client->ReadPage("vol", 0);
+  ASSERT_TRUE(page0.ok()) << page0.status();
+  EXPECT_EQ(*page0, std::string(kPageSize, '0'));
+  for (uint64_t untaken : {2, 5}) {
+    absl::StatusOr<std::string> page = client->ReadPage("vol", untaken);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(*page, std::string(kPageSize, '\0')) << "page " << untaken << " was written";
+  }
+  absl::StatusOr<std::vector<v1::VolumeInfo>> volumes = client->ListVolumes();
+  ASSERT_TRUE(volumes.ok());
+  EXPECT_EQ(volumes->size(), 1u);
+  Stop();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "glog/logging.h"
 #include "server/service/grpc_status.h"
+#include "server/service/raw_message.h"
 
 namespace blockstore {
 namespace {
@@ -96,7 +97,14 @@ void FlushReactor::MaybeStartSend() {
   }
   lifetime_.Hold();  // the send's, until OnWriteDone returns
   // sending_event_ is only replaced after OnWriteDone clears sending_.
-  StartWrite(&sending_event_);
+  const absl::Status serialized = SerializeRawResponse(sending_event_, &send_buffer_);
+  if (!serialized.ok()) {
+    lifetime_.RecordError(serialized);
+    lifetime_.Break();
+    OnWriteDone(false);
+    return;
+  }
+  StartWrite(&send_buffer_);
 }
 
 void FlushReactor::OnWriteDone(bool ok) {

@@ -37,7 +37,8 @@ namespace blockstore {
 //
 // Thread-safe: engine callbacks on any thread, reactions on gRPC threads. gRPC operations are
 // started outside mu_.
-class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public FlushObserver {
+// Sends raw messages (server/service/raw_message.h: the service parses its requests itself).
+class FlushReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public FlushObserver {
  public:
   // Starts the flush. `volume` must be the volume named in the request.
   static FlushReactor* Start(const ServiceState* state, StreamSlot open_stream,
@@ -77,6 +78,7 @@ class FlushReactor : public grpc::ServerWriteReactor<v1::FlushEvent>, public Flu
   // The event being sent: replaced under mu_ only while sending_ is false, read by gRPC
   // between StartWrite and OnWriteDone.
   v1::FlushEvent sending_event_;
+  grpc::ByteBuffer send_buffer_;  // sending_event_, serialized
   bool sending_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -5,6 +5,7 @@
 
 #include "glog/logging.h"
 #include "server/service/grpc_status.h"
+#include "server/service/raw_message.h"
 
 namespace blockstore {
 
@@ -95,7 +96,14 @@ void ReadPagesReactor::MaybeStartSend() {
     return;
   }
   lifetime_.Hold();  // the send's, until OnWriteDone returns
-  StartWrite(to_send);
+  const absl::Status serialized = SerializeRawResponse(*to_send, &send_buffer_);
+  if (!serialized.ok()) {
+    lifetime_.RecordError(serialized);
+    lifetime_.Break();
+    OnWriteDone(false);
+    return;
+  }
+  StartWrite(&send_buffer_);
 }
 
 void ReadPagesReactor::OnWriteDone(bool ok) {

@@ -30,7 +30,9 @@ namespace blockstore {
 // Thread-safe: reactions run on gRPC threads, read callbacks on engine threads or inline. gRPC
 // operations are started outside mu_. lifetime_ finishes the call when the last read or send
 // lets go, and deletes the reactor after OnDone.
-class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
+// Sends raw messages: the service parses its requests itself (server/service/raw_message.h),
+// so its responses are serialized here too.
+class ReadPagesReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   ReadPagesReactor(const ServiceState* state, StreamSlot open_stream,
                    std::shared_ptr<Volume> volume, uint64_t first_page_index, uint64_t page_count);
@@ -58,6 +60,8 @@ class ReadPagesReactor : public grpc::ServerWriteReactor<v1::ReadPageResponse> {
   const ServiceState* const state_;
   StreamSlot open_stream_;  // its place under max_open_streams, until the reactor is deleted
   std::shared_ptr<Volume> volume_;  // Released in OnDone, on a gRPC thread.
+  // The page being sent, serialized (one send at a time: sending_).
+  grpc::ByteBuffer send_buffer_;
   const absl::Time start_;
 
   // Fixed size: the read-ahead window. Moved out (and freed) in OnDone.

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "server/service/grpc_status.h"
+#include "server/service/raw_message.h"
 
 namespace blockstore {
 namespace {
@@ -60,11 +61,25 @@ void WritePageBatchesReactor::MaybeStartRead() {
   batch->volumes.clear();
   batch->request.Clear();
   lifetime_.Hold();  // the read's, until OnReadDone returns
-  StartRead(&batch->request);
+  StartRead(&read_buffer_);
 }
 
 void WritePageBatchesReactor::OnReadDone(bool ok) {
   std::unique_ptr<Batch> batch;
+  if (ok) {
+    Batch* reading;
+    {
+      absl::MutexLock lock(&mu_);
+      reading = reading_.get();
+    }
+    const absl::Status parsed = ParseRawRequest(&read_buffer_, &reading->request);
+    if (!parsed.ok()) {
+      // No write of the batch is taken; the stream ends with the reason once the writes
+      // before it are answered.
+      lifetime_.RecordError(parsed);
+      ok = false;
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     batch = std::move(reading_);
@@ -145,7 +160,14 @@ void WritePageBatchesReactor::MaybeStartSend() {
     outbox_.Clear();  // keeps the allocated results for reuse
   }
   lifetime_.Hold();  // the send's, until OnWriteDone returns
-  StartWrite(&sending_response_);
+  const absl::Status serialized = SerializeRawResponse(sending_response_, &send_buffer_);
+  if (!serialized.ok()) {
+    lifetime_.RecordError(serialized);
+    BreakStream();
+    OnWriteDone(true);  // counts the results as answered and gives the send's hold back
+    return;
+  }
+  StartWrite(&send_buffer_);
 }
 
 void WritePageBatchesReactor::OnWriteDone(bool ok) {

@@ -39,8 +39,11 @@ namespace blockstore {
 // Thread-safe: reactions run on gRPC threads, write callbacks on engine threads or inline.
 // gRPC operations are started outside mu_ (a reaction may run inline). lifetime_ finishes the
 // call when the last read, send or engine write lets go, and deletes the reactor after OnDone.
-class WritePageBatchesReactor
-    : public grpc::ServerBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse> {
+//
+// Raw messages (server/service/raw_message.h): a batch protobuf refuses (a volume name that is
+// not UTF-8) ends the stream with INVALID_ARGUMENT naming the write and field
+// ("writes[3].volume: ..."), none of its writes taken, once earlier writes are answered.
+class WritePageBatchesReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   WritePageBatchesReactor(const ServiceState* state, CallAccess access, StreamSlot open_stream,
                           grpc::CallbackServerContext* context);
@@ -94,6 +97,11 @@ class WritePageBatchesReactor
   v1::WritePageBatchResponse sending_response_;
 
   ReactorLifetime lifetime_;
+
+  // The batch message being read (parsed into reading_'s request in OnReadDone), and the
+  // response message being sent (serialized from sending_response_). One of each at a time.
+  grpc::ByteBuffer read_buffer_;
+  grpc::ByteBuffer send_buffer_;
 
   absl::Mutex mu_;
   std::unique_ptr<Batch> reading_ ABSL_GUARDED_BY(mu_);  // the read outstanding, if any

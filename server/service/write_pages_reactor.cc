@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "server/service/grpc_status.h"
+#include "server/service/raw_message.h"
 
 namespace blockstore {
 
@@ -38,12 +39,28 @@ void WritePagesReactor::MaybeStartRead() {
     reading_slot_ = slot;
   }
   lifetime_.Hold();  // the read's, until OnReadDone returns
-  StartRead(&slots_[slot].request);
+  StartRead(&read_buffer_);
 }
 
 void WritePagesReactor::OnReadDone(bool ok) {
   int slot;
   std::vector<std::string> released;  // freed outside mu_
+  absl::Status parsed;
+  if (ok) {
+    // The slot is ours (busy) until Give; parsing outside mu_ keeps the lock short.
+    int reading;
+    {
+      absl::MutexLock lock(&mu_);
+      reading = reading_slot_;
+    }
+    parsed = ParseRawRequest(&read_buffer_, &slots_[reading].request);
+    if (!parsed.ok()) {
+      // Nothing identifies the write to answer: the stream ends with the reason, after the
+      // writes before it (the client learns that this one and any later were not taken).
+      lifetime_.RecordError(parsed);
+      ok = false;
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     slot = reading_slot_;
@@ -107,7 +124,15 @@ void WritePagesReactor::MaybeStartSend() {
   // Another response follows at once: let gRPC put both in one transport write.
   if (more_queued) options.set_buffer_hint();
   lifetime_.Hold();  // the send's, until OnWriteDone returns
-  StartWrite(&slots_[slot].response, options);
+  // send_buffer_ is free: one send at a time (sending_slot_).
+  const absl::Status serialized = SerializeRawResponse(slots_[slot].response, &send_buffer_);
+  if (!serialized.ok()) {
+    lifetime_.RecordError(serialized);
+    BreakStream();
+    OnWriteDone(true);  // gives the slot back and the send's hold
+    return;
+  }
+  StartWrite(&send_buffer_, options);
 }
 
 void WritePagesReactor::OnWriteDone(bool ok) {

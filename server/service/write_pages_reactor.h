@@ -31,8 +31,12 @@ namespace blockstore {
 // Thread-safe: reactions run on gRPC threads, write callbacks on engine threads or inline.
 // gRPC operations are started outside mu_ (a reaction may run inline). lifetime_ finishes the
 // call when the last read, send or engine write lets go, and deletes the reactor after OnDone.
-class WritePagesReactor
-    : public grpc::ServerBidiReactor<v1::WritePageRequest, v1::WritePageResponse> {
+//
+// Raw messages (server/service/raw_message.h): the reactor parses each request itself, so a
+// request that protobuf refuses (a volume name that is not UTF-8) ends the stream with
+// INVALID_ARGUMENT naming the field once the writes before it are answered, instead of looking
+// like the client's half-close.
+class WritePagesReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   WritePagesReactor(const ServiceState* state, CallAccess access, StreamSlot open_stream,
                     grpc::CallbackServerContext* context);
@@ -66,6 +70,12 @@ class WritePagesReactor
   WriteSlots slots_;
 
   ReactorLifetime lifetime_;
+
+  // The request being read (one at a time), parsed into its slot in OnReadDone; the response
+  // being sent (one at a time), serialized from its slot. gRPC owns each between its Start and
+  // its reaction.
+  grpc::ByteBuffer read_buffer_;
+  grpc::ByteBuffer send_buffer_;
 
   absl::Mutex mu_;
   std::deque<int> send_queue_ ABSL_GUARDED_BY(mu_);  // bounded by slots_.size()
