@@ -17,32 +17,39 @@
 
 namespace blockstore {
 
-// The volumes of one data directory: <data_dir>/<name>.vol (the data, O_DIRECT),
-// <data_dir>/<name>.conf (its VolumeConfig) and <data_dir>/<name>.state (its incarnation and
-// whether it stopped cleanly: VolumeState). Open() reopens every volume found, so volumes
-// persist across restarts; a volume whose last run did not stop cleanly (no OK shutdown flush)
-// opens as a new incarnation, so cursors from before the crash get DATA_LOSS once.
-//
-// Thread-safe.
 class MemoryBudget;
 
+// The volumes a server serves, by name, over a store that keeps each volume's data, its
+// VolumeConfig and its VolumeState (incarnation, clean stop) across restarts: a data directory
+// (DirVolumeRegistry, dir_volume_registry.h; `VolumeRegistry::Open`) or a Ceph RBD pool
+// (RbdVolumeRegistry, rbd_volume_registry.h). This class keeps what both share: the map of open
+// volumes, the page memory budget, the limits, and the incarnation protocol (a volume whose last
+// run did not stop cleanly opens as a new incarnation, so cursors from before the crash get
+// DATA_LOSS once; an OK shutdown flush records a clean stop). A store adds the hooks below.
+//
+// Thread-safe.
 class VolumeRegistry {
  public:
+  // The volumes of the data directory `data_dir` (DirVolumeRegistry): created if missing,
+  // every volume found reopened, crash leftovers removed or quarantined (recovery()).
   static absl::StatusOr<std::unique_ptr<VolumeRegistry>> Open(const std::string& data_dir,
                                                               const VolumeOptions& options,
                                                               IoBackend* backend);
-  ~VolumeRegistry();
+  virtual ~VolumeRegistry();
+
+  VolumeRegistry(const VolumeRegistry&) = delete;
+  VolumeRegistry& operator=(const VolumeRegistry&) = delete;
 
   // InvalidArgument (bad name or geometry, naming the field), AlreadyExists, or an IO error.
   absl::StatusOr<std::shared_ptr<Volume>> Create(const VolumeConfig& config)
       ABSL_LOCKS_EXCLUDED(mu_);
   // NotFound. Waits until the volume's IO in flight has drained (R27), drops its cached pages
-  // without writing them and removes its files.
+  // without writing them and removes its stored data.
   absl::Status Delete(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
-  // NotFound.
+  // NotFound, or what the store says of a volume it knows but does not serve here.
   absl::StatusOr<std::shared_ptr<Volume>> Get(const std::string& name) const
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Sorted by name.
+  // The volumes served here, sorted by name.
   std::vector<std::shared_ptr<Volume>> List() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Shutdown: every volume stops accepting writes, every dirty page of every volume is flushed.
@@ -51,45 +58,61 @@ class VolumeRegistry {
   absl::Status StopAndFlushAll(std::vector<std::string>* failures = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  const std::string& data_dir() const { return data_dir_; }
+  // Where the volumes live, for logs: "data_dir data/blockstore", "rbd pool rbd".
+  virtual std::string Describe() const = 0;
 
-  // What Open() found that a crash left behind, and did about it (logged, and exported as
-  // blockstore_startup_leftovers_total).
+  // What opening the store found that a crash left behind, and did about it (logged, and
+  // exported as blockstore_startup_leftovers_total).
   struct Recovery {
-    // Files no volume owns: a .vol or .state without its .conf (a CreateVolume or DeleteVolume
-    // cut short), a temporary file of a cut-short write. Removed: no client was ever told such
-    // a volume exists, or every client was told it is gone.
+    // Stored data no volume owns (a CreateVolume or DeleteVolume cut short, a temporary file
+    // of a cut-short write). Removed: no client was ever told such a volume exists, or every
+    // client was told it is gone.
     uint64_t leftovers_removed = 0;
-    // Volumes whose files cannot be served (an unreadable or inconsistent .conf, a missing or
-    // resized .vol): their files are renamed NAME.*.quarantined-<time> for an operator, the
-    // name is free, and every other volume is served.
+    // Volumes that cannot be served (an unreadable or inconsistent config, missing or resized
+    // data): set aside for an operator, the name is free, and every other volume is served.
     uint64_t volumes_quarantined = 0;
   };
   const Recovery& recovery() const { return recovery_; }
 
- private:
-  VolumeRegistry(std::string data_dir, const VolumeOptions& options, IoBackend* backend);
-  std::string DataPath(const std::string& name) const;
-  std::string ConfigPath(const std::string& name) const;
-  std::string StatePath(const std::string& name) const;
-  // Opens the volume whose .conf is there, at its next incarnation if it stopped uncleanly.
-  absl::Status OpenExisting(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
-  void Quarantine(const std::string& name);
-  // Create's file work, done without mu_.
-  absl::StatusOr<std::shared_ptr<Volume>> CreateFiles(const VolumeConfig& config,
-                                                      const VolumeState& state)
-      ABSL_LOCKS_EXCLUDED(mu_);
+ protected:
+  explicit VolumeRegistry(const VolumeOptions& options);
 
-  const std::string data_dir_;
-  const VolumeOptions options_;
-  IoBackend* const backend_;
+  // The store's hooks. Each runs without mu_ held.
+  // Makes the storage of a new volume (data, then `state`, then its config, so it exists for
+  // the next start only once complete) and opens it at `state`'s incarnation. On failure
+  // nothing of it is left (AlreadyExists leaves what was there).
+  virtual absl::StatusOr<std::shared_ptr<Volume>> CreateStored(const VolumeConfig& config,
+                                                               const VolumeState& state) = 0;
+  // Removes the storage of `name`, whose volume is closed (no IO in flight). `volume` is the
+  // registry's last reference but calls in flight may hold more for a moment.
+  virtual absl::Status DeleteStored(const std::string& name, std::shared_ptr<Volume> volume) = 0;
+  // Records `state` durably.
+  virtual absl::Status WriteState(const std::string& name, const VolumeState& state) = 0;
+  // Why Get(name) fails for a name not open here (NotFound by default).
+  virtual absl::Status NotServedHere(const std::string& name) const;
+
+  // For a store's opening: the state a stored volume opens at, from its stored state (a new
+  // incarnation after an unclean stop; a fresh random one when the stored state cannot be
+  // read), recorded durably as not clean before the volume acknowledges anything.
+  absl::StatusOr<VolumeState> BeginIncarnation(const std::string& name,
+                                               const absl::StatusOr<VolumeState>& stored)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Serves `volume` under `name` (a store's opening).
+  void Adopt(const std::string& name, std::shared_ptr<Volume> volume) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const VolumeOptions& options() const { return options_; }
   // Shared by every volume: --cache_bytes bounds the server's page memory, not each volume's.
+  MemoryBudget* budget() const { return budget_.get(); }
+
+  Recovery recovery_;  // set while opening, constant afterwards
+
+ private:
+  const VolumeOptions options_;
   const std::unique_ptr<MemoryBudget> budget_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> creating_ ABSL_GUARDED_BY(mu_);  // names Create has reserved
-  Recovery recovery_;                                    // set by Open(), constant afterwards
   absl::BitGen gen_ ABSL_GUARDED_BY(mu_);                // first incarnations
 };
 
