@@ -19,6 +19,17 @@ ABSL_FLAG(std::string, listen, blockstore::kDefaultListen,
           "gRPC address: host:port (port 7420 by default; 0 picks a free port) or "
           "unix:/path/to/socket. Plaintext only on loopback or a unix socket unless "
           "--allow_insecure_remote; any other address needs --tls_cert_file/--tls_key_file");
+ABSL_FLAG(std::string, store, blockstore::kDefaultStore,
+          "where volumes live: dir (files under --data_dir on this machine) or rbd (images of "
+          "the Ceph pool --rbd_pool, so any blockstored pointed at the pool finds them; "
+          "docs/scale-out.md)");
+ABSL_FLAG(std::string, ceph_conf, "",
+          "--store=rbd: the cluster's ceph.conf; empty: $CEPH_CONF, then Ceph's default search "
+          "(/etc/ceph/ceph.conf)");
+ABSL_FLAG(std::string, rbd_pool, "rbd", "--store=rbd: the pool whose images are the volumes");
+ABSL_FLAG(std::string, ceph_client_id, "admin",
+          "--store=rbd: the Ceph client to connect as (admin is client.admin; its keyring from "
+          "ceph.conf)");
 ABSL_FLAG(std::string, data_dir, blockstore::kDefaultDataDir,
           "directory of the volumes (relative to the working directory unless absolute); "
           "created if missing");
@@ -102,7 +113,11 @@ namespace blockstore {
 ServerOptions ServerOptionsFromFlags() {
   ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
+  options.store = absl::GetFlag(FLAGS_store);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.rbd.ceph_conf = absl::GetFlag(FLAGS_ceph_conf);
+  options.rbd.pool = absl::GetFlag(FLAGS_rbd_pool);
+  options.rbd.client_id = absl::GetFlag(FLAGS_ceph_client_id);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.io_backend = absl::GetFlag(FLAGS_io_backend);
   options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);

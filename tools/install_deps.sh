@@ -12,6 +12,7 @@ packages=(
   # Libraries (docs/build.md).
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   liburing-dev prometheus-cpp-dev libgoogle-glog-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev  # libcrypto: SHA-256 of bearer tokens (server/security/access_tokens.cc)
   # Tests and benchmarks: a second-language client, Prometheus, linters, fio and nbdkit, and
   # openssl, which makes the TLS tests' certificates.
   python3-grpcio python3-protobuf grpc-proto prometheus yamllint shellcheck jq fio nbdkit openssl

@@ -256,4 +256,38 @@ absl::Status RbdImage::SetMetadata(absl::string_view key, absl::string_view valu
   return absl::OkStatus();
 }
 
+absl::Status RbdImage::AcquireExclusiveLock() {
+  const int ret = rbd_lock_acquire(image_, RBD_LOCK_MODE_EXCLUSIVE);
+  if (ret < 0) {
+    return RbdErrorToStatus(ret, absl::StrCat("taking the exclusive lock of RBD image ", name_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> RbdImage::LockOwners() {
+  rbd_lock_mode_t mode;
+  // A lock has one exclusive owner; a few more slots cover shared locks of other tools.
+  constexpr size_t kMaxOwners = 8;
+  char* owners[kMaxOwners];
+  size_t count = kMaxOwners;
+  const int ret = rbd_lock_get_owners(image_, &mode, owners, &count);
+  if (ret == -ENOENT) return std::vector<std::string>();
+  if (ret < 0) {
+    return RbdErrorToStatus(ret, absl::StrCat("listing the lock owners of RBD image ", name_));
+  }
+  std::vector<std::string> result(owners, owners + count);
+  rbd_lock_get_owners_cleanup(owners, count);
+  return result;
+}
+
+absl::Status RbdImage::RemoveMetadata(absl::string_view key) {
+  const std::string key_string(key);
+  const int ret = rbd_metadata_remove(image_, key_string.c_str());
+  if (ret < 0 && ret != -ENOENT) {
+    return RbdErrorToStatus(
+        ret, absl::StrCat("removing metadata key ", key_string, " of RBD image ", name_));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace blockstore

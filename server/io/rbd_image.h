@@ -119,6 +119,17 @@ class RbdImage {
   // client holds it, librbd asks that client to make the change.
   absl::Status SetMetadata(absl::string_view key, absl::string_view value);
 
+  // Removes `key`; OK if it was not there.
+  absl::Status RemoveMetadata(absl::string_view key);
+
+  // Takes the image's exclusive lock for this client and keeps it until the image is closed:
+  // another client's writes then fail (-EROFS) instead of taking the lock over, as librbd's
+  // cooperative exclusive-lock would let them. FailedPrecondition when another client holds it.
+  absl::Status AcquireExclusiveLock();
+  // The clients holding the image's lock (Ceph client addresses), for messages and fencing;
+  // empty when nobody does.
+  absl::StatusOr<std::vector<std::string>> LockOwners();
+
   // librbd's handle, for RbdBackend. Valid while this object lives.
   rbd_image_t handle() const { return image_; }
 

@@ -15,6 +15,7 @@
 #include "server/io/io_backend_factory.h"
 #include "server/security/listen_address.h"
 #include "server/service/transport_limits.h"
+#include "server/volume/rbd_volume_registry.h"
 
 namespace blockstore {
 namespace {
@@ -51,11 +52,13 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
     const ServerOptions& options, const IoBackendWrapper& wrap_io_backend) {
   RETURN_IF_ERROR(ValidateServerOptions(options));
 
-  std::error_code error;
-  std::filesystem::create_directories(options.data_dir, error);
-  if (error) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("data_dir: cannot create \"", options.data_dir, "\": ", error.message()));
+  if (options.store == "dir") {
+    std::error_code error;
+    std::filesystem::create_directories(options.data_dir, error);
+    if (error) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("data_dir: cannot create \"", options.data_dir, "\": ", error.message()));
+    }
   }
 
   std::unique_ptr<BlockServer> server(new BlockServer());
@@ -63,8 +66,13 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
   if (wrap_io_backend) {
     ASSIGN_OR_RETURN(server->backend_, wrap_io_backend(std::move(server->backend_)));
   }
-  ASSIGN_OR_RETURN(server->registry_,
-                   VolumeRegistry::Open(options.data_dir, options.volume, server->backend_.get()));
+  if (options.store == "rbd") {
+    // Each volume gets an RbdBackend of its own; the server's backend stays unused.
+    ASSIGN_OR_RETURN(server->registry_, RbdVolumeRegistry::Open(options.rbd, options.volume));
+  } else {
+    ASSIGN_OR_RETURN(server->registry_, VolumeRegistry::Open(options.data_dir, options.volume,
+                                                             server->backend_.get()));
+  }
   if (!options.metrics_listen.empty()) {
     ASSIGN_OR_RETURN(
         server->metrics_,
@@ -83,7 +91,8 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
 
   BlockServiceOptions service_options;
   service_options.max_message_bytes = kMaxMessageBytes;
-  service_options.io_backend_name = std::string(server->backend_->Name());
+  service_options.io_backend_name =
+      options.store == "rbd" ? std::string("rbd") : std::string(server->backend_->Name());
   service_options.authorizer = server->authorizer_.get();
   service_options.client_limits = server->client_limits_.get();
   server->service_ = std::make_unique<BlockServiceImpl>(
@@ -123,9 +132,9 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
     health->SetServingStatus(v1::BlockStore::service_full_name(), true);
   }
   server->address_ = BoundAddress(options.listen, port);
-  LOG(INFO) << "blockstored serving " << server->address_ << " data_dir " << options.data_dir
-            << " io_backend " << server->backend_->Name() << " volumes "
-            << server->registry_->List().size();
+  LOG(INFO) << "blockstored serving " << server->address_ << " " << server->registry_->Describe()
+            << " io_backend " << (options.store == "rbd" ? "rbd" : server->backend_->Name())
+            << " volumes " << server->registry_->List().size();
   return server;
 }
 

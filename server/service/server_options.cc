@@ -42,7 +42,16 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   RETURN_IF_ERROR(ValidateAccessControl(options.access, !options.tls.cert_file.empty(),
                                         !options.tls.client_ca_file.empty(),
                                         IsLocalOnlyListen(options.listen)));
-  if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir: empty");
+  if (options.store != "dir" && options.store != "rbd") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store: \"", options.store, "\" is not one of dir, rbd"));
+  }
+  if (options.store == "dir" && options.data_dir.empty()) {
+    return absl::InvalidArgumentError("data_dir: empty");
+  }
+  if (options.store == "rbd" && options.rbd.pool.empty()) {
+    return absl::InvalidArgumentError("rbd_pool: empty");
+  }
   if (options.io_backend != "auto" && options.io_backend != "uring" &&
       options.io_backend != "sync") {
     return absl::InvalidArgumentError(

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "server/io/rbd_image.h"
 #include "server/security/authorizer.h"
 #include "server/security/client_limits.h"
 #include "server/security/server_credentials.h"
@@ -17,13 +18,19 @@ constexpr char kDefaultListen[] = "127.0.0.1:7420";
 constexpr char kDefaultDataDir[] = "data/blockstore";  // relative to the working directory
 constexpr char kDefaultMetricsListen[] = "127.0.0.1:9420";
 constexpr char kDefaultIoBackend[] = "auto";
+constexpr char kDefaultStore[] = "dir";
 
 // Everything blockstored is configured with: main fills it from flags, tests directly.
 struct ServerOptions {
   // gRPC address: "host:port" (port 0 picks a free one) or "unix:/path/to/socket".
   std::string listen = kDefaultListen;
-  // Where volumes live: <data_dir>/<name>.vol and <name>.conf. Created if missing.
+  // Where volumes live: "dir" (files in data_dir) or "rbd" (images of a Ceph pool, `rbd`).
+  std::string store = kDefaultStore;
+  // --store=dir: <data_dir>/<name>.vol, .conf and .state. Created if missing.
   std::string data_dir = kDefaultDataDir;
+  // --store=rbd: the cluster (--ceph_conf), the Ceph client (--ceph_client_id) and the pool
+  // (--rbd_pool).
+  RbdPoolOptions rbd;
   // Prometheus /metrics address "host:port"; empty disables metrics.
   std::string metrics_listen = kDefaultMetricsListen;
   // "auto" (io_uring, else the synchronous backend), "uring" or "sync".

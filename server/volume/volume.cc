@@ -696,18 +696,29 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
   return std::unique_ptr<Volume>(std::move(volume));
 }
 
+absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDevice(int device_fd,
+                                                           const VolumeConfig& config,
+                                                           const VolumeOptions& options,
+                                                           IoBackend* backend, MemoryBudget* budget,
+                                                           uint32_t incarnation) {
+  RETURN_IF_ERROR(ValidateVolumeConfig(config));
+  std::unique_ptr<MemoryBudget> own_budget;
+  if (budget == nullptr) {
+    own_budget = std::make_unique<MemoryBudget>(options.cache_bytes);
+    budget = own_budget.get();
+  }
+  auto volume = std::make_unique<VolumeImpl>(config, options, incarnation, device_fd, absl::nullopt,
+                                             backend, budget, std::move(own_budget));
+  RETURN_IF_ERROR(volume->Start());
+  return std::unique_ptr<Volume>(std::move(volume));
+}
+
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
                                                                   const VolumeConfig& config,
                                                                   const VolumeOptions& options,
                                                                   IoBackend* backend,
                                                                   uint32_t incarnation) {
-  RETURN_IF_ERROR(ValidateVolumeConfig(config));
-  auto budget = std::make_unique<MemoryBudget>(options.cache_bytes);
-  MemoryBudget* raw = budget.get();
-  auto volume = std::make_unique<VolumeImpl>(config, options, incarnation, device_fd, absl::nullopt,
-                                             backend, raw, std::move(budget));
-  RETURN_IF_ERROR(volume->Start());
-  return std::unique_ptr<Volume>(std::move(volume));
+  return OpenVolumeOnDevice(device_fd, config, options, backend, /*budget=*/nullptr, incarnation);
 }
 
 }  // namespace blockstore

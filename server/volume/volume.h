@@ -153,8 +153,17 @@ absl::StatusOr<std::unique_ptr<Volume>> OpenVolume(const std::string& data_path,
                                                    MemoryBudget* budget, bool create,
                                                    uint32_t incarnation = 0);
 
-// A volume on a device the caller owns, such as a FakeIoBackend device token: nothing is
-// opened, sized or closed. For tests of the engine on the fake and faulty backends.
+// A volume on a device the caller owns and `backend` serves: an RBD image (RbdBackend serves one
+// image and ignores `device_fd`, so pass -1), or a FakeIoBackend device token. Nothing is
+// opened, sized or closed here. Pages draw from `budget`, shared by the volumes of a server.
+absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDevice(int device_fd,
+                                                           const VolumeConfig& config,
+                                                           const VolumeOptions& options,
+                                                           IoBackend* backend, MemoryBudget* budget,
+                                                           uint32_t incarnation);
+
+// OpenVolumeOnDevice with a budget of the volume's own (options.cache_bytes). For tests of the
+// engine on the fake and faulty backends.
 absl::StatusOr<std::unique_ptr<Volume>> OpenVolumeOnDeviceForTest(int device_fd,
                                                                   const VolumeConfig& config,
                                                                   const VolumeOptions& options,

@@ -1,0 +1,224 @@
+// --store=rbd end to end, on a real single-node Ceph started by the test (tools/ceph): volumes
+// are RBD images found by any server pointed at the pool, each held by one server's exclusive
+// lock; their config and incarnation live in the image's metadata. Through the registry, and
+// through a real BlockServer on 127.0.0.1 with the C++ client.
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "client/block_client.h"
+#include "gtest/gtest.h"
+#include "server/common/testing/temp_dir.h"
+#include "server/io/rbd_image.h"
+#include "server/io/testing/ceph_cluster.h"
+#include "server/service/block_server.h"
+#include "server/service/server_options.h"
+#include "server/volume/rbd_volume_registry.h"
+
+namespace blockstore {
+namespace {
+
+const CephClusterEnvironment* const ceph = CephClusterEnvironment::Register();
+
+constexpr uint32_t kPage = 4096;
+constexpr uint64_t kVolumeBytes = 4 << 20;
+
+class RbdStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (ceph->skip()) GTEST_SKIP() << ceph->status();
+    ASSERT_TRUE(ceph->status().ok()) << ceph->status();
+    pool_options_.ceph_conf = ceph->cluster().ceph_conf();
+    volume_options_.prefault_cache = false;
+    volume_options_.cache_bytes = 64 << 20;
+    volume_options_.dirty_limit_bytes = 16 << 20;
+    volume_options_.dirty_background_bytes = 8 << 20;
+    // Each test its own names: the cluster is shared by the binary.
+    prefix_ = absl::StrCat(::testing::UnitTest::GetInstance()->current_test_info()->name(), "-");
+    if (prefix_.size() > 40) prefix_ = prefix_.substr(0, 40);
+  }
+
+  std::unique_ptr<VolumeRegistry> OpenRegistry() {
+    absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
+        RbdVolumeRegistry::Open(pool_options_, volume_options_);
+    EXPECT_TRUE(registry.ok()) << registry.status();
+    return registry.ok() ? *std::move(registry) : nullptr;
+  }
+
+  VolumeConfig Config(const std::string& suffix) const {
+    VolumeConfig config;
+    config.name = prefix_ + suffix;
+    config.size_bytes = kVolumeBytes;
+    config.page_size_bytes = kPage;
+    config.block_size_bytes = kPage;
+    return config;
+  }
+
+  static absl::Status WriteSync(Volume& volume, uint64_t page, const std::string& data) {
+    absl::Notification done;
+    absl::Status result;
+    volume.Write(page, 0, data, /*fua=*/false, absl::InfiniteFuture(), [&](absl::Status status) {
+      result = status;
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  }
+
+  static absl::StatusOr<std::string> ReadSync(Volume& volume, uint64_t page) {
+    absl::Notification done;
+    absl::StatusOr<std::string> result;
+    volume.Read(page, [&](absl::StatusOr<absl::string_view> data) {
+      result = data.ok() ? absl::StatusOr<std::string>(std::string(*data))
+                         : absl::StatusOr<std::string>(data.status());
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  }
+
+  RbdPoolOptions pool_options_;
+  VolumeOptions volume_options_;
+  std::string prefix_;
+};
+
+TEST_F(RbdStoreTest, AVolumeIsAnImageThatOutlivesItsServerWithItsDataAndIncarnation) {
+  const VolumeConfig config = Config("v");
+  const std::string page(kPage, 'r');
+  uint32_t incarnation = 0;
+  {
+    std::unique_ptr<VolumeRegistry> registry = OpenRegistry();
+    ASSERT_NE(registry, nullptr);
+    absl::StatusOr<std::shared_ptr<Volume>> volume = registry->Create(config);
+    ASSERT_TRUE(volume.ok()) << volume.status();
+    EXPECT_EQ(registry->Create(config).status().code(), absl::StatusCode::kAlreadyExists);
+    ASSERT_TRUE(WriteSync(**volume, 3, page).ok());
+    incarnation = (*volume)->incarnation();
+    ASSERT_TRUE(registry->StopAndFlushAll().ok());  // a clean stop
+  }
+  {
+    std::unique_ptr<VolumeRegistry> registry = OpenRegistry();
+    ASSERT_NE(registry, nullptr);
+    absl::StatusOr<std::shared_ptr<Volume>> volume = registry->Get(config.name);
+    ASSERT_TRUE(volume.ok()) << volume.status();
+    EXPECT_EQ((*volume)->config().size_bytes, kVolumeBytes);
+    EXPECT_EQ((*volume)->incarnation(), incarnation);  // clean: cursors stay valid
+    absl::StatusOr<std::string> read = ReadSync(**volume, 3);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_EQ(*read, page);
+    // Gone without a shutdown flush: the next server starts a new incarnation.
+  }
+  {
+    std::unique_ptr<VolumeRegistry> registry = OpenRegistry();
+    ASSERT_NE(registry, nullptr);
+    absl::StatusOr<std::shared_ptr<Volume>> volume = registry->Get(config.name);
+    ASSERT_TRUE(volume.ok()) << volume.status();
+    EXPECT_NE((*volume)->incarnation(), incarnation);
+    // librbd removes only a closed image: Delete waits (bounded) for every holder of the
+    // volume to let go, as calls in flight do at once once it is closed.
+    volume = absl::CancelledError("let go");
+    ASSERT_TRUE(registry->Delete(config.name).ok());
+    EXPECT_EQ(registry->Get(config.name).status().code(), absl::StatusCode::kNotFound);
+  }
+  std::unique_ptr<VolumeRegistry> registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_EQ(registry->Get(config.name).status().code(), absl::StatusCode::kNotFound);
+  // The name is free again.
+  ASSERT_TRUE(registry->Create(config).ok());
+  ASSERT_TRUE(registry->Delete(config.name).ok());
+}
+
+TEST_F(RbdStoreTest, ASecondServerDoesNotServeAVolumeTheFirstHolds) {
+  const VolumeConfig config = Config("held");
+  std::unique_ptr<VolumeRegistry> first = OpenRegistry();
+  ASSERT_NE(first, nullptr);
+  absl::StatusOr<std::shared_ptr<Volume>> volume = first->Create(config);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+
+  std::unique_ptr<VolumeRegistry> second = OpenRegistry();
+  ASSERT_NE(second, nullptr);
+  const absl::Status held = second->Get(config.name).status();
+  EXPECT_EQ(held.code(), absl::StatusCode::kFailedPrecondition) << held;
+  EXPECT_TRUE(absl::StrContains(held.message(), "served by another blockstored")) << held;
+  for (const std::shared_ptr<Volume>& listed : second->List()) {
+    EXPECT_NE(listed->config().name, config.name);
+  }
+  // The holder still writes.
+  EXPECT_TRUE(WriteSync(**volume, 0, std::string(kPage, 'h')).ok());
+  volume = absl::CancelledError("let go");
+  ASSERT_TRUE(first->Delete(config.name).ok());
+}
+
+TEST_F(RbdStoreTest, ImagesThatAreNotVolumesAreLeftAloneAndCrashLeftoversRemoved) {
+  absl::StatusOr<std::shared_ptr<RbdPool>> pool = RbdPool::Connect(pool_options_);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  const std::string foreign = prefix_ + "not-ours";
+  const std::string leftover = prefix_ + "cut-short";
+  ASSERT_TRUE((*pool)->CreateImage(foreign, 1 << 20).ok());
+  ASSERT_TRUE((*pool)->CreateImage(leftover, 1 << 20).ok());
+  {
+    absl::StatusOr<std::unique_ptr<RbdImage>> image = (*pool)->OpenImage(leftover);
+    ASSERT_TRUE(image.ok()) << image.status();
+    // A CreateVolume that died after the state and before the config.
+    ASSERT_TRUE((*image)->SetMetadata(kRbdStateKey, "format=1\nincarnation=5\nclean=0\n").ok());
+  }
+  std::unique_ptr<VolumeRegistry> registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_GE(registry->recovery().leftovers_removed, 1u);
+  absl::StatusOr<std::vector<std::string>> images = (*pool)->ListImages();
+  ASSERT_TRUE(images.ok());
+  EXPECT_NE(std::find(images->begin(), images->end(), foreign), images->end());
+  EXPECT_EQ(std::find(images->begin(), images->end(), leftover), images->end());
+  EXPECT_EQ(registry->Get(foreign).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*pool)->RemoveImage(foreign).ok());
+}
+
+TEST_F(RbdStoreTest, BlockstoredServesTheClientFromThePool) {
+  TempDir dir;
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "";
+  options.store = "rbd";
+  options.rbd = pool_options_;
+  options.volume = volume_options_;
+  const std::string name = prefix_ + "served";
+  const std::string data(kPage * 4, 'c');
+  {
+    absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    std::unique_ptr<Client> client = Client::Connect((*server)->address());
+    ASSERT_NE(client, nullptr);
+    absl::StatusOr<v1::VolumeInfo> info = client->CreateVolume(name, kVolumeBytes, kPage, kPage);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->io_backend(), "rbd");
+    ASSERT_TRUE(client->WriteRange(name, 10, data).ok());
+    EXPECT_TRUE(client->Flush(name).ok());
+    ASSERT_TRUE((*server)->Shutdown(absl::Seconds(5)).ok());
+  }
+  absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::unique_ptr<Client> client = Client::Connect((*server)->address());
+  std::string read;
+  ASSERT_TRUE(client
+                  ->ReadPages(name, 10, 4,
+                              [&](uint64_t, absl::string_view page) {
+                                read.append(page.data(), page.size());
+                                return absl::OkStatus();
+                              })
+                  .ok());
+  EXPECT_EQ(read, data);
+  absl::StatusOr<std::vector<v1::VolumeInfo>> listed = client->ListVolumes();
+  ASSERT_TRUE(listed.ok());
+  bool found = false;
+  for (const v1::VolumeInfo& volume : *listed) found |= volume.name() == name;
+  EXPECT_TRUE(found);
+  EXPECT_TRUE(client->DeleteVolume(name).ok());
+}
+
+}  // namespace
+}  // namespace blockstore

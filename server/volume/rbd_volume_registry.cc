@@ -1,0 +1,241 @@
+#include "server/volume/rbd_volume_registry.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "glog/logging.h"
+#include "server/common/status_macros.h"
+#include "server/volume/volume_config.h"
+#include "server/volume/volume_state.h"
+
+namespace blockstore {
+namespace {
+
+// How long Delete waits for calls still holding the closed volume (they end at once with
+// UNAVAILABLE) before it gives up on removing the image: librbd refuses to remove an image
+// that is still open.
+constexpr absl::Duration kDeleteDrainWait = absl::Seconds(10);
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<VolumeRegistry>> RbdVolumeRegistry::Open(
+    const RbdPoolOptions& pool_options, const VolumeOptions& options) {
+  ASSIGN_OR_RETURN(std::shared_ptr<RbdPool> pool, RbdPool::Connect(pool_options));
+  std::unique_ptr<RbdVolumeRegistry> registry(new RbdVolumeRegistry(pool, options));
+  ASSIGN_OR_RETURN(std::vector<std::string> names, pool->ListImages());
+  for (const std::string& name : names) {
+    absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool->OpenImage(name);
+    if (!opened.ok()) {
+      // Removed meanwhile by another server, or damaged: not ours to judge.
+      LOG(WARNING) << "RBD image " << name << " cannot be opened: " << opened.status();
+      continue;
+    }
+    std::shared_ptr<RbdImage> image = *std::move(opened);
+    absl::StatusOr<std::string> config_text = image->GetMetadata(kRbdConfigKey);
+    if (absl::IsNotFound(config_text.status())) {
+      if (image->GetMetadata(kRbdStateKey).ok()) {
+        // A state without a config: a CreateVolume or DeleteVolume that a crash cut short.
+        // Nobody was told the volume exists (or every client was told it is gone).
+        LOG(WARNING) << "removing RBD image " << name
+                     << ": a CreateVolume or DeleteVolume that a crash cut short left it";
+        image.reset();
+        const absl::Status removed = pool->RemoveImage(name);
+        if (removed.ok()) {
+          ++registry->recovery_.leftovers_removed;
+        } else {
+          LOG(WARNING) << "RBD image " << name << " could not be removed: " << removed;
+        }
+      }
+      continue;  // not a blockstore volume
+    }
+    absl::Status status = config_text.status();
+    absl::StatusOr<VolumeConfig> config = absl::UnknownError("unread");
+    if (status.ok()) {
+      config = ParseVolumeConfig(*config_text);
+      status = config.status();
+      if (status.ok() && config->name != name) {
+        status = absl::DataLossError(
+            absl::StrCat("its config names volume ", config->name, ", not ", name));
+      }
+    }
+    if (status.ok()) status = registry->OpenExisting(name, std::move(image), *config);
+    if (absl::IsFailedPrecondition(status)) {
+      LOG(INFO) << "volume " << name << " is served by another blockstored: " << status;
+      absl::MutexLock lock(&registry->mu_);
+      registry->elsewhere_.emplace(name, std::string(status.message()));
+      continue;
+    }
+    if (absl::IsResourceExhausted(status) || absl::IsUnavailable(status)) {
+      // The server or the cluster, not the volume, is short: refuse to start rather than
+      // look as if the volume were gone.
+      return absl::Status(status.code(),
+                          absl::StrCat("cannot open volume ", name, ": ", status.message()));
+    }
+    if (!status.ok()) {
+      // Its image stays as it is for an operator; the other volumes are served.
+      LOG(ERROR) << "volume " << name << " cannot be served: " << status;
+      ++registry->recovery_.volumes_quarantined;
+    }
+  }
+  return std::unique_ptr<VolumeRegistry>(std::move(registry));
+}
+
+std::string RbdVolumeRegistry::Describe() const {
+  return absl::StrCat("rbd pool ", pool_->pool_name());
+}
+
+absl::Status RbdVolumeRegistry::OpenExisting(const std::string& name,
+                                             std::shared_ptr<RbdImage> image,
+                                             const VolumeConfig& config) {
+  absl::Status locked = image->AcquireExclusiveLock();
+  if (!locked.ok()) {
+    absl::StatusOr<std::vector<std::string>> owners = image->LockOwners();
+    if (owners.ok() && !owners->empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("volume: ", name, " is served by another blockstored (Ceph client ",
+                       absl::StrJoin(*owners, ", "), " holds its exclusive lock)"));
+    }
+    return locked;
+  }
+  ASSIGN_OR_RETURN(const uint64_t size_bytes, image->SizeBytes());
+  if (size_bytes != config.size_bytes) {
+    return absl::DataLossError(absl::StrCat("RBD image ", name, " is ", size_bytes,
+                                            " bytes, its config says ", config.size_bytes));
+  }
+  absl::StatusOr<std::string> state_text = image->GetMetadata(kRbdStateKey);
+  absl::StatusOr<VolumeState> stored = state_text.ok()
+                                           ? ParseVolumeState(*state_text)
+                                           : absl::StatusOr<VolumeState>(state_text.status());
+  {
+    absl::MutexLock lock(&mu_);
+    images_[name] = image;
+  }
+  absl::StatusOr<VolumeState> state = BeginIncarnation(name, stored);
+  absl::StatusOr<std::shared_ptr<Volume>> volume =
+      state.ok() ? StartVolume(image, config, state->incarnation)
+                 : absl::StatusOr<std::shared_ptr<Volume>>(state.status());
+  if (!volume.ok()) {
+    absl::MutexLock lock(&mu_);
+    images_.erase(name);
+    return volume.status();
+  }
+  LOG(INFO) << "volume " << name << " opened from " << Describe() << ": " << config.size_bytes
+            << " bytes, page " << config.page_size_bytes << ", block " << config.block_size_bytes
+            << ", incarnation " << state->incarnation;
+  Adopt(name, *std::move(volume));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::StartVolume(
+    std::shared_ptr<RbdImage> image, const VolumeConfig& config, uint32_t incarnation) {
+  ASSIGN_OR_RETURN(std::unique_ptr<RbdBackend> owned,
+                   RbdBackend::Create(std::move(image), RbdBackend::Options()));
+  std::shared_ptr<RbdBackend> backend(std::move(owned));
+  ASSIGN_OR_RETURN(std::unique_ptr<Volume> volume,
+                   OpenVolumeOnDevice(/*device_fd=*/-1, config, options(), backend.get(), budget(),
+                                      incarnation));
+  // The backend lives as long as the volume: a call that raced Close may still reach it, and
+  // then finds it shut down rather than freed.
+  return std::shared_ptr<Volume>(volume.release(), [backend](Volume* v) {
+    delete v;
+    backend->Shutdown();
+  });
+}
+
+absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const VolumeConfig& config,
+                                                                        const VolumeState& state) {
+  // The image, its state, then its config: a volume exists once its config is set.
+  RETURN_IF_ERROR(pool_->CreateImage(config.name, config.size_bytes));
+  auto undo = [this, &config](absl::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      images_.erase(config.name);
+    }
+    const absl::Status removed = pool_->RemoveImage(config.name);
+    if (!removed.ok()) {
+      LOG(ERROR) << "RBD image " << config.name << " of a failed CreateVolume stays: " << removed;
+    }
+    return status;
+  };
+  absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(config.name);
+  if (!opened.ok()) return undo(opened.status());
+  std::shared_ptr<RbdImage> image = *std::move(opened);
+  absl::Status status = image->AcquireExclusiveLock();
+  if (status.ok()) status = image->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
+  if (!status.ok()) {
+    image.reset();
+    return undo(status);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    images_[config.name] = image;
+  }
+  absl::StatusOr<std::shared_ptr<Volume>> volume = StartVolume(image, config, state.incarnation);
+  if (volume.ok()) {
+    status = image->SetMetadata(kRbdConfigKey, SerializeVolumeConfig(config));
+    if (!status.ok()) (*volume)->Close();
+  } else {
+    status = volume.status();
+  }
+  if (!status.ok()) {
+    volume = absl::UnknownError("undone");
+    image.reset();
+    return undo(status);
+  }
+  LOG(INFO) << "volume " << config.name << " created in " << Describe() << ": " << config.size_bytes
+            << " bytes, page " << config.page_size_bytes << ", block " << config.block_size_bytes;
+  return volume;
+}
+
+absl::Status RbdVolumeRegistry::DeleteStored(const std::string& name,
+                                             std::shared_ptr<Volume> volume) {
+  std::shared_ptr<RbdImage> image = ImageOf(name);
+  // The config first: once it is gone the volume is gone for every server, and a crash before
+  // the image is removed leaves an image that the next open removes.
+  if (image != nullptr) RETURN_IF_ERROR(image->RemoveMetadata(kRbdConfigKey));
+  // librbd removes only a closed image: the volume (whose backend holds the image) must go.
+  const absl::Time give_up = absl::Now() + kDeleteDrainWait;
+  while (volume.use_count() > 1 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  if (volume.use_count() > 1) {
+    return absl::UnavailableError(
+        absl::StrCat("volume: ", name,
+                     " is gone, but calls still hold it; its RBD image stays until the "
+                     "next start removes it"));
+  }
+  volume.reset();
+  image.reset();
+  {
+    absl::MutexLock lock(&mu_);
+    images_.erase(name);
+  }
+  return pool_->RemoveImage(name);
+}
+
+absl::Status RbdVolumeRegistry::WriteState(const std::string& name, const VolumeState& state) {
+  std::shared_ptr<RbdImage> image = ImageOf(name);
+  if (image == nullptr) {
+    return absl::InternalError(absl::StrCat("volume ", name, " has no open RBD image"));
+  }
+  return image->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
+}
+
+absl::Status RbdVolumeRegistry::NotServedHere(const std::string& name) const {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = elsewhere_.find(name);
+    if (it != elsewhere_.end()) return absl::FailedPreconditionError(it->second);
+  }
+  return VolumeRegistry::NotServedHere(name);
+}
+
+std::shared_ptr<RbdImage> RbdVolumeRegistry::ImageOf(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = images_.find(name);
+  return it == images_.end() ? nullptr : it->second;
+}
+
+}  // namespace blockstore

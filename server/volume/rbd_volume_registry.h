@@ -1,0 +1,79 @@
+#ifndef BLOCKSTORE_SERVER_VOLUME_RBD_VOLUME_REGISTRY_H_
+#define BLOCKSTORE_SERVER_VOLUME_RBD_VOLUME_REGISTRY_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/io/rbd_backend.h"
+#include "server/io/rbd_image.h"
+#include "server/volume/volume_registry.h"
+
+namespace blockstore {
+
+// The volumes of one Ceph RBD pool (--store=rbd; docs/scale-out.md). A volume is an RBD image of
+// the same name, created with the exclusive-lock feature. Its VolumeConfig and VolumeState are
+// the image's metadata (`blockstore.config`, `blockstore.state`), so any blockstored pointed at
+// the pool finds every volume; the config is set last by Create and removed first by Delete, as
+// the .conf file is in a data directory, and an image with a state but no config is what a crash
+// left of a Create or a Delete (removed at open). Images without either key are not blockstore's
+// and are left alone.
+//
+// Each volume has its own RbdBackend (librbd's cache off: the page cache above is the cache) and
+// holds its image's exclusive lock while this server serves it (RbdImage::AcquireExclusiveLock):
+// a second server finds the image locked and does not serve it; Get answers FAILED_PRECONDITION
+// naming the lock's holder.
+//
+// Not yet (issue 12): a volume whose owner died is taken over only by restarting a server after
+// its lock was broken; fencing (blocklist, then break), LocateVolume and clients that follow the
+// owner come next.
+//
+// Thread-safe.
+class RbdVolumeRegistry final : public VolumeRegistry {
+ public:
+  // Connects to the pool and opens every blockstore volume in it whose lock it can take.
+  static absl::StatusOr<std::unique_ptr<VolumeRegistry>> Open(const RbdPoolOptions& pool,
+                                                              const VolumeOptions& options);
+
+  std::string Describe() const override;
+
+ private:
+  RbdVolumeRegistry(std::shared_ptr<RbdPool> pool, const VolumeOptions& options)
+      : VolumeRegistry(options), pool_(std::move(pool)) {}
+
+  // Opens image `name` (locked, `config` read) as a served volume. FailedPrecondition when
+  // another server holds its lock.
+  absl::Status OpenExisting(const std::string& name, std::shared_ptr<RbdImage> image,
+                            const VolumeConfig& config);
+  // The volume over `image`, its own backend kept alive as long as the volume is.
+  absl::StatusOr<std::shared_ptr<Volume>> StartVolume(std::shared_ptr<RbdImage> image,
+                                                      const VolumeConfig& config,
+                                                      uint32_t incarnation);
+
+  absl::StatusOr<std::shared_ptr<Volume>> CreateStored(const VolumeConfig& config,
+                                                       const VolumeState& state) override;
+  absl::Status DeleteStored(const std::string& name, std::shared_ptr<Volume> volume) override;
+  absl::Status WriteState(const std::string& name, const VolumeState& state) override;
+  absl::Status NotServedHere(const std::string& name) const override;
+
+  std::shared_ptr<RbdImage> ImageOf(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  const std::shared_ptr<RbdPool> pool_;
+  mutable absl::Mutex mu_;
+  // The images of the volumes served here (for their state metadata).
+  std::map<std::string, std::shared_ptr<RbdImage>> images_ ABSL_GUARDED_BY(mu_);
+  // Volumes of the pool that another server holds: why they are not served here.
+  std::map<std::string, std::string> elsewhere_ ABSL_GUARDED_BY(mu_);
+};
+
+// The image metadata keys of a volume.
+constexpr char kRbdConfigKey[] = "blockstore.config";
+constexpr char kRbdStateKey[] = "blockstore.state";
+
+}  // namespace blockstore
+
+#endif  // BLOCKSTORE_SERVER_VOLUME_RBD_VOLUME_REGISTRY_H_
