@@ -197,7 +197,15 @@ TEST_F(RbdBackendTest, ManyRequestsInFlightCompleteExactlyOnceEachOnTheCompletio
   for (const std::thread::id& submitter : submitter_ids) EXPECT_NE(completion_thread, submitter);
   EXPECT_NE(completion_thread, std::this_thread::get_id());
 
-  const RbdBackend::Stats stats = backend->GetStats();
+  // The counters move after Complete() returns (requests_completed) and after the batch it was
+  // in (inflight): the flush's waiter can read them a moment before they do.
+  RbdBackend::Stats stats = backend->GetStats();
+  const absl::Time settle_by = absl::Now() + absl::Seconds(10);
+  while ((stats.requests_completed != writes.size() + 1 || stats.inflight != 0) &&
+         absl::Now() < settle_by) {
+    absl::SleepFor(absl::Milliseconds(1));
+    stats = backend->GetStats();
+  }
   EXPECT_EQ(stats.requests_submitted, writes.size() + 1);
   EXPECT_EQ(stats.requests_completed, writes.size() + 1);
   EXPECT_EQ(stats.inflight, 0u);

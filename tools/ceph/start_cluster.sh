@@ -123,6 +123,11 @@ mon warn on insecure global id reclaim allowed = false
 mon data avail warn = 2
 mon data avail crit = 1
 
+[client]
+# Every client (each test's librados, each ceph command) is client.admin: one socket path each,
+# or all but the first print a bind error.
+admin socket = $dir/run/\$name.\$pid.asok
+
 [osd]
 osd objectstore = bluestore
 # The block file must not be called "block" inside the OSD's directory: mkfs makes a symlink of
