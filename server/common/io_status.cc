@@ -16,7 +16,18 @@ absl::Status DeviceError(int err, std::string message) {
     case EDQUOT:
       return absl::ResourceExhaustedError(message);
     case ESHUTDOWN:
+    // The device cannot be reached (a lost or partitioned Ceph cluster): nothing says the data
+    // is gone, and a retry may reach it.
+    case ETIMEDOUT:
+    case ENOTCONN:
+    case ECONNREFUSED:
+    case EHOSTUNREACH:
       return absl::UnavailableError(message);
+    case EKEYREVOKED:  // kErrnoFenced (server/io/io_request.h)
+      return absl::FailedPreconditionError(
+          absl::StrCat(message,
+                       "; this server may no longer write the volume (fenced, or another server "
+                       "holds it)"));
     default:
       // EIO, and every other way a device can fail a request (EAGAIN after the retries, ENXIO,
       // EROFS, EINVAL, ...): the data did not get there, which the contract calls DATA_LOSS.
@@ -43,6 +54,10 @@ int StatusToErrno(const absl::Status& status) {
       return 0;
     case absl::StatusCode::kResourceExhausted:
       return ENOSPC;
+    case absl::StatusCode::kUnavailable:
+      return ETIMEDOUT;
+    case absl::StatusCode::kFailedPrecondition:
+      return EKEYREVOKED;
     default:
       return EIO;
   }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace blockstore {
@@ -16,6 +17,14 @@ TEST(IoStatusTest, MapsErrnoToTheCodesClientsSee) {
     EXPECT_EQ(IoResultToStatus(-err, "write", 7).code(), absl::StatusCode::kDataLoss) << err;
   }
   EXPECT_EQ(IoResultToStatus(-ESHUTDOWN, "write", 7).code(), absl::StatusCode::kUnavailable);
+  // A device that cannot be reached (a lost Ceph cluster) may come back: UNAVAILABLE.
+  for (int err : {ETIMEDOUT, ENOTCONN, ECONNREFUSED, EHOSTUNREACH}) {
+    EXPECT_EQ(IoResultToStatus(-err, "write", 7).code(), absl::StatusCode::kUnavailable) << err;
+  }
+  // A server fenced or robbed of the device's lock (kErrnoFenced) may not write it at all.
+  const absl::Status fenced = IoResultToStatus(-EKEYREVOKED, "write", 7);
+  EXPECT_EQ(fenced.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(fenced.message(), "may no longer write the volume")) << fenced;
 }
 
 TEST(IoStatusTest, FileErrorsUseTheDocumentedCodes) {
@@ -46,6 +55,8 @@ TEST(IoStatusTest, AnErrorWithoutItsBlockNamesNoBlock) {
 TEST(IoStatusTest, StatusToErrnoInvertsTheMapping) {
   EXPECT_EQ(StatusToErrno(IoResultToStatus(-EIO, "w", 0)), EIO);
   EXPECT_EQ(StatusToErrno(IoResultToStatus(-ENOSPC, "w", 0)), ENOSPC);
+  EXPECT_EQ(StatusToErrno(IoResultToStatus(-ETIMEDOUT, "w", 0)), ETIMEDOUT);
+  EXPECT_EQ(StatusToErrno(IoResultToStatus(-EKEYREVOKED, "w", 0)), EKEYREVOKED);
   EXPECT_EQ(StatusToErrno(absl::OkStatus()), 0);
 }
 

@@ -3,6 +3,7 @@
 
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstdint>
 
 namespace blockstore {
@@ -44,6 +45,13 @@ class IoRequest {
 // saying "again" fails the request instead of spinning the completion thread. The one cap for
 // bios, reads and device flushes alike.
 constexpr int kMaxEagainRetries = 1000;
+
+// The errno a backend completes a request with when this server may no longer write the device
+// at all: it was fenced (a Ceph client blocklisted by a failover) or another server took the
+// device's exclusive lock. A backend translates its own way of saying so (librbd: -ESHUTDOWN,
+// -EROFS) into this one, because ESHUTDOWN already means "the backend is stopping" above it;
+// the volume layer answers FAILED_PRECONDITION (server/common/io_status.h).
+constexpr int kErrnoFenced = EKEYREVOKED;
 
 // Total bytes an iovec array describes.
 inline uint64_t IovecBytes(const iovec* iov, int count) {

@@ -116,7 +116,10 @@ void RbdBackend::OnAioComplete(rbd_completion_t completion, void* arg) {
   auto* op = static_cast<Op*>(arg);
   const ssize_t ret = rbd_aio_get_return_value(completion);
   rbd_aio_release(completion);
-  if (ret < 0) {
+  if (ret == -ESHUTDOWN || ret == -EROFS) {
+    // Blocklisted, or the image's lock is another client's: fenced (see kErrnoFenced).
+    op->res = -kErrnoFenced;
+  } else if (ret < 0) {
     op->res = static_cast<int32_t>(ret);
   } else if (op->request->op == IoOp::kWritev) {
     // librbd completes a whole write or fails it (its return value is 0): report the bytes,

@@ -31,7 +31,8 @@ namespace blockstore {
 // Kernel analogue: the rbd block driver (drivers/block/rbd.c) under submit_bio.
 //
 // Results, as the IoRequest contract wants them: bytes transferred for reads and writes, 0 for
-// a flush, or librbd's negative errno unchanged; the layer above maps errnos to statuses. A
+// a flush, or librbd's negative errno, unchanged except that being fenced (-ESHUTDOWN,
+// -EROFS below) becomes -kErrnoFenced; the layer above maps errnos to statuses. A
 // read that reaches past the end of the image is short. The errnos Ceph gives for failures of
 // the cluster (RbdErrorToStatus lists the statuses they become):
 //   -ETIMEDOUT  no OSD answered within RbdPoolOptions::op_timeout: the cluster is lost or

@@ -284,10 +284,10 @@ TEST_F(RbdBackendTest, CompleteResubmitsFromTheCompletionThreadWithoutBlocking) 
 }
 
 // Method: a write through one connection; then a second connection blocklists the first (as a
-// failover fences a dead owner). The first's writes fail with Ceph's EBLOCKLISTED, which is
-// ESHUTDOWN on Linux, as soon as the OSD has the new OSD map (the monitors push it within
-// moments; bounded wait), and from then on every write does.
-TEST_F(RbdBackendTest, BlocklistedClientsWritesFailWithEshutdown) {
+// failover fences a dead owner). The first's writes fail with Ceph's EBLOCKLISTED (ESHUTDOWN on
+// Linux), which the backend reports as -kErrnoFenced, as soon as the OSD has the new OSD map
+// (the monitors push it within moments; bounded wait), and from then on every write does.
+TEST_F(RbdBackendTest, BlocklistedClientsWritesFailAsFenced) {
   RbdBackend* backend = CreateBackend();
   AlignedBuffer data(kBlockBytes);
   RecordingRequest before(IoOp::kWritev, -1, 0, {data.Iovec(0, kBlockBytes)});
@@ -310,14 +310,13 @@ TEST_F(RbdBackendTest, BlocklistedClientsWritesFailWithEshutdown) {
       absl::SleepFor(absl::Milliseconds(100));
     }
   }
-  EXPECT_EQ(res, -ESHUTDOWN) << "blocklisted " << *address;
+  EXPECT_EQ(res, -kErrnoFenced) << "blocklisted " << *address;
   RecordingRequest again(IoOp::kWritev, -1, 2 * kBlockBytes, {data.Iovec(0, kBlockBytes)});
-  EXPECT_EQ(Run(backend, &again), -ESHUTDOWN);
+  EXPECT_EQ(Run(backend, &again), -kErrnoFenced);
   RecordingRequest flush(IoOp::kFdatasync, -1, 0, {});
   const int32_t flush_res = Run(backend, &flush);
   LOG(INFO) << accepted_after_fence << " writes accepted after the blocklist entry; then a flush "
             << "gave " << flush_res;
-  EXPECT_EQ(-ESHUTDOWN, -108);
   // The fenced connection cannot remove the image: the fencer does, in TearDown().
   backend_.reset();
   image_.reset();
@@ -326,8 +325,9 @@ TEST_F(RbdBackendTest, BlocklistedClientsWritesFailWithEshutdown) {
 
 // Method: a second connection opens the image and takes its exclusive lock explicitly
 // (rbd_lock_acquire, as an owning server will), which makes librbd refuse to hand the lock over;
-// this backend's writes then fail with -EROFS instead of taking the lock back.
-TEST_F(RbdBackendTest, WriteWhileAnotherClientOwnsTheLockFailsWithErofs) {
+// this backend's writes then fail (librbd's -EROFS, reported as -kErrnoFenced) instead of
+// taking the lock back.
+TEST_F(RbdBackendTest, WriteWhileAnotherClientOwnsTheLockFailsAsFenced) {
   RbdBackend* backend = CreateBackend();
   AlignedBuffer data(kBlockBytes);
   RecordingRequest before(IoOp::kWritev, -1, 0, {data.Iovec(0, kBlockBytes)});
@@ -340,7 +340,7 @@ TEST_F(RbdBackendTest, WriteWhileAnotherClientOwnsTheLockFailsWithErofs) {
   ASSERT_EQ(rbd_lock_acquire((*owner)->handle(), RBD_LOCK_MODE_EXCLUSIVE), 0);
 
   RecordingRequest after(IoOp::kWritev, -1, kBlockBytes, {data.Iovec(0, kBlockBytes)});
-  EXPECT_EQ(Run(backend, &after), -EROFS);
+  EXPECT_EQ(Run(backend, &after), -kErrnoFenced);
   AlignedBuffer read(kBlockBytes);
   RecordingRequest readv(IoOp::kReadv, -1, 0, {read.Iovec(0, kBlockBytes)});
   EXPECT_EQ(Run(backend, &readv), static_cast<int32_t>(kBlockBytes)) << "reads need no lock";
