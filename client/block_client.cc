@@ -519,6 +519,17 @@ absl::StatusOr<v1::VolumeInfo> Client::GetVolumeInfo(const std::string& volume) 
   return info;
 }
 
+absl::StatusOr<v1::LocateVolumeResponse> Client::LocateVolume(const std::string& volume) {
+  v1::LocateVolumeRequest request;
+  request.set_volume(volume);
+  v1::LocateVolumeResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  absl::Status status = FromGrpcStatus(stub_->LocateVolume(&context, request, &response));
+  if (!status.ok()) return status;
+  return response;
+}
+
 absl::Status Client::WritePage(const std::string& volume, uint64_t page_index,
                                uint32_t offset_bytes, absl::string_view data, bool fua) {
   (void)ErrorCursor(volume);  // sample on first use; a failure shows up as the write's error

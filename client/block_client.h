@@ -225,6 +225,8 @@ class Client {
   absl::Status DeleteVolume(const std::string& name);
   absl::StatusOr<std::vector<v1::VolumeInfo>> ListVolumes();
   absl::StatusOr<v1::VolumeInfo> GetVolumeInfo(const std::string& volume);
+  // Which server serves `volume` (its address), and whether it is the one this client talks to.
+  absl::StatusOr<v1::LocateVolumeResponse> LocateVolume(const std::string& volume);
 
   absl::Status WritePage(const std::string& volume, uint64_t page_index, uint32_t offset_bytes,
                          absl::string_view data, bool fua = false);

@@ -30,6 +30,11 @@ ABSL_FLAG(std::string, rbd_pool, "rbd", "--store=rbd: the pool whose images are 
 ABSL_FLAG(std::string, ceph_client_id, "admin",
           "--store=rbd: the Ceph client to connect as (admin is client.admin; its keyring from "
           "ceph.conf)");
+ABSL_FLAG(std::string, advertise_address, "",
+          "host:port other servers and clients are told to dial for this server's volumes "
+          "(LocateVolume; the owner named when another server is asked for a volume this one "
+          "holds, --store=rbd). Empty: the bound --listen address, with 0.0.0.0 or [::] "
+          "replaced by this machine's host name (in Kubernetes, give the pod's stable DNS name)");
 ABSL_FLAG(std::string, data_dir, blockstore::kDefaultDataDir,
           "directory of the volumes (relative to the working directory unless absolute); "
           "created if missing");
@@ -114,6 +119,7 @@ ServerOptions ServerOptionsFromFlags() {
   ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.store = absl::GetFlag(FLAGS_store);
+  options.advertise_address = absl::GetFlag(FLAGS_advertise_address);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.rbd.ceph_conf = absl::GetFlag(FLAGS_ceph_conf);
   options.rbd.pool = absl::GetFlag(FLAGS_rbd_pool);

@@ -57,6 +57,8 @@ Commands:
   delete NAME
   list                           one line per volume: name size page_size block_size dirty_pages
   info NAME                      key=value lines
+  locate NAME                    the address of the server serving NAME, and `here` or
+                                 `elsewhere` (volumes in Ceph: docs/scale-out.md)
   write NAME FIRST_PAGE [FILE]   FILE (or stdin when absent or "-") into pages FIRST_PAGE..;
                                  a last partial block is padded with zeros
   read NAME FIRST_PAGE COUNT [FILE]   COUNT whole pages into FILE (or stdout)
@@ -183,6 +185,15 @@ int Info(Client& client, const std::vector<std::string>& args) {
   absl::StatusOr<v1::VolumeInfo> info = client.GetVolumeInfo(args[0]);
   if (!info.ok()) return Fail("info", info.status());
   PrintInfo(*info);
+  return kExitOk;
+}
+
+int Locate(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("locate takes NAME");
+  absl::StatusOr<v1::LocateVolumeResponse> located = client.LocateVolume(args[0]);
+  if (!located.ok()) return Fail("locate", located.status());
+  std::printf("%s %s\n", located->owner().empty() ? "-" : located->owner().c_str(),
+              located->served_here() ? "here" : "elsewhere");
   return kExitOk;
 }
 
@@ -340,6 +351,7 @@ int main(int argc, char** argv) {
   if (command == "delete") return blockstore::Delete(*client, args);
   if (command == "list") return blockstore::List(*client, args);
   if (command == "info") return blockstore::Info(*client, args);
+  if (command == "locate") return blockstore::Locate(*client, args);
   if (command == "write") return blockstore::Write(*client, args);
   if (command == "read") return blockstore::Read(*client, args);
   if (command == "flush") return blockstore::Flush(*client, args);

@@ -236,7 +236,7 @@ class PythonClientTest(unittest.TestCase):
         methods = {m.name for m in ours[0].service[0].method}
         self.assertEqual(methods, {"CreateVolume", "DeleteVolume", "ListVolumes", "GetVolumeInfo",
                                    "WritePage", "WritePages", "WritePageBatches", "ReadPage",
-                                   "ReadPages", "Flush"})
+                                   "ReadPages", "Flush", "LocateVolume"})
 
 
 class SecurePythonClientTest(unittest.TestCase):

@@ -140,18 +140,46 @@ TEST_F(RbdStoreTest, ASecondServerDoesNotServeAVolumeTheFirstHolds) {
   absl::StatusOr<std::shared_ptr<Volume>> volume = first->Create(config);
   ASSERT_TRUE(volume.ok()) << volume.status();
 
+  first->SetAdvertisedAddress("first.test:7420");
+
   std::unique_ptr<VolumeRegistry> second = OpenRegistry();
   ASSERT_NE(second, nullptr);
+  second->SetAdvertisedAddress("second.test:7420");
   const absl::Status held = second->Get(config.name).status();
   EXPECT_EQ(held.code(), absl::StatusCode::kFailedPrecondition) << held;
-  EXPECT_TRUE(absl::StrContains(held.message(), "served by another blockstored")) << held;
+  EXPECT_TRUE(absl::StrContains(held.message(), "served by blockstored at first.test:7420"))
+      << held;
+  absl::StatusOr<VolumeRegistry::Location> location = second->Locate(config.name);
+  ASSERT_TRUE(location.ok()) << location.status();
+  EXPECT_EQ(location->owner, "first.test:7420");
+  EXPECT_FALSE(location->served_here);
+  location = first->Locate(config.name);
+  ASSERT_TRUE(location.ok()) << location.status();
+  EXPECT_EQ(location->owner, "first.test:7420");
+  EXPECT_TRUE(location->served_here);
   for (const std::shared_ptr<Volume>& listed : second->List()) {
     EXPECT_NE(listed->config().name, config.name);
   }
   // The holder still writes.
   EXPECT_TRUE(WriteSync(**volume, 0, std::string(kPage, 'h')).ok());
+
+  // A volume created by another server after this one started is opened on first use.
+  const VolumeConfig later = Config("later");
+  ASSERT_TRUE(first->Create(later).ok());
+  ASSERT_TRUE(first->StopAndFlushAll().ok());
   volume = absl::CancelledError("let go");
-  ASSERT_TRUE(first->Delete(config.name).ok());
+  first.reset();  // a clean stop releases both locks
+  absl::StatusOr<std::shared_ptr<Volume>> taken = second->Get(later.name);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  absl::StatusOr<std::string> read = ReadSync(**taken, 0);
+  ASSERT_TRUE(read.ok()) << read.status();
+  location = second->Locate(config.name);  // released by the first: the second takes it
+  ASSERT_TRUE(location.ok()) << location.status();
+  EXPECT_TRUE(location->served_here);
+  EXPECT_EQ(location->owner, "second.test:7420");
+  taken = absl::CancelledError("let go");
+  ASSERT_TRUE(second->Delete(later.name).ok());
+  ASSERT_TRUE(second->Delete(config.name).ok());
 }
 
 TEST_F(RbdStoreTest, ImagesThatAreNotVolumesAreLeftAloneAndCrashLeftoversRemoved) {
@@ -218,6 +246,55 @@ TEST_F(RbdStoreTest, BlockstoredServesTheClientFromThePool) {
   for (const v1::VolumeInfo& volume : *listed) found |= volume.name() == name;
   EXPECT_TRUE(found);
   EXPECT_TRUE(client->DeleteVolume(name).ok());
+}
+
+TEST_F(RbdStoreTest, AServerAskedForAVolumeAnotherHoldsNamesTheOwner) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = "";
+  options.store = "rbd";
+  options.rbd = pool_options_;
+  options.volume = volume_options_;
+  absl::StatusOr<std::unique_ptr<BlockServer>> a = BlockServer::Start(options);
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<std::unique_ptr<BlockServer>> b = BlockServer::Start(options);
+  ASSERT_TRUE(b.ok()) << b.status();
+  const std::string name = prefix_ + "owned";
+  std::unique_ptr<Client> to_a = Client::Connect((*a)->address());
+  std::unique_ptr<Client> to_b = Client::Connect((*b)->address());
+  ASSERT_TRUE(to_a->CreateVolume(name, kVolumeBytes, kPage, kPage).ok());
+
+  // Any call to B: FAILED_PRECONDITION, the owner in the message and the trailer.
+  grpc::ClientContext context;
+  v1::GetVolumeInfoRequest request;
+  request.set_volume(name);
+  v1::VolumeInfo info;
+  const grpc::Status refused = to_b->stub()->GetVolumeInfo(&context, request, &info);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), (*a)->address()))
+      << refused.error_message();
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto owner = trailers.find("blockstore-owner");
+  ASSERT_NE(owner, trailers.end());
+  EXPECT_EQ(std::string(owner->second.data(), owner->second.size()), (*a)->address());
+
+  absl::StatusOr<v1::LocateVolumeResponse> located = to_b->LocateVolume(name);
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_EQ(located->owner(), (*a)->address());
+  EXPECT_FALSE(located->served_here());
+  located = to_a->LocateVolume(name);
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_TRUE(located->served_here());
+  EXPECT_EQ(to_b->LocateVolume(prefix_ + "none").status().code(), absl::StatusCode::kNotFound);
+
+  // SIGTERM's path: A flushes and lets go; B then serves the volume when asked.
+  ASSERT_TRUE((*a)->Shutdown(absl::Seconds(5)).ok());
+  a->reset();
+  located = to_b->LocateVolume(name);
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_TRUE(located->served_here());
+  EXPECT_EQ(located->owner(), (*b)->address());
+  EXPECT_TRUE(to_b->DeleteVolume(name).ok());
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ enum class RpcMethod : uint8_t {
   kReadPage,
   kReadPages,
   kFlush,
+  kLocateVolume,
   kCount
 };
 const char* RpcMethodName(RpcMethod method);  // "WritePage", ...

@@ -1,5 +1,7 @@
 #include "server/service/block_server.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
@@ -132,6 +134,13 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
     health->SetServingStatus(v1::BlockStore::service_full_name(), true);
   }
   server->address_ = BoundAddress(options.listen, port);
+  std::string advertised = options.advertise_address;
+  if (advertised.empty()) {
+    char hostname[256] = {};
+    ::gethostname(hostname, sizeof(hostname) - 1);
+    advertised = DefaultAdvertiseAddress(server->address_, hostname);
+  }
+  server->registry_->SetAdvertisedAddress(advertised);
   LOG(INFO) << "blockstored serving " << server->address_ << " " << server->registry_->Describe()
             << " io_backend " << (options.store == "rbd" ? "rbd" : server->backend_->Name())
             << " volumes " << server->registry_->List().size();

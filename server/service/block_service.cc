@@ -23,6 +23,20 @@ namespace {
 // gRPC's retry policy reads a server's pushback (how long to wait) from this trailer.
 constexpr char kRetryPushbackTrailer[] = "grpc-retry-pushback-ms";
 
+// Where a volume held by another server is (docs/scale-out.md): its address.
+constexpr char kOwnerTrailer[] = "blockstore-owner";
+
+// The trailing metadata a refusal carries for the client to act on: a per-client limit's retry
+// hint, where gRPC's retry policy looks for it; the owner of a volume held by another server.
+void AddTrailers(const absl::Status& status, grpc::CallbackServerContext* context) {
+  if (absl::optional<absl::Cord> retry = status.GetPayload(kRetryAfterPayload)) {
+    context->AddTrailingMetadata(kRetryPushbackTrailer, std::string(*retry));
+  }
+  if (absl::optional<absl::Cord> owner = status.GetPayload(kOwnerPayload)) {
+    context->AddTrailingMetadata(kOwnerTrailer, std::string(*owner));
+  }
+}
+
 // Volume creations and deletions that may wait for the control thread.
 constexpr size_t kControlQueueMax = 64;
 
@@ -51,9 +65,7 @@ class UnaryCall : public grpc::ServerUnaryReactor {
     }
     state_->ObserveRpc(method_, status.code(), start_);
     // A per-client limit's hint, where gRPC's retry policy looks for it.
-    if (absl::optional<absl::Cord> retry = status.GetPayload(kRetryAfterPayload)) {
-      context_->AddTrailingMetadata(kRetryPushbackTrailer, std::string(*retry));
-    }
+    AddTrailers(status, context_);
     Finish(ToGrpcStatus(status));
   }
   void OnDone() override { delete this; }
@@ -107,10 +119,12 @@ bool AdmitUnary(const ServiceState& state, grpc::CallbackServerContext* context,
 template <typename Reactor>
 class FailedStream : public Reactor {
  public:
-  FailedStream(const ServiceState* state, RpcMethod method, const absl::Status& status)
+  FailedStream(const ServiceState* state, RpcMethod method, grpc::CallbackServerContext* context,
+               const absl::Status& status)
       : state_(state) {
     state_->UnaryCallStarted();  // counted as a call until deleted, like a unary call
     state_->ObserveRpc(method, status.code(), absl::Now());
+    AddTrailers(status, context);
     this->Finish(ToGrpcStatus(status));
   }
   ~FailedStream() override { state_->UnaryCallEnded(); }
@@ -271,7 +285,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::W
       access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
   if (!slot.ok()) {
     return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
-        &state_, RpcMethod::kWritePages, slot.status());
+        &state_, RpcMethod::kWritePages, context, slot.status());
   }
   return new WritePagesReactor(&state_, *std::move(access), *std::move(slot), context);
 }
@@ -283,7 +297,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::W
       access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
   if (!slot.ok()) {
     return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
-        &state_, RpcMethod::kWritePageBatches, slot.status());
+        &state_, RpcMethod::kWritePageBatches, context, slot.status());
   }
   return new WritePageBatchesReactor(&state_, *std::move(access), *std::move(slot), context);
 }
@@ -336,10 +350,34 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::ReadPages(
   }
   if (!status.ok()) {
     return new FailedStream<grpc::ServerWriteReactor<grpc::ByteBuffer>>(
-        &state_, RpcMethod::kReadPages, status);
+        &state_, RpcMethod::kReadPages, context, status);
   }
   return new ReadPagesReactor(&state_, *std::move(slot), *std::move(volume),
                               request->first_page_index(), request->page_count());
+}
+
+grpc::ServerUnaryReactor* BlockServiceImpl::LocateVolume(grpc::CallbackServerContext* context,
+                                                         const grpc::ByteBuffer* raw_request,
+                                                         grpc::ByteBuffer* raw_response) {
+  auto* call = new RawUnaryCall<v1::LocateVolumeRequest, v1::LocateVolumeResponse>(
+      &state_, RpcMethod::kLocateVolume, context, raw_response);
+  if (!AdmitUnary(state_, context, call) || !call->Parse(raw_request)) return call;
+  const std::string& name = call->request.volume();
+  absl::Status status = ValidateVolumeField(name, "volume");
+  if (status.ok()) status = state_.Authorize(call->access, name, v1::READ);
+  if (!status.ok()) {
+    call->FinishWith(status);
+    return call;
+  }
+  absl::StatusOr<VolumeRegistry::Location> location = state_.registry()->Locate(name);
+  if (location.ok()) {
+    call->response.set_owner(location->owner);
+    call->response.set_served_here(location->served_here);
+  } else if (absl::IsNotFound(location.status())) {
+    location = absl::NotFoundError(absl::StrCat("volume: no volume named \"", name, "\""));
+  }
+  call->FinishWith(location.status());
+  return call;
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::Flush(
@@ -363,7 +401,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::Flush(
   }
   if (!status.ok()) {
     return new FailedStream<grpc::ServerWriteReactor<grpc::ByteBuffer>>(&state_, RpcMethod::kFlush,
-                                                                        status);
+                                                                        context, status);
   }
   return FlushReactor::Start(&state_, *std::move(slot), *std::move(volume),
                              ErrorCursorFromRequest(*request), request->group_page_events());

@@ -77,6 +77,17 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
+std::string DefaultAdvertiseAddress(absl::string_view bound, absl::string_view hostname) {
+  if (absl::StartsWith(bound, "unix:")) return std::string(bound);
+  const size_t colon = bound.rfind(':');
+  if (colon == absl::string_view::npos) return std::string(bound);
+  const absl::string_view host = bound.substr(0, colon);
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") {
+    return absl::StrCat(hostname, bound.substr(colon));
+  }
+  return std::string(bound);
+}
+
 std::string BoundAddress(absl::string_view listen, int port) {
   if (absl::StartsWith(listen, "unix:")) return std::string(listen);
   const size_t colon = listen.rfind(':');

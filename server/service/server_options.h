@@ -40,6 +40,10 @@ struct ServerOptions {
   // TLS of the gRPC port (--tls_cert_file, --tls_key_file, --tls_client_ca_file); plaintext
   // when empty. The metrics port stays plaintext.
   TlsServerFiles tls;
+  // The address other servers and clients are told to dial for this server's volumes
+  // (LocateVolume, FAILED_PRECONDITION's owner): empty means the bound address, with an
+  // unspecified host (0.0.0.0, [::]) replaced by this machine's host name.
+  std::string advertise_address;
   // Plaintext on an address other than loopback or a unix socket: refused unless this is set.
   bool allow_insecure_remote = false;
   // Who may do what (--access_policy_file, --access_tokens_file); empty: as docs/security.md
@@ -56,6 +60,10 @@ absl::Status ValidateServerOptions(const ServerOptions& options);
 // The address clients dial once the server bound `listen` to `port`: the port substituted for
 // a "host:port" listen address, unix addresses unchanged.
 std::string BoundAddress(absl::string_view listen, int port);
+
+// The default --advertise_address for `bound` (BoundAddress): an unspecified host (0.0.0.0,
+// [::], empty) becomes `hostname`, which other machines can resolve; anything else is kept.
+std::string DefaultAdvertiseAddress(absl::string_view bound, absl::string_view hostname);
 
 }  // namespace blockstore
 

@@ -24,6 +24,12 @@ TEST(ServerOptionsTest, BadValuesNameTheOption) {
       {[](ServerOptions* o) { o->metrics_listen = "x"; }, "metrics_listen"},
       {[](ServerOptions* o) { o->io_backend = "aio"; }, "io_backend"},
       {[](ServerOptions* o) { o->data_dir = ""; }, "data_dir"},
+      {[](ServerOptions* o) { o->store = "nfs"; }, "store"},
+      {[](ServerOptions* o) {
+         o->store = "rbd";
+         o->rbd.pool = "";
+       },
+       "rbd_pool"},
       {[](ServerOptions* o) { o->volume.cache_bytes = 1; }, "cache_bytes"},
       {[](ServerOptions* o) { o->volume.dirty_limit_bytes = 0; }, "dirty_limit_bytes"},
       {[](ServerOptions* o) { o->volume.dirty_background_bytes = o->volume.dirty_limit_bytes + 1; },
@@ -53,6 +59,14 @@ TEST(ServerOptionsTest, BoundAddressSubstitutesThePort) {
   EXPECT_EQ(BoundAddress("127.0.0.1:0", 41234), "127.0.0.1:41234");
   EXPECT_EQ(BoundAddress("[::1]:0", 5), "[::1]:5");
   EXPECT_EQ(BoundAddress("unix:/tmp/x.sock", 1), "unix:/tmp/x.sock");
+}
+
+TEST(ServerOptionsTest, TheDefaultAdvertisedAddressIsOneOtherMachinesCanDial) {
+  EXPECT_EQ(DefaultAdvertiseAddress("0.0.0.0:7420", "node-3"), "node-3:7420");
+  EXPECT_EQ(DefaultAdvertiseAddress("[::]:7420", "node-3"), "node-3:7420");
+  EXPECT_EQ(DefaultAdvertiseAddress("10.0.0.7:7420", "node-3"), "10.0.0.7:7420");
+  EXPECT_EQ(DefaultAdvertiseAddress("127.0.0.1:41234", "node-3"), "127.0.0.1:41234");
+  EXPECT_EQ(DefaultAdvertiseAddress("unix:/run/b.sock", "node-3"), "unix:/run/b.sock");
 }
 
 }  // namespace

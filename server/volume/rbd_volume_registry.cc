@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
@@ -62,9 +63,7 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> RbdVolumeRegistry::Open(
     }
     if (status.ok()) status = registry->OpenExisting(name, std::move(image), *config);
     if (absl::IsFailedPrecondition(status)) {
-      LOG(INFO) << "volume " << name << " is served by another blockstored: " << status;
-      absl::MutexLock lock(&registry->mu_);
-      registry->elsewhere_.emplace(name, std::string(status.message()));
+      LOG(INFO) << "volume " << name << " is not served here: " << status.message();
       continue;
     }
     if (absl::IsResourceExhausted(status) || absl::IsUnavailable(status)) {
@@ -89,16 +88,12 @@ std::string RbdVolumeRegistry::Describe() const {
 absl::Status RbdVolumeRegistry::OpenExisting(const std::string& name,
                                              std::shared_ptr<RbdImage> image,
                                              const VolumeConfig& config) {
-  absl::Status locked = image->AcquireExclusiveLock();
+  const absl::Status locked = image->AcquireExclusiveLock();
   if (!locked.ok()) {
-    absl::StatusOr<std::vector<std::string>> owners = image->LockOwners();
-    if (owners.ok() && !owners->empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("volume: ", name, " is served by another blockstored (Ceph client ",
-                       absl::StrJoin(*owners, ", "), " holds its exclusive lock)"));
-    }
-    return locked;
+    const absl::Status elsewhere = HeldElsewhere(name, *image);
+    return absl::IsFailedPrecondition(elsewhere) ? elsewhere : locked;
   }
+  RETURN_IF_ERROR(PublishOwner(*image));
   ASSIGN_OR_RETURN(const uint64_t size_bytes, image->SizeBytes());
   if (size_bytes != config.size_bytes) {
     return absl::DataLossError(absl::StrCat("RBD image ", name, " is ", size_bytes,
@@ -163,6 +158,7 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
   if (!opened.ok()) return undo(opened.status());
   std::shared_ptr<RbdImage> image = *std::move(opened);
   absl::Status status = image->AcquireExclusiveLock();
+  if (status.ok()) status = PublishOwner(*image);
   if (status.ok()) status = image->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
   if (!status.ok()) {
     image.reset();
@@ -223,13 +219,61 @@ absl::Status RbdVolumeRegistry::WriteState(const std::string& name, const Volume
   return image->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
 }
 
-absl::Status RbdVolumeRegistry::NotServedHere(const std::string& name) const {
+absl::Status RbdVolumeRegistry::HeldElsewhere(const std::string& name, RbdImage& image) {
+  absl::StatusOr<std::vector<std::string>> holders = image.LockOwners();
+  if (!holders.ok()) return holders.status();
+  if (holders->empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("volume: ", name, " was just released; retry"));  // a race: rare
+  }
+  absl::StatusOr<std::string> owner = image.GetMetadata(kRbdOwnerKey);
+  absl::Status status = absl::FailedPreconditionError(
+      owner.ok() && !owner->empty()
+          ? absl::StrCat("volume: ", name, " is served by blockstored at ", *owner)
+          : absl::StrCat("volume: ", name, " is served by another blockstored (Ceph client ",
+                         absl::StrJoin(*holders, ", "), " holds its lock)"));
+  if (owner.ok()) status.SetPayload(kOwnerPayload, absl::Cord(*owner));
+  return status;
+}
+
+absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::OpenUnserved(const std::string& name) {
+  const absl::Status not_found =
+      absl::NotFoundError(absl::StrCat("volume: ", name, " does not exist"));
+  if (!ValidateVolumeName(name).ok()) return not_found;
+  absl::MutexLock open_lock(&open_mu_);
+  if (std::shared_ptr<Volume> served = Served(name)) return served;  // opened meanwhile
+  absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(name);
+  if (absl::IsNotFound(opened.status())) return not_found;
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<RbdImage> image = *std::move(opened);
+  absl::StatusOr<std::string> config_text = image->GetMetadata(kRbdConfigKey);
+  if (absl::IsNotFound(config_text.status())) return not_found;  // not (or no longer) a volume
+  if (!config_text.ok()) return config_text.status();
+  absl::StatusOr<VolumeConfig> config = ParseVolumeConfig(*config_text);
+  if (!config.ok()) return config.status();
+  RETURN_IF_ERROR(OpenExisting(name, std::move(image), *config));
+  std::shared_ptr<Volume> served = Served(name);
+  if (served == nullptr) return not_found;
+  return served;
+}
+
+void RbdVolumeRegistry::SetAdvertisedAddress(const std::string& address) {
+  VolumeRegistry::SetAdvertisedAddress(address);
+  std::map<std::string, std::shared_ptr<RbdImage>> images;
   {
     absl::MutexLock lock(&mu_);
-    auto it = elsewhere_.find(name);
-    if (it != elsewhere_.end()) return absl::FailedPreconditionError(it->second);
+    images = images_;
   }
-  return VolumeRegistry::NotServedHere(name);
+  for (auto& [name, image] : images) {
+    const absl::Status published = PublishOwner(*image);
+    if (!published.ok()) LOG(WARNING) << "volume " << name << ": " << published;
+  }
+}
+
+absl::Status RbdVolumeRegistry::PublishOwner(RbdImage& image) {
+  const std::string address = advertised_address();
+  if (address.empty()) return absl::OkStatus();  // SetAdvertisedAddress publishes it later
+  return image.SetMetadata(kRbdOwnerKey, address);
 }
 
 std::shared_ptr<RbdImage> RbdVolumeRegistry::ImageOf(const std::string& name) const {

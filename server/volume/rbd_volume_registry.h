@@ -24,13 +24,14 @@ namespace blockstore {
 // and are left alone.
 //
 // Each volume has its own RbdBackend (librbd's cache off: the page cache above is the cache) and
-// holds its image's exclusive lock while this server serves it (RbdImage::AcquireExclusiveLock):
-// a second server finds the image locked and does not serve it; Get answers FAILED_PRECONDITION
-// naming the lock's holder.
+// holds its image's exclusive lock while this server serves it (RbdImage::AcquireExclusiveLock),
+// and publishes its address (--advertise_address) as the image's `blockstore.owner`. A second
+// server finds the image locked and does not serve it: Get answers FAILED_PRECONDITION naming the
+// owner's address (also as kOwnerPayload). A volume nobody holds (created by another server, or
+// released by one that stopped) is opened by the first server asked for it.
 //
-// Not yet (issue 12): a volume whose owner died is taken over only by restarting a server after
-// its lock was broken; fencing (blocklist, then break), LocateVolume and clients that follow the
-// owner come next.
+// Not yet (issue 12): a volume whose owner died stays locked by it; fencing it (blocklist, then
+// break the lock) and clients that follow the owner come next.
 //
 // Thread-safe.
 class RbdVolumeRegistry final : public VolumeRegistry {
@@ -58,7 +59,12 @@ class RbdVolumeRegistry final : public VolumeRegistry {
                                                        const VolumeState& state) override;
   absl::Status DeleteStored(const std::string& name, std::shared_ptr<Volume> volume) override;
   absl::Status WriteState(const std::string& name, const VolumeState& state) override;
-  absl::Status NotServedHere(const std::string& name) const override;
+  absl::StatusOr<std::shared_ptr<Volume>> OpenUnserved(const std::string& name) override;
+  void SetAdvertisedAddress(const std::string& address) override;
+  // Publishes this server as `image`'s owner, when its address is known.
+  absl::Status PublishOwner(RbdImage& image);
+  // Why `image` cannot be served here: FailedPrecondition naming its owner.
+  absl::Status HeldElsewhere(const std::string& name, RbdImage& image);
 
   std::shared_ptr<RbdImage> ImageOf(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -66,13 +72,14 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   mutable absl::Mutex mu_;
   // The images of the volumes served here (for their state metadata).
   std::map<std::string, std::shared_ptr<RbdImage>> images_ ABSL_GUARDED_BY(mu_);
-  // Volumes of the pool that another server holds: why they are not served here.
-  std::map<std::string, std::string> elsewhere_ ABSL_GUARDED_BY(mu_);
+  // One OpenUnserved at a time: two opening one image would fight over its lock.
+  absl::Mutex open_mu_;
 };
 
 // The image metadata keys of a volume.
 constexpr char kRbdConfigKey[] = "blockstore.config";
 constexpr char kRbdStateKey[] = "blockstore.state";
+constexpr char kRbdOwnerKey[] = "blockstore.owner";
 
 }  // namespace blockstore
 

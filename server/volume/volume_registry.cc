@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/optional.h"
 #include "glog/logging.h"
 #include "server/cache/chunk_pool.h"
 #include "server/cache/memory_budget.h"
@@ -35,8 +37,29 @@ VolumeRegistry::~VolumeRegistry() {
   for (auto& entry : volumes) entry.second->Close();
 }
 
-absl::Status VolumeRegistry::NotServedHere(const std::string& name) const {
+absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::OpenUnserved(const std::string& name) {
   return absl::NotFoundError(absl::StrCat("volume: ", name, " does not exist"));
+}
+
+void VolumeRegistry::SetAdvertisedAddress(const std::string& address) {
+  AnnotatedMutexLock lock(&mu_);
+  advertised_address_ = address;
+}
+
+std::string VolumeRegistry::advertised_address() const {
+  AnnotatedMutexLock lock(&mu_);
+  return advertised_address_;
+}
+
+absl::StatusOr<VolumeRegistry::Location> VolumeRegistry::Locate(const std::string& name) {
+  absl::StatusOr<std::shared_ptr<Volume>> volume = Get(name);
+  if (volume.ok()) return Location{advertised_address(), true};
+  if (absl::IsFailedPrecondition(volume.status())) {
+    if (absl::optional<absl::Cord> owner = volume.status().GetPayload(kOwnerPayload)) {
+      return Location{std::string(*owner), false};
+    }
+  }
+  return volume.status();
 }
 
 absl::StatusOr<VolumeState> VolumeRegistry::BeginIncarnation(
@@ -61,6 +84,12 @@ absl::StatusOr<VolumeState> VolumeRegistry::BeginIncarnation(
   state.clean = false;
   RETURN_IF_ERROR(WriteState(name, state));
   return state;
+}
+
+std::shared_ptr<Volume> VolumeRegistry::Served(const std::string& name) const {
+  AnnotatedMutexLock lock(&mu_);
+  auto it = volumes_.find(name);
+  return it == volumes_.end() ? nullptr : it->second;
 }
 
 void VolumeRegistry::Adopt(const std::string& name, std::shared_ptr<Volume> volume) {
@@ -119,13 +148,17 @@ absl::Status VolumeRegistry::Delete(const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Get(const std::string& name) const {
+absl::StatusOr<std::shared_ptr<Volume>> VolumeRegistry::Get(const std::string& name) {
   {
     AnnotatedMutexLock lock(&mu_);
     auto it = volumes_.find(name);
     if (it != volumes_.end()) return it->second;
+    // Not while shutting down, nor for a name being created here.
+    if (stopping_ || creating_.count(name) != 0) {
+      return absl::NotFoundError(absl::StrCat("volume: ", name, " does not exist"));
+    }
   }
-  return NotServedHere(name);
+  return OpenUnserved(name);
 }
 
 std::vector<std::shared_ptr<Volume>> VolumeRegistry::List() const {

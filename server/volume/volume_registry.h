@@ -19,6 +19,9 @@ namespace blockstore {
 
 class MemoryBudget;
 
+// The payload of a FailedPrecondition that says which server holds a volume: its address.
+constexpr char kOwnerPayload[] = "blockstore/owner";
+
 // The volumes a server serves, by name, over a store that keeps each volume's data, its
 // VolumeConfig and its VolumeState (incarnation, clean stop) across restarts: a data directory
 // (DirVolumeRegistry, dir_volume_registry.h; `VolumeRegistry::Open`) or a Ceph RBD pool
@@ -46,9 +49,22 @@ class VolumeRegistry {
   // NotFound. Waits until the volume's IO in flight has drained (R27), drops its cached pages
   // without writing them and removes its stored data.
   absl::Status Delete(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
-  // NotFound, or what the store says of a volume it knows but does not serve here.
-  absl::StatusOr<std::shared_ptr<Volume>> Get(const std::string& name) const
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // NotFound, or what the store says of a volume it knows but does not serve here
+  // (FailedPrecondition naming its owner, the address also as the kOwnerPayload payload). A
+  // store may open a volume here that nobody serves (OpenUnserved).
+  absl::StatusOr<std::shared_ptr<Volume>> Get(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Where `name` is served: this server (advertised_address()), or the owner that Get names.
+  struct Location {
+    std::string owner;
+    bool served_here = false;
+  };
+  absl::StatusOr<Location> Locate(const std::string& name) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The address clients dial to reach this server (--advertise_address), once it is bound; a
+  // store that shares volumes between servers publishes it for each volume it serves.
+  virtual void SetAdvertisedAddress(const std::string& address) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string advertised_address() const ABSL_LOCKS_EXCLUDED(mu_);
   // The volumes served here, sorted by name.
   std::vector<std::shared_ptr<Volume>> List() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -88,8 +104,10 @@ class VolumeRegistry {
   virtual absl::Status DeleteStored(const std::string& name, std::shared_ptr<Volume> volume) = 0;
   // Records `state` durably.
   virtual absl::Status WriteState(const std::string& name, const VolumeState& state) = 0;
-  // Why Get(name) fails for a name not open here (NotFound by default).
-  virtual absl::Status NotServedHere(const std::string& name) const;
+  // For a name not open here: a volume of the store that nobody serves, opened and served here
+  // (Adopt), or why not: NotFound by default; FailedPrecondition naming the owner, with its
+  // address as the kOwnerPayload payload.
+  virtual absl::StatusOr<std::shared_ptr<Volume>> OpenUnserved(const std::string& name);
 
   // For a store's opening: the state a stored volume opens at, from its stored state (a new
   // incarnation after an unclean stop; a fresh random one when the stored state cannot be
@@ -99,6 +117,8 @@ class VolumeRegistry {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Serves `volume` under `name` (a store's opening).
   void Adopt(const std::string& name, std::shared_ptr<Volume> volume) ABSL_LOCKS_EXCLUDED(mu_);
+  // The volume served here under `name`, or null.
+  std::shared_ptr<Volume> Served(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
 
   const VolumeOptions& options() const { return options_; }
   // Shared by every volume: --cache_bytes bounds the server's page memory, not each volume's.
@@ -113,7 +133,8 @@ class VolumeRegistry {
   std::map<std::string, std::shared_ptr<Volume>> volumes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> creating_ ABSL_GUARDED_BY(mu_);  // names Create has reserved
-  absl::BitGen gen_ ABSL_GUARDED_BY(mu_);                // first incarnations
+  std::string advertised_address_ ABSL_GUARDED_BY(mu_);
+  absl::BitGen gen_ ABSL_GUARDED_BY(mu_);  // first incarnations
 };
 
 }  // namespace blockstore
