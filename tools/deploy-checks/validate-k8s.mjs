@@ -19,10 +19,24 @@
 //       certificates there).
 //   node validate-k8s.mjs certificate KUSTOMIZATION_DIR NAME
 //       Prints the names a Certificate asks for, `dns NAME` and `uri URI` lines.
+//   node validate-k8s.mjs compare KUSTOMIZATION_DIR RENDERED_YAML
+//       Renders the kustomization as the checks render an overlay (kustomize.mjs) and compares
+//       the objects with RENDERED_YAML, the output of `kubectl kustomize` for it; prints the
+//       differences.
+//
+// An overlay (a kustomization over another directory, with patches: deploy/k8s-rbd) is
+// rendered first (kustomize.mjs); the checks then see the objects kustomize would make. Kinds
+// no npm package models (Rook's CephBlockPool and CephClient) are checked against their CRD's
+// schema in rook-crds.yaml (crd-schema.mjs). StatefulSets on --store=rbd follow k8s-rbd.mjs's
+// rules instead of the data directory's.
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { loadCrdSchemas, validateAgainstSchema } from "./crd-schema.mjs";
+import { rbdGlobalCheck, rbdPodCheck } from "./k8s-rbd.mjs";
+import { isOverlay, renderKustomization } from "./kustomize.mjs";
 import { globalSecurityCheck, mountedFile, securityCheck, selects, volumeSource }
   from "./k8s-security.mjs";
 
@@ -30,6 +44,7 @@ import { globalSecurityCheck, mountedFile, securityCheck, selects, volumeSource 
 const MODELS = {
   "v1/Namespace": "kubernetes-models/v1/Namespace",
   "v1/ConfigMap": "kubernetes-models/v1/ConfigMap",
+  "v1/Secret": "kubernetes-models/v1/Secret",
   "v1/Service": "kubernetes-models/v1/Service",
   "apps/v1/StatefulSet": "kubernetes-models/apps/v1/StatefulSet",
   "apps/v1/DaemonSet": "kubernetes-models/apps/v1/DaemonSet",
@@ -46,6 +61,10 @@ const MODELS = {
       "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule",
 };
 
+// apiVersion/kind -> schema, for the kinds of rook-crds.yaml.
+const CRD_SCHEMAS = loadCrdSchemas(join(dirname(fileURLToPath(import.meta.url)),
+                                        "rook-crds.yaml"));
+
 const MIB = 1024 * 1024;
 
 function quantityBytes(q) {
@@ -59,6 +78,7 @@ function quantityBytes(q) {
 async function loadKustomization(dir, problems) {
   const path = join(dir, "kustomization.yaml");
   const kustomization = parseYaml(readFileSync(path, "utf8"));
+  if (isOverlay(kustomization, dir)) return renderKustomization(dir, problems);
   if (kustomization.apiVersion !== "kustomize.config.k8s.io/v1beta1" ||
       kustomization.kind !== "Kustomization") {
     problems.push(`${path}: not a kustomize.config.k8s.io/v1beta1 Kustomization`);
@@ -95,6 +115,12 @@ async function validateSchemas(objects, problems) {
   for (const { file, object } of objects) {
     const key = `${object.apiVersion}/${object.kind}`;
     const module = MODELS[key];
+    if (!module && CRD_SCHEMAS.has(key)) {
+      for (const error of validateAgainstSchema(CRD_SCHEMAS.get(key), object)) {
+        problems.push(`${file}: ${key} ${object.metadata?.name}: ${error}`);
+      }
+      continue;
+    }
     if (!module) {
       problems.push(`${file}: no schema known for ${key}`);
       continue;
@@ -183,15 +209,19 @@ function crossCheck(objects, ctx, problems) {
     if (!(sts.spec.template.spec.terminationGracePeriodSeconds >= 60)) {
       problems.push(`${name}: terminationGracePeriodSeconds < 60 leaves no time to flush`);
     }
-    const claims = (sts.spec.volumeClaimTemplates || []).map((c) => c.metadata.name);
-    const dataMount = (container.volumeMounts || []).find((m) => m.mountPath === "/data");
-    if (!dataMount || !claims.includes(dataMount.name)) {
-      problems.push(`${name}: /data is not a volumeClaimTemplate`);
-    }
     const { flags, problem } = flagfileFlags(sts, configMaps);
     if (problem) problems.push(`${name}: ${problem}`);
     const flag = (n) => flags.find((f) => f.startsWith(`--${n}=`))?.split("=")[1];
-    if (flag("data_dir") !== "/data") problems.push(`${name}: --data_dir must be /data`);
+    if (flag("store") === "rbd") {
+      rbdPodCheck(sts, container, flags, ctx, problems);
+    } else {
+      const claims = (sts.spec.volumeClaimTemplates || []).map((c) => c.metadata.name);
+      const dataMount = (container.volumeMounts || []).find((m) => m.mountPath === "/data");
+      if (!dataMount || !claims.includes(dataMount.name)) {
+        problems.push(`${name}: /data is not a volumeClaimTemplate`);
+      }
+      if (flag("data_dir") !== "/data") problems.push(`${name}: --data_dir must be /data`);
+    }
     if (!flag("listen")?.endsWith(`:${ports.get("grpc")}`)) {
       problems.push(`${name}: --listen does not use the grpc container port`);
     }
@@ -261,6 +291,41 @@ function layOutMounts(objects, root, problems) {
   return lines;
 }
 
+// JSON with object keys sorted, so two renderings compare regardless of key order. Runs of
+// line breaks count as one: kustomize's YAML library reads a folded scalar (`>-`) whose lines
+// are indented further with an extra line break before them (the alert expressions of
+// prometheusrule.yaml come out with blank lines, which PromQL ignores).
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort()
+        .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(typeof value === "string" ? value.replace(/\n\n+/g, "\n") : value);
+}
+
+// The differences between the objects checked here and kubectl's rendering of the same.
+function compareObjects(ours, theirs) {
+  const id = (o) => `${o.apiVersion}/${o.kind} ${o.metadata?.namespace ?? "-"}/` +
+                    `${o.metadata?.name}`;
+  const differences = [];
+  const byId = new Map(theirs.map((o) => [id(o), o]));
+  for (const object of ours) {
+    const other = byId.get(id(object));
+    if (!other) {
+      differences.push(`${id(object)} is checked here but kubectl kustomize does not make it`);
+    } else if (canonical(object) !== canonical(other)) {
+      differences.push(`${id(object)} differs from kubectl kustomize's:\n  here:    ` +
+                       `${canonical(object)}\n  kubectl: ${canonical(other)}`);
+    }
+    byId.delete(id(object));
+  }
+  for (const missing of byId.keys()) {
+    differences.push(`${missing} is made by kubectl kustomize but not checked here`);
+  }
+  return differences;
+}
+
 async function main() {
   const [command, ...dirs] = process.argv.slice(2);
   const problems = [];
@@ -275,6 +340,14 @@ async function main() {
     if (!certificate) problems.push(`no Certificate ${dirs[1]} in ${dirs[0]}`);
     for (const dns of certificate?.spec.dnsNames || []) console.log(`dns ${dns}`);
     for (const uri of certificate?.spec.uris || []) console.log(`uri ${uri}`);
+  } else if (command === "compare" && dirs.length === 2) {
+    const { objects } = renderKustomization(dirs[0], problems);
+    const rendered = parseAllDocuments(readFileSync(dirs[1], "utf8"))
+        .map((d) => d.toJS()).filter(Boolean);
+    for (const difference of compareObjects(objects.map((o) => o.object), rendered)) {
+      problems.push(`${dirs[0]}: ${difference}`);
+    }
+    console.log(`${rendered.length} objects from kubectl kustomize, ${objects.length} here`);
   } else if (command === "flags") {
     const { objects } = await loadKustomization(dirs[0], problems);
     const sts = objects.map((o) => o.object).find((o) => o.kind === "StatefulSet");
@@ -291,13 +364,14 @@ async function main() {
     let count = 0;
     const loaded = [];
     const policies = [];
+    const rbd = [];
     for (const dir of dirs) {
       const { kustomization, objects } = await loadKustomization(dir, problems);
       count += objects.length;
       await validateSchemas(objects, problems);
       const namespace = kustomization.namespace || "default";
       loaded.push({ namespace, objects: objects.map((o) => o.object) });
-      crossCheck(objects, { objects: objects.map((o) => o.object), namespace, policies },
+      crossCheck(objects, { objects: objects.map((o) => o.object), namespace, policies, rbd },
                  problems);
       for (const { file, object } of objects) {
         if (object.kind === "PrometheusRule" && rules &&
@@ -307,10 +381,11 @@ async function main() {
       }
     }
     globalSecurityCheck(loaded, policies, problems);
+    rbdGlobalCheck(loaded, rbd, problems);
     console.log(`${count} objects in ${dirs.length} kustomizations: ${problems.length} problems`);
   } else {
     problems.push("usage: validate-k8s.mjs check [--rules FILE] DIR... | flags DIR | " +
-                  "mounts DIR ROOT | certificate DIR NAME");
+                  "mounts DIR ROOT | certificate DIR NAME | compare DIR RENDERED_YAML");
   }
   for (const problem of problems) console.error(problem);
   process.exitCode = problems.length ? 1 : 0;
