@@ -1,7 +1,8 @@
 #!/bin/bash
-# Every flag the manifests and the Dockerfile pass to blockstored exists in
-# `blockstored --help`, and the ConfigMap's flagfile really starts the server as the pod would:
-# the pod's ConfigMap files laid out as mounted (the access policy), its Secret filled as
+# Every flag the manifests (deploy/k8s and its RBD variant deploy/k8s-rbd) and the Dockerfile
+# pass to blockstored exists in `blockstored --help` (rbd_variant_test starts the variant
+# against a Ceph cluster), and deploy/k8s's ConfigMap's flagfile really starts the server as the
+# pod would: the pod's ConfigMap files laid out as mounted (the access policy), its Secret filled as
 # cert-manager would from certificate.yaml (a test CA, the Certificate's DNS names), the
 # addresses and data directory overridden to loopback and a temp dir. Then blockctl, with the
 # client certificates of client-example/, finds what deploy/README.md promises: no client
@@ -19,6 +20,8 @@ help="$("${blockstored}" --help 2>&1 || true)"
 expect_in "${help}" "Flags from server/blockstored.cc"
 
 manifest_flags="$(cd "${checks}" && node validate-k8s.mjs flags "${root}/deploy/k8s")"
+rbd_flags="$(cd "${checks}" && node validate-k8s.mjs flags "${root}/deploy/k8s-rbd")"
+expect_in "${rbd_flags}" "--store=rbd"
 docker_flags="$(grep -oP '^CMD \[\K.*(?=\])' deploy/Dockerfile | tr -d '" ' | tr ',' '\n')"
 checked=0
 while read -r flag; do
@@ -33,7 +36,7 @@ while read -r flag; do
     exit 1
   fi
   checked=$((checked + 1))
-done < <(printf '%s\n%s\n' "${manifest_flags}" "${docker_flags}")
+done < <(printf '%s\n%s\n%s\n' "${manifest_flags}" "${rbd_flags}" "${docker_flags}")
 (( checked >= 10 )) || { echo "FAIL: only ${checked} flags found"; exit 1; }
 echo "${checked} flags found in blockstored --help"
 
