@@ -290,4 +290,27 @@ absl::Status RbdImage::RemoveMetadata(absl::string_view key) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> RbdImage::Watchers() {
+  // A few watchers at most: the owner, and servers or tools that opened the image a moment.
+  constexpr size_t kMaxWatchers = 64;
+  std::vector<rbd_image_watcher_t> watchers(kMaxWatchers);
+  size_t count = watchers.size();
+  const int ret = rbd_watchers_list(image_, watchers.data(), &count);
+  if (ret < 0) {
+    return RbdErrorToStatus(ret, absl::StrCat("listing the watchers of RBD image ", name_));
+  }
+  std::vector<std::string> addresses;
+  for (size_t i = 0; i < count; ++i) addresses.emplace_back(watchers[i].addr);
+  rbd_watchers_list_cleanup(watchers.data(), count);
+  return addresses;
+}
+
+absl::Status RbdImage::BreakLock(const std::string& owner) {
+  const int ret = rbd_lock_break(image_, RBD_LOCK_MODE_EXCLUSIVE, owner.c_str());
+  if (ret < 0 && ret != -ENOENT) {
+    return RbdErrorToStatus(ret, absl::StrCat("breaking ", owner, "'s lock of RBD image ", name_));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace blockstore

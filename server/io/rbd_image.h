@@ -129,6 +129,14 @@ class RbdImage {
   // The clients holding the image's lock (Ceph client addresses), for messages and fencing;
   // empty when nobody does.
   absl::StatusOr<std::vector<std::string>> LockOwners();
+  // The clients watching the image (Ceph client addresses): every client with the image open.
+  // A watch ends when its client closes the image, or osd_client_watch_timeout after the client
+  // stopped answering (it died, or lost the cluster): a lock holder that no longer watches is
+  // gone.
+  absl::StatusOr<std::vector<std::string>> Watchers();
+  // Breaks `owner`'s exclusive lock. Only after fencing it (RbdPool::BlocklistClient): a client
+  // that was only partitioned away would otherwise write again.
+  absl::Status BreakLock(const std::string& owner);
 
   // librbd's handle, for RbdBackend. Valid while this object lives.
   rbd_image_t handle() const { return image_; }

@@ -1,5 +1,6 @@
 #include "server/volume/rbd_volume_registry.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -88,10 +89,14 @@ std::string RbdVolumeRegistry::Describe() const {
 absl::Status RbdVolumeRegistry::OpenExisting(const std::string& name,
                                              std::shared_ptr<RbdImage> image,
                                              const VolumeConfig& config) {
-  const absl::Status locked = image->AcquireExclusiveLock();
+  absl::Status locked = image->AcquireExclusiveLock();
   if (!locked.ok()) {
-    const absl::Status elsewhere = HeldElsewhere(name, *image);
-    return absl::IsFailedPrecondition(elsewhere) ? elsewhere : locked;
+    RETURN_IF_ERROR(FenceDeadOwner(name, *image));
+    locked = image->AcquireExclusiveLock();
+    if (!locked.ok()) {
+      const absl::Status elsewhere = HeldElsewhere(name, *image);
+      return absl::IsFailedPrecondition(elsewhere) ? elsewhere : locked;
+    }
   }
   RETURN_IF_ERROR(PublishOwner(*image));
   ASSIGN_OR_RETURN(const uint64_t size_bytes, image->SizeBytes());
@@ -234,6 +239,26 @@ absl::Status RbdVolumeRegistry::HeldElsewhere(const std::string& name, RbdImage&
                          absl::StrJoin(*holders, ", "), " holds its lock)"));
   if (owner.ok()) status.SetPayload(kOwnerPayload, absl::Cord(*owner));
   return status;
+}
+
+absl::Status RbdVolumeRegistry::FenceDeadOwner(const std::string& name, RbdImage& image) {
+  ASSIGN_OR_RETURN(std::vector<std::string> holders, image.LockOwners());
+  if (holders.empty()) return absl::OkStatus();  // released meanwhile
+  ASSIGN_OR_RETURN(std::vector<std::string> watchers, image.Watchers());
+  for (const std::string& holder : holders) {
+    if (std::find(watchers.begin(), watchers.end(), holder) != watchers.end()) {
+      return HeldElsewhere(name, image);  // alive: it serves the volume
+    }
+  }
+  for (const std::string& holder : holders) {
+    LOG(WARNING) << "volume " << name << ": its owner (Ceph client " << holder
+                 << ") no longer watches the image; fencing it and taking the volume over";
+    // Fenced first, so that an owner that was only partitioned away can never write again
+    // once its lock is broken; an hour outlives any op it could still have in flight.
+    RETURN_IF_ERROR(pool_->BlocklistClient(holder, absl::Hours(1)));
+    RETURN_IF_ERROR(image.BreakLock(holder));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::OpenUnserved(const std::string& name) {

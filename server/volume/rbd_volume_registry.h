@@ -30,8 +30,12 @@ namespace blockstore {
 // owner's address (also as kOwnerPayload). A volume nobody holds (created by another server, or
 // released by one that stopped) is opened by the first server asked for it.
 //
-// Not yet (issue 12): a volume whose owner died stays locked by it; fencing it (blocklist, then
-// break the lock) and clients that follow the owner come next.
+// Failover: a lock holder that no longer watches its image (its watch ended
+// osd_client_watch_timeout after it died or lost the cluster) is gone. The server asked for the
+// volume then fences it (blocklists its Ceph client address, and waits until the OSDs know),
+// breaks its lock and serves the volume at a new incarnation, since the dead owner did not stop
+// cleanly: what was flushed is there, and a cursor from before reports the loss once. A holder
+// that was only partitioned away stays fenced: its writes fail, it can never write again.
 //
 // Thread-safe.
 class RbdVolumeRegistry final : public VolumeRegistry {
@@ -65,6 +69,9 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   absl::Status PublishOwner(RbdImage& image);
   // Why `image` cannot be served here: FailedPrecondition naming its owner.
   absl::Status HeldElsewhere(const std::string& name, RbdImage& image);
+  // If `image`'s lock holder is gone (not watching), fences it and breaks its lock: OK when the
+  // lock is free to take now; FailedPrecondition (HeldElsewhere) when the holder is alive.
+  absl::Status FenceDeadOwner(const std::string& name, RbdImage& image);
 
   std::shared_ptr<RbdImage> ImageOf(const std::string& name) const ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -119,6 +119,9 @@ mon allow pool size one = true
 mon allow pool delete = true
 mon warn on pool no redundancy = false
 mon warn on insecure global id reclaim allowed = false
+# A client that died loses its watches on images this long after its last ping (default 30 s):
+# how soon a failover sees that a volume's owner is gone (docs/scale-out.md).
+osd client watch timeout = 5
 # At the default critical level (5 %) a nearly full disk stops the monitor from starting.
 mon data avail warn = 2
 mon data avail crit = 1
