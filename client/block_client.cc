@@ -429,6 +429,19 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Open(const std::string& target,
   return std::make_unique<Client>(*std::move(channel), options);
 }
 
+absl::StatusOr<std::unique_ptr<Client>> Client::OpenForVolume(const std::string& target,
+                                                              const std::string& volume,
+                                                              ClientOptions options) {
+  absl::StatusOr<std::unique_ptr<Client>> client = Open(target, options);
+  if (!client.ok()) return client;
+  absl::StatusOr<v1::LocateVolumeResponse> located = (*client)->LocateVolume(volume);
+  if (!located.ok() || located->served_here() || located->owner().empty() ||
+      located->owner() == target) {
+    return client;
+  }
+  return Open(located->owner(), std::move(options));
+}
+
 std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions options) {
   absl::StatusOr<std::unique_ptr<Client>> client = Open(target, std::move(options));
   if (!client.ok()) return nullptr;

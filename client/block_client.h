@@ -215,6 +215,13 @@ class Client {
   // that cannot be read, see ChannelCredentialsFor).
   static absl::StatusOr<std::unique_ptr<Client>> Open(const std::string& target,
                                                       ClientOptions options = {});
+  // A client of the server that serves `volume`: opens `target` and asks it (LocateVolume); when
+  // another server holds the volume (volumes in Ceph, docs/scale-out.md), opens that server
+  // instead, with the same options. A server that answers NOT_FOUND or does not know
+  // LocateVolume is used as it is (the call that follows reports what is wrong).
+  static absl::StatusOr<std::unique_ptr<Client>> OpenForVolume(const std::string& target,
+                                                               const std::string& volume,
+                                                               ClientOptions options = {});
   // Open for callers without TLS files; returns null where Open returns an error.
   static std::unique_ptr<Client> Connect(const std::string& target, ClientOptions options = {});
   explicit Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});

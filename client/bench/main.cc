@@ -172,6 +172,23 @@ int Main() {
   client_options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   client_options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   client_options.token_file = absl::GetFlag(FLAGS_token_file);
+  // The volumes are served by one server: --server, or, for volumes in Ceph that another server
+  // holds (the first volume tells), that server.
+  std::string server = absl::GetFlag(FLAGS_server);
+  {
+    absl::StatusOr<std::unique_ptr<Client>> probe = Client::OpenForVolume(
+        server, absl::StrCat(absl::GetFlag(FLAGS_volume_prefix), "-0"), client_options);
+    if (!probe.ok()) {
+      std::fprintf(stderr, "blockbench: %s\n", probe.status().ToString().c_str());
+      return 1;
+    }
+    absl::StatusOr<v1::LocateVolumeResponse> located =
+        (*probe)->LocateVolume(absl::StrCat(absl::GetFlag(FLAGS_volume_prefix), "-0"));
+    if (located.ok() && !located->owner().empty() && located->owner() != server) {
+      std::fprintf(stderr, "blockbench: the volumes are served by %s\n", located->owner().c_str());
+      server = located->owner();
+    }
+  }
   std::vector<std::unique_ptr<Client>> owned;
   std::vector<Client*> clients;
   for (int i = 0; i < channels; ++i) {
@@ -180,7 +197,7 @@ int Main() {
     args.SetInt("blockbench.channel", i);
     args.SetMaxReceiveMessageSize(64 << 20);
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-        OpenChannel(absl::GetFlag(FLAGS_server), client_options, args);
+        OpenChannel(server, client_options, args);
     if (!channel.ok()) {
       std::fprintf(stderr, "blockbench: %s\n", channel.status().ToString().c_str());
       return 1;

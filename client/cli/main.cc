@@ -52,6 +52,9 @@ constexpr char kUsage[] = R"(manage and use blockstore volumes.
 
 Usage: blockctl [--server=HOST:PORT] COMMAND ARGS...
 
+Commands on a volume go to the server that serves it: for volumes in Ceph that another server
+holds, blockctl asks --server where it is and talks to that server instead.
+
 Commands:
   create NAME SIZE [--page_size=4K] [--block_size=4K]   SIZE like 4096, 64M, 1G
   delete NAME
@@ -339,8 +342,13 @@ int main(int argc, char** argv) {
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
   options.token_file = absl::GetFlag(FLAGS_token_file);
+  // Commands on an existing volume go to the server that serves it, which for volumes in Ceph
+  // may be another than --server (LocateVolume; docs/scale-out.md).
+  const bool on_volume =
+      command != "create" && command != "list" && command != "locate" && !args.empty();
   absl::StatusOr<std::unique_ptr<blockstore::Client>> opened =
-      blockstore::Client::Open(absl::GetFlag(FLAGS_server), options);
+      on_volume ? blockstore::Client::OpenForVolume(absl::GetFlag(FLAGS_server), args[0], options)
+                : blockstore::Client::Open(absl::GetFlag(FLAGS_server), options);
   if (!opened.ok()) {
     std::fprintf(stderr, "blockctl: %s\n", opened.status().ToString().c_str());
     return blockstore::kExitLocalFile;

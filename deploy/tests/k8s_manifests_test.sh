@@ -84,9 +84,10 @@ expect_in "${output}" "CephBlockPool rook-ceph/volumes: replicated.size 1 keeps 
 expect_in "${output}" 'CephClient rook-ceph/admin: caps.mon lacks "profile rbd"'
 expect_in "${output}" 'caps.osd does not grant "profile rbd pool=volumes"'
 
-# The RBD variant's flags are deploy/k8s's, less the data directory's, plus the store's.
+# The RBD variant's flags are deploy/k8s's, less the data directory's, plus the store's and the
+# address other replicas name as a volume's owner.
 flags_of() { (cd "${checks}" && node validate-k8s.mjs flags "${root}/$1") | sort; }
-rbd_only='^--(store|ceph_conf|rbd_pool|ceph_client_id)='
+rbd_only='^--(store|ceph_conf|rbd_pool|ceph_client_id|advertise_address)='
 if ! diff <(flags_of deploy/k8s | grep -Ev '^--(data_dir|thin)=') \
           <(flags_of deploy/k8s-rbd | grep -Ev "${rbd_only}"); then
   echo "FAIL: deploy/k8s-rbd/flags-patch.yaml and deploy/k8s/configmap.yaml differ in more" \

@@ -8,8 +8,8 @@
 # (deploy/seccomp/io-uring.json compiled to BPF, as the kubelet would apply it), two at once
 # like two replicas of the StatefulSet:
 #   - the first creates a volume for the example admin client and serves the example database
-#     client's writes and reads; the second, asked for that volume, answers
-#     FAILED_PRECONDITION (a client must reach the server that holds it);
+#     client's writes and reads; the second, asked for that volume, names the first as its
+#     owner (LocateVolume), and blockctl asked the second follows it to the first;
 #   - on SIGTERM each exits 0, the first having flushed the volume and released its lock; a
 #     server started after them (a restarted pod) serves the volume with the data written.
 # The test cluster runs without cephx, so the keyring's key is not checked by a monitor here
@@ -98,8 +98,10 @@ expect_in "$(ceph-authtool -l "${keyring}")" "[client.${client_id}]"
 # The ConfigMap's flags with the pod's paths under ${pod}; loopback addresses; a smaller
 # cache, since two servers run at once beside the cluster.
 flagfile="${TEST_TMPDIR}/blockstored.flags"
-grep -v -- '--flagfile=' <<<"${flags}" | sed "s|=/etc/blockstore/|=${pod}/etc/blockstore/|" \
-  > "${flagfile}"
+# --advertise_address names the pod through the cluster's DNS ($(POD_NAME) expanded by the
+# kubelet): here each server advertises the 127.0.0.1 address it is bound to instead.
+grep -v -e '--flagfile=' -e '--advertise_address=' <<<"${flags}" |
+  sed "s|=/etc/blockstore/|=${pod}/etc/blockstore/|" > "${flagfile}"
 # start NAME: starts blockstored under the seccomp profile; sets `address` to where it listens.
 start() {
   local name=$1
@@ -164,8 +166,13 @@ echo "the volume is the RBD image ${pool}/db-rbd"
 
 start second
 second="${address}"
-expect_in "$(as db "${second}" read db-rbd 0 1 "${TEST_TMPDIR}/read")" "FAILED_PRECONDITION"
-echo "a second replica does not serve the volume the first holds: FAILED_PRECONDITION"
+expect_in "$(as db "${second}" locate db-rbd; cat "${TEST_TMPDIR}/blockctl.out")" \
+  "${first} elsewhere"
+rm -f "${TEST_TMPDIR}/read"
+expect_in "$(as db "${second}" read db-rbd 0 1 "${TEST_TMPDIR}/read")" "exit=0"
+cmp "${TEST_TMPDIR}/page" "${TEST_TMPDIR}/read"
+echo "a second replica does not serve the volume the first holds: it names the first" \
+     "(LocateVolume), and blockctl asked the second follows it to the first"
 
 stop second
 stop first
