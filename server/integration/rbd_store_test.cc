@@ -20,6 +20,7 @@
 #include "server/integration/server_process.h"
 #include "server/io/rbd_image.h"
 #include "server/io/testing/ceph_cluster.h"
+#include "server/metrics/testing/http_get.h"
 #include "server/service/block_server.h"
 #include "server/service/server_options.h"
 #include "server/volume/rbd_volume_registry.h"
@@ -180,6 +181,8 @@ TEST_F(RbdStoreTest, ASecondServerDoesNotServeAVolumeTheFirstHolds) {
   location = second->Locate(config.name);  // released by the first: the second takes it
   ASSERT_TRUE(location.ok()) << location.status();
   EXPECT_TRUE(location->served_here);
+  EXPECT_EQ(second->store_stats().locks_acquired, 2u);  // "later", then config.name
+  EXPECT_EQ(second->store_stats().failovers, 0u);       // both were released cleanly
   EXPECT_EQ(location->owner, "second.test:7420");
   taken = absl::CancelledError("let go");
   ASSERT_TRUE(second->Delete(later.name).ok());
@@ -328,6 +331,7 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
   options.store = "rbd";
   options.rbd = pool_options_;
   options.volume = volume_options_;
+  options.metrics_listen = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<BlockServer>> standby = BlockServer::Start(options);
   ASSERT_TRUE(standby.ok()) << standby.status();
   std::unique_ptr<Client> to_standby = Client::Connect((*standby)->address());
@@ -356,6 +360,10 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
   absl::StatusOr<std::string> page = to_standby->ReadPage(name, 1);
   ASSERT_TRUE(page.ok()) << page.status();
   EXPECT_EQ(*page, flushed);
+  absl::StatusOr<std::string> metrics = HttpGetForTest((*standby)->metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_TRUE(absl::StrContains(*metrics, "blockstore_volume_failovers_total 1\n"))
+      << "the failover is not counted";
   // The old session's cursor: the owner died uncleanly, so its acknowledged but unflushed write
   // may be lost, and the Flush says so (once).
   std::unique_ptr<Client> old_session = Client::Connect((*standby)->address());

@@ -3,6 +3,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -24,11 +25,13 @@ class ServerMetricsImpl : public ServerMetrics {
  public:
   ServerMetricsImpl(std::shared_ptr<VolumeCollector> volumes, std::shared_ptr<RpcLatency> rpc,
                     std::shared_ptr<prometheus::Collectable> recovery,
+                    std::shared_ptr<prometheus::Collectable> store,
                     std::shared_ptr<DeniedRequests> denied,
                     std::unique_ptr<prometheus::Exposer> exposer, int port)
       : volumes_(std::move(volumes)),
         rpc_(std::move(rpc)),
         recovery_(std::move(recovery)),
+        store_(std::move(store)),
         denied_(std::move(denied)),
         exposer_(std::move(exposer)),
         port_(port) {}
@@ -47,6 +50,7 @@ class ServerMetricsImpl : public ServerMetrics {
   const std::shared_ptr<VolumeCollector> volumes_;
   const std::shared_ptr<RpcLatency> rpc_;
   const std::shared_ptr<prometheus::Collectable> recovery_;
+  const std::shared_ptr<prometheus::Collectable> store_;
   const std::shared_ptr<DeniedRequests> denied_;
   const std::unique_ptr<prometheus::Exposer> exposer_;
   const int port_;
@@ -75,6 +79,53 @@ class RecoveryCollector : public prometheus::Collectable {
       family.metric.push_back(std::move(metric));
     }
     return {std::move(family)};
+  }
+
+ private:
+  const VolumeRegistry* const registry_;
+};
+
+// Where the volumes live and what the store counted (VolumeRegistry::store_stats), read at
+// scrape time.
+class StoreCollector : public prometheus::Collectable {
+ public:
+  explicit StoreCollector(const VolumeRegistry* registry) : registry_(registry) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    const VolumeRegistry::StoreStats stats = registry_->store_stats();
+    std::vector<prometheus::MetricFamily> families;
+    prometheus::MetricFamily info;
+    info.name = "blockstore_store_info";
+    info.help =
+        "Where this server's volumes live: store=dir (files under --data_dir) or "
+        "store=rbd (images of a Ceph pool), and the advertised address clients are "
+        "sent to for the volumes it holds.";
+    info.type = prometheus::MetricType::Gauge;
+    prometheus::ClientMetric one;
+    one.label.push_back({"store", stats.store});
+    one.label.push_back({"advertise_address", registry_->advertised_address()});
+    one.gauge.value = 1;
+    info.metric.push_back(std::move(one));
+    families.push_back(std::move(info));
+    for (const auto& [name, help, value] :
+         {std::make_tuple("blockstore_volume_locks_acquired_total",
+                          "Volume locks this server took (store=rbd): volumes it created, "
+                          "opened, or took over.",
+                          stats.locks_acquired),
+          std::make_tuple("blockstore_volume_failovers_total",
+                          "Failovers (store=rbd): volumes this server took over from an owner "
+                          "that stopped uncleanly (died, or was cut off), after fencing it.",
+                          stats.failovers)}) {
+      prometheus::MetricFamily family;
+      family.name = name;
+      family.help = help;
+      family.type = prometheus::MetricType::Counter;
+      prometheus::ClientMetric metric;
+      metric.counter.value = static_cast<double>(value);
+      family.metric.push_back(std::move(metric));
+      families.push_back(std::move(family));
+    }
+    return families;
   }
 
  private:
@@ -113,6 +164,7 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> StartExposer(const std::string& l
   auto volumes = std::make_shared<VolumeCollector>(std::move(lister));
   auto rpc = std::make_shared<RpcLatency>();
   auto recovery = std::make_shared<RecoveryCollector>(registry);
+  auto store = std::make_shared<StoreCollector>(registry);
   auto denied = std::make_shared<DeniedRequests>();
   // prometheus-cpp reports every failure (bind, bad address, registration) by throwing.
   try {
@@ -120,14 +172,15 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> StartExposer(const std::string& l
     exposer->RegisterCollectable(volumes, "/metrics");
     exposer->RegisterCollectable(rpc, "/metrics");
     exposer->RegisterCollectable(recovery, "/metrics");
+    exposer->RegisterCollectable(store, "/metrics");
     exposer->RegisterCollectable(denied, "/metrics");
     const std::vector<int> ports = exposer->GetListeningPorts();
     if (ports.empty()) {
       return absl::UnavailableError(absl::StrCat("metrics exporter on ", listen, " has no port"));
     }
-    return std::unique_ptr<ServerMetrics>(
-        new ServerMetricsImpl(std::move(volumes), std::move(rpc), std::move(recovery),
-                              std::move(denied), std::move(exposer), ports.front()));
+    return std::unique_ptr<ServerMetrics>(new ServerMetricsImpl(
+        std::move(volumes), std::move(rpc), std::move(recovery), std::move(store),
+        std::move(denied), std::move(exposer), ports.front()));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
   }

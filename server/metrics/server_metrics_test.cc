@@ -87,6 +87,10 @@ TEST_F(ServerMetricsTest, ServesFamiliesWithoutVolumes) {
   // What startup found that a crash had left: nothing, in a fresh data directory.
   EXPECT_THAT(text, HasSubstr("blockstore_startup_leftovers_total{action=\"removed\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("blockstore_startup_leftovers_total{action=\"quarantined\"} 0\n"));
+  // The store: a data directory, no locks.
+  EXPECT_THAT(text, HasSubstr("blockstore_store_info{store=\"dir\""));
+  EXPECT_THAT(text, HasSubstr("blockstore_volume_locks_acquired_total 0\n"));
+  EXPECT_THAT(text, HasSubstr("blockstore_volume_failovers_total 0\n"));
   EXPECT_THAT(text, Not(HasSubstr("volume=\"")));
 }
 

@@ -27,6 +27,8 @@ class DirVolumeRegistry final : public VolumeRegistry {
                                                               IoBackend* backend);
 
   std::string Describe() const override { return "data_dir " + data_dir_; }
+  // A data directory has one server: no locks.
+  StoreStats store_stats() const override { return StoreStats{"dir"}; }
 
  private:
   DirVolumeRegistry(std::string data_dir, const VolumeOptions& options, IoBackend* backend)

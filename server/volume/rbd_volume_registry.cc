@@ -82,6 +82,14 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> RbdVolumeRegistry::Open(
   return std::unique_ptr<VolumeRegistry>(std::move(registry));
 }
 
+VolumeRegistry::StoreStats RbdVolumeRegistry::store_stats() const {
+  StoreStats stats;
+  stats.store = "rbd";
+  stats.locks_acquired = locks_acquired_.load(std::memory_order_relaxed);
+  stats.failovers = failovers_.load(std::memory_order_relaxed);
+  return stats;
+}
+
 std::string RbdVolumeRegistry::Describe() const {
   return absl::StrCat("rbd pool ", pool_->pool_name());
 }
@@ -98,6 +106,7 @@ absl::Status RbdVolumeRegistry::OpenExisting(const std::string& name,
       return absl::IsFailedPrecondition(elsewhere) ? elsewhere : locked;
     }
   }
+  locks_acquired_.fetch_add(1, std::memory_order_relaxed);
   RETURN_IF_ERROR(PublishOwner(*image));
   ASSIGN_OR_RETURN(const uint64_t size_bytes, image->SizeBytes());
   if (size_bytes != config.size_bytes) {
@@ -108,6 +117,8 @@ absl::Status RbdVolumeRegistry::OpenExisting(const std::string& name,
   absl::StatusOr<VolumeState> stored = state_text.ok()
                                            ? ParseVolumeState(*state_text)
                                            : absl::StatusOr<VolumeState>(state_text.status());
+  // An owner that did not stop cleanly (it died, or was cut off and fenced): a failover.
+  if (stored.ok() && !stored->clean) failovers_.fetch_add(1, std::memory_order_relaxed);
   {
     absl::MutexLock lock(&mu_);
     images_[name] = image;
@@ -163,7 +174,10 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
   if (!opened.ok()) return undo(opened.status());
   std::shared_ptr<RbdImage> image = *std::move(opened);
   absl::Status status = image->AcquireExclusiveLock();
-  if (status.ok()) status = PublishOwner(*image);
+  if (status.ok()) {
+    locks_acquired_.fetch_add(1, std::memory_order_relaxed);
+    status = PublishOwner(*image);
+  }
   if (status.ok()) status = image->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
   if (!status.ok()) {
     image.reset();

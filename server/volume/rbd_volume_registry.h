@@ -1,6 +1,7 @@
 #ifndef BLOCKSTORE_SERVER_VOLUME_RBD_VOLUME_REGISTRY_H_
 #define BLOCKSTORE_SERVER_VOLUME_RBD_VOLUME_REGISTRY_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,11 +32,13 @@ namespace blockstore {
 // released by one that stopped) is opened by the first server asked for it.
 //
 // Failover: a lock holder that no longer watches its image (its watch ended
-// osd_client_watch_timeout after it died or lost the cluster) is gone. The server asked for the
-// volume then fences it (blocklists its Ceph client address, and waits until the OSDs know),
-// breaks its lock and serves the volume at a new incarnation, since the dead owner did not stop
-// cleanly: what was flushed is there, and a cursor from before reports the loss once. A holder
-// that was only partitioned away stays fenced: its writes fail, it can never write again.
+// osd_client_watch_timeout after it died or lost the cluster) is gone. Taking the lock then
+// fences it: librbd's lock acquisition blocklists such an owner and breaks its lock
+// (rbd_blocklist_on_break_lock, on by default), and FenceDeadOwner does the same when librbd
+// refused instead (blocklist, wait until the OSDs know, break). The volume is served at a new
+// incarnation, since its owner did not stop cleanly: what was flushed is there, and a cursor
+// from before reports the loss once. A holder that was only partitioned away stays fenced: its
+// writes fail, it can never write again.
 //
 // Thread-safe.
 class RbdVolumeRegistry final : public VolumeRegistry {
@@ -45,6 +48,7 @@ class RbdVolumeRegistry final : public VolumeRegistry {
                                                               const VolumeOptions& options);
 
   std::string Describe() const override;
+  StoreStats store_stats() const override;
 
  private:
   RbdVolumeRegistry(std::shared_ptr<RbdPool> pool, const VolumeOptions& options)
@@ -81,6 +85,8 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   std::map<std::string, std::shared_ptr<RbdImage>> images_ ABSL_GUARDED_BY(mu_);
   // One OpenUnserved at a time: two opening one image would fight over its lock.
   absl::Mutex open_mu_;
+  std::atomic<uint64_t> locks_acquired_{0};
+  std::atomic<uint64_t> failovers_{0};
 };
 
 // The image metadata keys of a volume.

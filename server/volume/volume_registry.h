@@ -77,6 +77,16 @@ class VolumeRegistry {
   // Where the volumes live, for logs: "data_dir data/blockstore", "rbd pool rbd".
   virtual std::string Describe() const = 0;
 
+  // What the store counts, for metrics (blockstore_store_info, blockstore_volume_locks_*).
+  struct StoreStats {
+    std::string store;            // "dir", "rbd"
+    uint64_t locks_acquired = 0;  // volume locks this server took (created, opened, taken over)
+    // Failovers: volumes this server took over from an owner that stopped uncleanly (died or
+    // was cut off), whose lock was broken after fencing it.
+    uint64_t failovers = 0;
+  };
+  virtual StoreStats store_stats() const = 0;
+
   // What opening the store found that a crash left behind, and did about it (logged, and
   // exported as blockstore_startup_leftovers_total).
   struct Recovery {
