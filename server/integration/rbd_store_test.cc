@@ -364,6 +364,22 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_TRUE(absl::StrContains(*metrics, "blockstore_volume_failovers_total 1\n"))
       << "the failover is not counted";
+  // The killed owner, restarted, does not take the volume back: the standby holds it now.
+  absl::StatusOr<std::unique_ptr<ServerProcess>> restarted =
+      ServerProcess::Start(RunfilePath("server/blockstored"),
+                           {"--listen=127.0.0.1:0", "--metrics_listen=", "--store=rbd",
+                            "--ceph_conf=" + pool_options_.ceph_conf, "--prefault_cache=false"},
+                           absl::Seconds(60));
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  std::unique_ptr<Client> to_restarted = Client::Connect((*restarted)->address());
+  const absl::Status refused = to_restarted->WritePage(name, 1, 0, std::string(kPage, 'x'));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), (*standby)->address())) << refused;
+  ASSERT_TRUE((*restarted)->Stop(SIGTERM, absl::Seconds(30)).ok());
+  page = to_standby->ReadPage(name, 1);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(*page, flushed) << "the restarted owner wrote";
+
   // The old session's cursor: the owner died uncleanly, so its acknowledged but unflushed write
   // may be lost, and the Flush says so (once).
   std::unique_ptr<Client> old_session = Client::Connect((*standby)->address());
