@@ -271,7 +271,8 @@ run_blockbench() {
   local out="$log_dir/blockbench-$row.$round.out"
   before="$(osd_writes)"
   # The first run creates the volume (an image with exclusive-lock, like fio's); later runs and
-  # rows find it.
+  # rows find it. $out exists before blockbench starts, for the loop below to read.
+  : >"$out"
   "$blockbench" --server="unix:$bs_socket" --volume_prefix="$bs_volume_prefix" \
     --pages=$((volume_bytes / io_bytes)) --page_size="$io_bytes" --io_size="$io_bytes" \
     --pattern="${row_pattern[$row]}" --concurrency="${row_depth[$row]}" \
