@@ -35,10 +35,12 @@
 # temporary directory are removed on exit, also on failure. Exit 0: the image is built and
 # every check passed; 1: a step failed (the message says which); 2: bad command line.
 set -euo pipefail
+caller_dir="$(pwd)"
+readonly caller_dir
 cd "$(dirname "$0")/../.."
 readonly started_at="${SECONDS}"
 
-out_dir="data/image"
+out_dir=""
 tag="blockstored:0.1.0"
 blockstored_in=""
 blockctl_in=""
@@ -60,6 +62,11 @@ then
   echo "build_image: --blockstored and --blockctl go together" >&2; exit 2
 fi
 [[ "${tag}" == *:* ]] || { echo "build_image: --tag NAME:VERSION" >&2; exit 2; }
+# Paths given on the command line are the caller's; the default --out is the repository's.
+from_caller() { if [[ -n "$1" && "$1" != /* ]]; then echo "${caller_dir}/$1"; else echo "$1"; fi; }
+if [[ -z "${out_dir}" ]]; then out_dir="data/image"; else out_dir="$(from_caller "${out_dir}")"; fi
+blockstored_in="$(from_caller "${blockstored_in}")"
+blockctl_in="$(from_caller "${blockctl_in}")"
 
 # The bounds. A step that takes this long has hung (measured times: deploy/README.md).
 readonly kAptSeconds=900         # apt-get update and install
