@@ -88,7 +88,7 @@ find_file() {
 
 for tool in fio jq awk timeout ceph rbd; do
   if ! command -v "$tool" >/dev/null; then
-    echo "rbd_bench: $tool not found (tools/install_deps.sh installs it)" >&2
+    echo "rbd_bench: $tool not found (tools/install_deps.sh installs it and Ceph)" >&2
     # No Ceph, no bench: the same status as start_cluster.sh's, so a caller can tell it apart.
     case "$tool" in ceph | rbd) exit 77 ;; *) exit 1 ;; esac
   fi
@@ -122,6 +122,20 @@ cleanup() {
     kill $pids 2>/dev/null || true
     # shellcheck disable=SC2086
     { wait $pids; } 2>/dev/null || true
+    # blockstored flushes its volumes on SIGTERM; should one still run (once, a blockstored
+    # outlived this shell), it gets 15 s more and then SIGKILL. `jobs -pr` lists only children
+    # this shell has not reaped, so no reused id is signalled.
+    for _ in $(seq 150); do
+      [ -n "$(jobs -pr)" ] || break
+      sleep 0.1
+    done
+    pids="$(jobs -pr)"
+    if [ -n "$pids" ]; then
+      # shellcheck disable=SC2086
+      kill -9 $pids 2>/dev/null || true
+      # shellcheck disable=SC2086
+      { wait $pids; } 2>/dev/null || true
+    fi
   fi
   # The cluster's daemons by the PIDs start_cluster.sh recorded (its watchdog does the same if
   # this shell is killed before it gets here).
