@@ -99,6 +99,7 @@ fio --enghelp=rbd >/dev/null 2>&1 || die "this fio has no rbd engine (fio --engh
 # Sockets and the cluster live in a short private directory (a unix socket path is limited to
 # 108 bytes, and the cluster's admin sockets are in it too); the logs in the workspace.
 tmp_dir="$(mktemp -d /tmp/rbd_bench.XXXXXX)"
+bs_pid=""  # blockstored, once started
 ceph_dir="$tmp_dir/ceph"
 start_cluster="$(find_file tools/ceph/start_cluster.sh)"
 stop_cluster="$(find_file tools/ceph/stop_cluster.sh)"
@@ -122,20 +123,24 @@ cleanup() {
     kill $pids 2>/dev/null || true
     # shellcheck disable=SC2086
     { wait $pids; } 2>/dev/null || true
-    # blockstored flushes its volumes on SIGTERM; should one still run (once, a blockstored
-    # outlived this shell), it gets 15 s more and then SIGKILL. `jobs -pr` lists only children
-    # this shell has not reaped, so no reused id is signalled.
-    for _ in $(seq 150); do
-      [ -n "$(jobs -pr)" ] || break
-      sleep 0.1
-    done
-    pids="$(jobs -pr)"
-    if [ -n "$pids" ]; then
-      # shellcheck disable=SC2086
-      kill -9 $pids 2>/dev/null || true
-      # shellcheck disable=SC2086
-      { wait $pids; } 2>/dev/null || true
-    fi
+  fi
+  # blockstored flushes its volumes on SIGTERM; should a child still run after the wait (once a
+  # blockstored outlived this shell), it gets 15 s more and then SIGKILL. `jobs -pr` lists only
+  # children this shell has not reaped, so no reused id is signalled; blockstored is also taken
+  # by its id while it is still this shell's child, in case the job table lost it.
+  for _ in $(seq 150); do
+    [ -n "$(jobs -pr)" ] || break
+    sleep 0.1
+  done
+  pids="$(jobs -pr)"
+  if [ -n "$bs_pid" ] && [ "$(awk '{print $4}' "/proc/$bs_pid/stat" 2>/dev/null)" = $$ ]; then
+    pids="$pids $bs_pid"
+  fi
+  if [ -n "${pids// /}" ]; then
+    # shellcheck disable=SC2086
+    kill -9 $pids 2>/dev/null || true
+    # shellcheck disable=SC2086
+    { wait $pids; } 2>/dev/null || true
   fi
   # The cluster's daemons by the PIDs start_cluster.sh recorded (its watchdog does the same if
   # this shell is killed before it gets here).
@@ -243,7 +248,6 @@ run_fio() {
 # blockstored + blockbench
 
 bs_socket="$tmp_dir/blockstored.sock"
-bs_pid=""
 
 start_blockstored() {
   # Volumes are images of the pool; blockstored turns librbd's cache off (its page cache is the
