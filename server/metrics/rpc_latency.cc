@@ -9,9 +9,9 @@ namespace blockstore {
 
 const char* RpcMethodName(RpcMethod method) {
   static const char* const kNames[] = {
-      "CreateVolume", "DeleteVolume",     "ListVolumes", "GetVolumeInfo", "WritePage",
-      "WritePages",   "WritePageBatches", "ReadPage",    "ReadPages",     "Flush",
-      "LocateVolume",
+      "CreateVolume", "DeleteVolume", "ListVolumes",      "GetVolumeInfo",
+      "WritePage",    "WritePages",   "WritePageBatches", "ReadPage",
+      "ReadPages",    "Flush",        "LocateVolume",
   };
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(RpcMethod::kCount),
                 "one name per RpcMethod");
