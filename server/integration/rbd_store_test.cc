@@ -51,6 +51,17 @@ class RbdStoreTest : public ::testing::Test {
     if (prefix_.size() > 40) prefix_ = prefix_.substr(0, 40);
   }
 
+  // A BlockServer on 127.0.0.1 (port 0, no metrics) over the test cluster's pool.
+  ServerOptions RbdServerOptions() const {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.metrics_listen = "";
+    options.store = "rbd";
+    options.rbd = pool_options_;
+    options.volume = volume_options_;
+    return options;
+  }
+
   std::unique_ptr<VolumeRegistry> OpenRegistry() {
     absl::StatusOr<std::unique_ptr<VolumeRegistry>> registry =
         RbdVolumeRegistry::Open(pool_options_, volume_options_);
@@ -218,12 +229,7 @@ TEST_F(RbdStoreTest, ImagesThatAreNotVolumesAreLeftAloneAndCrashLeftoversRemoved
 
 TEST_F(RbdStoreTest, BlockstoredServesTheClientFromThePool) {
   TempDir dir;
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.store = "rbd";
-  options.rbd = pool_options_;
-  options.volume = volume_options_;
+  ServerOptions options = RbdServerOptions();
   const std::string name = prefix_ + "served";
   const std::string data(kPage * 4, 'c');
   {
@@ -259,12 +265,7 @@ TEST_F(RbdStoreTest, BlockstoredServesTheClientFromThePool) {
 }
 
 TEST_F(RbdStoreTest, AServerAskedForAVolumeAnotherHoldsNamesTheOwner) {
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.store = "rbd";
-  options.rbd = pool_options_;
-  options.volume = volume_options_;
+  ServerOptions options = RbdServerOptions();
   absl::StatusOr<std::unique_ptr<BlockServer>> a = BlockServer::Start(options);
   ASSERT_TRUE(a.ok()) << a.status();
   absl::StatusOr<std::unique_ptr<BlockServer>> b = BlockServer::Start(options);
@@ -328,12 +329,7 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
   ASSERT_TRUE(cursor.ok());
   ASSERT_TRUE(to_owner->WritePage(name, 2, 0, std::string(kPage, 'u')).ok());  // not flushed
 
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.store = "rbd";
-  options.rbd = pool_options_;
-  options.volume = volume_options_;
+  ServerOptions options = RbdServerOptions();
   options.metrics_listen = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<BlockServer>> standby = BlockServer::Start(options);
   ASSERT_TRUE(standby.ok()) << standby.status();
@@ -397,12 +393,7 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
 // same incarnation with every write. Prints the handover time (issue 12's goal: under 2 s per
 // volume with 64 MiB dirty).
 TEST_F(RbdStoreTest, AServerThatStopsHandsItsVolumeOverWithEveryWrite) {
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.store = "rbd";
-  options.rbd = pool_options_;
-  options.volume = volume_options_;
+  ServerOptions options = RbdServerOptions();
   // 64 MiB stays dirty until the stop: no background writeback before it.
   options.volume.cache_bytes = 256 << 20;
   options.volume.dirty_limit_bytes = 128 << 20;
@@ -459,12 +450,7 @@ TEST_F(RbdStoreTest, AServerThatStopsHandsItsVolumeOverWithEveryWrite) {
 // when the next server serves it (writes it refused were not taken). Each writer owns its pages,
 // so the last OK write of a page is its content.
 TEST_F(RbdStoreTest, AHandoverUnderWritersKeepsEveryAcknowledgedWrite) {
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.metrics_listen = "";
-  options.store = "rbd";
-  options.rbd = pool_options_;
-  options.volume = volume_options_;
+  ServerOptions options = RbdServerOptions();
   const std::string name = prefix_ + "busy";
   constexpr int kWriters = 4;
   constexpr uint64_t kPagesPerWriter = 64;

@@ -37,6 +37,19 @@ void AddTrailers(const absl::Status& status, grpc::CallbackServerContext* contex
   }
 }
 
+// The caller of a server-streaming call and its request parsed into `request`, or the refusal of
+// either (the caller first, as for unary calls).
+absl::StatusOr<CallAccess> AdmitAndParse(const ServiceState& state,
+                                         grpc::CallbackServerContext* context,
+                                         const grpc::ByteBuffer& raw_request,
+                                         google::protobuf::Message* request) {
+  absl::StatusOr<CallAccess> access = state.Admit(context);
+  if (!access.ok()) return access;
+  const absl::Status parsed = ParseRawRequest(raw_request, request);
+  if (!parsed.ok()) return parsed;
+  return access;
+}
+
 // Volume creations and deletions that may wait for the control thread.
 constexpr size_t kControlQueueMax = 64;
 
@@ -94,8 +107,7 @@ class RawUnaryCall : public UnaryCall {
   // Parses the request: false, and the call finished INVALID_ARGUMENT naming the field, if it
   // is not one.
   bool Parse(const grpc::ByteBuffer* raw_request) {
-    grpc::ByteBuffer raw(*raw_request);  // slice references; the parse consumes them
-    const absl::Status parsed = ParseRawRequest(&raw, &request);
+    const absl::Status parsed = ParseRawRequest(*raw_request, &request);
     if (!parsed.ok()) FinishWith(parsed);
     return parsed.ok();
   }
@@ -332,12 +344,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::ReadPages(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
   v1::ReadPagesRequest parsed;
   const v1::ReadPagesRequest* request = &parsed;
-  absl::StatusOr<CallAccess> access = state_.Admit(context);
-  if (access.ok()) {
-    grpc::ByteBuffer raw(*raw_request);
-    const absl::Status parse = ParseRawRequest(&raw, &parsed);
-    if (!parse.ok()) access = parse;
-  }
+  const absl::StatusOr<CallAccess> access = AdmitAndParse(state_, context, *raw_request, &parsed);
   absl::StatusOr<std::shared_ptr<Volume>> volume =
       access.ok() ? state_.FindVolumeFor(*access, request->volume(), v1::READ)
                   : absl::StatusOr<std::shared_ptr<Volume>>(access.status());
@@ -384,12 +391,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::Flush(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) {
   v1::FlushRequest parsed;
   const v1::FlushRequest* request = &parsed;
-  absl::StatusOr<CallAccess> access = state_.Admit(context);
-  if (access.ok()) {
-    grpc::ByteBuffer raw(*raw_request);
-    const absl::Status parse = ParseRawRequest(&raw, &parsed);
-    if (!parse.ok()) access = parse;
-  }
+  const absl::StatusOr<CallAccess> access = AdmitAndParse(state_, context, *raw_request, &parsed);
   absl::StatusOr<std::shared_ptr<Volume>> volume =
       access.ok() ? state_.FindVolumeFor(*access, request->volume(), v1::WRITE)
                   : absl::StatusOr<std::shared_ptr<Volume>>(access.status());

@@ -73,6 +73,11 @@ absl::Status ParseRawRequest(grpc::ByteBuffer* raw, google::protobuf::Message* m
       "the request is not a valid ", message->GetDescriptor()->full_name(), " message"));
 }
 
+absl::Status ParseRawRequest(const grpc::ByteBuffer& raw, google::protobuf::Message* message) {
+  grpc::ByteBuffer consumed(raw);  // slice references; the parse consumes them
+  return ParseRawRequest(&consumed, message);
+}
+
 absl::Status SerializeRawResponse(const google::protobuf::Message& message, grpc::ByteBuffer* raw) {
   raw->Clear();  // the writer fills an empty buffer only (a sent one may still hold slices)
   bool own_buffer = false;

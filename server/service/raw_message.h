@@ -18,6 +18,8 @@ namespace blockstore {
 // string field that is not UTF-8 ("volume: not valid UTF-8 ...", "writes[3].volume: ..."), or
 // saying the bytes are not a message of `message`'s type. `raw` is consumed.
 absl::Status ParseRawRequest(grpc::ByteBuffer* raw, google::protobuf::Message* message);
+// The same for a buffer gRPC owns (a raw method's request): its slices are shared, not copied.
+absl::Status ParseRawRequest(const grpc::ByteBuffer& raw, google::protobuf::Message* message);
 
 // `message` serialized into `raw` (replacing what it held), as gRPC would send it.
 absl::Status SerializeRawResponse(const google::protobuf::Message& message, grpc::ByteBuffer* raw);
