@@ -38,6 +38,9 @@ constexpr int kExitSkip = 77;
 // How long stop_cluster.sh may take (it SIGKILLs, so well under a second).
 constexpr absl::Duration kStopTimeout = absl::Seconds(60);
 
+// How long every thread of a SIGSTOPped daemon may take to stop (microseconds in practice).
+constexpr absl::Duration kPauseTimeout = absl::Seconds(10);
+
 // The path of tools/ceph/<name> in this binary's runfiles: under bazel test (TEST_SRCDIR), under
 // bazel run (RUNFILES_DIR), or beside the binary (<binary>.runfiles).
 absl::StatusOr<std::string> FindScript(absl::string_view name) {
@@ -225,6 +228,26 @@ absl::StatusOr<std::string> CephCluster::RunCeph(const std::vector<std::string>&
   return result->out;
 }
 
+namespace {
+
+// Whether every thread of `pid` is in the stopped state ('T' in /proc/<pid>/task/<tid>/stat,
+// the field after the command name, which may itself hold spaces and parentheses).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code error;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid, "/task"), error)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;  // The thread has exited.
+    const size_t end_of_name = line.rfind(')');
+    if (end_of_name == std::string::npos || end_of_name + 2 >= line.size()) return false;
+    if (line[end_of_name + 2] != 'T') return false;
+  }
+  return !error;
+}
+
+}  // namespace
+
 absl::StatusOr<pid_t> CephCluster::OsdPid() const {
   std::ifstream pids(absl::StrCat(dir_, "/pids"));
   std::string line;
@@ -243,6 +266,18 @@ absl::Status CephCluster::PauseOsd() {
   absl::StatusOr<pid_t> pid = OsdPid();
   if (!pid.ok()) return pid.status();
   if (kill(*pid, SIGSTOP) != 0) return absl::InternalError(std::strerror(errno));
+  // kill() returns once the signal is pending, not once it has been taken: a thread running on
+  // the other core can still finish a write in the meantime (a CI run saw one acknowledged 1.7 ms
+  // "after" the stop). Return only when every thread is stopped.
+  const absl::Time deadline = absl::Now() + kPauseTimeout;
+  while (!AllThreadsStopped(*pid)) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("ceph-osd ", *pid, " not stopped ",
+                                                      absl::FormatDuration(kPauseTimeout),
+                                                      " after SIGSTOP"));
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   return absl::OkStatus();
 }
 
