@@ -208,23 +208,43 @@ TEST_F(RbdStoreTest, ImagesThatAreNotVolumesAreLeftAloneAndCrashLeftoversRemoved
   ASSERT_TRUE(pool.ok()) << pool.status();
   const std::string foreign = prefix_ + "not-ours";
   const std::string leftover = prefix_ + "cut-short";
+  // A CreateVolume killed right after it made the image (found by the crash harness: the name
+  // was then neither a volume nor free).
+  const std::string creating = ".creating." + prefix_ + "cut-at-create";
   ASSERT_TRUE((*pool)->CreateImage(foreign, 1 << 20).ok());
   ASSERT_TRUE((*pool)->CreateImage(leftover, 1 << 20).ok());
+  ASSERT_TRUE((*pool)->CreateImage(creating, 1 << 20).ok());
   {
     absl::StatusOr<std::unique_ptr<RbdImage>> image = (*pool)->OpenImage(leftover);
     ASSERT_TRUE(image.ok()) << image.status();
-    // A CreateVolume that died after the state and before the config.
+    // A DeleteVolume that died after removing the config and before removing the image.
     ASSERT_TRUE((*image)->SetMetadata(kRbdStateKey, "format=1\nincarnation=5\nclean=0\n").ok());
   }
   std::unique_ptr<VolumeRegistry> registry = OpenRegistry();
   ASSERT_NE(registry, nullptr);
-  EXPECT_GE(registry->recovery().leftovers_removed, 1u);
+  EXPECT_EQ(registry->recovery().leftovers_removed, 2u);
   absl::StatusOr<std::vector<std::string>> images = (*pool)->ListImages();
   ASSERT_TRUE(images.ok());
   EXPECT_NE(std::find(images->begin(), images->end(), foreign), images->end());
   EXPECT_EQ(std::find(images->begin(), images->end(), leftover), images->end());
+  EXPECT_EQ(std::find(images->begin(), images->end(), creating), images->end());
   EXPECT_EQ(registry->Get(foreign).status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE((*pool)->RemoveImage(foreign).ok());
+
+  // The same leftover met by a running server's CreateVolume of that name: removed, and the
+  // volume created.
+  const std::string name = prefix_ + "cut-again";
+  ASSERT_TRUE((*pool)->CreateImage(".creating." + name, 1 << 20).ok());
+  VolumeConfig config = Config("cut-again");
+  absl::StatusOr<std::shared_ptr<Volume>> created = registry->Create(config);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(absl::IsAlreadyExists(registry->Create(config).status()));
+  images = (*pool)->ListImages();
+  ASSERT_TRUE(images.ok());
+  EXPECT_EQ(std::find(images->begin(), images->end(), ".creating." + name), images->end());
+  EXPECT_NE(std::find(images->begin(), images->end(), name), images->end());
+  created->reset();
+  ASSERT_TRUE(registry->Delete(name).ok());
 }
 
 TEST_F(RbdStoreTest, BlockstoredServesTheClientFromThePool) {

@@ -145,6 +145,19 @@ absl::Status RbdPool::RemoveImage(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status RbdPool::RenameImage(absl::string_view from, absl::string_view to) {
+  RETURN_IF_ERROR(CheckName(from));
+  RETURN_IF_ERROR(CheckName(to));
+  const std::string source(from);
+  const std::string target(to);
+  const int ret = rbd_rename(ioctx_, source.c_str(), target.c_str());
+  if (ret < 0) {
+    return RbdErrorToStatus(
+        ret, absl::StrCat("renaming RBD image ", source, " to ", target, " (", Describe(), ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> RbdPool::ListImages() {
   std::vector<rbd_image_spec_t> specs(16);
   for (int attempt = 0; attempt < kRangeRetryMax; ++attempt) {

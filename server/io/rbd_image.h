@@ -73,6 +73,9 @@ class RbdPool : public std::enable_shared_from_this<RbdPool> {
   absl::Status CreateImage(absl::string_view name, uint64_t size_bytes);
   // NotFound if there is no such image; FailedPrecondition while a client has it open.
   absl::Status RemoveImage(absl::string_view name);
+  // Renames image `from` to `to` (one update of the pool's image directory: the image is seen
+  // under one name or the other). AlreadyExists if `to` exists; NotFound if `from` does not.
+  absl::Status RenameImage(absl::string_view from, absl::string_view to);
   // The names of the pool's images, sorted.
   absl::StatusOr<std::vector<std::string>> ListImages();
   // Opens image `name`; NotFound if there is none.

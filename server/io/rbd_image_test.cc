@@ -109,6 +109,28 @@ TEST_F(RbdImageTest, CreateListAndRemoveImages) {
   ASSERT_TRUE(pool_->RemoveImage(b).ok());
 }
 
+TEST_F(RbdImageTest, RenameMovesTheImageWithItsMetadataAndNeverOntoAnother) {
+  const std::string from = TestImageName("-from");
+  const std::string to = TestImageName("-to");
+  ASSERT_TRUE(pool_->CreateImage(from, 1 << 20).ok());
+  {
+    absl::StatusOr<std::unique_ptr<RbdImage>> image = pool_->OpenImage(from);
+    ASSERT_TRUE(image.ok()) << image.status();
+    ASSERT_TRUE((*image)->SetMetadata("k", "v").ok());
+  }
+  const absl::Status onto_existing = pool_->RenameImage(from, image_name_);
+  EXPECT_TRUE(absl::IsAlreadyExists(onto_existing)) << onto_existing;
+  ASSERT_TRUE(pool_->RenameImage(from, to).ok());
+  EXPECT_TRUE(absl::IsNotFound(pool_->OpenImage(from).status()));
+  absl::StatusOr<std::unique_ptr<RbdImage>> renamed = pool_->OpenImage(to);
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  EXPECT_EQ((*renamed)->GetMetadata("k").value_or(""), "v");
+  renamed->reset();
+  const absl::Status missing = pool_->RenameImage(from, to + "-again");
+  EXPECT_TRUE(absl::IsNotFound(missing)) << missing;
+  ASSERT_TRUE(pool_->RemoveImage(to).ok());
+}
+
 TEST_F(RbdImageTest, OpeningAMissingImageIsNotFound) {
   absl::StatusOr<std::unique_ptr<RbdImage>> image = pool_->OpenImage("no-such-image");
   EXPECT_TRUE(absl::IsNotFound(image.status())) << image.status();

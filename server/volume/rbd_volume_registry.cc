@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "glog/logging.h"
@@ -20,6 +21,13 @@ namespace {
 // that is still open.
 constexpr absl::Duration kDeleteDrainWait = absl::Seconds(10);
 
+// CreateVolume makes the image under a name no volume can have (volume names start with a
+// letter or a digit), sets its state and config there, and renames it: the volume appears whole
+// or not at all. An image under such a name is what a crash left of a Create.
+constexpr absl::string_view kCreatingPrefix = ".creating.";
+
+std::string CreatingName(absl::string_view name) { return absl::StrCat(kCreatingPrefix, name); }
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<VolumeRegistry>> RbdVolumeRegistry::Open(
@@ -27,7 +35,14 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> RbdVolumeRegistry::Open(
   ASSIGN_OR_RETURN(std::shared_ptr<RbdPool> pool, RbdPool::Connect(pool_options));
   std::unique_ptr<RbdVolumeRegistry> registry(new RbdVolumeRegistry(pool, options));
   ASSIGN_OR_RETURN(std::vector<std::string> names, pool->ListImages());
+  // What crashes left, removed once the volumes are open: opening them fenced a killed
+  // predecessor, whose locks and watches would otherwise keep its leftovers in place.
+  std::vector<std::string> leftovers;
   for (const std::string& name : names) {
+    if (absl::StartsWith(name, kCreatingPrefix)) {
+      leftovers.push_back(name);
+      continue;
+    }
     absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool->OpenImage(name);
     if (!opened.ok()) {
       // Removed meanwhile by another server, or damaged: not ours to judge.
@@ -37,20 +52,10 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> RbdVolumeRegistry::Open(
     std::shared_ptr<RbdImage> image = *std::move(opened);
     absl::StatusOr<std::string> config_text = image->GetMetadata(kRbdConfigKey);
     if (absl::IsNotFound(config_text.status())) {
-      if (image->GetMetadata(kRbdStateKey).ok()) {
-        // A state without a config: a CreateVolume or DeleteVolume that a crash cut short.
-        // Nobody was told the volume exists (or every client was told it is gone).
-        LOG(WARNING) << "removing RBD image " << name
-                     << ": a CreateVolume or DeleteVolume that a crash cut short left it";
-        image.reset();
-        const absl::Status removed = pool->RemoveImage(name);
-        if (removed.ok()) {
-          ++registry->recovery_.leftovers_removed;
-        } else {
-          LOG(WARNING) << "RBD image " << name << " could not be removed: " << removed;
-        }
-      }
-      continue;  // not a blockstore volume
+      // A state without a config: a DeleteVolume that a crash cut short (every client was
+      // told the volume is gone, or nobody was told anything). Neither: not blockstore's.
+      if (image->GetMetadata(kRbdStateKey).ok()) leftovers.push_back(name);
+      continue;
     }
     absl::Status status = config_text.status();
     absl::StatusOr<VolumeConfig> config = absl::UnknownError("unread");
@@ -77,6 +82,16 @@ absl::StatusOr<std::unique_ptr<VolumeRegistry>> RbdVolumeRegistry::Open(
       // Its image stays as it is for an operator; the other volumes are served.
       LOG(ERROR) << "volume " << name << " cannot be served: " << status;
       ++registry->recovery_.volumes_quarantined;
+    }
+  }
+  for (const std::string& name : leftovers) {
+    const absl::Status removed = registry->RemoveLeftover(name);
+    if (removed.ok()) {
+      LOG(WARNING) << "removed RBD image " << name << ": what a crash left of a "
+                   << (absl::StartsWith(name, kCreatingPrefix) ? "CreateVolume" : "DeleteVolume");
+      ++registry->recovery_.leftovers_removed;
+    } else {
+      LOG(WARNING) << "RBD image " << name << ", left by a crash, stays for now: " << removed;
     }
   }
   return std::unique_ptr<VolumeRegistry>(std::move(registry));
@@ -155,11 +170,81 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::StartVolume(
   });
 }
 
+bool RbdVolumeRegistry::IsDeleteLeftover(const std::string& name) {
+  absl::StatusOr<std::unique_ptr<RbdImage>> image = pool_->OpenImage(name);
+  return image.ok() && absl::IsNotFound((*image)->GetMetadata(kRbdConfigKey).status()) &&
+         (*image)->GetMetadata(kRbdStateKey).ok();
+}
+
+absl::Status RbdVolumeRegistry::RemoveLeftover(const std::string& image_name) {
+  absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(image_name);
+  if (absl::IsNotFound(opened.status())) {
+    // Gone, or half made (a create cut off before the image's header): rbd_remove cleans that.
+    const absl::Status removed = pool_->RemoveImage(image_name);
+    return absl::IsNotFound(removed) ? absl::OkStatus() : removed;
+  }
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<RbdImage> image = *std::move(opened);
+  // Taking the lock fences a dead holder (a killed server that was creating or deleting it),
+  // which also ends its watch; a live holder is still working on the image.
+  absl::Status locked = image->AcquireExclusiveLock();
+  if (!locked.ok()) {
+    RETURN_IF_ERROR(FenceDeadOwner(image_name, *image));
+    locked = image->AcquireExclusiveLock();
+  }
+  image.reset();
+  if (!locked.ok()) {
+    return absl::UnavailableError(absl::StrCat("RBD image ", image_name,
+                                               " is being worked on by another blockstored (",
+                                               locked.message(), "); retry"));
+  }
+  const absl::Status removed = pool_->RemoveImage(image_name);
+  if (absl::IsFailedPrecondition(removed)) {
+    return absl::UnavailableError(absl::StrCat(removed.message(), "; retry"));
+  }
+  return removed;
+}
+
 absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const VolumeConfig& config,
                                                                         const VolumeState& state) {
-  // The image, its state, then its config: a volume exists once its config is set.
-  RETURN_IF_ERROR(pool_->CreateImage(config.name, config.size_bytes));
-  auto undo = [this, &config](absl::Status status) {
+  // 1. The image under its creating name, with its state and config.
+  const std::string creating = CreatingName(config.name);
+  absl::Status status = pool_->CreateImage(creating, config.size_bytes);
+  if (absl::IsAlreadyExists(status)) {
+    // Left by a server that died creating this volume (removed), or another creating it now.
+    RETURN_IF_ERROR(RemoveLeftover(creating));
+    status = pool_->CreateImage(creating, config.size_bytes);
+  }
+  RETURN_IF_ERROR(status);
+  {
+    absl::StatusOr<std::unique_ptr<RbdImage>> image = pool_->OpenImage(creating);
+    status = image.status();
+    if (status.ok()) status = (*image)->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
+    if (status.ok()) status = (*image)->SetMetadata(kRbdConfigKey, SerializeVolumeConfig(config));
+  }
+  // 2. The rename: from here on the volume exists, for every server on the pool.
+  if (status.ok()) {
+    status = pool_->RenameImage(creating, config.name);
+    if (absl::IsAlreadyExists(status) && IsDeleteLeftover(config.name)) {
+      // What a crash left of a DeleteVolume of this name (not removed at open while the dead
+      // server's lock or watch stood): removed now.
+      status = RemoveLeftover(config.name);
+      if (status.ok()) status = pool_->RenameImage(creating, config.name);
+    }
+    if (absl::IsAlreadyExists(status)) {
+      status = absl::AlreadyExistsError(absl::StrCat("volume: ", config.name, " already exists"));
+    }
+  }
+  if (!status.ok()) {
+    const absl::Status removed = pool_->RemoveImage(creating);
+    if (!removed.ok()) {
+      LOG(ERROR) << "RBD image " << creating << " of a failed CreateVolume stays: " << removed;
+    }
+    return status;
+  }
+
+  // 3. Served here. Nobody has been told the volume exists, so a failure removes it again.
+  auto undo = [this, &config](absl::Status failed) {
     {
       absl::MutexLock lock(&mu_);
       images_.erase(config.name);
@@ -168,17 +253,20 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
     if (!removed.ok()) {
       LOG(ERROR) << "RBD image " << config.name << " of a failed CreateVolume stays: " << removed;
     }
-    return status;
+    return failed;
   };
   absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(config.name);
   if (!opened.ok()) return undo(opened.status());
   std::shared_ptr<RbdImage> image = *std::move(opened);
-  absl::Status status = image->AcquireExclusiveLock();
+  status = image->AcquireExclusiveLock();
+  if (absl::IsFailedPrecondition(status)) {
+    // Another server was asked for the new volume between the rename and now: it serves it.
+    return HeldElsewhere(config.name, *image);
+  }
   if (status.ok()) {
     locks_acquired_.fetch_add(1, std::memory_order_relaxed);
     status = PublishOwner(*image);
   }
-  if (status.ok()) status = image->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
   if (!status.ok()) {
     image.reset();
     return undo(status);
@@ -188,16 +276,9 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
     images_[config.name] = image;
   }
   absl::StatusOr<std::shared_ptr<Volume>> volume = StartVolume(image, config, state.incarnation);
-  if (volume.ok()) {
-    status = image->SetMetadata(kRbdConfigKey, SerializeVolumeConfig(config));
-    if (!status.ok()) (*volume)->Close();
-  } else {
-    status = volume.status();
-  }
-  if (!status.ok()) {
-    volume = absl::UnknownError("undone");
+  if (!volume.ok()) {
     image.reset();
-    return undo(status);
+    return undo(volume.status());
   }
   LOG(INFO) << "volume " << config.name << " created in " << Describe() << ": " << config.size_bytes
             << " bytes, page " << config.page_size_bytes << ", block " << config.block_size_bytes;

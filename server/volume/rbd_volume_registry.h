@@ -19,10 +19,11 @@ namespace blockstore {
 // The volumes of one Ceph RBD pool (--store=rbd; docs/scale-out.md). A volume is an RBD image of
 // the same name, created with the exclusive-lock feature. Its VolumeConfig and VolumeState are
 // the image's metadata (`blockstore.config`, `blockstore.state`), so any blockstored pointed at
-// the pool finds every volume; the config is set last by Create and removed first by Delete, as
-// the .conf file is in a data directory, and an image with a state but no config is what a crash
-// left of a Create or a Delete (removed at open). Images without either key are not blockstore's
-// and are left alone.
+// the pool finds every volume. Create makes the image as `.creating.<name>` (no volume name
+// starts with a dot), sets its state and config, and renames it to `<name>`, so a volume appears
+// whole or not at all; Delete removes the config first, as the .conf file is in a data
+// directory. What a crash leaves, an image under a creating name or one with a state but no
+// config, is removed at open. Images without either key are not blockstore's and are left alone.
 //
 // Each volume has its own RbdBackend (librbd's cache off: the page cache above is the cache) and
 // holds its image's exclusive lock while this server serves it (RbdImage::AcquireExclusiveLock),
@@ -69,6 +70,12 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   absl::Status WriteState(const std::string& name, const VolumeState& state) override;
   absl::StatusOr<std::shared_ptr<Volume>> OpenUnserved(const std::string& name) override;
   void SetAdvertisedAddress(const std::string& address) override;
+  // Removes image `image_name`, what a crash left of a Create or a Delete, once it can take its
+  // lock (fencing a dead holder). Unavailable ("retry") while a live server holds it or Ceph
+  // still counts a watcher.
+  absl::Status RemoveLeftover(const std::string& image_name);
+  // Whether image `name` has a state but no config: what a crash left of a Delete.
+  bool IsDeleteLeftover(const std::string& name);
   // Publishes this server as `image`'s owner, when its address is known.
   absl::Status PublishOwner(RbdImage& image);
   // Why `image` cannot be served here: FailedPrecondition naming its owner.
