@@ -136,6 +136,7 @@ class Harness {
 
  private:
   uint64_t Uniform(uint64_t n) { return n == 0 ? 0 : rng_() % n; }
+  bool rbd() const { return !options_.ceph_conf.empty(); }
   absl::Duration UniformDuration(absl::Duration low, absl::Duration high) {
     const int64_t span = absl::ToInt64Microseconds(high - low);
     return low + absl::Microseconds(span <= 0 ? 0 : static_cast<int64_t>(Uniform(span + 1)));
@@ -154,6 +155,9 @@ class Harness {
   // One cycle: workload, kill, restart, checks. False when the run cannot go on.
   bool RunCycle(int number);
   void Check(Cycle* cycle);
+  // RBD store: waits until the restarted server serves every one of `names` (GetVolumeInfo
+  // stops answering FAILED_PRECONDITION, the killed owner fenced), at most takeover_timeout.
+  void WaitForTakeover(Cycle* cycle, Client* client, const std::vector<std::string>& names);
   void CheckScratch(Cycle* cycle, Client* client,
                     const std::map<std::string, v1::VolumeInfo>& listed);
   bool ReadAndCheck(int cycle, Client* client, VolumeModel* model, bool whole_stream,
@@ -259,6 +263,10 @@ bool Harness::StartServer(int cycle) {
       "--flusher_interval=50ms",
       Uniform(4) == 0 ? "--io_backend=sync" : "--io_backend=auto",
   };
+  if (rbd()) {
+    args.insert(args.end(), {"--store=rbd", "--ceph_conf=" + options_.ceph_conf,
+                             "--rbd_pool=" + options_.rbd_pool});
+  }
   args.insert(args.end(), options_.extra_server_args.begin(), options_.extra_server_args.end());
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start(options_.server_binary, args, kStartTimeout);
@@ -765,11 +773,13 @@ bool Harness::ReadAndCheck(int cycle, Client* client, VolumeModel* model, bool w
 void Harness::ReportFindings(int cycle, const VolumeModel& model, const CheckResult& result) {
   if (result.violations.empty()) return;
   // Logical block n is at n * block_size in <data_dir>/<name>.vol (VolumeFile, LinearBlockMap).
+  // (An RBD image is not read here: the findings say what the server sent.)
   const std::string path = absl::StrCat(data_dir_, "/", model.name(), ".vol");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = rbd() ? -1 : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   const Geometry& geometry = model.geometry();
   for (const crash::Violation& violation : result.violations) {
-    std::string on_disk = "the volume file could not be read";
+    std::string on_disk =
+        rbd() ? "the volume is an RBD image, not read here" : "the volume file could not be read";
     if (fd >= 0 && violation.kind != "short-page") {
       std::string bytes(geometry.block_size, '\0');
       const uint64_t offset =
@@ -864,6 +874,26 @@ void Harness::CheckScratch(Cycle* cycle, Client* client,
   }
 }
 
+void Harness::WaitForTakeover(Cycle* cycle, Client* client, const std::vector<std::string>& names) {
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + options_.takeover_timeout;
+  for (const std::string& name : names) {
+    absl::Status status = client->GetVolumeInfo(name).status();
+    while (absl::IsFailedPrecondition(status) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(100));
+      status = client->GetVolumeInfo(name).status();
+    }
+    if (absl::IsFailedPrecondition(status)) {
+      AddViolation(cycle->number, "takeover-timeout",
+                   absl::StrCat("volume ", name, " still not served ",
+                                absl::FormatDuration(options_.takeover_timeout),
+                                " after the restart: ", status.ToString()));
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  report_.longest_takeover = std::max(report_.longest_takeover, absl::Now() - start);
+}
+
 void Harness::Check(Cycle* cycle) {
   std::unique_ptr<Client> client = Client::Connect(cycle->address, {kRpcTimeout});
   absl::StatusOr<std::vector<v1::VolumeInfo>> volumes = client->ListVolumes();
@@ -874,6 +904,11 @@ void Harness::Check(Cycle* cycle) {
   }
   std::map<std::string, v1::VolumeInfo> listed;
   for (const v1::VolumeInfo& info : *volumes) listed[info.name()] = info;
+  if (rbd()) {
+    std::vector<std::string> names;
+    for (const auto& [name, info] : listed) names.push_back(name);
+    WaitForTakeover(cycle, client.get(), names);
+  }
 
   // The main volumes: there, same geometry, every block as the model allows.
   std::map<std::string, CheckResult> results;
@@ -1225,10 +1260,15 @@ std::string CrashHarnessReport::ToString() const {
   std::string out = absl::StrCat(
       "crash harness: seed ", seed, ", ", cycles, " cycles in ", absl::FormatDuration(elapsed),
       "\n", "  kills (SIGKILL): ", kills_total, ": ", kill_detail.empty() ? "none" : kill_detail,
-      "\n", "  server starts: ", restarts, "\n", "  writes: ", writes_sent, " sent, ",
-      writes_acknowledged, " acknowledged; by API: ", JoinCounts(writes_by_api), "; FUA ",
-      writes_fua, ", sub-page ", writes_sub_page, "; failed while up: ", JoinCounts(writes_failed),
-      "\n", "  flushes: ", flushes, " (OK ", flushes_ok,
+      "\n", "  server starts: ", restarts,
+      longest_takeover > absl::ZeroDuration()
+          ? absl::StrCat(" (RBD store: longest wait for a takeover ",
+                         absl::FormatDuration(longest_takeover), ")")
+          : "",
+      "\n", "  writes: ", writes_sent, " sent, ", writes_acknowledged,
+      " acknowledged; by API: ", JoinCounts(writes_by_api), "; FUA ", writes_fua, ", sub-page ",
+      writes_sub_page, "; failed while up: ", JoinCounts(writes_failed), "\n",
+      "  flushes: ", flushes, " (OK ", flushes_ok,
       "; failed while up: ", JoinCounts(flushes_failed), ")\n", "  volumes created ",
       volumes_created, ", deleted ", volumes_deleted, "\n", "  after restarts: pages checked ",
       pages_checked, ", blocks checked ", blocks_checked,

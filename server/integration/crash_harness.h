@@ -51,6 +51,15 @@ struct CrashHarnessOptions {
   bool use_page_writer = true;
   // Appended to blockstored's flags at every start (e.g. "--stable_pages=false").
   std::vector<std::string> extra_server_args;
+  // Empty: the dir store, under <work_dir>/data. Otherwise the RBD store (--store=rbd): volumes
+  // are images in `rbd_pool` of the cluster this ceph.conf names, which must hold no volumes yet.
+  // After each restart the killed server still holds every image's exclusive lock until Ceph
+  // notices it is gone (its watch times out); the new server then fences it and serves the
+  // volume. The checks wait for that, at most `takeover_timeout` per restart; longer is a
+  // violation.
+  std::string ceph_conf;
+  std::string rbd_pool = "rbd";
+  absl::Duration takeover_timeout = absl::Seconds(60);
   // Violations printed in full, per kind (all are counted).
   int max_details_per_kind = 10;
   // One line per cycle when set.
@@ -75,6 +84,9 @@ struct CrashHarnessReport {
   uint64_t volumes_created = 0;
   uint64_t volumes_deleted = 0;
   uint64_t restarts = 0;
+  // RBD store: the longest wait, after a restart, until every volume was served (the dead
+  // owner fenced).
+  absl::Duration longest_takeover;
   uint64_t pages_checked = 0;
   uint64_t blocks_checked = 0;
   uint64_t lost_blocks = 0;  // blocks that lost an acknowledged (not durable) write

@@ -46,6 +46,11 @@ ABSL_FLAG(bool, quiet, false, "no line per cycle");
 ABSL_FLAG(bool, page_writer, true,
           "writers also use the client library's PageWriter (besides a raw WritePageBatches "
           "stream)");
+ABSL_FLAG(std::string, ceph_conf, "",
+          "run on the RBD store (--store=rbd) of the Ceph cluster this ceph.conf names, e.g. "
+          "one started by tools/ceph/start_cluster.sh; its pool must hold no volumes yet "
+          "(default: the dir store under the work directory)");
+ABSL_FLAG(std::string, rbd_pool, "rbd", "with --ceph_conf: the pool of the volumes' images");
 ABSL_FLAG(std::string, server_args, "",
           "comma-separated flags added to every blockstored start, e.g. --stable_pages=false");
 
@@ -72,7 +77,8 @@ int main(int argc, char** argv) {
       "Kills blockstored with SIGKILL N times on one data directory while clients write and "
       "flush, and checks after each restart that nothing durable was lost, nothing was made "
       "up, volumes survive, and no Flush with a pre-crash error cursor hides a loss.\n"
-      "Usage: crash_harness [--seed=1] [--cycles=30] [--max_duration=10m]");
+      "Usage: crash_harness [--seed=1] [--cycles=30] [--max_duration=10m] "
+      "[--ceph_conf=ceph.conf]");
   absl::ParseCommandLine(argc, argv);
   const int writers = absl::GetFlag(FLAGS_writers_per_volume);
   if (absl::GetFlag(FLAGS_cycles) < 1 || writers < 1 || writers > 8 ||
@@ -116,6 +122,8 @@ int main(int argc, char** argv) {
   options.max_run = absl::GetFlag(FLAGS_max_run);
   options.writers_per_volume = writers;
   options.use_page_writer = absl::GetFlag(FLAGS_page_writer);
+  options.ceph_conf = absl::GetFlag(FLAGS_ceph_conf);
+  options.rbd_pool = absl::GetFlag(FLAGS_rbd_pool);
   for (absl::string_view arg :
        absl::StrSplit(absl::GetFlag(FLAGS_server_args), ',', absl::SkipEmpty())) {
     options.extra_server_args.emplace_back(arg);
