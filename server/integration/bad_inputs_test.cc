@@ -1,7 +1,7 @@
-// Every bad input of issue 3 against the real blockstored: each gets its status code, with a
-// message naming the field, and leaves the volume (its data, its dirty pages, the data
-// directory) unchanged. And one bad write on a WritePages or WritePageBatches stream (or in a
-// batch) fails that write only.
+// Every bad input of issue 3 against the real blockstored, on both stores (store_test_fixture.h):
+// each gets its status code, with a message naming the field, and leaves the volume (its data,
+// its dirty pages, the data directory or the pool's images) unchanged. And one bad write on a
+// WritePages or WritePageBatches stream (or in a batch) fails that write only.
 
 #include <chrono>
 #include <filesystem>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/block_client.h"
 #include "gtest/gtest.h"
-#include "server/integration/test_server_fixture.h"
+#include "server/integration/store_test_fixture.h"
 #include "server/service/testing/write_page_request.h"
 
 namespace blockstore {
@@ -27,24 +27,17 @@ constexpr uint32_t kBlockSize = 4096;
 constexpr uint64_t kVolumeBytes = 8 * kPageSize + 8192;
 constexpr uint64_t kPages = 9;
 
-class BadInputsTest : public BlockstoredTest {
+class BadInputsTest : public BlockstoredStoreTest {
  protected:
   void SetUp() override {
-    BlockstoredTest::SetUp();
+    BlockstoredStoreTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(client_->CreateVolume("vol", kVolumeBytes, kPageSize, kBlockSize).ok());
     for (uint64_t page = 0; page < kPages; ++page) {
       const size_t length = page + 1 < kPages ? kPageSize : 8192;
       ASSERT_TRUE(client_->WritePage("vol", page, 0, Pattern(length, page)).ok());
     }
     ASSERT_TRUE(client_->Flush("vol").ok());
-  }
-
-  std::set<std::string> DataDirEntries() {
-    std::set<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(data_dir_)) {
-      names.insert(entry.path().filename().string());
-    }
-    return names;
   }
 
   v1::BlockStore::Stub* stub() { return client_->stub(); }
@@ -239,9 +232,9 @@ std::vector<BadCall> AllBadCalls() {
   };
 }
 
-TEST_F(BadInputsTest, EachGetsItsCodeAndChangesNothing) {
+TEST_P(BadInputsTest, EachGetsItsCodeAndChangesNothing) {
   const std::string before = ReadAll("vol", kPages);
-  const std::set<std::string> entries_before = DataDirEntries();
+  const std::set<std::string> entries_before = StoreEntries();
 
   for (const BadCall& bad : AllBadCalls()) {
     const grpc::Status status = bad.call(stub());
@@ -260,11 +253,11 @@ TEST_F(BadInputsTest, EachGetsItsCodeAndChangesNothing) {
   absl::StatusOr<std::vector<v1::VolumeInfo>> volumes = client_->ListVolumes();
   ASSERT_TRUE(volumes.ok());
   ASSERT_EQ(volumes->size(), 1u) << "a refused create made a volume";
-  EXPECT_EQ(DataDirEntries(), entries_before);
+  EXPECT_EQ(StoreEntries(), entries_before);
   EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(data_dir_) / ".." / "escape.vol"));
 }
 
-TEST_F(BadInputsTest, OneBadWriteOnAStreamFailsOnlyThatWrite) {
+TEST_P(BadInputsTest, OneBadWriteOnAStreamFailsOnlyThatWrite) {
   const std::string before = ReadAll("vol", kPages);
   std::unique_ptr<PageWriter> writer = client_->NewPageWriter(4);
   absl::Mutex mu;
@@ -376,7 +369,7 @@ void ExpectMixedOutcome(const StreamOutcome& out) {
   }
 }
 
-TEST_F(BadInputsTest, BadWritesOnARawWritePagesStreamFailOnlyThemselves) {
+TEST_P(BadInputsTest, BadWritesOnARawWritePagesStreamFailOnlyThemselves) {
   const std::string before = ReadAll("vol", kPages);
   const std::string good0 = Pattern(kPageSize, 2000);
   const std::string good3 = Pattern(kPageSize, 2003);
@@ -387,7 +380,7 @@ TEST_F(BadInputsTest, BadWritesOnARawWritePagesStreamFailOnlyThemselves) {
   EXPECT_EQ(ReadAll("vol", kPages), want);
 }
 
-TEST_F(BadInputsTest, BadWritesInOneBatchFailOnlyThemselves) {
+TEST_P(BadInputsTest, BadWritesInOneBatchFailOnlyThemselves) {
   const std::string before = ReadAll("vol", kPages);
   const std::string good0 = Pattern(kPageSize, 3000);
   const std::string good3 = Pattern(kPageSize, 3003);
@@ -399,7 +392,7 @@ TEST_F(BadInputsTest, BadWritesInOneBatchFailOnlyThemselves) {
   EXPECT_EQ(ReadAll("vol", kPages), want);
 }
 
-TEST_F(BadInputsTest, EmptyBatchIsAnsweredByNothing) {
+TEST_P(BadInputsTest, EmptyBatchIsAnsweredByNothing) {
   const std::string page2 = Pattern(kPageSize, 4002);
   const StreamOutcome out =
       SendOnWritePageBatches(stub(), {{}, {TestWritePageRequest("vol", 2, 0, page2, 7)}, {}});
@@ -408,7 +401,7 @@ TEST_F(BadInputsTest, EmptyBatchIsAnsweredByNothing) {
   EXPECT_EQ(ReadAll("vol", kPages).substr(2 * kPageSize, kPageSize), page2);
 }
 
-TEST_F(BadInputsTest, BatchOverMaxMessageBytesEndsTheStreamAndTakesNothing) {
+TEST_P(BadInputsTest, BatchOverMaxMessageBytesEndsTheStreamAndTakesNothing) {
   const std::string before = ReadAll("vol", kPages);
   absl::StatusOr<v1::VolumeInfo> info = client_->GetVolumeInfo("vol");
   ASSERT_TRUE(info.ok());
@@ -431,6 +424,8 @@ TEST_F(BadInputsTest, BatchOverMaxMessageBytesEndsTheStreamAndTakesNothing) {
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->dirty_pages(), 0u) << "a write of a refused batch dirtied a page";
 }
+
+INSTANTIATE_STORE_TESTS(BadInputsTest);
 
 }  // namespace
 }  // namespace blockstore

@@ -1,5 +1,8 @@
-// End to end: the real blockstored binary on loopback with a temporary data directory, driven
-// by the client library (and, in blockctl_test.cc, by blockctl).
+// End to end: the real blockstored binary on loopback, on a temporary data directory and on the
+// RBD store of a test Ceph cluster (store_test_fixture.h), driven by the client library (and, in
+// blockctl_test.cc, by blockctl).
+
+#include <signal.h>
 
 #include <memory>
 #include <set>
@@ -12,7 +15,7 @@
 #include "gtest/gtest.h"
 #include "server/common/testing/temp_dir.h"
 #include "server/integration/server_process.h"
-#include "server/integration/test_server_fixture.h"
+#include "server/integration/store_test_fixture.h"
 
 namespace blockstore {
 namespace {
@@ -20,16 +23,21 @@ namespace {
 constexpr uint32_t kPageSize = 16384;
 constexpr uint32_t kBlockSize = 4096;
 
-using ServerTest = BlockstoredTest;
+class ServerTest : public BlockstoredStoreTest {};
 
-TEST_F(ServerTest, WriteReadFlushRestartReadBack) {
+TEST_P(ServerTest, WriteReadFlushRestartReadBack) {
   constexpr uint64_t kPages = 64;
   absl::StatusOr<v1::VolumeInfo> info =
       client_->CreateVolume("disk", kPages * kPageSize, kPageSize, kBlockSize);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->page_count(), kPages);
   EXPECT_EQ(info->max_message_bytes(), 64u * 1024 + 4096);
-  EXPECT_TRUE(info->io_backend() == "uring" || info->io_backend() == "sync") << info->io_backend();
+  if (rbd()) {
+    EXPECT_EQ(info->io_backend(), "rbd");
+  } else {
+    EXPECT_TRUE(info->io_backend() == "uring" || info->io_backend() == "sync")
+        << info->io_backend();
+  }
 
   std::string image(kPages * kPageSize, '\0');
   auto expect_write = [&image](uint64_t page, uint32_t offset, const std::string& data) {
@@ -114,7 +122,7 @@ TEST_F(ServerTest, WriteReadFlushRestartReadBack) {
   EXPECT_EQ(ReadAll("disk", kPages), image);
 }
 
-TEST_F(ServerTest, DeleteVolumeRemovesItAcrossRestarts) {
+TEST_P(ServerTest, DeleteVolumeRemovesItAcrossRestarts) {
   ASSERT_TRUE(client_->CreateVolume("keep", 1 << 20).ok());
   ASSERT_TRUE(client_->CreateVolume("drop", 1 << 20).ok());
   ASSERT_TRUE(client_->WritePage("drop", 0, 0, Pattern(4096, 7)).ok());
@@ -129,15 +137,48 @@ TEST_F(ServerTest, DeleteVolumeRemovesItAcrossRestarts) {
   EXPECT_EQ((*volumes)[0].name(), "keep");
 }
 
-TEST_F(ServerTest, ServesOnAUnixSocket) {
+// SIGKILL after some writes were flushed and others only acknowledged: the restarted server
+// has every flushed page, and the error cursor held before the kill answers DATA_LOSS once
+// (the volume restarted after an unclean stop), then is current again.
+TEST_P(ServerTest, KillAndRestartKeepsWhatWasFlushedAndReportsTheRest) {
+  constexpr uint64_t kPages = 16;
+  ASSERT_TRUE(client_->CreateVolume("disk", kPages * kPageSize, kPageSize, kBlockSize).ok());
+  for (uint64_t page = 0; page < 8; ++page) {
+    ASSERT_TRUE(client_->WritePage("disk", page, 0, Pattern(kPageSize, page)).ok());
+  }
+  ASSERT_TRUE(client_->Flush("disk").ok());
+  absl::StatusOr<uint64_t> cursor = client_->ErrorCursor("disk");
+  ASSERT_TRUE(cursor.ok()) << cursor.status();
+  ASSERT_TRUE(client_->WritePage("disk", 9, 0, Pattern(kPageSize, 99)).ok());
+
+  client_.reset();
+  absl::StatusOr<int> code = server_->Stop(SIGKILL, absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 128 + SIGKILL);
+  server_.reset();
+  StartServer();
+
+  for (uint64_t page = 0; page < 8; ++page) {
+    absl::StatusOr<std::string> data = client_->ReadPage("disk", page);
+    ASSERT_TRUE(data.ok()) << data.status();
+    EXPECT_EQ(*data, Pattern(kPageSize, page)) << "page " << page;
+  }
+  client_->SetErrorCursor("disk", *cursor);
+  const absl::Status stale = client_->Flush("disk");
+  EXPECT_EQ(stale.code(), absl::StatusCode::kDataLoss) << stale;
+  EXPECT_TRUE(client_->Flush("disk").ok()) << "the cursor is current after DATA_LOSS";
+}
+
+TEST_P(ServerTest, ServesOnAUnixSocket) {
   StopServer();
   // sun_path holds 108 bytes: TEST_TMPDIR may be longer, so use a short directory.
   const TempDir socket_dir("blockstore-sock", "/tmp");
   const std::string socket = absl::StrCat("unix:", socket_dir.File("bs.sock"));
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
-      RunfilePath("server/blockstored"),
-      {"--listen=" + socket, "--data_dir=" + data_dir_, "--metrics_listen=", "--io_backend=auto"},
-      absl::Seconds(60));
+  std::vector<std::string> args = {"--listen=" + socket, "--data_dir=" + data_dir_,
+                                   "--metrics_listen=", "--io_backend=auto"};
+  args.insert(args.end(), store_args_.begin(), store_args_.end());
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(RunfilePath("server/blockstored"), args, absl::Seconds(60));
   ASSERT_TRUE(server.ok()) << server.status();
   EXPECT_EQ((*server)->address(), socket);
   std::unique_ptr<Client> client = Client::Connect(socket);
@@ -153,6 +194,8 @@ TEST_F(ServerTest, ServesOnAUnixSocket) {
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 0);
 }
+
+INSTANTIATE_STORE_TESTS(ServerTest);
 
 }  // namespace
 }  // namespace blockstore

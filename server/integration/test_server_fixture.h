@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/block_client.h"
@@ -34,11 +35,12 @@ class BlockstoredTest : public ::testing::Test {
   void SetUp() override { StartServer(); }
 
   void StartServer() {
+    std::vector<std::string> args = {"--listen=127.0.0.1:0", "--data_dir=" + data_dir_,
+                                     "--metrics_listen=", "--io_backend=auto",
+                                     "--flusher_interval=100ms"};
+    args.insert(args.end(), store_args_.begin(), store_args_.end());
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(RunfilePath("server/blockstored"),
-                             {"--listen=127.0.0.1:0", "--data_dir=" + data_dir_,
-                              "--metrics_listen=", "--io_backend=auto", "--flusher_interval=100ms"},
-                             absl::Seconds(60));
+        ServerProcess::Start(RunfilePath("server/blockstored"), args, absl::Seconds(60));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     client_ = Client::Connect(server_->address());
@@ -70,6 +72,8 @@ class BlockstoredTest : public ::testing::Test {
   const TempDir temp_dir_;
   // The server makes it: a path below a directory that is new per test.
   const std::string data_dir_ = temp_dir_.File("data");
+  // Flags that choose the store (store_test_fixture.h); none: the data directory.
+  std::vector<std::string> store_args_;
   std::unique_ptr<ServerProcess> server_;
   std::unique_ptr<Client> client_;
 };

@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "glog/logging.h"
+#include "server/common/status_macros.h"
 #include "server/common/testing/temp_dir.h"
 
 extern char** environ;
@@ -247,6 +248,23 @@ bool AllThreadsStopped(pid_t pid) {
 }
 
 }  // namespace
+
+absl::Status CephCluster::CreatePool(const std::string& name) {
+  RETURN_IF_ERROR(RunCeph({"osd", "pool", "create", name, "8", "8"}).status());
+  // `rbd pool init` also waits, by writing to it, until the pool's placement groups are active.
+  absl::StatusOr<ProcessResult> result =
+      RunProcess({"rbd", "--conf", ceph_conf_, "pool", "init", name}, absl::Seconds(60));
+  if (!result.ok()) return result.status();
+  if (result->exit_status != 0) {
+    return absl::InternalError(
+        absl::StrCat("rbd pool init ", name, " exited ", result->exit_status));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CephCluster::DeletePool(const std::string& name) {
+  return RunCeph({"osd", "pool", "delete", name, name, "--yes-i-really-really-mean-it"}).status();
+}
 
 absl::StatusOr<pid_t> CephCluster::OsdPid() const {
   std::ifstream pids(absl::StrCat(dir_, "/pids"));

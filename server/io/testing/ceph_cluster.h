@@ -47,6 +47,11 @@ class CephCluster {
   absl::StatusOr<std::string> RunCeph(const std::vector<std::string>& args,
                                       absl::Duration timeout = absl::Seconds(60)) const;
 
+  // A new replicated pool `name` (8 placement groups, one copy), initialised for RBD, and its
+  // removal: a pool of its own per test keeps tests that share the cluster apart.
+  absl::Status CreatePool(const std::string& name);
+  absl::Status DeletePool(const std::string& name);
+
   // SIGSTOP / SIGCONT the OSD: while it is stopped the cluster holds no data anyone can reach,
   // as when it is lost or partitioned away, and it picks up where it was when continued.
   absl::Status PauseOsd();
