@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "server/common/annotated_mutex_lock.h"
@@ -16,7 +17,47 @@ namespace {
 // The fake whose Complete() calls run on this thread right now, if any.
 thread_local const FakeIoBackend* tls_completing = nullptr;
 
+FakeIoBackend::BackingFactory& DefaultBacking() {
+  static auto* factory = new FakeIoBackend::BackingFactory();
+  return *factory;
+}
+
+// One request to a real device, waited for.
+class SyncRequest : public IoRequest {
+ public:
+  SyncRequest(IoOp op_in, uint64_t offset, char* data, size_t len) : vec_{data, len} {
+    op = op_in;
+    offset_bytes = offset;
+    if (op != IoOp::kFdatasync) {
+      iov = &vec_;
+      iov_count = 1;
+    }
+  }
+  void Complete(int32_t res) override {
+    res_ = res;
+    done_.Notify();
+  }
+  // Submits to `backend` and waits for the result; an error if it refuses.
+  int32_t Run(IoBackend& backend) {
+    const absl::Status submitted = backend.Submit(this);
+    if (!submitted.ok()) return -EIO;
+    done_.WaitForNotification();
+    return res_;
+  }
+
+ private:
+  iovec vec_;
+  int32_t res_ = 0;
+  absl::Notification done_;
+};
+
 }  // namespace
+
+void FakeIoBackend::SetDefaultBacking(BackingFactory factory) {
+  DefaultBacking() = std::move(factory);
+}
+
+bool FakeIoBackend::HasDefaultBacking() { return static_cast<bool>(DefaultBacking()); }
 
 void FakeIoBackend::Image::Write(uint64_t offset, const char* data, size_t len) {
   while (len > 0) {
@@ -51,7 +92,8 @@ void FakeIoBackend::Image::Read(uint64_t offset, char* out, size_t len) const {
 
 FakeIoBackend::FakeIoBackend() : FakeIoBackend(Options()) {}
 
-FakeIoBackend::FakeIoBackend(const Options& options) : options_(options) {
+FakeIoBackend::FakeIoBackend(const Options& options)
+    : options_(options), backing_(options.backing ? options.backing : DefaultBacking()) {
   CHECK(!(options_.complete_in_submit && options_.auto_complete))
       << "FakeIoBackend: choose complete_in_submit or auto_complete, not both";
   if (options_.auto_complete) auto_thread_ = std::thread([this] { AutoCompleteLoop(); });
@@ -64,6 +106,10 @@ int FakeIoBackend::AddDevice(uint64_t size_bytes) {
   const int fd = next_fd_++;
   auto device = std::make_unique<Device>();
   device->size_bytes = size_bytes;
+  if (backing_) {
+    device->backing = backing_(size_bytes);
+    CHECK(device->backing != nullptr) << "FakeIoBackend: the backing factory gave no device";
+  }
   devices_[fd] = std::move(device);
   return fd;
 }
@@ -80,6 +126,12 @@ void FakeIoBackend::SetContents(int fd, uint64_t offset_bytes, absl::string_view
   CHECK_LE(offset_bytes + bytes.size(), device.size_bytes);
   device.volatile_image.Write(offset_bytes, bytes.data(), bytes.size());
   device.durable_image.Write(offset_bytes, bytes.data(), bytes.size());
+  if (device.backing != nullptr) {
+    std::string copy(bytes);
+    SyncRequest write(IoOp::kWritev, offset_bytes, copy.data(), copy.size());
+    CHECK_EQ(write.Run(*device.backing), static_cast<int32_t>(copy.size()))
+        << "FakeIoBackend::SetContents: the real device refused the write";
+  }
 }
 
 absl::Status FakeIoBackend::Submit(IoRequest* request) {
@@ -117,6 +169,10 @@ absl::Status FakeIoBackend::Submit(IoRequest* request) {
       return absl::OkStatus();
     }
     res = NaturalResultLocked(io);
+    auto it = devices_.find(io.fd);
+    if (it != devices_.end() && it->second->backing != nullptr) {
+      res = ForwardLocked(*it->second, io, res);
+    }
     ApplyLocked(io, res);
     ++completed_count_;
   }
@@ -203,11 +259,44 @@ bool FakeIoBackend::CompleteOne(const std::function<size_t(size_t)>& pick, int32
     io = std::move(pending_[i]);
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
     if (res == kNaturalResult) res = NaturalResultLocked(io);
+    auto it = devices_.find(io.fd);
+    if (it != devices_.end() && it->second->backing != nullptr && io.crash_epoch == crash_epoch_) {
+      res = ForwardLocked(*it->second, io, res);
+    }
     ApplyLocked(io, res);
     ++completed_count_;
   }
   RunComplete(io.request, res);
   return true;
+}
+
+int32_t FakeIoBackend::ForwardLocked(Device& device, const PendingIo& io, int32_t res) {
+  if (res < 0) return res;  // a chosen error: nothing reaches the device
+  if (io.op == IoOp::kFdatasync) {
+    SyncRequest sync(IoOp::kFdatasync, 0, nullptr, 0);
+    const int32_t real = sync.Run(*device.backing);
+    return real < 0 ? real : res;
+  }
+  // What the model applies: the first `res` bytes, inside the device.
+  const uint64_t room =
+      io.offset_bytes >= device.size_bytes ? 0 : device.size_bytes - io.offset_bytes;
+  const size_t len = static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(res), room));
+  if (len == 0) return res;
+  std::string data = io.op == IoOp::kWritev ? io.write_data.substr(0, len) : std::string(len, '\0');
+  SyncRequest request(io.op, io.offset_bytes, data.data(), len);
+  const int32_t real = request.Run(*device.backing);
+  if (real < 0) return real;
+  CHECK_EQ(real, static_cast<int32_t>(len))
+      << "FakeIoBackend: the real device " << (io.op == IoOp::kWritev ? "wrote" : "read")
+      << " a short count at offset " << io.offset_bytes;
+  if (io.op == IoOp::kReadv) {
+    std::string model(len, '\0');
+    device.volatile_image.Read(io.offset_bytes, model.data(), len);
+    CHECK(data == model) << "FakeIoBackend: the real device returned other bytes than were "
+                            "written at offset "
+                         << io.offset_bytes << " (" << len << " bytes)";
+  }
+  return res;
 }
 
 const FakeIoBackend::PendingIo& FakeIoBackend::PendingLocked(size_t i) {
@@ -312,6 +401,7 @@ void FakeIoBackend::Crash() {
 }
 
 FakeIoBackend::CrashReport FakeIoBackend::Crash(const CrashOptions& options) {
+  CHECK(!backing_) << "FakeIoBackend::Crash: a real device cannot lose its cache on demand";
   CHECK_GT(options.block_bytes, 0u);
   CHECK_LE(options.reach_percent, 100u);
   CHECK(options.reach_percent == 0 || options_.track_unsynced_writes)
@@ -365,6 +455,14 @@ std::string FakeIoBackend::ReadVolatile(int fd, uint64_t offset_bytes, size_t le
   CHECK_LE(offset_bytes + len, device.size_bytes);
   std::string out(len, '\0');
   device.volatile_image.Read(offset_bytes, out.data(), len);
+  if (device.backing != nullptr && len > 0) {
+    std::string real(len, '\0');
+    SyncRequest read(IoOp::kReadv, offset_bytes, real.data(), len);
+    CHECK_EQ(read.Run(*device.backing), static_cast<int32_t>(len));
+    CHECK(real == out) << "FakeIoBackend::ReadVolatile: the real device holds other bytes than "
+                          "were written at offset "
+                       << offset_bytes << " (" << len << " bytes)";
+  }
   return out;
 }
 

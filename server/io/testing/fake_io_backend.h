@@ -38,11 +38,31 @@ namespace blockstore {
 // - Natural results are a block device's: a write past the end is cut at the end (-ENOSPC if
 //   it starts there), a read past the end is short (0 at the end), an unknown fd is -EBADF.
 //
+// A real device behind each device (Options::backing, or SetDefaultBacking for a whole test
+// binary): the rule tests, unchanged, through a real backend (RbdBackend on a test cluster). The
+// test still chooses when each request completes; at that moment the request is performed on
+// the real device, synchronously and in the order the test chose, and Complete() sees the real
+// device's error if it gives one. Of a write, what the model applies (all of it, or the prefix a
+// chosen short result says) goes to the real device; a chosen error sends nothing. A read
+// returns the model's bytes, which must equal what the real device returns (CHECK: a real device
+// that lost or garbled a write fails the test). A sync is the real device's flush. Crash() is
+// refused: a real device cannot lose its cache on demand.
+//
 // Thread-safe. Complete() runs on the thread that calls a Complete* method (or on the auto
 // thread), never inside Submit() unless Options::complete_in_submit, and never with the fake's
 // lock held, so it may resubmit.
 class FakeIoBackend : public IoBackend {
  public:
+  // Makes the real device behind a new device of `size_bytes`: a backend whose requests'
+  // fd is ignored (one device per backend). Never null.
+  using BackingFactory = std::function<std::unique_ptr<IoBackend>(uint64_t size_bytes)>;
+
+  // The factory of every FakeIoBackend made afterwards whose Options::backing is empty: a test
+  // binary that runs the fake's tests through a real device sets it before the tests run.
+  static void SetDefaultBacking(BackingFactory factory);
+  // Whether SetDefaultBacking set one: what a test that cannot run over a real device asks.
+  static bool HasDefaultBacking();
+
   struct Options {
     // Completes each request with its natural result inside Submit(), on the submitting thread.
     // This breaks the IoBackend contract on purpose: it is the worst case for rule R6 of
@@ -65,6 +85,9 @@ class FakeIoBackend : public IoBackend {
     //   image or not.
     // Costs a copy of every write between syncs: for power-loss tests.
     bool track_unsynced_writes = false;
+    // A real device behind each device (see the class comment); empty: SetDefaultBacking's,
+    // if any, else none.
+    BackingFactory backing;
   };
 
   // A power loss (Crash). What was durable stays. Each write completed since the last fdatasync
@@ -184,6 +207,7 @@ class FakeIoBackend : public IoBackend {
 
   struct Device {
     uint64_t size_bytes = 0;
+    std::unique_ptr<IoBackend> backing;  // the real device behind it, if any
     Image volatile_image;
     Image durable_image;
     std::deque<UnsyncedWrite> unsynced;  // oldest first; bounded by the test's writes
@@ -211,9 +235,14 @@ class FakeIoBackend : public IoBackend {
   Device& DeviceLocked(int fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const PendingIo& PendingLocked(size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RunComplete(IoRequest* request, int32_t res) ABSL_LOCKS_EXCLUDED(mu_);
+  // Performs what the model applies of `io` with result `res` on the device's real device (see
+  // the class comment) and returns the result Complete() sees: `res`, or the real device's error.
+  int32_t ForwardLocked(Device& device, const PendingIo& io, int32_t res)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AutoCompleteLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
+  const BackingFactory backing_;
 
   absl::Mutex mu_;
   absl::CondVar pending_changed_;  // The auto thread waits on it.
