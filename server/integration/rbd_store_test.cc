@@ -78,10 +78,11 @@ class RbdStoreTest : public ::testing::Test {
     return config;
   }
 
-  static absl::Status WriteSync(Volume& volume, uint64_t page, const std::string& data) {
+  static absl::Status WriteSync(Volume& volume, uint64_t page, const std::string& data,
+                                bool fua = false) {
     absl::Notification done;
     absl::Status result;
-    volume.Write(page, 0, data, /*fua=*/false, absl::InfiniteFuture(), [&](absl::Status status) {
+    volume.Write(page, 0, data, fua, absl::InfiniteFuture(), [&](absl::Status status) {
       result = status;
       done.Notify();
     });
@@ -201,6 +202,55 @@ TEST_F(RbdStoreTest, ASecondServerDoesNotServeAVolumeTheFirstHolds) {
   taken = absl::CancelledError("let go");
   ASSERT_TRUE(second->Delete(later.name).ok());
   ASSERT_TRUE(second->Delete(config.name).ok());
+}
+
+// Method: a server (registry) serves a volume; another Ceph client blocklists the lock holder,
+// as a failover elsewhere would. The owner's next durable writes fail FAILED_PRECONDITION (once
+// the OSD has the map with the fence), and it counts the lock as lost, once.
+TEST_F(RbdStoreTest, AServerFencedWhileServingCountsTheLockLostAndFailsItsWrites) {
+  const VolumeConfig config = Config("lost");
+  std::unique_ptr<VolumeRegistry> owner = OpenRegistry();
+  ASSERT_NE(owner, nullptr);
+  absl::StatusOr<std::shared_ptr<Volume>> volume = owner->Create(config);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  const std::string page(kPage, 'f');
+  ASSERT_TRUE(WriteSync(**volume, 0, page, /*fua=*/true).ok());
+  EXPECT_EQ(owner->store_stats().locks_lost, 0u);
+
+  absl::StatusOr<std::shared_ptr<RbdPool>> fencer = RbdPool::Connect(pool_options_);
+  ASSERT_TRUE(fencer.ok()) << fencer.status();
+  {
+    absl::StatusOr<std::unique_ptr<RbdImage>> image = (*fencer)->OpenImage(config.name);
+    ASSERT_TRUE(image.ok()) << image.status();
+    absl::StatusOr<std::vector<std::string>> holders = (*image)->LockOwners();
+    ASSERT_TRUE(holders.ok()) << holders.status();
+    ASSERT_EQ(holders->size(), 1u);
+    ASSERT_TRUE((*fencer)->BlocklistClient(holders->front(), absl::Seconds(600)).ok());
+  }
+  absl::Status status;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (uint64_t n = 1; status.ok() && absl::Now() < deadline; ++n) {
+    status = WriteSync(**volume, n % 8, page, /*fua=*/true);
+    if (status.ok()) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_EQ(WriteSync(**volume, 1, page, /*fua=*/true).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(owner->store_stats().locks_lost, 1u);
+
+  // The next server takes the volume over (the holder is fenced already) with the durable
+  // write, and removes it.
+  volume = absl::CancelledError("let go");
+  owner.reset();
+  std::unique_ptr<VolumeRegistry> next = OpenRegistry();
+  ASSERT_NE(next, nullptr);
+  absl::StatusOr<std::shared_ptr<Volume>> taken = next->Get(config.name);
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  absl::StatusOr<std::string> read = ReadSync(**taken, 0);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, page);
+  taken = absl::CancelledError("let go");
+  ASSERT_TRUE(next->Delete(config.name).ok());
 }
 
 TEST_F(RbdStoreTest, ImagesThatAreNotVolumesAreLeftAloneAndCrashLeftoversRemoved) {

@@ -152,6 +152,10 @@ void RbdBackend::CompletionLoop() {
       IoRequest* request = op->request;
       const int32_t res = op->res;
       delete op;
+      if (res == -kErrnoFenced && !fenced_reported_) {
+        fenced_reported_ = true;
+        if (options_.on_fenced) options_.on_fenced();
+      }
       request->Complete(res);  // -errno, or bytes transferred. May Submit() again.
       stat_completed_.fetch_add(1, std::memory_order_relaxed);
     }

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -49,6 +50,10 @@ class RbdBackend : public IoBackend {
     // The most requests submitted to librbd and not yet completed. Submit() blocks at this
     // bound. At least 1.
     size_t inflight_max = 256;
+    // Called once, on the completion thread before that request's Complete(), when the first
+    // request comes back fenced (-kErrnoFenced): this client has lost the image, blocklisted
+    // or its lock taken by another. For the lock-loss metric and the log; may be empty.
+    std::function<void()> on_fenced;
   };
 
   // Counters for metrics and tests; read without stopping the backend.
@@ -122,6 +127,7 @@ class RbdBackend : public IoBackend {
 
   std::atomic<uint64_t> stat_submitted_{0};
   std::atomic<uint64_t> stat_completed_{0};
+  bool fenced_reported_ = false;  // Only the completion thread touches it.
   std::atomic<uint32_t> stat_inflight_{0};
   std::atomic<uint32_t> stat_inflight_high_water_{0};
 

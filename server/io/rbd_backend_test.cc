@@ -3,6 +3,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <memory>
 #include <string>
@@ -72,6 +73,7 @@ class RbdBackendTest : public ::testing::Test {
   RbdBackend* CreateBackend(size_t inflight_max = 256) {
     RbdBackend::Options options;
     options.inflight_max = inflight_max;
+    options.on_fenced = [this] { fenced_reports_.fetch_add(1); };
     absl::StatusOr<std::unique_ptr<RbdBackend>> backend = RbdBackend::Create(image_, options);
     CHECK(backend.ok()) << backend.status();
     backend_ = *std::move(backend);
@@ -90,6 +92,7 @@ class RbdBackendTest : public ::testing::Test {
   std::string image_name_;
   std::shared_ptr<RbdImage> image_;
   std::unique_ptr<RbdBackend> backend_;
+  std::atomic<int> fenced_reports_{0};
 };
 
 TEST_F(RbdBackendTest, CreateRefusesBadArguments) {
@@ -313,6 +316,7 @@ TEST_F(RbdBackendTest, BlocklistedClientsWritesFailAsFenced) {
   EXPECT_EQ(res, -kErrnoFenced) << "blocklisted " << *address;
   RecordingRequest again(IoOp::kWritev, -1, 2 * kBlockBytes, {data.Iovec(0, kBlockBytes)});
   EXPECT_EQ(Run(backend, &again), -kErrnoFenced);
+  EXPECT_EQ(fenced_reports_.load(), 1) << "on_fenced runs once, at the first fenced request";
   RecordingRequest flush(IoOp::kFdatasync, -1, 0, {});
   const int32_t flush_res = Run(backend, &flush);
   LOG(INFO) << accepted_after_fence << " writes accepted after the blocklist entry; then a flush "

@@ -115,7 +115,12 @@ class StoreCollector : public prometheus::Collectable {
           std::make_tuple("blockstore_volume_failovers_total",
                           "Failovers (store=rbd): volumes this server took over from an owner "
                           "that stopped uncleanly (died, or was cut off), after fencing it.",
-                          stats.failovers)}) {
+                          stats.failovers),
+          std::make_tuple("blockstore_volume_locks_lost_total",
+                          "Volume locks this server lost (store=rbd): volumes whose writes came "
+                          "back fenced while it served them, because another server fenced it "
+                          "and took them over; they fail FAILED_PRECONDITION here.",
+                          stats.locks_lost)}) {
       prometheus::MetricFamily family;
       family.name = name;
       family.help = help;

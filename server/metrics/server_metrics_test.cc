@@ -91,6 +91,7 @@ TEST_F(ServerMetricsTest, ServesFamiliesWithoutVolumes) {
   EXPECT_THAT(text, HasSubstr("blockstore_store_info{store=\"dir\""));
   EXPECT_THAT(text, HasSubstr("blockstore_volume_locks_acquired_total 0\n"));
   EXPECT_THAT(text, HasSubstr("blockstore_volume_failovers_total 0\n"));
+  EXPECT_THAT(text, HasSubstr("blockstore_volume_locks_lost_total 0\n"));
   EXPECT_THAT(text, Not(HasSubstr("volume=\"")));
 }
 

@@ -102,6 +102,7 @@ VolumeRegistry::StoreStats RbdVolumeRegistry::store_stats() const {
   stats.store = "rbd";
   stats.locks_acquired = locks_acquired_.load(std::memory_order_relaxed);
   stats.failovers = failovers_.load(std::memory_order_relaxed);
+  stats.locks_lost = locks_lost_->load(std::memory_order_relaxed);
   return stats;
 }
 
@@ -156,8 +157,14 @@ absl::Status RbdVolumeRegistry::OpenExisting(const std::string& name,
 
 absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::StartVolume(
     std::shared_ptr<RbdImage> image, const VolumeConfig& config, uint32_t incarnation) {
+  RbdBackend::Options backend_options;
+  backend_options.on_fenced = [locks_lost = locks_lost_, name = config.name] {
+    locks_lost->fetch_add(1, std::memory_order_relaxed);
+    LOG(ERROR) << "volume " << name << ": this server has lost it (fenced: blocklisted, or "
+               << "another server took its lock); its writes fail FAILED_PRECONDITION";
+  };
   ASSIGN_OR_RETURN(std::unique_ptr<RbdBackend> owned,
-                   RbdBackend::Create(std::move(image), RbdBackend::Options()));
+                   RbdBackend::Create(std::move(image), backend_options));
   std::shared_ptr<RbdBackend> backend(std::move(owned));
   ASSIGN_OR_RETURN(std::unique_ptr<Volume> volume,
                    OpenVolumeOnDevice(/*device_fd=*/-1, config, options(), backend.get(), budget(),

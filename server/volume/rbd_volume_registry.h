@@ -94,6 +94,9 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   absl::Mutex open_mu_;
   std::atomic<uint64_t> locks_acquired_{0};
   std::atomic<uint64_t> failovers_{0};
+  // Shared with the backends (their on_fenced), which may outlive the registry by a moment.
+  const std::shared_ptr<std::atomic<uint64_t>> locks_lost_ =
+      std::make_shared<std::atomic<uint64_t>>(0);
 };
 
 // The image metadata keys of a volume.

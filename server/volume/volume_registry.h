@@ -84,6 +84,9 @@ class VolumeRegistry {
     // Failovers: volumes this server took over from an owner that stopped uncleanly (died or
     // was cut off), whose lock was broken after fencing it.
     uint64_t failovers = 0;
+    // Locks lost: volumes whose device came back fenced while this server served them (another
+    // server fenced it and took them over): their writes now fail FAILED_PRECONDITION.
+    uint64_t locks_lost = 0;
   };
   virtual StoreStats store_stats() const = 0;
 
