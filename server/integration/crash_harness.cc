@@ -896,6 +896,20 @@ void Harness::WaitForTakeover(Cycle* cycle, Client* client, const std::vector<st
 
 void Harness::Check(Cycle* cycle) {
   std::unique_ptr<Client> client = Client::Connect(cycle->address, {kRpcTimeout});
+  if (rbd()) {
+    // Every volume that may exist, asked by name: ListVolumes shows only those served here.
+    std::vector<std::string> names;
+    for (const auto& [name, model] : main_) names.push_back(name);
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [name, scratch] : scratch_) {
+        if (scratch.state != ScratchState::kFree && scratch.state != ScratchState::kBroken) {
+          names.push_back(name);
+        }
+      }
+    }
+    WaitForTakeover(cycle, client.get(), names);
+  }
   absl::StatusOr<std::vector<v1::VolumeInfo>> volumes = client->ListVolumes();
   if (!volumes.ok()) {
     AddViolation(cycle->number, "list-failed",
@@ -904,11 +918,6 @@ void Harness::Check(Cycle* cycle) {
   }
   std::map<std::string, v1::VolumeInfo> listed;
   for (const v1::VolumeInfo& info : *volumes) listed[info.name()] = info;
-  if (rbd()) {
-    std::vector<std::string> names;
-    for (const auto& [name, info] : listed) names.push_back(name);
-    WaitForTakeover(cycle, client.get(), names);
-  }
 
   // The main volumes: there, same geometry, every block as the model allows.
   std::map<std::string, CheckResult> results;

@@ -53,10 +53,10 @@ struct CrashHarnessOptions {
   std::vector<std::string> extra_server_args;
   // Empty: the dir store, under <work_dir>/data. Otherwise the RBD store (--store=rbd): volumes
   // are images in `rbd_pool` of the cluster this ceph.conf names, which must hold no volumes yet.
-  // After each restart the killed server still holds every image's exclusive lock until Ceph
-  // notices it is gone (its watch times out); the new server then fences it and serves the
-  // volume. The checks wait for that, at most `takeover_timeout` per restart; longer is a
-  // violation.
+  // After each restart the killed server still holds every image's exclusive lock; the new
+  // server fences it and serves the volume, at start or when first asked. The checks first ask
+  // for every volume that may exist by name and wait while one answers FAILED_PRECONDITION
+  // (held elsewhere), at most `takeover_timeout` per restart; longer is a violation.
   std::string ceph_conf;
   std::string rbd_pool = "rbd";
   absl::Duration takeover_timeout = absl::Seconds(60);

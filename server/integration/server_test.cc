@@ -158,6 +158,15 @@ TEST_P(ServerTest, KillAndRestartKeepsWhatWasFlushedAndReportsTheRest) {
   server_.reset();
   StartServer();
 
+  // On the RBD store the new server first fences the killed one, which still holds the
+  // volume's lock: until then calls answer FAILED_PRECONDITION (bounded wait).
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  absl::Status served = client_->GetVolumeInfo("disk").status();
+  while (absl::IsFailedPrecondition(served) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    served = client_->GetVolumeInfo("disk").status();
+  }
+  ASSERT_TRUE(served.ok()) << served;
   for (uint64_t page = 0; page < 8; ++page) {
     absl::StatusOr<std::string> data = client_->ReadPage("disk", page);
     ASSERT_TRUE(data.ok()) << data.status();

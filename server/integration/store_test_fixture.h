@@ -46,7 +46,7 @@ class BlockstoredStoreTest : public BlockstoredTest,
 
   void TearDown() override {
     client_.reset();
-    server_.reset();  // SIGKILL if still running: a pool is removed only without clients.
+    server_.reset();  // SIGKILL if still running, before its pool goes.
     if (!pool_.empty()) {
       const absl::Status deleted = kStoreTestCeph->cluster().DeletePool(pool_);
       EXPECT_TRUE(deleted.ok()) << deleted;

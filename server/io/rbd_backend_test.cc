@@ -91,8 +91,9 @@ class RbdBackendTest : public ::testing::Test {
   std::shared_ptr<RbdPool> pool_;
   std::string image_name_;
   std::shared_ptr<RbdImage> image_;
-  std::unique_ptr<RbdBackend> backend_;
+  // Before backend_: its shutdown may still report a fence.
   std::atomic<int> fenced_reports_{0};
+  std::unique_ptr<RbdBackend> backend_;
 };
 
 TEST_F(RbdBackendTest, CreateRefusesBadArguments) {

@@ -145,7 +145,7 @@ absl::Status RbdPool::RemoveImage(absl::string_view name) {
   return absl::OkStatus();
 }
 
-absl::Status RbdPool::RenameImage(absl::string_view from, absl::string_view to) {
+absl::Status RbdPool::RenameImage(absl::string_view from, absl::string_view to, RbdImage* open) {
   RETURN_IF_ERROR(CheckName(from));
   RETURN_IF_ERROR(CheckName(to));
   const std::string source(from);
@@ -154,6 +154,10 @@ absl::Status RbdPool::RenameImage(absl::string_view from, absl::string_view to) 
   if (ret < 0) {
     return RbdErrorToStatus(
         ret, absl::StrCat("renaming RBD image ", source, " to ", target, " (", Describe(), ")"));
+  }
+  if (open != nullptr) {
+    absl::MutexLock lock(&open->name_mu_);
+    open->name_ = target;
   }
   return absl::OkStatus();
 }
@@ -220,15 +224,20 @@ absl::Status RbdPool::BlocklistClient(absl::string_view address, absl::Duration 
   return absl::OkStatus();
 }
 
+std::string RbdImage::name() const {
+  absl::MutexLock lock(&name_mu_);
+  return name_;
+}
+
 RbdImage::~RbdImage() {
   const int ret = rbd_close(image_);
-  LOG_IF(WARNING, ret < 0) << RbdErrorToStatus(ret, absl::StrCat("closing RBD image ", name_));
+  LOG_IF(WARNING, ret < 0) << RbdErrorToStatus(ret, absl::StrCat("closing RBD image ", name()));
 }
 
 absl::StatusOr<uint64_t> RbdImage::SizeBytes() {
   uint64_t size = 0;
   const int ret = rbd_get_size(image_, &size);
-  if (ret < 0) return RbdErrorToStatus(ret, absl::StrCat("size of RBD image ", name_));
+  if (ret < 0) return RbdErrorToStatus(ret, absl::StrCat("size of RBD image ", name()));
   return size;
 }
 
@@ -244,27 +253,27 @@ absl::StatusOr<std::string> RbdImage::GetMetadata(absl::string_view key) {
     }
     if (ret < 0) {
       return RbdErrorToStatus(
-          ret, absl::StrCat("reading metadata key ", key_string, " of RBD image ", name_));
+          ret, absl::StrCat("reading metadata key ", key_string, " of RBD image ", name()));
     }
     // librbd sets len only with -ERANGE; on success the value ends at the NUL it copied.
     value.resize(std::strlen(value.c_str()));
     return value;
   }
   return absl::UnavailableError(absl::StrCat("reading metadata key ", key_string, " of RBD image ",
-                                             name_, ": the value kept growing"));
+                                             name(), ": the value kept growing"));
 }
 
 absl::Status RbdImage::SetMetadata(absl::string_view key, absl::string_view value) {
   if (key.find('\0') != absl::string_view::npos || value.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat("metadata of RBD image ", name_, ": keys and values are C strings (no NUL)"));
+        absl::StrCat("metadata of RBD image ", name(), ": keys and values are C strings (no NUL)"));
   }
   const std::string key_string(key);
   const std::string value_string(value);
   const int ret = rbd_metadata_set(image_, key_string.c_str(), value_string.c_str());
   if (ret < 0) {
     return RbdErrorToStatus(
-        ret, absl::StrCat("setting metadata key ", key_string, " of RBD image ", name_));
+        ret, absl::StrCat("setting metadata key ", key_string, " of RBD image ", name()));
   }
   return absl::OkStatus();
 }
@@ -272,7 +281,7 @@ absl::Status RbdImage::SetMetadata(absl::string_view key, absl::string_view valu
 absl::Status RbdImage::AcquireExclusiveLock() {
   const int ret = rbd_lock_acquire(image_, RBD_LOCK_MODE_EXCLUSIVE);
   if (ret < 0) {
-    return RbdErrorToStatus(ret, absl::StrCat("taking the exclusive lock of RBD image ", name_));
+    return RbdErrorToStatus(ret, absl::StrCat("taking the exclusive lock of RBD image ", name()));
   }
   return absl::OkStatus();
 }
@@ -286,7 +295,7 @@ absl::StatusOr<std::vector<std::string>> RbdImage::LockOwners() {
   const int ret = rbd_lock_get_owners(image_, &mode, owners, &count);
   if (ret == -ENOENT) return std::vector<std::string>();
   if (ret < 0) {
-    return RbdErrorToStatus(ret, absl::StrCat("listing the lock owners of RBD image ", name_));
+    return RbdErrorToStatus(ret, absl::StrCat("listing the lock owners of RBD image ", name()));
   }
   std::vector<std::string> result(owners, owners + count);
   rbd_lock_get_owners_cleanup(owners, count);
@@ -298,7 +307,7 @@ absl::Status RbdImage::RemoveMetadata(absl::string_view key) {
   const int ret = rbd_metadata_remove(image_, key_string.c_str());
   if (ret < 0 && ret != -ENOENT) {
     return RbdErrorToStatus(
-        ret, absl::StrCat("removing metadata key ", key_string, " of RBD image ", name_));
+        ret, absl::StrCat("removing metadata key ", key_string, " of RBD image ", name()));
   }
   return absl::OkStatus();
 }
@@ -310,7 +319,7 @@ absl::StatusOr<std::vector<std::string>> RbdImage::Watchers() {
   size_t count = watchers.size();
   const int ret = rbd_watchers_list(image_, watchers.data(), &count);
   if (ret < 0) {
-    return RbdErrorToStatus(ret, absl::StrCat("listing the watchers of RBD image ", name_));
+    return RbdErrorToStatus(ret, absl::StrCat("listing the watchers of RBD image ", name()));
   }
   std::vector<std::string> addresses;
   for (size_t i = 0; i < count; ++i) addresses.emplace_back(watchers[i].addr);
@@ -321,7 +330,7 @@ absl::StatusOr<std::vector<std::string>> RbdImage::Watchers() {
 absl::Status RbdImage::BreakLock(const std::string& owner) {
   const int ret = rbd_lock_break(image_, RBD_LOCK_MODE_EXCLUSIVE, owner.c_str());
   if (ret < 0 && ret != -ENOENT) {
-    return RbdErrorToStatus(ret, absl::StrCat("breaking ", owner, "'s lock of RBD image ", name_));
+    return RbdErrorToStatus(ret, absl::StrCat("breaking ", owner, "'s lock of RBD image ", name()));
   }
   return absl::OkStatus();
 }

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace blockstore {
@@ -75,7 +77,9 @@ class RbdPool : public std::enable_shared_from_this<RbdPool> {
   absl::Status RemoveImage(absl::string_view name);
   // Renames image `from` to `to` (one update of the pool's image directory: the image is seen
   // under one name or the other). AlreadyExists if `to` exists; NotFound if `from` does not.
-  absl::Status RenameImage(absl::string_view from, absl::string_view to);
+  // An image open here stays open, usable and locked as it was (librbd addresses it by id);
+  // pass it as `open` to have its name() follow.
+  absl::Status RenameImage(absl::string_view from, absl::string_view to, RbdImage* open = nullptr);
   // The names of the pool's images, sorted.
   absl::StatusOr<std::vector<std::string>> ListImages();
   // Opens image `name`; NotFound if there is none.
@@ -113,7 +117,7 @@ class RbdImage {
   RbdImage(const RbdImage&) = delete;
   RbdImage& operator=(const RbdImage&) = delete;
 
-  const std::string& name() const { return name_; }
+  std::string name() const ABSL_LOCKS_EXCLUDED(name_mu_);
   absl::StatusOr<uint64_t> SizeBytes();
 
   // NotFound if the image has no such key.
@@ -150,7 +154,8 @@ class RbdImage {
       : pool_(std::move(pool)), name_(std::move(name)), image_(image) {}
 
   std::shared_ptr<RbdPool> pool_;  // Outlives image_.
-  const std::string name_;
+  mutable absl::Mutex name_mu_;
+  std::string name_ ABSL_GUARDED_BY(name_mu_);  // changed by RbdPool::RenameImage
   rbd_image_t image_;
 };
 

@@ -131,6 +131,34 @@ TEST_F(RbdImageTest, RenameMovesTheImageWithItsMetadataAndNeverOntoAnother) {
   ASSERT_TRUE(pool_->RemoveImage(to).ok());
 }
 
+TEST_F(RbdImageTest, AnImageOpenAndLockedHereCanBeRenamedAndStaysUsable) {
+  const std::string from = TestImageName("-open-from");
+  const std::string to = TestImageName("-open-to");
+  ASSERT_TRUE(pool_->CreateImage(from, 1 << 20).ok());
+  absl::StatusOr<std::unique_ptr<RbdImage>> image = pool_->OpenImage(from);
+  ASSERT_TRUE(image.ok()) << image.status();
+  ASSERT_TRUE((*image)->AcquireExclusiveLock().ok());
+  ASSERT_TRUE((*image)->SetMetadata("k", "before").ok());
+  const absl::Status renamed = pool_->RenameImage(from, to, image->get());
+  ASSERT_TRUE(renamed.ok()) << renamed;
+  EXPECT_EQ((*image)->name(), to);
+  EXPECT_TRUE((*image)->SetMetadata("k", "after").ok());
+  std::string block(4096, 'x');
+  EXPECT_EQ(rbd_write((*image)->handle(), 0, block.size(), block.data()),
+            static_cast<ssize_t>(block.size()));
+  EXPECT_EQ((*image)->LockOwners().value_or(std::vector<std::string>()).size(), 1u);
+  absl::StatusOr<std::unique_ptr<RbdImage>> other = pool_->OpenImage(to);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ((*other)->GetMetadata("k").value_or(""), "after");
+  std::string read(4096, '\0');
+  EXPECT_EQ(rbd_read((*other)->handle(), 0, read.size(), read.data()),
+            static_cast<ssize_t>(read.size()));
+  EXPECT_EQ(read, block);
+  other->reset();
+  image->reset();
+  ASSERT_TRUE(pool_->RemoveImage(to).ok());
+}
+
 TEST_F(RbdImageTest, OpeningAMissingImageIsNotFound) {
   absl::StatusOr<std::unique_ptr<RbdImage>> image = pool_->OpenImage("no-such-image");
   EXPECT_TRUE(absl::IsNotFound(image.status())) << image.status();

@@ -196,8 +196,8 @@ absl::Status RbdVolumeRegistry::RemoveLeftover(const std::string& image_name) {
   // which also ends its watch; a live holder is still working on the image.
   absl::Status locked = image->AcquireExclusiveLock();
   if (!locked.ok()) {
-    RETURN_IF_ERROR(FenceDeadOwner(image_name, *image));
-    locked = image->AcquireExclusiveLock();
+    const absl::Status fenced = FenceDeadOwner(image_name, *image);
+    locked = fenced.ok() ? image->AcquireExclusiveLock() : fenced;
   }
   image.reset();
   if (!locked.ok()) {
@@ -214,7 +214,8 @@ absl::Status RbdVolumeRegistry::RemoveLeftover(const std::string& image_name) {
 
 absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const VolumeConfig& config,
                                                                         const VolumeState& state) {
-  // 1. The image under its creating name, with its state and config.
+  // 1. The image under its creating name, opened and locked here until it is served: no other
+  // server can take it for a leftover meanwhile (RemoveLeftover needs the lock).
   const std::string creating = CreatingName(config.name);
   absl::Status status = pool_->CreateImage(creating, config.size_bytes);
   if (absl::IsAlreadyExists(status)) {
@@ -223,69 +224,65 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
     status = pool_->CreateImage(creating, config.size_bytes);
   }
   RETURN_IF_ERROR(status);
+  std::shared_ptr<RbdImage> image;
   {
-    absl::StatusOr<std::unique_ptr<RbdImage>> image = pool_->OpenImage(creating);
-    status = image.status();
-    if (status.ok()) status = (*image)->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
-    if (status.ok()) status = (*image)->SetMetadata(kRbdConfigKey, SerializeVolumeConfig(config));
+    absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(creating);
+    if (opened.ok()) image = *std::move(opened);
+    status = opened.status();
   }
-  // 2. The rename: from here on the volume exists, for every server on the pool.
+  if (status.ok()) status = image->AcquireExclusiveLock();
   if (status.ok()) {
-    status = pool_->RenameImage(creating, config.name);
+    locks_acquired_.fetch_add(1, std::memory_order_relaxed);
+    status = image->SetMetadata(kRbdStateKey, SerializeVolumeState(state));
+  }
+  if (status.ok()) status = image->SetMetadata(kRbdConfigKey, SerializeVolumeConfig(config));
+  if (status.ok()) status = PublishOwner(*image);
+  // 2. The rename: from here on the volume exists, for every server on the pool. The open
+  // image follows it, still locked.
+  if (status.ok()) {
+    status = pool_->RenameImage(creating, config.name, image.get());
     if (absl::IsAlreadyExists(status) && IsDeleteLeftover(config.name)) {
       // What a crash left of a DeleteVolume of this name (not removed at open while the dead
       // server's lock or watch stood): removed now.
       status = RemoveLeftover(config.name);
-      if (status.ok()) status = pool_->RenameImage(creating, config.name);
+      if (status.ok()) status = pool_->RenameImage(creating, config.name, image.get());
     }
     if (absl::IsAlreadyExists(status)) {
       status = absl::AlreadyExistsError(absl::StrCat("volume: ", config.name, " already exists"));
     }
   }
   if (!status.ok()) {
+    // Nobody but this server had the creating image (it held the lock): removed again.
+    image.reset();
     const absl::Status removed = pool_->RemoveImage(creating);
-    if (!removed.ok()) {
+    if (!removed.ok() && !absl::IsNotFound(removed)) {
       LOG(ERROR) << "RBD image " << creating << " of a failed CreateVolume stays: " << removed;
+    }
+    if (absl::IsNotFound(status) || absl::IsFailedPrecondition(status)) {
+      // The image went or its lock moved under us: another server's cleanup raced this one.
+      return absl::UnavailableError(absl::StrCat("volume: ", config.name, " could not be created (",
+                                                 status.message(), "); retry"));
     }
     return status;
   }
 
   // 3. Served here. Nobody has been told the volume exists, so a failure removes it again.
-  auto undo = [this, &config](absl::Status failed) {
-    {
-      absl::MutexLock lock(&mu_);
-      images_.erase(config.name);
-    }
-    const absl::Status removed = pool_->RemoveImage(config.name);
-    if (!removed.ok()) {
-      LOG(ERROR) << "RBD image " << config.name << " of a failed CreateVolume stays: " << removed;
-    }
-    return failed;
-  };
-  absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(config.name);
-  if (!opened.ok()) return undo(opened.status());
-  std::shared_ptr<RbdImage> image = *std::move(opened);
-  status = image->AcquireExclusiveLock();
-  if (absl::IsFailedPrecondition(status)) {
-    // Another server was asked for the new volume between the rename and now: it serves it.
-    return HeldElsewhere(config.name, *image);
-  }
-  if (status.ok()) {
-    locks_acquired_.fetch_add(1, std::memory_order_relaxed);
-    status = PublishOwner(*image);
-  }
-  if (!status.ok()) {
-    image.reset();
-    return undo(status);
-  }
   {
     absl::MutexLock lock(&mu_);
     images_[config.name] = image;
   }
   absl::StatusOr<std::shared_ptr<Volume>> volume = StartVolume(image, config, state.incarnation);
   if (!volume.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      images_.erase(config.name);
+    }
     image.reset();
-    return undo(volume.status());
+    const absl::Status removed = pool_->RemoveImage(config.name);
+    if (!removed.ok()) {
+      LOG(ERROR) << "RBD image " << config.name << " of a failed CreateVolume stays: " << removed;
+    }
+    return volume.status();
   }
   LOG(INFO) << "volume " << config.name << " created in " << Describe() << ": " << config.size_bytes
             << " bytes, page " << config.page_size_bytes << ", block " << config.block_size_bytes;
@@ -315,7 +312,9 @@ absl::Status RbdVolumeRegistry::DeleteStored(const std::string& name,
     absl::MutexLock lock(&mu_);
     images_.erase(name);
   }
-  return pool_->RemoveImage(name);
+  // Another server may have removed it first, as a leftover (it has no config any more).
+  const absl::Status removed = pool_->RemoveImage(name);
+  return absl::IsNotFound(removed) ? absl::OkStatus() : removed;
 }
 
 absl::Status RbdVolumeRegistry::WriteState(const std::string& name, const VolumeState& state) {

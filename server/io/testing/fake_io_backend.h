@@ -133,9 +133,11 @@ class FakeIoBackend : public IoBackend {
   // Writes `bytes` to both images, as if written and synced earlier (for read tests).
   void SetContents(int fd, uint64_t offset_bytes, absl::string_view bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Records the request (and, for kWritev, its bytes). Never blocks: the pending list has no
-  // bound of its own, the test's request count bounds it. After Shutdown(): Unavailable, except
-  // from inside a Complete() this fake is running (a resubmission while Shutdown() drains).
+  // Records the request (and, for kWritev, its bytes). Never blocks on a bound: the pending
+  // list has none of its own, the test's request count bounds it. (With a real device behind
+  // the fake it may wait for a completion's request in progress there, which holds the lock.) After
+  // Shutdown(): Unavailable, except from inside a Complete() this fake is running (a resubmission
+  // while Shutdown() drains).
   absl::Status Submit(IoRequest* request) override ABSL_LOCKS_EXCLUDED(mu_);
   // Refuses new requests, completes every pending one with its natural result (on this thread,
   // or on the auto thread, which is then joined). Idempotent.

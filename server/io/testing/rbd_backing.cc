@@ -24,7 +24,7 @@ std::atomic<uint64_t> requests{0};
 // that tries every completion order makes hundreds of devices, and creating, opening and
 // locking an image costs about 100 ms on the test cluster; discarding a used one costs a few.
 // Never destroyed: the cluster goes with the test binary.
-absl::Mutex free_mu;
+ABSL_CONST_INIT absl::Mutex free_mu(absl::kConstInit);
 std::multimap<uint64_t, std::unique_ptr<RbdBackend>>* const free_devices ABSL_GUARDED_BY(free_mu) =
     new std::multimap<uint64_t, std::unique_ptr<RbdBackend>>();
 
@@ -52,8 +52,8 @@ class RbdDevice : public IoBackend {
   std::unique_ptr<RbdBackend> backend_;
 };
 
-// A used device's image, read as zeros again (without an object map, a discard of the whole
-// image removes its objects), or nullptr when there is none of that size.
+// A used device's image, zeroed again (write_zeroes: a discard may skip what is not whole
+// objects), or nullptr when there is none of that size.
 std::unique_ptr<RbdBackend> TakeFree(uint64_t size_bytes) {
   std::unique_ptr<RbdBackend> backend;
   {
@@ -63,8 +63,8 @@ std::unique_ptr<RbdBackend> TakeFree(uint64_t size_bytes) {
     backend = std::move(it->second);
     free_devices->erase(it);
   }
-  const int ret = rbd_discard(backend->image().handle(), 0, size_bytes);
-  CHECK_GE(ret, 0) << "discarding test device " << backend->image().name() << ": errno " << -ret;
+  const int ret = rbd_write_zeroes(backend->image().handle(), 0, size_bytes, 0, 0);
+  CHECK_GE(ret, 0) << "zeroing test device " << backend->image().name() << ": errno " << -ret;
   return backend;
 }
 

@@ -10,7 +10,7 @@ namespace blockstore {
 // FakeIoBackend's real devices on a Ceph cluster (FakeIoBackend::BackingFactory): each device an
 // RBD image of its own in pool `pool`, with its exclusive lock taken, behind an RbdBackend
 // (librbd's cache off, as blockstored runs it). When a device goes its image is kept open for
-// the next device of that size, discarded first so that it reads as zeros; the images go with
+// the next device of that size, zeroed first so that it reads as a new one; the images go with
 // the test's cluster. CHECK-fails when the cluster refuses: the test cannot go on without its
 // device.
 FakeIoBackend::BackingFactory RbdBacking(const std::string& ceph_conf,

@@ -21,12 +21,17 @@ class RbdBackingEnvironment : public ::testing::Environment {
     if (ceph->skip()) GTEST_SKIP() << ceph->status();
     ASSERT_TRUE(ceph->status().ok()) << ceph->status();
     FakeIoBackend::SetDefaultBacking(RbdBacking(ceph->cluster().ceph_conf()));
+    backed_ = true;
   }
   void TearDown() override {
+    if (!backed_) return;  // skipped, or the cluster did not start (already reported)
     FakeIoBackend::SetDefaultBacking(nullptr);
     // The tests' devices really were Ceph's (a binary whose tests made no device fails here).
     EXPECT_GT(RbdBackingRequests(), 0u) << "no request reached an RBD image";
   }
+
+ private:
+  bool backed_ = false;
 };
 
 const ::testing::Environment* const backing =
