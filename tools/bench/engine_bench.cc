@@ -5,8 +5,8 @@
 // Each row writes the first B bytes of one pre-written file once (sequentially, or in a seeded
 // random order that visits every page once, as fio's random map visits every block once):
 // - engine: 4 KiB pages through a Volume on UringBackend (SyncBackend, said so, when io_uring
-//   cannot start); queue depth Q = Q writer threads and max_bios_inflight = Q; a Flush every M
-//   pages and one at the end, all inside the timing;
+//   cannot start); queue depth Q = Q writer threads (the engine's writeback keeps its default
+//   concurrency at every Q); a Flush every M pages and one at the end, all inside the timing;
 // - fio: ioengine=io_uring, direct=1, bs = the volume's block size, iodepth = Q, an fdatasync
 //   every M pages' worth of IOs (M * 4 KiB / bs) and end_fsync=1, inside fio's runtime.
 // The engine runs twice, with metrics on and off (SetMetricsEnabled), to show what the
@@ -259,7 +259,8 @@ int Main() {
               FileSystemName(dir).c_str(), path.c_str());
   std::printf(
       "engine: %s backend%s, 4 KiB pages, Flush every M=%u pages + a final Flush, "
-      "bio_max_bytes %u KiB; queue depth Q = Q writer threads and max_bios_inflight Q\n",
+      "bio_max_bytes %u KiB; queue depth Q = Q writer threads, writeback concurrency the "
+      "engine's default\n",
       backend_kind.c_str(), backend_note.c_str(), flush_every, absl::GetFlag(FLAGS_bio_max_kib));
   std::printf(
       "fio: %s, ioengine=%s direct=1, bs = block size, iodepth = Q, fdatasync every "

@@ -73,8 +73,7 @@ absl::StatusOr<EngineResult> RunEngineWorkload(const EngineWorkload& workload, I
   config.size_bytes = workload.volume_bytes;
   config.page_size_bytes = workload.page_size_bytes;
   config.block_size_bytes = workload.block_size_bytes;
-  VolumeOptions options;
-  options.max_bios_inflight = workload.queue_depth;
+  VolumeOptions options;  // the engine's own writeback concurrency, whatever the depth
   options.bio_max_bytes = workload.bio_max_bytes;
   ASSIGN_OR_RETURN(
       std::unique_ptr<Volume> volume,

@@ -18,11 +18,13 @@ namespace bench {
 // pre-written file, made durable by a Flush every `flush_every_pages` pages and a final one.
 //
 // Queue depth Q means Q writer threads calling Volume::WriteSync concurrently (each takes the
-// next page from a shared cursor) and VolumeOptions::max_bios_inflight = Q, so at most Q bios
-// are on the device at once, as fio's iodepth bounds its IOs. The writer whose page completes a
-// multiple of `flush_every_pages` pages calls FlushSync while the other writers carry on, as
-// fio queues its fdatasync and keeps writing; a writer blocked in a Flush writes nothing, so the
-// writers run at most about Q * M pages ahead of the device. The clock runs from the first
+// next page from a shared cursor): the client's depth. The engine's writeback keeps its own
+// concurrency (VolumeOptions defaults, max_bios_inflight included) at every depth, as the
+// kernel's page cache does whatever its writers' depth: a write-back cache is not configured
+// to write one bio at a time because its client waits for each write. The writer whose page
+// completes a multiple of `flush_every_pages` pages calls FlushSync while the other writers carry
+// on, as fio queues its fdatasync and keeps writing; a writer blocked in a Flush writes nothing, so
+// the writers run at most about Q * M pages ahead of the device. The clock runs from the first
 // write to the end of the final Flush, so every page counted is durable.
 struct EngineWorkload {
   std::string path;  // existing file of exactly volume_bytes (OpenVolume, create=false)

@@ -2,7 +2,7 @@
 # service_bench: blockstored driven by blockbench, beside nbdkit's file plugin driven by fio's nbd
 # engine, at the same queue depth, IO size, total bytes and flush pattern, in one bounded run.
 # Usage: bazel run -c opt //tools/bench:service_bench
-# Prints one row per workload (IOPS and p99 write latency for both, and the IOPS ratio) and ends
+# Prints one row per workload (IOPS and p99 latency for both, and the IOPS ratio) and ends
 # with the line `min ratio vs nbdkit: X.XX`. Each row runs in rounds that alternate which side
 # goes first (nbdkit, blockstore; blockstore, nbdkit; ...), so a disk that speeds up or slows
 # down over the run (this VM's disk moves by up to 40 % within a minute) weighs on both sides
@@ -11,7 +11,7 @@
 #
 # Environment (all optional):
 #   SERVICE_BENCH_ROWS    rows to run, e.g. "rand4k32 seq4k32" (default: all, see all_rows)
-#   SERVICE_BENCH_WRITES  writes per 4 KiB depth-32 row and round (default 65536: the volume's
+#   SERVICE_BENCH_WRITES  operations per 4 KiB depth-32 row and round (default 65536: the volume's
 #                         256 MiB)
 #   SERVICE_BENCH_ROUNDS  rounds per row (default 3); each side runs the row's writes once a round
 #   SERVICE_BENCH_FLUSH   a flush after every this many writes (default 256: every 1 MiB of 4 KiB)
@@ -31,17 +31,27 @@ readonly rounds="${SERVICE_BENCH_ROUNDS:-3}"
 readonly run_limit_seconds=60  # one blockbench or fio run
 readonly exit_grace_seconds=2  # after blockbench printed its results (see run_blockbench)
 
-# Rows: pattern, IO size (= the blockstore volume's page size), queue depth, writes. The rows
-# of one IO size share one blockstore volume and one nbdkit file; the sequential row comes
-# first, so both start sparse and both allocate every block during that row.
-all_rows=(seq4k32 rand4k32 rand4k1 seq64k32)
-declare -A row_pattern=([seq4k32]=seq [rand4k32]=rand [rand4k1]=rand [seq64k32]=seq)
-declare -A row_io_bytes=([seq4k32]=4096 [rand4k32]=4096 [rand4k1]=4096 [seq64k32]=65536)
-declare -A row_depth=([seq4k32]=32 [rand4k32]=32 [rand4k1]=1 [seq64k32]=32)
-# Depth 1 pays a round trip per write, and 64 KiB writes move 16 times the bytes: fewer writes
-# keep those rows to seconds. Each row's total is the same for both servers.
+# Rows: pattern, IO size (= the blockstore volume's page size), queue depth, operations, and
+# the share of them that are reads. The rows of one IO size share one blockstore volume and one
+# nbdkit file; the sequential row comes first, so both start sparse and both allocate every
+# block during that row. The read rows (rread4k32, rread4k1: random 4 KiB page reads) and the
+# 70/30 mix (mix4k32) read what the 4 KiB write rows wrote, so they come after them: both
+# sides then read from their caches (blockstored's page cache holds the 256 MiB volume;
+# nbdkit's file is in the host's page cache).
+all_rows=(seq4k32 rand4k32 rand4k1 rread4k32 rread4k1 mix4k32 seq64k32)
+declare -A row_pattern=([seq4k32]=seq [rand4k32]=rand [rand4k1]=rand [rread4k32]=rand
+  [rread4k1]=rand [mix4k32]=rand [seq64k32]=seq)
+declare -A row_io_bytes=([seq4k32]=4096 [rand4k32]=4096 [rand4k1]=4096 [rread4k32]=4096
+  [rread4k1]=4096 [mix4k32]=4096 [seq64k32]=65536)
+declare -A row_depth=([seq4k32]=32 [rand4k32]=32 [rand4k1]=1 [rread4k32]=32 [rread4k1]=1
+  [mix4k32]=32 [seq64k32]=32)
+declare -A row_read_percent=([seq4k32]=0 [rand4k32]=0 [rand4k1]=0 [rread4k32]=100
+  [rread4k1]=100 [mix4k32]=70 [seq64k32]=0)
+# Depth 1 pays a round trip per operation, and 64 KiB writes move 16 times the bytes: fewer
+# operations keep those rows to seconds. Each row's total is the same for both servers.
 declare -A row_writes=([seq4k32]="$writes_4k" [rand4k32]="$writes_4k"
-  [rand4k1]=$((writes_4k / 8)) [seq64k32]=$((writes_4k / 16)))
+  [rand4k1]=$((writes_4k / 8)) [rread4k32]="$writes_4k" [rread4k1]=$((writes_4k / 8))
+  [mix4k32]="$writes_4k" [seq64k32]=$((writes_4k / 16)))
 read -r -a rows <<<"${SERVICE_BENCH_ROWS:-${all_rows[*]}}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || {
   echo "service_bench: SERVICE_BENCH_ROUNDS must be a positive count, got '$rounds'" >&2
@@ -115,26 +125,32 @@ mkdir -p "$data_dir" "$log_dir"
 # ---------------------------------------------------------------------------------------------
 # nbdkit + fio
 
-# Writes a fio version-2 iolog: `writes` writes of `io_bytes` at offsets in [0, volume_bytes),
-# sequential (wrapping) or uniformly random with a fixed seed, and an NBD FLUSH after every
-# `flush_every` writes that another write follows, which is where blockbench issues its
-# flushes too. A log rather than fio's fsync=N: fio 3.33 with an async engine issues a burst
+# Writes a fio version-2 iolog: `ops` operations of `io_bytes` at offsets in [0, volume_bytes),
+# sequential (wrapping) or uniformly random with a fixed seed, `read_percent` of them reads
+# (drawn per operation) and the rest writes, and an NBD FLUSH after every `flush_every` writes
+# that another operation follows, which is where blockbench issues its flushes too. A log rather than fio's fsync=N: fio 3.33 with an async engine issues a burst
 # of syncs at each fsync=N boundary (one per free queue slot, ~27 at depth 32: it decides
 # "time to sync" again until the first sync completes), and the nbd engine refuses
 # fdatasync=N (EINVAL). The log gives exactly the flushes asked for; each holds one of the
 # `depth` slots while it runs, as each blockbench Flush does.
 write_iolog() {
-  local pattern=$1 io_bytes=$2 writes=$3 out=$4
-  awk -v pattern="$pattern" -v io_bytes="$io_bytes" -v writes="$writes" \
-    -v slots=$((volume_bytes / io_bytes)) -v flush_every="$flush_every" 'BEGIN {
+  local pattern=$1 io_bytes=$2 ops=$3 read_percent=$4 out=$5
+  awk -v pattern="$pattern" -v io_bytes="$io_bytes" -v ops="$ops" \
+    -v read_percent="$read_percent" -v slots=$((volume_bytes / io_bytes)) \
+    -v flush_every="$flush_every" 'BEGIN {
       srand(42)
       print "fio version 2 iolog"
       print "nbd add"
       print "nbd open"
-      for (i = 1; i <= writes; i++) {
+      writes = 0
+      for (i = 1; i <= ops; i++) {
         slot = (pattern == "seq") ? (i - 1) % slots : int(rand() * slots)
+        if (read_percent > 0 && int(rand() * 100) < read_percent) {
+          printf "nbd read %d %d\n", slot * io_bytes, io_bytes
+          continue
+        }
         printf "nbd write %d %d\n", slot * io_bytes, io_bytes
-        if (i % flush_every == 0 && i < writes) print "nbd sync 0 0"
+        if (++writes % flush_every == 0 && i < ops) print "nbd sync 0 0"
       }
       print "nbd close"
     }' >"$out"
@@ -169,15 +185,20 @@ stop_nbdkit() {
   { wait "$nbd_pid"; } 2>/dev/null || true
 }
 
-# Runs round $2 of row $1 through fio; writes "writes seconds p99_us flushes" to
+# The p99 a row reports: of its reads when they are most of it, else of its writes.
+p99_of() { if [ "${row_read_percent[$1]}" -ge 50 ]; then echo read; else echo write; fi; }
+
+# Runs round $2 of row $1 through fio; writes "ops seconds p99_us flushes" to
 # $log_dir/$row.$round.nbdkit.
 run_fio() {
-  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]}
+  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]} rw=write
   local iolog="$data_dir/$row.iolog" out="$log_dir/fio-$row.$round.json"
+  case "${row_read_percent[$row]}" in 0) rw="write" ;; 100) rw="read" ;; *) rw="readwrite" ;; esac
   start_nbdkit "$io_bytes"
-  [ -f "$iolog" ] || write_iolog "${row_pattern[$row]}" "$io_bytes" "${row_writes[$row]}" "$iolog"
+  [ -f "$iolog" ] || write_iolog "${row_pattern[$row]}" "$io_bytes" "${row_writes[$row]}" \
+    "${row_read_percent[$row]}" "$iolog"
   timeout "$run_limit_seconds" fio --name="$row" --ioengine=nbd \
-    --uri="nbd+unix:///?socket=$nbd_socket" --rw=write --bs="$io_bytes" \
+    --uri="nbd+unix:///?socket=$nbd_socket" --rw="$rw" --bs="$io_bytes" \
     --iodepth="${row_depth[$row]}" --size="$volume_bytes" --read_iolog="$iolog" \
     --replay_no_stall=1 --lat_percentiles=1 --clat_percentiles=0 \
     --percentile_list=50:99:99.9 --output-format=json --output="$out" \
@@ -186,10 +207,11 @@ run_fio() {
   stop_nbdkit
   # Untimed: what the last writes left in the host page cache is written before the next run.
   sync "$(nbd_image "$io_bytes")"
-  # Writes and wall time of the whole job (flushes included), as blockbench counts them.
-  jq -r '.jobs[0] | if .error != 0 then error("fio error \(.error)") else . end | [
-      .write.total_ios, (.job_runtime / 1000),
-      (.write.lat_ns.percentile["99.000000"] / 1000),
+  # Reads + writes and wall time of the whole job (flushes included), as blockbench counts them.
+  jq -r --arg p99 "$(p99_of "$row")" '.jobs[0] |
+      if .error != 0 then error("fio error \(.error)") else . end | [
+      (.read.total_ios + .write.total_ios), (.job_runtime / 1000),
+      (.[$p99].lat_ns.percentile["99.000000"] / 1000),
       .sync.total_ios] | @tsv' "$out" >"$log_dir/$row.$round.nbdkit" ||
     die "cannot read $out"
 }
@@ -233,7 +255,7 @@ row_failed() {
   echo "service_bench: $row: $reason" >&2
 }
 
-# Runs round $2 of row $1 through blockbench; writes "writes seconds p99_us flushes" to
+# Runs round $2 of row $1 through blockbench; writes "ops seconds p99_us flushes" to
 # $log_dir/$row.$round.blockstore, or the reason it has none to $log_dir/$row.blockstore.failed.
 run_blockbench() {
   local row=$1 round=$2 io_bytes=${row_io_bytes[$1]}
@@ -241,6 +263,7 @@ run_blockbench() {
   "$blockbench" --server="unix:$bs_socket" --volume_prefix="$volume" \
     --pages=$((volume_bytes / io_bytes)) --page_size="$io_bytes" --io_size="$io_bytes" \
     --pattern="${row_pattern[$row]}" --concurrency="${row_depth[$row]}" \
+    --read_percent="${row_read_percent[$row]}" \
     --count="${row_writes[$row]}" --flush_every="$flush_every" --seed=42 --json \
     >"$out" 2>"$log_dir/blockbench-$row.$round.log" &
   local pid=$! deadline=$((SECONDS + run_limit_seconds)) printed_at=""
@@ -261,9 +284,9 @@ run_blockbench() {
     sleep 0.1
   done
   wait "$pid" 2>/dev/null || true
-  if ! grep '^{"seconds"' "$out" | tail -n 1 | jq -e -r '
-      select(.write.errors == 0 and .flush.errors == 0) |
-      [.write.ops, .seconds, .write.p99_us, .flush.ops] | @tsv' \
+  if ! grep '^{"seconds"' "$out" | tail -n 1 | jq -e -r --arg p99 "$(p99_of "$row")" '
+      select(.write.errors == 0 and .read.errors == 0 and .flush.errors == 0) |
+      [(.read.ops + .write.ops), .seconds, .[$p99].p99_us, .flush.ops] | @tsv' \
       >"$log_dir/$row.$round.blockstore" 2>/dev/null; then
     rm -f "$log_dir/$row.$round.blockstore"
     row_failed "$row" "blockbench: $(grep -v '^\[' "$log_dir/blockbench-$row.$round.log" |
@@ -281,9 +304,9 @@ run_blockbench() {
 # ---------------------------------------------------------------------------------------------
 # Main
 
-# A side's rounds of one row: "iops p99_us flushes", where iops is all its writes over all its
-# time, and p99_us the median of the rounds' p99s (percentiles do not add up). Nothing if a
-# round has no result.
+# A side's rounds of one row: "iops p99_us flushes", where iops is all its operations (reads
+# and writes) over all its time, and p99_us the median of the rounds' p99s (percentiles do not
+# add up). Nothing if a round has no result.
 summarize() {
   local row=$1 side=$2 round files=()
   for round in $(seq "$rounds"); do
@@ -337,9 +360,10 @@ for row in "${rows[@]}"; do
   done
 done
 
-echo "$rounds rounds per row, alternating which side runs first; writes and flushes are the" \
-  "rounds' sums, IOPS all writes over all time, p99 the rounds' median"
-printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %11s  %s\n' row io_KiB depth writes \
+echo "$rounds rounds per row, alternating which side runs first; ops (reads + writes) and" \
+  "flushes are the rounds' sums, IOPS all ops over all time, p99 the rounds' median (of reads" \
+  "in the read and mixed rows, of writes otherwise)"
+printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %11s  %s\n' row io_KiB depth ops \
   IOPS_bstore IOPS_nbdkit ratio p99_us_bstore p99_us_nbdkit flushes ratio_by_round
 min_ratio=""
 notes=()
