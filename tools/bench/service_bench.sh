@@ -69,6 +69,17 @@ die() {
   exit 1
 }
 
+clock_ticks="$(getconf CLK_TCK)"
+readonly clock_ticks
+
+# CPU seconds (user + system) process $1 has used so far, from /proc (0 if it is gone).
+cpu_seconds() {
+  awk -v hz="$clock_ticks" '{
+      sub(/^.*\) /, "")  # the command name may hold spaces: fields count from the state
+      printf "%.4f\n", ($12 + $13) / hz
+    }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # Binaries come from the runfiles tree under `bazel run` (the working directory is its
 # workspace directory), else from bazel-bin when the script is run by hand.
 find_binary() {
@@ -188,8 +199,8 @@ stop_nbdkit() {
 # The p99 a row reports: of its reads when they are most of it, else of its writes.
 p99_of() { if [ "${row_read_percent[$1]}" -ge 50 ]; then echo read; else echo write; fi; }
 
-# Runs round $2 of row $1 through fio; writes "ops seconds p99_us flushes" to
-# $log_dir/$row.$round.nbdkit.
+# Runs round $2 of row $1 through fio; writes "ops seconds p99_us flushes server_cpu_seconds"
+# to $log_dir/$row.$round.nbdkit (nbdkit's CPU over its life, which is this run).
 run_fio() {
   local row=$1 round=$2 io_bytes=${row_io_bytes[$1]} rw=write
   local iolog="$data_dir/$row.iolog" out="$log_dir/fio-$row.$round.json"
@@ -204,6 +215,8 @@ run_fio() {
     --percentile_list=50:99:99.9 --output-format=json --output="$out" \
     >"$log_dir/fio-$row.$round.log" 2>&1 ||
     die "fio failed on $row (log: $log_dir/fio-$row.$round.log)"
+  local server_cpu
+  server_cpu="$(cpu_seconds "$nbd_pid")"
   stop_nbdkit
   # Untimed: what the last writes left in the host page cache is written before the next run.
   sync "$(nbd_image "$io_bytes")"
@@ -212,7 +225,7 @@ run_fio() {
       if .error != 0 then error("fio error \(.error)") else . end | [
       (.read.total_ios + .write.total_ios), (.job_runtime / 1000),
       (.[$p99].lat_ns.percentile["99.000000"] / 1000),
-      .sync.total_ios] | @tsv' "$out" >"$log_dir/$row.$round.nbdkit" ||
+      .sync.total_ios, '"$server_cpu"'] | @tsv' "$out" >"$log_dir/$row.$round.nbdkit" ||
     die "cannot read $out"
 }
 
@@ -255,11 +268,14 @@ row_failed() {
   echo "service_bench: $row: $reason" >&2
 }
 
-# Runs round $2 of row $1 through blockbench; writes "ops seconds p99_us flushes" to
+# Runs round $2 of row $1 through blockbench; writes "ops seconds p99_us flushes
+# server_cpu_seconds" (blockstored's CPU while blockbench ran) to
 # $log_dir/$row.$round.blockstore, or the reason it has none to $log_dir/$row.blockstore.failed.
 run_blockbench() {
   local row=$1 round=$2 io_bytes=${row_io_bytes[$1]}
   local out="$log_dir/blockbench-$row.$round.out" volume="svc$((io_bytes / 1024))k"
+  local cpu_before server_cpu
+  cpu_before="$(cpu_seconds "$bs_pid")"
   "$blockbench" --server="unix:$bs_socket" --volume_prefix="$volume" \
     --pages=$((volume_bytes / io_bytes)) --page_size="$io_bytes" --io_size="$io_bytes" \
     --pattern="${row_pattern[$row]}" --concurrency="${row_depth[$row]}" \
@@ -284,9 +300,12 @@ run_blockbench() {
     sleep 0.1
   done
   wait "$pid" 2>/dev/null || true
-  if ! grep '^{"seconds"' "$out" | tail -n 1 | jq -e -r --arg p99 "$(p99_of "$row")" '
+  server_cpu="$(awk -v a="$(cpu_seconds "$bs_pid")" -v b="$cpu_before" \
+    'BEGIN { printf "%.4f", a - b }')"
+  if ! grep '^{"seconds"' "$out" | tail -n 1 | jq -e -r --arg p99 "$(p99_of "$row")" \
+      --argjson cpu "$server_cpu" '
       select(.write.errors == 0 and .read.errors == 0 and .flush.errors == 0) |
-      [(.read.ops + .write.ops), .seconds, .[$p99].p99_us, .flush.ops] | @tsv' \
+      [(.read.ops + .write.ops), .seconds, .[$p99].p99_us, .flush.ops, $cpu] | @tsv' \
       >"$log_dir/$row.$round.blockstore" 2>/dev/null; then
     rm -f "$log_dir/$row.$round.blockstore"
     row_failed "$row" "blockbench: $(grep -v '^\[' "$log_dir/blockbench-$row.$round.log" |
@@ -304,9 +323,10 @@ run_blockbench() {
 # ---------------------------------------------------------------------------------------------
 # Main
 
-# A side's rounds of one row: "iops p99_us flushes", where iops is all its operations (reads
-# and writes) over all its time, and p99_us the median of the rounds' p99s (percentiles do not
-# add up). Nothing if a round has no result.
+# A side's rounds of one row: "iops p99_us flushes cpu_us", where iops is all its operations
+# (reads and writes) over all its time, p99_us the median of the rounds' p99s (percentiles do
+# not add up), and cpu_us the server's CPU microseconds per operation. Nothing if a round has no
+# result.
 summarize() {
   local row=$1 side=$2 round files=()
   for round in $(seq "$rounds"); do
@@ -314,9 +334,10 @@ summarize() {
     files+=("$log_dir/$row.$round.$side")
   done
   cat "${files[@]}" | LC_ALL=C sort -k3,3g | awk '
-    { writes += $1; seconds += $2; p99[NR] = $3; flushes += $4 }
-    END { if (NR > 0 && seconds > 0)
-            printf "%f %f %d\n", writes / seconds, p99[int((NR + 1) / 2)], flushes }'
+    { ops += $1; seconds += $2; p99[NR] = $3; flushes += $4; cpu += $5 }
+    END { if (NR > 0 && seconds > 0 && ops > 0)
+            printf "%f %f %d %f\n", ops / seconds, p99[int((NR + 1) / 2)], flushes,
+              cpu * 1e6 / ops }'
 }
 
 # The IOPS ratio blockstore/nbdkit of each round (the two sides of a round ran back to back),
@@ -326,7 +347,7 @@ round_ratios() {
   for round in $(seq "$rounds"); do
     [ -f "$log_dir/$row.$round.blockstore" ] && [ -f "$log_dir/$row.$round.nbdkit" ] || continue
     r="$(paste "$log_dir/$row.$round.blockstore" "$log_dir/$row.$round.nbdkit" |
-      awk '{ if ($2 > 0 && $5 > 0 && $6 > 0) printf "%.2f", ($1 / $2) / ($5 / $6)
+      awk '{ if ($2 > 0 && $6 > 0 && $7 > 0) printf "%.2f", ($1 / $2) / ($6 / $7)
              else printf "-" }')"
     ratios="${ratios:+$ratios,}$r"
   done
@@ -336,6 +357,11 @@ round_ratios() {
 # A number to the unit; anything else ("-", "failed") as it is.
 round() {
   awk -v x="$1" 'BEGIN { if (x ~ /^[0-9.]+$/) printf "%.0f", x; else printf "%s", x }'
+}
+
+# The same to a tenth.
+round1() {
+  awk -v x="$1" 'BEGIN { if (x ~ /^[0-9.]+$/) printf "%.1f", x; else printf "%s", x }'
 }
 
 fs_type="$(findmnt -n -o FSTYPE -T "$data_dir" 2>/dev/null || stat -f -c %T "$data_dir")"
@@ -362,27 +388,29 @@ done
 
 echo "$rounds rounds per row, alternating which side runs first; ops (reads + writes) and" \
   "flushes are the rounds' sums, IOPS all ops over all time, p99 the rounds' median (of reads" \
-  "in the read and mixed rows, of writes otherwise)"
-printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %11s  %s\n' row io_KiB depth ops \
-  IOPS_bstore IOPS_nbdkit ratio p99_us_bstore p99_us_nbdkit flushes ratio_by_round
+  "in the read and mixed rows, of writes otherwise), cpu_us each server's CPU microseconds per op"
+printf '\n%-9s %5s %5s %6s %12s %12s %6s %13s %13s %13s %13s %11s  %s\n' row io_KiB depth ops \
+  IOPS_bstore IOPS_nbdkit ratio p99_us_bstore p99_us_nbdkit cpu_us_bstore cpu_us_nbdkit \
+  flushes ratio_by_round
 min_ratio=""
 notes=()
 for row in "${rows[@]}"; do
-  bs_iops=- bs_p99=- bs_flushes=- nbd_iops=- nbd_p99=- nbd_flushes=- ratio=-
+  bs_iops=- bs_p99=- bs_flushes=- bs_cpu=- nbd_iops=- nbd_p99=- nbd_flushes=- nbd_cpu=- ratio=-
   if [ -f "$log_dir/$row.blockstore.failed" ]; then
     bs_iops=failed ratio=0.00
     notes+=("$row: $(cat "$log_dir/$row.blockstore.failed")")
   else
-    read -r bs_iops bs_p99 bs_flushes < <(summarize "$row" blockstore; echo "- - -")
+    read -r bs_iops bs_p99 bs_flushes bs_cpu < <(summarize "$row" blockstore; echo "- - - -")
   fi
-  read -r nbd_iops nbd_p99 nbd_flushes < <(summarize "$row" nbdkit; echo "- - -")
+  read -r nbd_iops nbd_p99 nbd_flushes nbd_cpu < <(summarize "$row" nbdkit; echo "- - - -")
   if [ "$ratio" = - ] && [ "$bs_iops" != - ] && [ "$nbd_iops" != - ]; then
     ratio="$(awk -v a="$bs_iops" -v b="$nbd_iops" 'BEGIN { printf "%.2f", a / b }')"
   fi
-  printf '%-9s %5d %5d %6d %12s %12s %6s %13s %13s %11s  %s\n' "$row" \
+  printf '%-9s %5d %5d %6d %12s %12s %6s %13s %13s %13s %13s %11s  %s\n' "$row" \
     $((row_io_bytes[$row] / 1024)) "${row_depth[$row]}" "$((row_writes[$row] * rounds))" \
     "$(round "$bs_iops")" "$(round "$nbd_iops")" "$ratio" "$(round "$bs_p99")" \
-    "$(round "$nbd_p99")" "$bs_flushes/$nbd_flushes" "$(round_ratios "$row")"
+    "$(round "$nbd_p99")" "$(round1 "$bs_cpu")" "$(round1 "$nbd_cpu")" \
+    "$bs_flushes/$nbd_flushes" "$(round_ratios "$row")"
   [ "$ratio" != - ] || continue
   if [ -z "$min_ratio" ] || awk -v a="$ratio" -v b="$min_ratio" 'BEGIN { exit !(a < b) }'; then
     min_ratio=$ratio
