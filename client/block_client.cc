@@ -268,6 +268,180 @@ PageWriter::SendStats PageWriter::send_stats() const {
   return send_stats_;
 }
 
+// PageReader ---------------------------------------------------------------------------------
+
+PageReader::PageReader(v1::BlockStore::Stub* stub, size_t window)
+    : window_(std::max<size_t>(1, window)) {
+  stub->async()->ReadPageBatches(&context_, this);
+  AddHold();  // reads start from callers' threads: see PageWriter's constructor
+  StartRead(&response_);
+  StartCall();
+}
+
+void PageReader::ReleaseHold() {
+  if (!hold_released_.exchange(true, std::memory_order_acq_rel)) RemoveHold();
+}
+
+PageReader::~PageReader() {
+  bool done;
+  {
+    absl::MutexLock lock(&mu_);
+    done = done_;
+  }
+  if (!done) {
+    context_.TryCancel();
+    ReleaseHold();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+  }
+}
+
+absl::Status PageReader::Read(const std::string& volume, uint64_t page_index, Callback done) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return done_ || broken_ || pending_.size() < window_;
+    };
+    mu_.Await(absl::Condition(&has_room));
+    if (done_ || broken_ || writes_done_wanted_) {
+      return !final_status_.ok() ? final_status_
+                                 : absl::FailedPreconditionError("the read stream is closed");
+    }
+    const uint64_t id = next_request_id_++;
+    v1::ReadPageRequest& request = send_queue_.emplace_back();
+    request.set_volume(volume);
+    request.set_page_index(page_index);
+    request.set_request_id(id);
+    pending_.emplace(id, Pending{std::move(done), page_index, absl::Now()});
+  }
+  MaybeStartWrite();
+  return absl::OkStatus();
+}
+
+void PageReader::MaybeStartWrite() {
+  bool writes_done = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (sending_ || corked_ > 0 || broken_ || done_) return;
+    if (!send_queue_.empty()) {
+      batch_.Clear();
+      while (!send_queue_.empty() && batch_.reads_size() < kMaxBatchReads) {
+        batch_.add_reads()->Swap(&send_queue_.front());
+        send_queue_.pop_front();
+      }
+      sending_ = true;
+    } else if (writes_done_wanted_ && !writes_done_sent_) {
+      writes_done_sent_ = true;
+      sending_ = true;
+      writes_done = true;
+    } else {
+      return;
+    }
+  }
+  if (writes_done) {
+    StartWritesDone();
+    ReleaseHold();
+    return;
+  }
+  StartWrite(&batch_);
+}
+
+void PageReader::OnWriteDone(bool ok) {
+  bool broken;
+  {
+    absl::MutexLock lock(&mu_);
+    sending_ = false;
+    if (!ok) {
+      broken_ = true;
+      send_queue_.clear();
+    }
+    broken = broken_;
+  }
+  MaybeStartWrite();
+  if (broken) ReleaseHold();
+}
+
+void PageReader::OnReadDone(bool ok) {
+  if (!ok) {
+    bool idle;
+    {
+      absl::MutexLock lock(&mu_);
+      broken_ = true;
+      send_queue_.clear();
+      idle = !sending_;
+    }
+    if (idle) ReleaseHold();  // else OnWriteDone releases it
+    return;
+  }
+  std::vector<std::pair<Callback, ReadResult>> finished;
+  finished.reserve(response_.results_size());
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    ++corked_;
+    for (v1::ReadPageResult& answer : *response_.mutable_results()) {
+      auto it = pending_.find(answer.request_id());
+      if (it == pending_.end()) continue;  // not ours: the server answered twice or wrongly
+      ReadResult result;
+      result.request_id = answer.request_id();
+      result.page_index = answer.page_index();
+      if (answer.code() != 0) {
+        result.status =
+            absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+      }
+      result.data = std::move(*answer.mutable_data());
+      result.latency = now - it->second.start;
+      finished.emplace_back(std::move(it->second.done), std::move(result));
+      pending_.erase(it);
+    }
+  }
+  for (auto& [done, result] : finished) {
+    if (done) done(result);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    --corked_;
+  }
+  MaybeStartWrite();
+  StartRead(&response_);
+}
+
+void PageReader::OnDone(const grpc::Status& status) {
+  absl::flat_hash_map<uint64_t, Pending> orphans;
+  const absl::Status final_status = FromGrpcStatus(status);
+  {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;
+    final_status_ = final_status;
+    orphans.swap(pending_);
+    send_queue_.clear();
+  }
+  const absl::Status orphan_status =
+      final_status.ok() ? absl::UnavailableError("the stream ended before this read's response")
+                        : final_status;
+  for (auto& [id, pending] : orphans) {
+    ReadResult result;
+    result.request_id = id;
+    result.page_index = pending.page_index;
+    result.status = orphan_status;
+    result.latency = absl::Now() - pending.start;
+    if (pending.done) pending.done(result);
+  }
+  absl::MutexLock lock(&mu_);
+  done_ = true;
+}
+
+absl::Status PageReader::Finish() {
+  {
+    absl::MutexLock lock(&mu_);
+    writes_done_wanted_ = true;
+  }
+  MaybeStartWrite();
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&done_));
+  return final_status_;
+}
+
 // Client -------------------------------------------------------------------------------------
 
 namespace {
@@ -696,6 +870,10 @@ absl::Status Client::Flush(const std::string& volume, FlushResult* result,
 
 std::unique_ptr<PageWriter> Client::NewPageWriter(size_t window, size_t max_batch_bytes) {
   return std::make_unique<PageWriter>(this, stub_.get(), window, max_batch_bytes);
+}
+
+std::unique_ptr<PageReader> Client::NewPageReader(size_t window) {
+  return std::make_unique<PageReader>(stub_.get(), window);
 }
 
 absl::Status Client::WriteRange(const std::string& volume, uint64_t first_page_index,

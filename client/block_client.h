@@ -203,6 +203,75 @@ class PageWriter
   std::atomic<bool> hold_released_{false};
 };
 
+// One page read through a PageReader.
+struct ReadResult {
+  uint64_t request_id = 0;
+  uint64_t page_index = 0;
+  absl::Status status;
+  std::string data;        // the whole page when status is OK
+  absl::Duration latency;  // from Read() to the response
+};
+
+// A ReadPageBatches stream: random page reads pipelined on one stream, several to a message,
+// where ReadPage costs a unary call per page. Read() queues a read and returns; whenever no
+// message is being sent, everything queued (up to kMaxBatchReads) goes out as one message, and
+// reads issued by callbacks while a response is being handled leave together. Each read's
+// callback runs once, on a gRPC thread, with the page or the read's own error; reads the
+// stream ended without answering get the stream's error (UNAVAILABLE if it ended OK).
+//
+// Thread-safe; callbacks must not block (one may call Read()).
+class PageReader
+    : public grpc::ClientBidiReactor<v1::ReadPageBatchRequest, v1::ReadPageBatchResponse> {
+ public:
+  using Callback = std::function<void(const ReadResult&)>;
+  static constexpr int kMaxBatchReads = 64;
+
+  // Use Client::NewPageReader. At most `window` reads are unanswered; Read() blocks beyond.
+  PageReader(v1::BlockStore::Stub* stub, size_t window);
+  // Cancels the stream if Finish() was not called, and waits until it is done.
+  ~PageReader() override;
+
+  // Queues a read of page `page_index` of `volume`. Returns the stream's error when it has
+  // ended (the read was not sent; `done` not called).
+  absl::Status Read(const std::string& volume, uint64_t page_index, Callback done)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Closes the sending side, waits for every response and returns the stream's status.
+  absl::Status Finish() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ClientBidiReactor.
+  void OnWriteDone(bool ok) override;
+  void OnReadDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+ private:
+  struct Pending {
+    Callback done;
+    uint64_t page_index;
+    absl::Time start;
+  };
+
+  void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseHold();  // as PageWriter's
+
+  const size_t window_;
+  grpc::ClientContext context_;
+  v1::ReadPageBatchResponse response_;  // the response being read
+  v1::ReadPageBatchRequest batch_;      // the message being sent
+
+  mutable absl::Mutex mu_;
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
+  std::deque<v1::ReadPageRequest> send_queue_ ABSL_GUARDED_BY(mu_);
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
+  int corked_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writes_done_wanted_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> hold_released_{false};
+};
+
 // A blockstore.v1 client with synchronous calls. It keeps one error cursor per volume (R21):
 // sampled from GetVolumeInfo the first time it uses a volume, advanced by each Flush, so every
 // writeback error is reported to this client exactly once.
@@ -264,6 +333,8 @@ class Client {
   // A new WritePageBatches stream with at most `window` writes in flight.
   std::unique_ptr<PageWriter> NewPageWriter(
       size_t window = 64, size_t max_batch_bytes = PageWriter::kDefaultMaxBatchBytes);
+  // A ReadPageBatches stream with at most `window` reads unanswered.
+  std::unique_ptr<PageReader> NewPageReader(size_t window = 64);
 
   // Writes `data` into consecutive pages from `first_page_index` (offset 0 of each), through
   // a PageWriter with `window` writes in flight. `data` must be a multiple of the block size.

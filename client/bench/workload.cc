@@ -8,13 +8,6 @@
 namespace blockstore {
 
 // One asynchronous ReadPage call.
-struct Workload::ReadCall {
-  grpc::ClientContext context;
-  v1::ReadPageRequest request;
-  v1::ReadPageResponse response;
-  absl::Time start;
-};
-
 Workload::Workload(std::vector<Client*> clients, WorkloadOptions options)
     : clients_(std::move(clients)),
       options_(std::move(options)),
@@ -29,11 +22,17 @@ Workload::Workload(std::vector<Client*> clients, WorkloadOptions options)
     // Each window holds every operation that can be in flight: Write never blocks a callback.
     writers_.push_back(clients_[i % clients_.size()]->NewPageWriter(options_.concurrency,
                                                                     options_.max_batch_bytes));
+    // Reads likewise go on ReadPageBatches streams (one unary ReadPage per read costs the
+    // server several times the read itself), opened only when the mix has reads.
+    if (options_.read_percent > 0) {
+      readers_.push_back(clients_[i % clients_.size()]->NewPageReader(options_.concurrency));
+    }
   }
 }
 
 Workload::~Workload() {
   for (auto& writer : writers_) (void)writer->Finish();
+  for (auto& reader : readers_) (void)reader->Finish();
 }
 
 uint64_t Workload::write_messages() const {
@@ -125,18 +124,16 @@ void Workload::Issue(const Op& op) {
       return;
     }
     case OpKind::kRead: {
-      auto* call = new ReadCall();
-      call->request.set_volume(volume);
-      call->request.set_page_index(op.page);
-      call->start = absl::Now();
-      Client* client = clients_[op.page % clients_.size()];
-      client->stub()->async()->ReadPage(
-          &call->context, &call->request, &call->response, [this, call](grpc::Status status) {
-            const absl::Duration latency = absl::Now() - call->start;
-            const uint64_t bytes = call->response.data().size();
-            delete call;
-            Completed(&reads_, latency, FromGrpcStatus(status), bytes);
+      size_t reader;
+      {
+        absl::MutexLock lock(&mu_);
+        reader = next_reader_++ % readers_.size();
+      }
+      const absl::Status status =
+          readers_[reader]->Read(volume, op.page, [this](const ReadResult& result) {
+            Completed(&reads_, result.latency, result.status, result.data.size());
           });
+      if (!status.ok()) Completed(&reads_, absl::ZeroDuration(), status, 0);
       return;
     }
     case OpKind::kFlush: {

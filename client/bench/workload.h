@@ -46,8 +46,8 @@ struct OpStats {
 
 // A closed-loop load generator: keeps `concurrency` operations in flight and issues the next
 // one as each completes (on the gRPC thread that completed it). Writes go through PageWriter
-// streams, reads are asynchronous ReadPage calls, flushes Client::FlushAsync calls, so no
-// thread waits for an operation. Every operation's latency is recorded.
+// streams, reads through PageReader (ReadPageBatches) streams, flushes Client::FlushAsync
+// calls, so no thread waits for an operation. Every operation's latency is recorded.
 //
 // Thread-safe: Run() on one thread; stats may be read from any thread while it runs.
 class Workload {
@@ -80,8 +80,6 @@ class Workload {
     uint64_t page;
     uint32_t offset;
   };
-  struct ReadCall;
-
   // Picks the next operation, or returns false when the run is over (the caller's slot ends).
   bool NextOp(Op* op) ABSL_LOCKS_EXCLUDED(mu_);
   // Issues operations until one is in flight in this slot, or the run is over.
@@ -98,6 +96,7 @@ class Workload {
   const uint64_t units_;  // io_size units over all used pages of one volume
   std::string write_data_;
   std::vector<std::unique_ptr<PageWriter>> writers_;
+  std::vector<std::unique_ptr<PageReader>> readers_;  // with read_percent > 0
 
   OpStats writes_;
   OpStats reads_;
@@ -110,6 +109,7 @@ class Workload {
   std::vector<uint64_t> next_unit_ ABSL_GUARDED_BY(mu_);  // sequential cursor per volume
   size_t next_volume_ ABSL_GUARDED_BY(mu_) = 0;
   size_t next_writer_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t next_reader_ ABSL_GUARDED_BY(mu_) = 0;
   size_t next_flush_volume_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time stop_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time next_timed_flush_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();

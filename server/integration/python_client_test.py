@@ -238,7 +238,7 @@ class PythonClientTest(unittest.TestCase):
         methods = {m.name for m in ours[0].service[0].method}
         self.assertEqual(methods, {"CreateVolume", "DeleteVolume", "ListVolumes", "GetVolumeInfo",
                                    "WritePage", "WritePages", "WritePageBatches", "ReadPage",
-                                   "ReadPages", "Flush", "LocateVolume"})
+                                   "ReadPages", "Flush", "LocateVolume", "ReadPageBatches"})
 
 
 class RbdPythonClientTest(PythonClientTest):

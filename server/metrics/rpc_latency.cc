@@ -11,7 +11,7 @@ const char* RpcMethodName(RpcMethod method) {
   static const char* const kNames[] = {
       "CreateVolume", "DeleteVolume", "ListVolumes",      "GetVolumeInfo",
       "WritePage",    "WritePages",   "WritePageBatches", "ReadPage",
-      "ReadPages",    "Flush",        "LocateVolume",
+      "ReadPages",    "Flush",        "LocateVolume",     "ReadPageBatches",
   };
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(RpcMethod::kCount),
                 "one name per RpcMethod");

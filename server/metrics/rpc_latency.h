@@ -25,6 +25,7 @@ enum class RpcMethod : uint8_t {
   kReadPages,
   kFlush,
   kLocateVolume,
+  kReadPageBatches,
   kCount
 };
 const char* RpcMethodName(RpcMethod method);  // "WritePage", ...

@@ -172,6 +172,30 @@ TEST_F(MutualTlsAccessTest, EachCertificateGetsWhatThePolicyGivesItAndRefusalsCh
   EXPECT_EQ(reader->CreateVolume("db-2", kVolumeBytes).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(reader->ReadPage("web-1", 0).status().code(), absl::StatusCode::kPermissionDenied);
+  {
+    // On a ReadPageBatches stream each read is authorized on its own: db-1 read, web-1 refused.
+    std::unique_ptr<PageReader> stream = reader->NewPageReader(4);
+    absl::Mutex mu;
+    std::vector<ReadResult> results;
+    auto record = [&](const ReadResult& result) {
+      absl::MutexLock lock(&mu);
+      results.push_back(result);
+    };
+    ASSERT_TRUE(stream->Read("db-1", 0, record).ok());
+    ASSERT_TRUE(stream->Read("web-1", 0, record).ok());
+    ASSERT_TRUE(stream->Finish().ok());
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(results.size(), 2u);
+    for (const ReadResult& result : results) {
+      if (result.request_id == 1) {
+        EXPECT_TRUE(result.status.ok()) << result.status;
+        EXPECT_EQ(result.data, original);
+      } else {
+        EXPECT_EQ(result.status.code(), absl::StatusCode::kPermissionDenied) << result.status;
+        EXPECT_TRUE(result.data.empty());
+      }
+    }
+  }
   absl::StatusOr<std::vector<v1::VolumeInfo>> listed = reader->ListVolumes();
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);  // web-1 is not its business
@@ -222,11 +246,11 @@ TEST_F(MutualTlsAccessTest, EachCertificateGetsWhatThePolicyGivesItAndRefusalsCh
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 2u);
 
-  // reader: write, flush, delete, create, read web-1; stranger: read, info, write; the stream
-  // write to web-1; writer's delete. The client samples its error cursor (GetVolumeInfo, READ)
-  // before its first write to a volume: stranger's write and the stream's write to web-1 add
-  // one refused READ each.
-  EXPECT_EQ(DeniedCount(server->metrics_port(), "permission_denied"), 12);
+  // reader: write, flush, delete, create, read web-1, the read stream's read of web-1;
+  // stranger: read, info, write; the stream write to web-1; writer's delete. The client
+  // samples its error cursor (GetVolumeInfo, READ) before its first write to a volume:
+  // stranger's write and the stream's write to web-1 add one refused READ each.
+  EXPECT_EQ(DeniedCount(server->metrics_port(), "permission_denied"), 13);
   EXPECT_EQ(DeniedCount(server->metrics_port(), "unauthenticated"), 0);
 }
 

@@ -11,6 +11,7 @@
 #include "server/service/flush_reactor.h"
 #include "server/service/grpc_status.h"
 #include "server/service/raw_message.h"
+#include "server/service/read_page_batches_reactor.h"
 #include "server/service/read_pages_reactor.h"
 #include "server/service/request_validation.h"
 #include "server/service/write_page_batches_reactor.h"
@@ -338,6 +339,18 @@ grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext
                        call->FinishWith(data.status());
                      });
   return call;
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::ReadPageBatches(
+    grpc::CallbackServerContext* context) {
+  absl::StatusOr<CallAccess> access = state_.Admit(context);
+  absl::StatusOr<StreamSlot> slot =
+      access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
+  if (!slot.ok()) {
+    return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
+        &state_, RpcMethod::kReadPageBatches, context, slot.status());
+  }
+  return new ReadPageBatchesReactor(&state_, *std::move(access), *std::move(slot), context);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::ReadPages(

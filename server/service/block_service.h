@@ -25,7 +25,8 @@ using RawNameService = v1::BlockStore::WithRawCallbackMethod_CreateVolume<
                                 v1::BlockStore::WithRawCallbackMethod_ReadPages<
                                     v1::BlockStore::WithRawCallbackMethod_Flush<
                                         v1::BlockStore::WithRawCallbackMethod_LocateVolume<
-                                            v1::BlockStore::Service>>>>>>>>>>>;
+                                            v1::BlockStore::WithRawCallbackMethod_ReadPageBatches<
+                                                v1::BlockStore::Service>>>>>>>>>>>>;
 
 // blockstore.v1.BlockStore on the gRPC callback API: proto <-> engine, absl::Status ->
 // grpc::Status. Handlers validate every request field before they touch the engine (so a
@@ -70,6 +71,8 @@ class BlockServiceImpl final : public RawNameService {
                                      grpc::ByteBuffer* raw_response) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* ReadPages(
       grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw_request) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ReadPageBatches(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<grpc::ByteBuffer>* Flush(grpc::CallbackServerContext* context,
                                                     const grpc::ByteBuffer* raw_request) override;
   grpc::ServerUnaryReactor* LocateVolume(grpc::CallbackServerContext* context,

@@ -367,6 +367,55 @@ TEST_F(BlockServiceTest, WritePageBatchesPacksQueuedWritesAndAnswersEachOnce) {
   }
 }
 
+// Reads on a ReadPageBatches stream (through PageReader): every read answered once with its
+// page; a read refused (no such volume, a page past the end, a bad name) fails alone with
+// ReadPage's code and the stream goes on; the stream ends OK.
+TEST_F(BlockServiceTest, ReadPageBatchesAnswersEveryReadOnceAndRefusalsAlone) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  constexpr uint64_t kPages = 32;
+  ASSERT_TRUE(client->CreateVolume("vol", kPages * kPageSize, kPageSize, kBlockSize).ok());
+  std::vector<std::string> image;
+  for (uint64_t page = 0; page < kPages; ++page) {
+    image.push_back(std::string(kPageSize, static_cast<char>('a' + page % 26)));
+    ASSERT_TRUE(client->WritePage("vol", page, 0, image.back()).ok());
+  }
+  std::unique_ptr<PageReader> reader = client->NewPageReader(64);
+  absl::Mutex mu;
+  std::map<uint64_t, ReadResult> results;  // by request id
+  int answers = 0;
+  auto record = [&](const ReadResult& result) {
+    absl::MutexLock lock(&mu);
+    ++answers;
+    results[result.request_id] = result;
+  };
+  constexpr int kReads = 3000;
+  for (int i = 0; i < kReads; ++i) {
+    ASSERT_TRUE(reader->Read("vol", (i * 7) % kPages, record).ok());
+  }
+  ASSERT_TRUE(reader->Read("no-such-volume", 0, record).ok());
+  ASSERT_TRUE(reader->Read("vol", kPages, record).ok());
+  ASSERT_TRUE(reader->Read("../vol", 0, record).ok());
+  ASSERT_TRUE(reader->Read("vol", 1, record).ok());
+  ASSERT_TRUE(reader->Finish().ok());
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(answers, kReads + 4) << "a read answered twice or never";
+  ASSERT_EQ(results.size(), static_cast<size_t>(kReads + 4));
+  for (int i = 0; i < kReads; ++i) {
+    const ReadResult& result = results[i + 1];  // request ids count from 1
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    ASSERT_EQ(result.page_index, static_cast<uint64_t>((i * 7) % kPages));
+    ASSERT_EQ(result.data, image[result.page_index]) << "read " << i;
+  }
+  EXPECT_EQ(results[kReads + 1].status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(results[kReads + 2].status.code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(results[kReads + 3].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(results[kReads + 4].status.ok()) << "the stream goes on after refusals";
+  EXPECT_EQ(results[kReads + 4].data, image[1]);
+  EXPECT_EQ(metrics_.WaitForFinished(RpcMethod::kReadPageBatches, 1),
+            std::vector<absl::StatusCode>{absl::StatusCode::kOk});
+}
+
 // The writer holds a short batch while enough writes are out; a message sent with gRPC's
 // buffer hint is reported written while it still sits in gRPC's buffer, so holding the batch
 // after it would wait for answers to writes that never left (the stream stalls for good).
