@@ -69,9 +69,11 @@ ABSL_FLAG(std::string, access_tokens_file, "",
 ABSL_FLAG(absl::Duration, access_reload_interval, absl::Seconds(10),
           "how often --access_policy_file and --access_tokens_file are checked for a change "
           "(at least 1s)");
-ABSL_FLAG(uint32_t, max_streams_per_client, blockstore::ClientLimitOptions().max_streams,
-          "streams (WritePages, WritePageBatches, ReadPages, Flush) one client may have open; "
-          "a client is an identity, or an anonymous caller's address. 0: no limit");
+ABSL_FLAG(
+    uint32_t, max_streams_per_client, blockstore::ClientLimitOptions().max_streams,
+    "streams (WritePages, WritePageBatches, ReadPages, ReadPageBatches, Flush) one client may "
+    "have open; "
+    "a client is an identity, or an anonymous caller's address. 0: no limit");
 ABSL_FLAG(uint64_t, max_write_bytes_in_flight_per_client,
           blockstore::ClientLimitOptions().max_write_bytes_in_flight,
           "bytes of page data one client may have in writes not yet answered (one write always "

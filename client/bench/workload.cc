@@ -7,7 +7,6 @@
 
 namespace blockstore {
 
-// One asynchronous ReadPage call.
 Workload::Workload(std::vector<Client*> clients, WorkloadOptions options)
     : clients_(std::move(clients)),
       options_(std::move(options)),

@@ -20,8 +20,8 @@ namespace blockstore {
 // these keep one careless client from taking all of them, so a client over its limit is
 // refused while every other client keeps its own share. 0 means no limit.
 struct ClientLimitOptions {
-  // WritePages, WritePageBatches, ReadPages and Flush streams open at once: a quarter of the
-  // server's 1024, so four such clients are needed to exhaust it.
+  // WritePages, WritePageBatches, ReadPages, ReadPageBatches and Flush streams open at once: a
+  // quarter of the server's 1024, so four such clients are needed to exhaust it.
   uint32_t max_streams = 256;
   // Bytes of page data in writes accepted and not yet answered. A write stream may have 256
   // writes of up to 1 MiB in flight; 256 MiB lets one full stream of the largest pages run.

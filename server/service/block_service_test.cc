@@ -31,6 +31,7 @@
 #include "server/io/sync_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/read_page_batches_reactor.h"
 #include "server/service/testing/write_page_request.h"
 #include "server/service/transport_limits.h"
 #include "server/volume/volume_registry.h"
@@ -414,6 +415,41 @@ TEST_F(BlockServiceTest, ReadPageBatchesAnswersEveryReadOnceAndRefusalsAlone) {
   EXPECT_EQ(results[kReads + 4].data, image[1]);
   EXPECT_EQ(metrics_.WaitForFinished(RpcMethod::kReadPageBatches, 1),
             std::vector<absl::StatusCode>{absl::StatusCode::kOk});
+}
+
+// A ReadPageBatches message with more than kMaxReadsPerBatch reads (each a few bytes, so one
+// message could otherwise ask for tens of thousands of pages) ends the stream
+// INVALID_ARGUMENT naming the field, after the reads sent before it are answered.
+TEST_F(BlockServiceTest, ReadPageBatchesRefusesAMessageWithTooManyReads) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 8 * kPageSize, kPageSize, kBlockSize).ok());
+  grpc::ClientContext context;
+  auto stream = client->stub()->ReadPageBatches(&context);
+  v1::ReadPageBatchRequest first;
+  v1::ReadPageRequest* one = first.add_reads();
+  one->set_volume("vol");
+  one->set_request_id(1);
+  ASSERT_TRUE(stream->Write(first));
+  v1::ReadPageBatchRequest flood;
+  for (int i = 0; i <= ReadPageBatchesReactor::kMaxReadsPerBatch; ++i) {
+    v1::ReadPageRequest* read = flood.add_reads();
+    read->set_volume("vol");
+    read->set_request_id(100 + i);
+  }
+  stream->Write(flood);  // may fail once the server has ended the stream
+  stream->WritesDone();
+  std::vector<uint64_t> answered;
+  v1::ReadPageBatchResponse response;
+  while (stream->Read(&response)) {
+    for (const v1::ReadPageResult& result : response.results()) {
+      answered.push_back(result.request_id());
+    }
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_TRUE(absl::StartsWith(status.error_message(), "reads: ")) << status.error_message();
+  EXPECT_EQ(answered, std::vector<uint64_t>{1}) << "the read before it is answered, none after";
 }
 
 // The writer holds a short batch while enough writes are out; a message sent with gRPC's

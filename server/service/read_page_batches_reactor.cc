@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/service/grpc_status.h"
 #include "server/service/raw_message.h"
 #include "server/volume/volume_config.h"
@@ -12,6 +13,10 @@ namespace {
 
 // Answered batches kept for reuse as read buffers (as in WritePageBatchesReactor).
 constexpr size_t kSpareBatches = 4;
+
+// Encoding overhead of one result in a response message beyond its fields' ByteSizeLong (the
+// field tag and the length prefix).
+constexpr size_t kResultFraming = 6;
 
 }  // namespace
 
@@ -23,7 +28,7 @@ ReadPageBatchesReactor::ReadPageBatchesReactor(const ServiceState* state, CallAc
       open_stream_(std::move(open_stream)),
       start_(absl::Now()),
       inflight_max_(state->options().write_stream_inflight_max),
-      message_data_max_(state->options().max_message_bytes),
+      message_max_bytes_(state->options().max_message_bytes),
       lifetime_(
           [this](const absl::Status& status) {
             state_->ObserveRpc(RpcMethod::kReadPageBatches, status.code(), start_);
@@ -71,7 +76,14 @@ void ReadPageBatchesReactor::OnReadDone(bool ok) {
       absl::MutexLock lock(&mu_);
       reading = reading_.get();
     }
-    const absl::Status parsed = ParseRawRequest(&read_buffer_, &reading->request);
+    absl::Status parsed = ParseRawRequest(&read_buffer_, &reading->request);
+    if (parsed.ok() && reading->request.reads_size() > kMaxReadsPerBatch) {
+      // A read request is a few bytes: without this bound one message could ask for tens of
+      // thousands of pages at once, past the stream's bound on reads in flight.
+      parsed = absl::InvalidArgumentError(absl::StrCat("reads: ", reading->request.reads_size(),
+                                                       " reads in one message; at most ",
+                                                       kMaxReadsPerBatch));
+    }
     if (!parsed.ok()) {
       // None of the batch's reads is taken; the stream ends with the reason once the reads
       // before it are answered.
@@ -173,19 +185,26 @@ void ReadPageBatchesReactor::MaybeStartSend() {
     absl::MutexLock lock(&mu_);
     if (sending_ || lifetime_.broken() || outbox_.results_size() == 0) return;
     sending_ = true;
-    // The oldest results, up to the message size (at least one), so a client's default
+    // The oldest results, up to max_message_bytes encoded (at least one), so a client's
     // receive limit is never the reason a stream breaks.
-    sending_response_.Clear();
     size_t bytes = 0;
     int taken = 0;
     while (taken < outbox_.results_size()) {
-      const size_t next = outbox_.results(taken).data().size();
-      if (taken > 0 && bytes + next > message_data_max_) break;
+      const size_t next = outbox_.results(taken).ByteSizeLong() + kResultFraming;
+      if (taken > 0 && bytes + next > message_max_bytes_) break;
       bytes += next;
-      sending_response_.add_results()->Swap(outbox_.mutable_results(taken));
       ++taken;
     }
-    outbox_.mutable_results()->DeleteSubrange(0, taken);
+    if (taken == outbox_.results_size()) {
+      sending_response_.Swap(&outbox_);
+      outbox_.Clear();  // keeps the allocated results for reuse
+    } else {
+      sending_response_.Clear();
+      for (int i = 0; i < taken; ++i) {
+        sending_response_.add_results()->Swap(outbox_.mutable_results(i));
+      }
+      outbox_.mutable_results()->DeleteSubrange(0, taken);
+    }
   }
   lifetime_.Hold();  // the send's, until OnWriteDone returns
   const absl::Status serialized = SerializeRawResponse(sending_response_, &send_buffer_);

@@ -23,11 +23,12 @@ namespace blockstore {
 //
 // The same shape as WritePageBatchesReactor: each batch read is handed to the engine
 // (Volume::Read) read by read in the same reaction; a finished read's result goes into an
-// outbox; whenever no response message is being sent, the outbox is sent, up to about
-// max_message_bytes of page data per message (at least one result), so results are grouped by
-// when they finished. The stream is not read while write_stream_inflight_max reads are
-// unanswered (a batch may overshoot by its own size), and HTTP/2 flow control then holds the
-// client back; that bound also bounds the page data the outbox holds.
+// outbox; whenever no response message is being sent, the outbox is sent, up to
+// max_message_bytes per message (at least one result), so results are grouped by when they
+// finished. The stream is not read while write_stream_inflight_max reads are unanswered, and
+// HTTP/2 flow control then holds the client back; a message carries at most kMaxReadsPerBatch
+// reads (more ends the stream INVALID_ARGUMENT), so a stream holds at most
+// write_stream_inflight_max + kMaxReadsPerBatch pages of answers.
 //
 // A read that is refused (a bad name or page, no permission, no such volume) or fails in the
 // engine is answered alone with its code and message: the stream goes on.
@@ -42,6 +43,9 @@ namespace blockstore {
 // OnDone. Batches, and the volume references they hold, are freed on gRPC threads only.
 class ReadPageBatchesReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
+  // Reads in one request message at most (the .proto says so).
+  static constexpr int kMaxReadsPerBatch = 256;
+
   ReadPageBatchesReactor(const ServiceState* state, CallAccess access, StreamSlot open_stream,
                          grpc::CallbackServerContext* context);
   ~ReadPageBatchesReactor() override;
@@ -80,7 +84,7 @@ class ReadPageBatchesReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, 
   StreamSlot open_stream_;   // its place under max_open_streams, until the reactor is deleted
   const absl::Time start_;
   const size_t inflight_max_;
-  const size_t message_data_max_;  // page bytes per response message (at least one page)
+  const size_t message_max_bytes_;  // per response message (at least one result)
 
   v1::ReadPageBatchResponse sending_response_;  // filled under mu_ while no send is outstanding
 

@@ -153,10 +153,10 @@ absl::StatusOr<StreamSlot> ServiceState::OpenStream(const CallAccess& access) co
   uint32_t open = open_streams_.load(std::memory_order_relaxed);
   do {
     if (open >= options_.max_open_streams) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("too many open streams: the server's limit is ", options_.max_open_streams,
-                       " (WritePages, WritePageBatches, ReadPages and Flush calls on all "
-                       "connections); finish some, or retry later"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "too many open streams: the server's limit is ", options_.max_open_streams,
+          " (WritePages, WritePageBatches, ReadPages, ReadPageBatches and Flush calls on all "
+          "connections); finish some, or retry later"));
     }
   } while (!open_streams_.compare_exchange_weak(open, open + 1, std::memory_order_acq_rel));
   client_slot.open_ = &open_streams_;

@@ -41,9 +41,9 @@ struct BlockServiceOptions {
   uint32_t write_stream_inflight_max = 256;
   // Pages of one ReadPages stream read ahead of the one being sent.
   uint32_t read_stream_readahead_max = 16;
-  // Streams (WritePages, WritePageBatches, ReadPages, Flush) open at once, on all connections:
-  // each holds memory (a write stream up to write_stream_inflight_max requests) and may keep
-  // work queued in the engine. Past it a new stream fails RESOURCE_EXHAUSTED at once.
+  // Streams (WritePages, WritePageBatches, ReadPages, ReadPageBatches, Flush) open at once, on all
+  // connections: each holds memory (a write stream up to write_stream_inflight_max requests) and
+  // may keep work queued in the engine. Past it a new stream fails RESOURCE_EXHAUSTED at once.
   uint32_t max_open_streams = 1024;
   // Who may call (docs/security.md); null: everyone may do everything. Must outlive the service.
   const Authorizer* authorizer = nullptr;
