@@ -147,6 +147,21 @@ class FailedStream : public Reactor {
   const ServiceState* const state_;
 };
 
+using BidiStream = grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>;
+
+// A bidirectional stream (WritePages, WritePageBatches, ReadPageBatches): the caller admitted
+// and given a place under the stream limits, then served by a `Reactor`; or a stream that
+// fails at once with the reason.
+template <typename Reactor>
+BidiStream* OpenBidiStream(const ServiceState* state, RpcMethod method,
+                           grpc::CallbackServerContext* context) {
+  absl::StatusOr<CallAccess> access = state->Admit(context);
+  absl::StatusOr<StreamSlot> slot =
+      access.ok() ? state->OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
+  if (!slot.ok()) return new FailedStream<BidiStream>(state, method, context, slot.status());
+  return new Reactor(state, *std::move(access), *std::move(slot), context);
+}
+
 }  // namespace
 
 void FillVolumeInfo(const Volume& volume, const BlockServiceOptions& options,
@@ -293,26 +308,12 @@ grpc::ServerUnaryReactor* BlockServiceImpl::WritePage(grpc::CallbackServerContex
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::WritePages(
     grpc::CallbackServerContext* context) {
-  absl::StatusOr<CallAccess> access = state_.Admit(context);
-  absl::StatusOr<StreamSlot> slot =
-      access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
-  if (!slot.ok()) {
-    return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
-        &state_, RpcMethod::kWritePages, context, slot.status());
-  }
-  return new WritePagesReactor(&state_, *std::move(access), *std::move(slot), context);
+  return OpenBidiStream<WritePagesReactor>(&state_, RpcMethod::kWritePages, context);
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::WritePageBatches(
     grpc::CallbackServerContext* context) {
-  absl::StatusOr<CallAccess> access = state_.Admit(context);
-  absl::StatusOr<StreamSlot> slot =
-      access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
-  if (!slot.ok()) {
-    return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
-        &state_, RpcMethod::kWritePageBatches, context, slot.status());
-  }
-  return new WritePageBatchesReactor(&state_, *std::move(access), *std::move(slot), context);
+  return OpenBidiStream<WritePageBatchesReactor>(&state_, RpcMethod::kWritePageBatches, context);
 }
 
 grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext* context,
@@ -343,14 +344,7 @@ grpc::ServerUnaryReactor* BlockServiceImpl::ReadPage(grpc::CallbackServerContext
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* BlockServiceImpl::ReadPageBatches(
     grpc::CallbackServerContext* context) {
-  absl::StatusOr<CallAccess> access = state_.Admit(context);
-  absl::StatusOr<StreamSlot> slot =
-      access.ok() ? state_.OpenStream(*access) : absl::StatusOr<StreamSlot>(access.status());
-  if (!slot.ok()) {
-    return new FailedStream<grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>>(
-        &state_, RpcMethod::kReadPageBatches, context, slot.status());
-  }
-  return new ReadPageBatchesReactor(&state_, *std::move(access), *std::move(slot), context);
+  return OpenBidiStream<ReadPageBatchesReactor>(&state_, RpcMethod::kReadPageBatches, context);
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::ReadPages(
