@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -16,6 +18,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "client/block_client.h"
 #include "gtest/gtest.h"
@@ -60,6 +63,15 @@ class RbdStoreTest : public ::testing::Test {
     options.rbd = pool_options_;
     options.volume = volume_options_;
     return options;
+  }
+
+  // A blockstored process over the test cluster's pool (127.0.0.1, port 0, no metrics).
+  absl::StatusOr<std::unique_ptr<ServerProcess>> StartBlockstored() const {
+    return ServerProcess::Start(
+        RunfilePath("server/blockstored"),
+        {"--listen=127.0.0.1:0", "--metrics_listen=", "--store=rbd",
+         "--ceph_conf=" + pool_options_.ceph_conf, "--prefault_cache=false"},
+        absl::Seconds(60));
   }
 
   std::unique_ptr<VolumeRegistry> OpenRegistry() {
@@ -384,11 +396,7 @@ TEST_F(RbdStoreTest, AServerAskedForAVolumeAnotherHoldsNamesTheOwner) {
 // flushed is there, and the old session's cursor reports the loss once.
 TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolume) {
   const std::string name = prefix_ + "failover";
-  absl::StatusOr<std::unique_ptr<ServerProcess>> owner =
-      ServerProcess::Start(RunfilePath("server/blockstored"),
-                           {"--listen=127.0.0.1:0", "--metrics_listen=", "--store=rbd",
-                            "--ceph_conf=" + pool_options_.ceph_conf, "--prefault_cache=false"},
-                           absl::Seconds(60));
+  absl::StatusOr<std::unique_ptr<ServerProcess>> owner = StartBlockstored();
   ASSERT_TRUE(owner.ok()) << owner.status();
   std::unique_ptr<Client> to_owner = Client::Connect((*owner)->address());
   ASSERT_TRUE(to_owner->CreateVolume(name, kVolumeBytes, kPage, kPage).ok());
@@ -434,11 +442,7 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
   EXPECT_TRUE(absl::StrContains(*metrics, "blockstore_volume_failovers_total 1\n"))
       << "the failover is not counted";
   // The killed owner, restarted, does not take the volume back: the standby holds it now.
-  absl::StatusOr<std::unique_ptr<ServerProcess>> restarted =
-      ServerProcess::Start(RunfilePath("server/blockstored"),
-                           {"--listen=127.0.0.1:0", "--metrics_listen=", "--store=rbd",
-                            "--ceph_conf=" + pool_options_.ceph_conf, "--prefault_cache=false"},
-                           absl::Seconds(60));
+  absl::StatusOr<std::unique_ptr<ServerProcess>> restarted = StartBlockstored();
   ASSERT_TRUE(restarted.ok()) << restarted.status();
   std::unique_ptr<Client> to_restarted = Client::Connect((*restarted)->address());
   const absl::Status refused = to_restarted->WritePage(name, 1, 0, std::string(kPage, 'x'));
@@ -455,6 +459,273 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
   old_session->SetErrorCursor(name, *cursor);
   EXPECT_EQ(old_session->Flush(name).code(), absl::StatusCode::kDataLoss);
   EXPECT_TRUE(old_session->Flush(name).ok());
+  EXPECT_TRUE(to_standby->DeleteVolume(name).ok());
+}
+
+// The content of page `page` of writer `writer` at `generation`, for volumes of kPage pages in
+// kFailoverBlock blocks: each block starts with a header naming writer, page, generation and
+// block, and the rest is a byte of all four, so a read shows which write each block came from.
+constexpr uint32_t kFailoverBlock = 1024;
+constexpr uint32_t kBlockMagic = 0xb10c5701;
+
+std::string WriterBlock(uint32_t writer, uint32_t page, uint32_t generation, uint32_t block) {
+  std::string data(kFailoverBlock,
+                   static_cast<char>(1 + (writer * 7 + page * 13 + generation * 31 + block) % 251));
+  const uint32_t header[5] = {kBlockMagic, writer, page, generation, block};
+  std::memcpy(data.data(), header, sizeof(header));
+  return data;
+}
+
+std::string WriterPage(uint32_t writer, uint32_t page, uint32_t generation) {
+  std::string data;
+  for (uint32_t block = 0; block < kPage / kFailoverBlock; ++block) {
+    data += WriterBlock(writer, page, generation, block);
+  }
+  return data;
+}
+
+// The generation each block of `data` (a page of writer `writer`) holds: 0 for a block of
+// zeros (never written), -1 for a block that is neither zeros nor exactly one of its writes.
+std::vector<int64_t> BlockGenerations(absl::string_view data, uint32_t writer, uint32_t page) {
+  std::vector<int64_t> generations;
+  for (uint32_t block = 0; block < kPage / kFailoverBlock; ++block) {
+    const absl::string_view bytes = data.substr(block * kFailoverBlock, kFailoverBlock);
+    if (bytes.size() != kFailoverBlock) {
+      generations.push_back(-1);
+    } else if (bytes == std::string(kFailoverBlock, '\0')) {
+      generations.push_back(0);
+    } else {
+      uint32_t header[5];
+      std::memcpy(header, bytes.data(), sizeof(header));
+      const bool whole = header[0] == kBlockMagic && header[1] == writer && header[2] == page &&
+                         header[4] == block && bytes == WriterBlock(writer, page, header[3], block);
+      generations.push_back(whole ? header[3] : -1);
+    }
+  }
+  return generations;
+}
+
+// Issue 12's failover under load: four writers write and Flush their own pages through a
+// blockstored process, which is SIGKILLed while they do; another server, asked afterwards, fences
+// it and serves the volume. Every page holds, in every block, the same write (never torn or made
+// up): exactly its last write before the writer's last OK Flush, or one of its later writes
+// (acknowledged or in flight at the kill, which a crash may lose or keep). Each writer's cursor
+// from before the kill gets DATA_LOSS once from the new server, and the killed owner, restarted,
+// cannot write the volume. Prints the failover time under the writers.
+TEST_F(RbdStoreTest, AfterTheOwnerIsKilledUnderWritersEveryFlushedPageIsServedByAnother) {
+  const std::string name = prefix_ + "busy-failover";
+  constexpr uint32_t kWriters = 4;
+  constexpr uint32_t kPagesPerWriter = 32;
+  constexpr uint32_t kWritesPerFlush = 8;
+  constexpr uint32_t kMaxGenerations = 200000;  // per writer; the kill comes long before
+  absl::StatusOr<std::unique_ptr<ServerProcess>> owner = StartBlockstored();
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  std::unique_ptr<Client> admin = Client::Connect((*owner)->address());
+  ASSERT_TRUE(admin->CreateVolume(name, kVolumeBytes, kPage, kFailoverBlock).ok());
+
+  ServerOptions options = RbdServerOptions();
+  options.metrics_listen = "127.0.0.1:0";
+  absl::StatusOr<std::unique_ptr<BlockServer>> standby = BlockServer::Start(options);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  std::unique_ptr<Client> to_standby = Client::Connect((*standby)->address());
+  absl::StatusOr<v1::LocateVolumeResponse> located = to_standby->LocateVolume(name);
+  ASSERT_TRUE(located.ok()) << located.status();
+  ASSERT_FALSE(located->served_here());
+
+  // What each writer did; its own thread writes it, the test reads it after the join.
+  struct WriterLog {
+    std::vector<std::vector<uint32_t>> sent;  // per page: the generations sent, in order
+    std::vector<uint32_t> acknowledged;       // per page: the last generation answered OK
+    std::vector<uint32_t> flushed;  // per page: the last OK write before the last OK Flush
+    uint64_t writes_ok = 0;
+    uint64_t flushes_ok = 0;
+    bool ended_by_kill = false;  // stopped by a failed call after the kill
+    absl::Status ended;
+  };
+  std::vector<WriterLog> logs(kWriters);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    clients.push_back(Client::Connect((*owner)->address()));
+    logs[w].sent.resize(kPagesPerWriter);
+    logs[w].acknowledged.assign(kPagesPerWriter, 0);
+    logs[w].flushed.assign(kPagesPerWriter, 0);
+  }
+  std::atomic<bool> killed{false};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> flushes_ok{0};
+  std::atomic<uint32_t> running{kWriters};
+  const absl::Time writers_deadline = absl::Now() + absl::Seconds(90);
+  std::vector<std::thread> writers;
+  // Every way out of this test stops and joins the writers.
+  auto join_writers = [&] {
+    stop = true;
+    for (std::thread& writer : writers) {
+      if (writer.joinable()) writer.join();
+    }
+  };
+  struct Joiner {
+    std::function<void()> join;
+    ~Joiner() { join(); }
+  } joiner{join_writers};
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      WriterLog& log = logs[w];
+      Client& client = *clients[w];
+      std::mt19937 rng(w + 1);
+      auto end = [&](const absl::Status& status) {
+        log.ended = status;
+        log.ended_by_kill = killed.load();
+        if (!log.ended_by_kill) ADD_FAILURE() << "writer " << w << " before the kill: " << status;
+      };
+      for (uint32_t generation = 1;
+           generation <= kMaxGenerations && !stop.load() && absl::Now() < writers_deadline;
+           ++generation) {
+        const uint32_t page = rng() % kPagesPerWriter;
+        log.sent[page].push_back(generation);
+        const absl::Status written =
+            client.WritePage(name, w * kPagesPerWriter + page, 0, WriterPage(w, page, generation));
+        if (!written.ok()) {
+          end(written);
+          break;
+        }
+        log.acknowledged[page] = generation;
+        ++log.writes_ok;
+        if (generation % kWritesPerFlush != 0) continue;
+        // Flush makes durable every write answered before it started.
+        const std::vector<uint32_t> before = log.acknowledged;
+        const absl::Status flushed = client.Flush(name);
+        if (!flushed.ok()) {
+          end(flushed);
+          break;
+        }
+        log.flushed = before;
+        ++log.flushes_ok;
+        flushes_ok.fetch_add(1);
+      }
+      running.fetch_sub(1);
+    });
+  }
+
+  // Kill once every writer is well under way (a few Flushes each), with all still writing.
+  const absl::Time started = absl::Now();
+  while (flushes_ok.load() < kWriters * 8 && absl::Now() - started < absl::Seconds(30)) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(flushes_ok.load(), kWriters * 8) << "the writers did not get going within 30 s";
+  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_EQ(running.load(), kWriters) << "a writer stopped before the kill";
+  killed = true;
+  const absl::Time kill_time = absl::Now();
+  ASSERT_TRUE((*owner)->Stop(SIGKILL, absl::Seconds(10)).ok());
+  join_writers();  // each ends at its first failed call (the client's deadline bounds it)
+  std::vector<std::string> endings;
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    EXPECT_TRUE(logs[w].ended_by_kill) << "writer " << w << " was not writing at the kill";
+    endings.push_back(absl::StatusCodeToString(logs[w].ended.code()));
+  }
+
+  // The standby takes the volume once Ceph ends the dead owner's watch, fencing it first.
+  absl::Status served = absl::UnknownError("not asked yet");
+  while (absl::Now() - kill_time < absl::Seconds(60)) {
+    located = to_standby->LocateVolume(name);
+    if (located.ok() && located->served_here()) {
+      served = absl::OkStatus();
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(served.ok()) << "not taken over within 60 s: " << located.status();
+  const absl::Duration failover = absl::Now() - kill_time;
+  EXPECT_LT(failover, absl::Seconds(30));
+  absl::StatusOr<std::string> metrics = HttpGetForTest((*standby)->metrics_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_TRUE(absl::StrContains(*metrics, "blockstore_volume_failovers_total 1\n"))
+      << "the failover is not counted";
+
+  // Every page of every writer, read from the server that took over.
+  std::string read;
+  ASSERT_TRUE(to_standby
+                  ->ReadPages(name, 0, kWriters * kPagesPerWriter,
+                              [&](uint64_t, absl::string_view page) {
+                                read.append(page.data(), page.size());
+                                return absl::OkStatus();
+                              })
+                  .ok());
+  ASSERT_EQ(read.size(), uint64_t{kWriters} * kPagesPerWriter * kPage);
+  uint64_t writes = 0, flushes = 0, exact = 0, later_kept = 0, later_lost = 0;
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    const WriterLog& log = logs[w];
+    writes += log.writes_ok;
+    flushes += log.flushes_ok;
+    for (uint32_t page = 0; page < kPagesPerWriter; ++page) {
+      const std::vector<int64_t> blocks = BlockGenerations(
+          absl::string_view(read).substr((w * kPagesPerWriter + page) * kPage, kPage), w, page);
+      const uint32_t flushed = log.flushed[page];
+      // What the page may hold: its flushed write, or one sent after it.
+      std::vector<uint32_t> allowed = {flushed};
+      for (uint32_t generation : log.sent[page]) {
+        if (generation > flushed) allowed.push_back(generation);
+      }
+      const std::string where = absl::StrCat("writer ", w, " page ", page, " (flushed generation ",
+                                             flushed, ", last sent ", allowed.back(), ")");
+      ASSERT_FALSE(blocks.empty());
+      EXPECT_TRUE(std::all_of(blocks.begin(), blocks.end(),
+                              [&](int64_t generation) { return generation == blocks[0]; }))
+          << where << ": torn: blocks hold generations " << absl::StrJoin(blocks, ",");
+      EXPECT_GE(blocks[0], 0) << where << ": a block holds bytes nobody wrote";
+      EXPECT_NE(std::find(allowed.begin(), allowed.end(), blocks[0]), allowed.end())
+          << where << ": holds generation " << blocks[0]
+          << (blocks[0] < flushed ? ", older than the flushed one" : ", never sent");
+      if (allowed.size() == 1) {
+        if (flushed != 0) ++exact;  // nothing sent after the Flush: exactly the flushed write
+      } else if (blocks[0] == flushed) {
+        ++later_lost;
+      } else {
+        ++later_kept;
+      }
+    }
+  }
+  EXPECT_GT(exact, 0u);
+  std::printf(
+      "failover under %u writers: %.1f s from SIGKILL to served (watch timeout 5 s); %llu "
+      "writes and %llu Flushes answered OK before the kill; %llu pages exactly as flushed, "
+      "%llu written after their last Flush with a later write kept, %llu with it lost; the "
+      "writers' calls at the kill ended %s\n",
+      kWriters, absl::ToDoubleSeconds(failover), static_cast<unsigned long long>(writes),
+      static_cast<unsigned long long>(flushes), static_cast<unsigned long long>(exact),
+      static_cast<unsigned long long>(later_kept), static_cast<unsigned long long>(later_lost),
+      absl::StrJoin(endings, ",").c_str());
+
+  // Each writer's cursor from before the kill: the new server says once that writes may be lost.
+  absl::StatusOr<v1::VolumeInfo> info = to_standby->GetVolumeInfo(name);
+  ASSERT_TRUE(info.ok()) << info.status();
+  for (uint32_t w = 0; w < kWriters; ++w) {
+    absl::StatusOr<uint64_t> cursor = clients[w]->ErrorCursor(name);  // kept by the client
+    ASSERT_TRUE(cursor.ok()) << cursor.status();
+    EXPECT_NE(*cursor >> 32, info->error_cursor() >> 32) << "the same incarnation after a kill";
+    std::unique_ptr<Client> resumed = Client::Connect((*standby)->address());
+    resumed->SetErrorCursor(name, *cursor);
+    const absl::Status first = resumed->Flush(name);
+    EXPECT_EQ(first.code(), absl::StatusCode::kDataLoss) << "writer " << w << ": " << first;
+    EXPECT_TRUE(absl::StrContains(first.message(), "unclean stop")) << first;
+    EXPECT_TRUE(resumed->Flush(name).ok()) << "writer " << w << ": reported more than once";
+  }
+
+  // The new owner writes; the killed owner, restarted, cannot, and names the new owner.
+  const std::string after = WriterPage(0, 0, kMaxGenerations + 1);
+  ASSERT_TRUE(to_standby->WritePage(name, 0, 0, after).ok());
+  ASSERT_TRUE(to_standby->Flush(name).ok());
+  absl::StatusOr<std::unique_ptr<ServerProcess>> restarted = StartBlockstored();
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  std::unique_ptr<Client> to_restarted = Client::Connect((*restarted)->address());
+  const absl::Status refused = to_restarted->WritePage(name, 0, 0, WriterPage(0, 0, 1));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), (*standby)->address())) << refused;
+  EXPECT_EQ(to_restarted->Flush(name).code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*restarted)->Stop(SIGTERM, absl::Seconds(30)).ok());
+  absl::StatusOr<std::string> page = to_standby->ReadPage(name, 0);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_TRUE(*page == after) << "the restarted owner wrote";
   EXPECT_TRUE(to_standby->DeleteVolume(name).ok());
 }
 
