@@ -55,6 +55,19 @@ def stat(title, description, unit, expr, thresholds):
             "targets": [target(expr, "", "A")]}
 
 
+def table(title, description, expr, columns):
+    """An instant query as a table: one row per series, the label `columns` in that order."""
+    t = target(expr, "", "A", fmt="table")
+    t["instant"], t["range"] = True, False
+    return {"type": "table", "title": title, "description": description, "datasource": DS,
+            "fieldConfig": {"defaults": {}, "overrides": []},
+            "options": {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
+            "transformations": [{"id": "organize", "options": {
+                "excludeByName": {"Time": True, "Value": True},
+                "indexByName": {c: i for i, c in enumerate(columns)}}}],
+            "targets": [t]}
+
+
 def quantiles(metric, by, qs=(0.5, 0.99), sel=SEL):
     out = []
     for i, q in enumerate(qs):
@@ -68,6 +81,14 @@ def quantiles(metric, by, qs=(0.5, 0.99), sel=SEL):
 def rate(metric, by="volume", extra=""):
     sel = SEL + (", " + extra if extra else "")
     return "sum by (%s) (rate(%s{%s}%s))" % (by, metric, sel, RATE)
+
+
+# Server-wide series (no volume label): the store and its locks, refusals.
+SERVER = 'instance=~"$instance"'
+
+
+def per_server(func, metric, by="instance"):
+    return "sum by (%s) (%s(%s{%s}%s))" % (by, func, metric, SERVER, RATE)
 
 
 GREEN, RED = "green", "red"
@@ -189,6 +210,56 @@ def panels():
                               "{{volume}} evictions/s", "B")]),
     ], 8))
 
+    # Exported by every server from its start: on store=dir the lock counters stay 0 and
+    # every reason of blockstore_requests_denied_total is 0 until the first refusal, so
+    # these panels show 0 rather than no data (docs/scale-out.md, docs/security.md).
+    rows.append(("Store and ownership", [
+        table("Servers", "Each server's store (dir: files under --data_dir; rbd: images of a "
+              "Ceph pool) and the address it advertises as the owner of the volumes it holds "
+              "(--advertise_address; the pod's name in deploy/k8s-rbd).",
+              "max by (instance, store, advertise_address) (blockstore_store_info{%s})"
+              % SERVER, ["instance", "store", "advertise_address"]),
+        table("Volume owners", "Which server serves each volume now: a volume's series come "
+              "from the server that holds it (store=rbd: its lock). After a failover the "
+              "volume moves to the server that took it over.",
+              "group by (volume, instance) (blockstore_pages_cached{%s}) * on (instance) "
+              "group_left (store, advertise_address) group by (instance, store, "
+              "advertise_address) (blockstore_store_info{%s})" % (SEL, SERVER),
+              ["volume", "advertise_address", "instance", "store"]),
+        timeseries("Volume locks acquired and lost", "Per server, per interval (store=rbd; "
+                   "0 on store=dir): volume locks taken (volumes created, opened or taken "
+                   "over) and lost (another server fenced this one and took its volumes over; "
+                   "calls on them fail FAILED_PRECONDITION here). Counted per server, "
+                   "not per volume: Volume owners shows which volumes moved.",
+                   "short", [
+                       target(per_server("increase",
+                                         "blockstore_volume_locks_acquired_total"),
+                              "{{instance}} acquired", "A"),
+                       target(per_server("increase", "blockstore_volume_locks_lost_total"),
+                              "{{instance}} lost", "B")]),
+        timeseries("Failovers", "Per server, per interval (store=rbd; 0 on store=dir): "
+                   "volumes it took over from an owner that stopped uncleanly (died or was "
+                   "cut off), after fencing it; they serve at a new incarnation. A clean "
+                   "handover (SIGTERM) is not a failover.", "short", [
+                       target(per_server("increase", "blockstore_volume_failovers_total"),
+                              "{{instance}} took over", "A")]),
+    ], 12))
+    rows.append(("Refusals", [
+        timeseries("Requests denied by reason", "Calls and writes refused before they touched "
+                   "a volume, per second: unauthenticated, permission_denied (access policy), "
+                   "or a per-client limit (streams_per_client, "
+                   "write_bytes_in_flight_per_client, writes_per_second_per_client). Each is "
+                   "logged (docs/security.md).", "reqps", [
+                       target(per_server("rate", "blockstore_requests_denied_total", "reason"),
+                              "{{reason}}", "A")]),
+        timeseries("Requests denied by server", "The same refusals per server and reason, "
+                   "per second: a client refused in a loop shows on the server it talks to.",
+                   "reqps", [
+                       target(per_server("rate", "blockstore_requests_denied_total",
+                                         "instance, reason"),
+                              "{{instance}} {{reason}}", "A")]),
+    ], 12))
+
     out, y, pid = [], 0, 1
     for title, row, width in rows:
         out.append({"type": "row", "title": title, "collapsed": False, "id": pid,
@@ -221,7 +292,8 @@ def dashboard():
         "title": "blockstore",
         "uid": "blockstore-overview",
         "description": "blockstored: traffic, latency, writeback, dirty limits, errors, "
-                       "throttling and cache, per volume.",
+                       "throttling and cache, per volume; store, volume owners, locks and "
+                       "failovers (store=rbd), and refused requests, per server.",
         "tags": ["blockstore", "storage"],
         "timezone": "browser",
         "editable": True,

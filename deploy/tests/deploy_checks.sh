@@ -52,3 +52,10 @@ issue_test_cert() {
   cp "${ca}/ca.crt" "${out}/ca.crt"
   rm -f "${out}/tls.csr" "${out}/ext"
 }
+
+# fetch_metrics URL: prints the text exposition at URL (http://HOST:PORT/metrics); fails the
+# test when it does not answer within 10 s.
+fetch_metrics() {
+  python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1"
+}

@@ -11,7 +11,12 @@
 #     client's writes and reads; the second, asked for that volume, names the first as its
 #     owner (LocateVolume), and blockctl asked the second follows it to the first;
 #   - on SIGTERM each exits 0, the first having flushed the volume and released its lock; a
-#     server started after them (a restarted pod) serves the volume with the data written.
+#     server started after them (a restarted pod) serves the volume with the data written;
+#   - what the dashboard's "Store and ownership" and "Refusals" rows read, scraped from each
+#     server's /metrics on --store=rbd: store="rbd" with the address it advertises, the
+#     volume's series on its owner only (the "Volume owners" table), the lock counted where
+#     it was taken, a clean handover counted as no failover and no lost lock, and a call the
+#     access policy refuses counted as reason="permission_denied".
 # The test cluster runs without cephx, so the keyring's key is not checked by a monitor here
 # (k8s_manifests_test checks its form with ceph-authtool). Exits 0 saying it skipped when
 # Ceph is not installed (start_cluster.sh's status 77).
@@ -123,6 +128,29 @@ start() {
   fi
   address="$(sed -n 's/^blockstored listening on //p' "${TEST_TMPDIR}/${name}.out")"
 }
+# metric NAME SERIES: the value of SERIES (as exposed, e.g. 'x_total' or 'x{a="b"}') in
+# blockstored NAME's /metrics; empty when it has no such series.
+metric() {
+  local url
+  url="http://$(sed -n 's/^blockstored metrics on //p' "${TEST_TMPDIR}/$1.out")"
+  fetch_metrics "${url}" | awk -v series="$2" '$1 == series { print $2 }'
+}
+# expect_metric NAME SERIES VALUE: blockstored NAME exports SERIES with VALUE.
+expect_metric() {
+  local value
+  value="$(metric "$1" "$2")"
+  if [[ "${value}" != "$3" ]]; then
+    echo "FAIL: blockstored $1: $2 is '${value}', expected $3"
+    exit 1
+  fi
+}
+# expect_series NAME SERIES: blockstored NAME exports SERIES, whatever its value.
+expect_series() {
+  if [[ -z "$(metric "$1" "$2")" ]]; then
+    echo "FAIL: blockstored $1 does not export $2"
+    exit 1
+  fi
+}
 # stop NAME: SIGTERM, then it must exit 0 within 60 s.
 stop() {
   local pid status=0 _
@@ -163,6 +191,16 @@ expect_in "$(as db "${first}" read db-rbd 0 1 "${TEST_TMPDIR}/read")" "exit=0"
 cmp "${TEST_TMPDIR}/page" "${TEST_TMPDIR}/read"
 expect_in "$(rbd --conf "${cluster_conf}" -p "${pool}" ls)" "db-rbd"
 echo "the volume is the RBD image ${pool}/db-rbd"
+expect_in "$(as db "${first}" create db-refused 1M)" "PERMISSION_DENIED"
+expect_metric first "blockstore_store_info{store=\"rbd\",advertise_address=\"${first}\"}" 1
+expect_metric first blockstore_volume_locks_acquired_total 1
+expect_metric first blockstore_volume_failovers_total 0
+expect_metric first blockstore_volume_locks_lost_total 0
+expect_metric first blockstore_volumes 1
+expect_series first 'blockstore_pages_cached{volume="db-rbd"}'
+expect_metric first 'blockstore_requests_denied_total{reason="permission_denied"}' 1
+echo "metrics of the owner: store=rbd at ${first}, one lock taken, db-rbd's series," \
+     "the refused create counted as permission_denied"
 
 start second
 second="${address}"
@@ -173,6 +211,11 @@ expect_in "$(as db "${second}" read db-rbd 0 1 "${TEST_TMPDIR}/read")" "exit=0"
 cmp "${TEST_TMPDIR}/page" "${TEST_TMPDIR}/read"
 echo "a second replica does not serve the volume the first holds: it names the first" \
      "(LocateVolume), and blockctl asked the second follows it to the first"
+expect_metric second "blockstore_store_info{store=\"rbd\",advertise_address=\"${second}\"}" 1
+expect_metric second blockstore_volume_locks_acquired_total 0
+expect_metric second blockstore_volumes 0
+expect_metric second 'blockstore_pages_cached{volume="db-rbd"}' ""
+echo "metrics of the second: store=rbd at ${second}, no lock taken, no series of db-rbd"
 
 stop second
 stop first
@@ -189,6 +232,11 @@ third="${address}"
 rm -f "${TEST_TMPDIR}/read"
 expect_in "$(as db "${third}" read db-rbd 0 1 "${TEST_TMPDIR}/read")" "exit=0"
 cmp "${TEST_TMPDIR}/page" "${TEST_TMPDIR}/read"
+expect_metric third blockstore_volume_locks_acquired_total 1
+expect_metric third blockstore_volume_failovers_total 0
+expect_metric third blockstore_volumes 1
+expect_series third 'blockstore_pages_cached{volume="db-rbd"}'
+echo "metrics of the third: the clean handover took one lock and was no failover"
 expect_in "$(as admin "${third}" delete db-rbd)" "exit=0"
 stop third
 echo "a server started after them serves the volume with its data"
