@@ -40,8 +40,9 @@ ABSL_FLAG(uint64_t, pages, 65536, "pages per volume (the volume is created this 
 ABSL_FLAG(std::string, page_size, "4K", "page size of created volumes");
 ABSL_FLAG(std::string, block_size, "4K", "block size of created volumes");
 ABSL_FLAG(std::string, io_size, "",
-          "bytes per write (a block multiple dividing the page size); "
-          "default: the page size");
+          "bytes per read or write: a block multiple dividing the page size, or a multiple of "
+          "the page size (one operation over that many consecutive pages, done when its last "
+          "page is); default: the page size");
 ABSL_FLAG(std::string, pattern, "rand", "rand or seq (sequential, wrapping)");
 ABSL_FLAG(int, read_percent, 0, "reads in the mix, 0..100 (reads are whole pages)");
 ABSL_FLAG(int, concurrency, 32, "operations in flight (queue depth), flushes included");
@@ -149,9 +150,13 @@ int Main() {
     if (!parsed.ok()) return Usage("--io_size: not a size");
     io_size = *parsed;
   }
-  if (io_size == 0 || io_size > *page_size || *page_size % io_size != 0 ||
-      io_size % *block_size != 0) {
-    return Usage("--io_size must be a block multiple that divides the page size");
+  const bool divides_page = io_size > 0 && io_size <= *page_size && *page_size % io_size == 0 &&
+                            io_size % *block_size == 0;
+  const bool spans_pages = io_size > *page_size && io_size % *page_size == 0;
+  if (!divides_page && !spans_pages) {
+    return Usage(
+        "--io_size must be a block multiple that divides the page size, or a multiple of the "
+        "page size");
   }
   const std::string pattern = absl::GetFlag(FLAGS_pattern);
   if (pattern != "rand" && pattern != "seq") return Usage("--pattern must be rand or seq");

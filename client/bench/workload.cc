@@ -1,6 +1,7 @@
 #include "client/bench/workload.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -10,21 +11,27 @@ namespace blockstore {
 Workload::Workload(std::vector<Client*> clients, WorkloadOptions options)
     : clients_(std::move(clients)),
       options_(std::move(options)),
-      units_per_page_(options_.page_size_bytes / options_.io_size_bytes),
-      units_(options_.pages_per_volume * units_per_page_),
+      units_per_page_(
+          options_.io_size_bytes == 0 ? 0 : options_.page_size_bytes / options_.io_size_bytes),
+      pages_per_op_(options_.page_size_bytes == 0
+                        ? 1
+                        : std::max<uint64_t>(1, options_.io_size_bytes / options_.page_size_bytes)),
+      units_(units_per_page_ > 0 ? options_.pages_per_volume * units_per_page_
+                                 : options_.pages_per_volume / pages_per_op_),
       rng_(options_.seed),
       next_unit_(options_.volumes.size(), 0) {
   std::mt19937_64 data_rng(options_.seed ^ 0x5EED);
-  write_data_.resize(options_.io_size_bytes);
+  write_data_.resize(std::min(options_.io_size_bytes, options_.page_size_bytes));
   for (char& c : write_data_) c = static_cast<char>(data_rng());
   for (int i = 0; i < std::max(1, options_.streams); ++i) {
     // Each window holds every operation that can be in flight: Write never blocks a callback.
-    writers_.push_back(clients_[i % clients_.size()]->NewPageWriter(options_.concurrency,
-                                                                    options_.max_batch_bytes));
+    const int window = options_.concurrency * static_cast<int>(pages_per_op_);
+    writers_.push_back(
+        clients_[i % clients_.size()]->NewPageWriter(window, options_.max_batch_bytes));
     // Reads likewise go on ReadPageBatches streams (one unary ReadPage per read costs the
     // server several times the read itself), opened only when the mix has reads.
     if (options_.read_percent > 0) {
-      readers_.push_back(clients_[i % clients_.size()]->NewPageReader(options_.concurrency));
+      readers_.push_back(clients_[i % clients_.size()]->NewPageReader(window));
     }
   }
 }
@@ -81,8 +88,13 @@ bool Workload::NextOp(Op* op) {
   } else {
     unit = next_unit_[op->volume]++ % units_;
   }
-  op->page = unit / units_per_page_;
-  op->offset = static_cast<uint32_t>((unit % units_per_page_) * options_.io_size_bytes);
+  if (units_per_page_ > 0) {
+    op->page = unit / units_per_page_;
+    op->offset = static_cast<uint32_t>((unit % units_per_page_) * options_.io_size_bytes);
+  } else {
+    op->page = unit * pages_per_op_;
+    op->offset = 0;
+  }
   if (read) {
     op->kind = OpKind::kRead;
   } else {
@@ -106,43 +118,78 @@ void Workload::SlotEnded() {
   if (--active_slots_ == 0) end_ = absl::Now();
 }
 
+struct Workload::SpanningOp {
+  explicit SpanningOp(uint64_t pages) : remaining(pages) {}
+  const absl::Time start = absl::Now();
+  std::atomic<uint64_t> remaining;
+  absl::Mutex mu;
+  absl::Status status ABSL_GUARDED_BY(mu);  // the first page's error
+};
+
 void Workload::Issue(const Op& op) {
-  const std::string& volume = options_.volumes[op.volume];
-  switch (op.kind) {
-    case OpKind::kWrite: {
-      size_t writer;
-      {
-        absl::MutexLock lock(&mu_);
-        writer = next_writer_++ % writers_.size();
-      }
-      const absl::Status status = writers_[writer]->Write(
-          volume, op.page, op.offset, write_data_, options_.fua, [this](const WriteResult& result) {
-            Completed(&writes_, result.latency, result.status, options_.io_size_bytes);
-          });
-      if (!status.ok()) Completed(&writes_, absl::ZeroDuration(), status, 0);
-      return;
-    }
-    case OpKind::kRead: {
-      size_t reader;
-      {
-        absl::MutexLock lock(&mu_);
-        reader = next_reader_++ % readers_.size();
-      }
-      const absl::Status status =
-          readers_[reader]->Read(volume, op.page, [this](const ReadResult& result) {
-            Completed(&reads_, result.latency, result.status, result.data.size());
-          });
-      if (!status.ok()) Completed(&reads_, absl::ZeroDuration(), status, 0);
-      return;
-    }
-    case OpKind::kFlush: {
-      const absl::Time start = absl::Now();
-      clients_[op.volume % clients_.size()]->FlushAsync(volume, [this, start](FlushResult result) {
-        Completed(&flushes_, absl::Now() - start, result.status, 0);
-      });
-      return;
-    }
+  if (op.kind == OpKind::kFlush) {
+    const absl::Time start = absl::Now();
+    clients_[op.volume % clients_.size()]->FlushAsync(
+        options_.volumes[op.volume], [this, start](FlushResult result) {
+          Completed(&flushes_, absl::Now() - start, result.status, 0);
+        });
+    return;
   }
+  OpStats* stats = op.kind == OpKind::kWrite ? &writes_ : &reads_;
+  // Reads are of whole pages, so a read moves at least a page.
+  const uint64_t bytes = op.kind == OpKind::kWrite
+                             ? options_.io_size_bytes
+                             : std::max(options_.io_size_bytes, options_.page_size_bytes);
+  if (pages_per_op_ == 1) {
+    IssuePage(op, op.page,
+              [this, stats, bytes](absl::Duration latency, const absl::Status& status) {
+                Completed(stats, latency, status, status.ok() ? bytes : 0);
+              });
+    return;
+  }
+  auto spanning = std::make_shared<SpanningOp>(pages_per_op_);
+  for (uint64_t i = 0; i < pages_per_op_; ++i) {
+    IssuePage(op, op.page + i,
+              [this, stats, bytes, spanning](absl::Duration, const absl::Status& status) {
+                if (!status.ok()) {
+                  absl::MutexLock lock(&spanning->mu);
+                  if (spanning->status.ok()) spanning->status = status;
+                }
+                if (spanning->remaining.fetch_sub(1) != 1) return;
+                absl::Status first_error;
+                {
+                  absl::MutexLock lock(&spanning->mu);
+                  first_error = spanning->status;
+                }
+                Completed(stats, absl::Now() - spanning->start, first_error,
+                          first_error.ok() ? bytes : 0);
+              });
+  }
+}
+
+void Workload::IssuePage(const Op& op, uint64_t page,
+                         std::function<void(absl::Duration, const absl::Status&)> done) {
+  const std::string& volume = options_.volumes[op.volume];
+  if (op.kind == OpKind::kWrite) {
+    size_t writer;
+    {
+      absl::MutexLock lock(&mu_);
+      writer = next_writer_++ % writers_.size();
+    }
+    const absl::Status status = writers_[writer]->Write(
+        volume, page, op.offset, write_data_, options_.fua,
+        [done](const WriteResult& result) { done(result.latency, result.status); });
+    if (!status.ok()) done(absl::ZeroDuration(), status);
+    return;
+  }
+  size_t reader;
+  {
+    absl::MutexLock lock(&mu_);
+    reader = next_reader_++ % readers_.size();
+  }
+  const absl::Status status = readers_[reader]->Read(
+      volume, page, [done](const ReadResult& result) { done(result.latency, result.status); });
+  if (!status.ok()) done(absl::ZeroDuration(), status);
 }
 
 void Workload::Completed(OpStats* stats, absl::Duration latency, const absl::Status& status,
@@ -161,8 +208,14 @@ void Workload::Completed(OpStats* stats, absl::Duration latency, const absl::Sta
 
 absl::Status Workload::Run(absl::Duration progress_interval,
                            const std::function<void()>& on_progress) {
+  const bool divides_page = options_.io_size_bytes > 0 &&
+                            options_.io_size_bytes <= options_.page_size_bytes &&
+                            options_.page_size_bytes % options_.io_size_bytes == 0;
+  const bool spans_pages = options_.page_size_bytes > 0 &&
+                           options_.io_size_bytes > options_.page_size_bytes &&
+                           options_.io_size_bytes % options_.page_size_bytes == 0;
   if (options_.volumes.empty() || units_ == 0 || options_.concurrency < 1 ||
-      options_.io_size_bytes == 0 || options_.page_size_bytes % options_.io_size_bytes != 0) {
+      !(divides_page || spans_pages)) {
     return absl::InvalidArgumentError("workload: nothing to do with these options");
   }
   const absl::Time start = absl::Now();

@@ -22,11 +22,14 @@ struct WorkloadOptions {
   std::vector<std::string> volumes;  // existing volumes, same geometry
   uint64_t pages_per_volume = 0;     // pages used of each volume, from page 0
   uint32_t page_size_bytes = 4096;
-  uint32_t io_size_bytes = 4096;  // bytes per write: a block multiple dividing the page size
-  bool random = false;            // random or sequential (wrapping) offsets
-  int read_percent = 0;           // 0..100; reads are whole pages
-  int concurrency = 32;           // reads, writes and flushes in flight, in total
-  int streams = 1;                // WritePageBatches streams (spread over the clients)
+  // Bytes per read or write: a block multiple dividing the page size, or a multiple of the page
+  // size (an operation over that many consecutive pages, done when its last page is, as one
+  // large request to a block device is).
+  uint32_t io_size_bytes = 4096;
+  bool random = false;   // random or sequential (wrapping) offsets
+  int read_percent = 0;  // 0..100; reads are whole pages (io_size of them, if larger)
+  int concurrency = 32;  // reads, writes and flushes in flight, in total
+  int streams = 1;       // WritePageBatches streams (spread over the clients)
   size_t max_batch_bytes = PageWriter::kDefaultMaxBatchBytes;  // per message; 0: one write
   uint64_t count = 0;  // reads + writes to issue; 0: run for `duration`
   absl::Duration duration = absl::Seconds(10);
@@ -77,14 +80,19 @@ class Workload {
   struct Op {
     OpKind kind;
     size_t volume;
-    uint64_t page;
+    uint64_t page;  // the first, when an operation spans pages_per_op_ pages
     uint32_t offset;
   };
+  // An operation over several pages: its pages' results, counted down to the last.
+  struct SpanningOp;
   // Picks the next operation, or returns false when the run is over (the caller's slot ends).
   bool NextOp(Op* op) ABSL_LOCKS_EXCLUDED(mu_);
   // Issues operations until one is in flight in this slot, or the run is over.
   void IssueNext();
   void Issue(const Op& op);
+  // Issues one page's read or write of `op`, calling `done` with its result.
+  void IssuePage(const Op& op, uint64_t page,
+                 std::function<void(absl::Duration, const absl::Status&)> done);
   void Completed(OpStats* stats, absl::Duration latency, const absl::Status& status,
                  uint64_t bytes);
   // A slot found the run over.
@@ -92,8 +100,9 @@ class Workload {
 
   const std::vector<Client*> clients_;
   const WorkloadOptions options_;
-  const uint64_t units_per_page_;
-  const uint64_t units_;  // io_size units over all used pages of one volume
+  const uint64_t units_per_page_;  // io_size units in a page (0 when io_size spans pages)
+  const uint64_t pages_per_op_;    // pages an operation spans (1 unless io_size is larger)
+  const uint64_t units_;           // io_size units over all used pages of one volume
   std::string write_data_;
   std::vector<std::unique_ptr<PageWriter>> writers_;
   std::vector<std::unique_ptr<PageReader>> readers_;  // with read_percent > 0

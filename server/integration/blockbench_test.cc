@@ -71,9 +71,43 @@ TEST_F(BlockbenchTest, MixedRunCompletesEveryOperation) {
   EXPECT_EQ((*volumes)[0].page_count(), 256u);
 }
 
+// An --io_size larger than the page is one operation over consecutive pages: each counts once,
+// with all its bytes, and every page it spans is written.
+TEST_F(BlockbenchTest, OperationsLargerThanAPageWriteEveryPageTheySpan) {
+  const std::vector<std::string> argv = {RunfilePath("client/blockbench"),
+                                         "--server=" + server_->address(),
+                                         "--pages=256",
+                                         "--page_size=4K",
+                                         "--io_size=64K",
+                                         "--pattern=seq",
+                                         "--concurrency=4",
+                                         "--count=40",
+                                         "--flush_every=8",
+                                         "--json"};
+  absl::StatusOr<CommandResult> result = RunCommand(argv, "", absl::Seconds(120));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->exit_code, 0) << result->out << result->err;
+  const std::string json = result->out.substr(result->out.rfind("{\"seconds\""));
+  EXPECT_EQ(JsonField(json, "write", "ops"), 40u) << json;
+  EXPECT_EQ(JsonField(json, "write", "bytes"), 40u * 65536) << json;
+  EXPECT_EQ(JsonField(json, "write", "errors"), 0u) << json;
+  EXPECT_GE(JsonField(json, "flush", "ops"), 4u) << json;
+
+  // 40 operations of 16 pages, sequential over 256 pages: every page holds the bench's data.
+  absl::StatusOr<std::string> first = client_->ReadPage("bench-0", 0);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 4096u);
+  EXPECT_NE(*first, std::string(4096, '\0'));
+  for (uint64_t page = 1; page < 256; ++page) {
+    absl::StatusOr<std::string> data = client_->ReadPage("bench-0", page);
+    ASSERT_TRUE(data.ok()) << page << ": " << data.status();
+    ASSERT_EQ(*data, *first) << "page " << page;
+  }
+}
+
 TEST_F(BlockbenchTest, RefusesBadFlagsWithExitCode1) {
-  for (const char* bad :
-       {"--io_size=3000", "--pattern=zigzag", "--read_percent=101", "--concurrency=0"}) {
+  for (const char* bad : {"--io_size=3000", "--io_size=6K", "--pattern=zigzag",
+                          "--read_percent=101", "--concurrency=0"}) {
     absl::StatusOr<CommandResult> result =
         RunCommand({RunfilePath("client/blockbench"), "--server=" + server_->address(), bad}, "",
                    absl::Seconds(60));

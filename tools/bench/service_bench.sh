@@ -23,7 +23,6 @@ set -euo pipefail
 readonly workspace="${BUILD_WORKSPACE_DIRECTORY:-$PWD}"
 readonly data_dir="${workspace}/data/bench-service"
 readonly log_dir="${data_dir}/logs"
-readonly volume_bytes=$((256 * 1024 * 1024))
 readonly writes_4k="${SERVICE_BENCH_WRITES:-65536}"
 readonly flush_every="${SERVICE_BENCH_FLUSH:-256}"
 readonly sides="${SERVICE_BENCH_SIDES:-both}"
@@ -31,27 +30,45 @@ readonly rounds="${SERVICE_BENCH_ROUNDS:-3}"
 readonly run_limit_seconds=60  # one blockbench or fio run
 readonly exit_grace_seconds=2  # after blockbench printed its results (see run_blockbench)
 
-# Rows: pattern, IO size (= the blockstore volume's page size), queue depth, operations, and
-# the share of them that are reads. The rows of one IO size share one blockstore volume and one
-# nbdkit file; the sequential row comes first, so both start sparse and both allocate every
-# block during that row. The read rows (rread4k32, rread4k1: random 4 KiB page reads) and the
-# 70/30 mix (mix4k32) read what the 4 KiB write rows wrote, so they come after them: both
-# sides then read from their caches (blockstored's page cache holds the 256 MiB volume;
-# nbdkit's file is in the host's page cache).
-all_rows=(seq4k32 rand4k32 rand4k1 rread4k32 rread4k1 mix4k32 seq64k32)
+# Rows: pattern, IO size, queue depth, operations, and the share of them that are reads. The
+# rows of one volume key share one blockstore volume and one nbdkit file: "4k" and "64k" are
+# 256 MiB of 4 KiB and 64 KiB pages, "miss4k" 1 GiB of 4 KiB pages, four times blockstored's
+# 256 MiB cache. The sequential row of a key comes first, so both sides start sparse and both
+# allocate every block during that row. The hit rows (rread4k32, rread4k1: random 4 KiB page
+# reads) and the 70/30 mix (mix4k32) read what the 4 KiB write rows wrote, so they come after
+# them: both sides then read from their caches (blockstored's page cache holds the 256 MiB
+# volume; nbdkit's file is in the host's page cache). The miss rows (rmiss4k32, rmiss4k1) read a
+# 1 GiB volume both sides filled before them (untimed), each round from a cold cache:
+# blockstored is restarted and the host's page cache dropped before it, so reads go to the disk
+# on both sides (they need root for /proc/sys/vm/drop_caches, and are skipped without it).
+# seq1m8 writes 1 MiB at a time at depth 8: for blockstore one operation of 16 consecutive 64 KiB
+# pages, done when the last is (blockbench --io_size=1M), for nbdkit one 1 MiB NBD write.
+all_rows=(seq4k32 rand4k32 rand4k1 rread4k32 rread4k1 mix4k32 rmiss4k32 rmiss4k1 seq64k32
+  seq1m8)
 declare -A row_pattern=([seq4k32]=seq [rand4k32]=rand [rand4k1]=rand [rread4k32]=rand
-  [rread4k1]=rand [mix4k32]=rand [seq64k32]=seq)
+  [rread4k1]=rand [mix4k32]=rand [rmiss4k32]=rand [rmiss4k1]=rand [seq64k32]=seq [seq1m8]=seq)
 declare -A row_io_bytes=([seq4k32]=4096 [rand4k32]=4096 [rand4k1]=4096 [rread4k32]=4096
-  [rread4k1]=4096 [mix4k32]=4096 [seq64k32]=65536)
+  [rread4k1]=4096 [mix4k32]=4096 [rmiss4k32]=4096 [rmiss4k1]=4096 [seq64k32]=65536
+  [seq1m8]=1048576)
 declare -A row_depth=([seq4k32]=32 [rand4k32]=32 [rand4k1]=1 [rread4k32]=32 [rread4k1]=1
-  [mix4k32]=32 [seq64k32]=32)
+  [mix4k32]=32 [rmiss4k32]=32 [rmiss4k1]=1 [seq64k32]=32 [seq1m8]=8)
 declare -A row_read_percent=([seq4k32]=0 [rand4k32]=0 [rand4k1]=0 [rread4k32]=100
-  [rread4k1]=100 [mix4k32]=70 [seq64k32]=0)
-# Depth 1 pays a round trip per operation, and 64 KiB writes move 16 times the bytes: fewer
-# operations keep those rows to seconds. Each row's total is the same for both servers.
+  [rread4k1]=100 [mix4k32]=70 [rmiss4k32]=100 [rmiss4k1]=100 [seq64k32]=0 [seq1m8]=0)
+declare -A row_key=([seq4k32]=4k [rand4k32]=4k [rand4k1]=4k [rread4k32]=4k [rread4k1]=4k
+  [mix4k32]=4k [rmiss4k32]=miss4k [rmiss4k1]=miss4k [seq64k32]=64k [seq1m8]=64k)
+declare -A key_page_bytes=([4k]=4096 [64k]=65536 [miss4k]=4096)
+declare -A key_volume_bytes=([4k]=$((256 << 20)) [64k]=$((256 << 20)) [miss4k]=$((1 << 30)))
+# Depth 1 pays a round trip per operation, and larger writes move more bytes: fewer operations
+# keep those rows to seconds. Each row's total is the same for both servers.
 declare -A row_writes=([seq4k32]="$writes_4k" [rand4k32]="$writes_4k"
   [rand4k1]=$((writes_4k / 8)) [rread4k32]="$writes_4k" [rread4k1]=$((writes_4k / 8))
-  [mix4k32]="$writes_4k" [seq64k32]=$((writes_4k / 16)))
+  [mix4k32]="$writes_4k" [rmiss4k32]=$((writes_4k / 2)) [rmiss4k1]=$((writes_4k / 16))
+  [seq64k32]=$((writes_4k / 16)) [seq1m8]=$((writes_4k / 256)))
+# A flush after every flush_every writes, or, for 1 MiB writes, after as many bytes as the
+# 64 KiB row writes between two flushes (16 MiB by default).
+declare -A row_flush_every=()
+for row in "${all_rows[@]}"; do row_flush_every[$row]="$flush_every"; done
+row_flush_every[seq1m8]=$(((flush_every + 15) / 16))
 read -r -a rows <<<"${SERVICE_BENCH_ROWS:-${all_rows[*]}}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || {
   echo "service_bench: SERVICE_BENCH_ROUNDS must be a positive count, got '$rounds'" >&2
@@ -63,6 +80,18 @@ for row in "${rows[@]}"; do
     exit 1
   }
 done
+# The miss rows drop the host's page cache before each nbdkit run, which only root may do.
+if [ ! -w /proc/sys/vm/drop_caches ]; then
+  kept=()
+  for row in "${rows[@]}"; do
+    if [ "${row_key[$row]}" = miss4k ]; then
+      echo "service_bench: skipping $row: it needs root to drop the host's page cache" >&2
+    else
+      kept+=("$row")
+    fi
+  done
+  rows=("${kept[@]}")
+fi
 
 die() {
   echo "service_bench: $*" >&2
@@ -72,12 +101,13 @@ die() {
 clock_ticks="$(getconf CLK_TCK)"
 readonly clock_ticks
 
-# CPU seconds (user + system) process $1 has used so far, from /proc (0 if it is gone).
+# CPU seconds (user + system) process $1 has used so far, from /proc ("-" if it is gone: nbdkit
+# sometimes aborts when fio closes the connection, see start_nbdkit, and its CPU is then unknown).
 cpu_seconds() {
   awk -v hz="$clock_ticks" '{
       sub(/^.*\) /, "")  # the command name may hold spaces: fields count from the state
       printf "%.4f\n", ($12 + $13) / hz
-    }' "/proc/$1/stat" 2>/dev/null || echo 0
+    }' "/proc/$1/stat" 2>/dev/null || echo -
 }
 
 # Binaries come from the runfiles tree under `bazel run` (the working directory is its
@@ -145,10 +175,10 @@ mkdir -p "$data_dir" "$log_dir"
 # fdatasync=N (EINVAL). The log gives exactly the flushes asked for; each holds one of the
 # `depth` slots while it runs, as each blockbench Flush does.
 write_iolog() {
-  local pattern=$1 io_bytes=$2 ops=$3 read_percent=$4 out=$5
+  local pattern=$1 io_bytes=$2 ops=$3 read_percent=$4 volume_bytes=$5 every=$6 out=$7
   awk -v pattern="$pattern" -v io_bytes="$io_bytes" -v ops="$ops" \
     -v read_percent="$read_percent" -v slots=$((volume_bytes / io_bytes)) \
-    -v flush_every="$flush_every" 'BEGIN {
+    -v flush_every="$every" 'BEGIN {
       srand(42)
       print "fio version 2 iolog"
       print "nbd add"
@@ -167,6 +197,7 @@ write_iolog() {
     }' >"$out"
 }
 
+# The file behind volume key $1.
 nbd_image() { echo "$data_dir/nbdkit-$1.img"; }
 
 # A fresh nbdkit for each fio run: when fio's job ends it closes the connection with up to a
@@ -179,7 +210,7 @@ start_nbdkit() {
   local image
   image="$(nbd_image "$1")"
   # Sparse, like blockstored's volume files (ftruncate): both start from the same state.
-  [ -f "$image" ] || truncate -s "$volume_bytes" "$image"
+  [ -f "$image" ] || truncate -s "${key_volume_bytes[$1]}" "$image"
   rm -f "$nbd_socket"
   nbdkit --exit-with-parent -f -U "$nbd_socket" file "$image" 2>>"$log_dir/nbdkit.log" &
   nbd_pid=$!
@@ -202,15 +233,20 @@ p99_of() { if [ "${row_read_percent[$1]}" -ge 50 ]; then echo read; else echo wr
 # Runs round $2 of row $1 through fio; writes "ops seconds p99_us flushes server_cpu_seconds"
 # to $log_dir/$row.$round.nbdkit (nbdkit's CPU over its life, which is this run).
 run_fio() {
-  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]} rw=write
+  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]} key=${row_key[$1]} rw=write
   local iolog="$data_dir/$row.iolog" out="$log_dir/fio-$row.$round.json"
   case "${row_read_percent[$row]}" in 0) rw="write" ;; 100) rw="read" ;; *) rw="readwrite" ;; esac
-  start_nbdkit "$io_bytes"
+  if is_miss_row "$row"; then
+    # From the disk: what earlier rounds or the fill left in the host's page cache goes.
+    sync
+    echo 3 >/proc/sys/vm/drop_caches
+  fi
+  start_nbdkit "$key"
   [ -f "$iolog" ] || write_iolog "${row_pattern[$row]}" "$io_bytes" "${row_writes[$row]}" \
-    "${row_read_percent[$row]}" "$iolog"
+    "${row_read_percent[$row]}" "${key_volume_bytes[$key]}" "${row_flush_every[$row]}" "$iolog"
   timeout "$run_limit_seconds" fio --name="$row" --ioengine=nbd \
     --uri="nbd+unix:///?socket=$nbd_socket" --rw="$rw" --bs="$io_bytes" \
-    --iodepth="${row_depth[$row]}" --size="$volume_bytes" --read_iolog="$iolog" \
+    --iodepth="${row_depth[$row]}" --size="${key_volume_bytes[$key]}" --read_iolog="$iolog" \
     --replay_no_stall=1 --lat_percentiles=1 --clat_percentiles=0 \
     --percentile_list=50:99:99.9 --output-format=json --output="$out" \
     >"$log_dir/fio-$row.$round.log" 2>&1 ||
@@ -219,13 +255,13 @@ run_fio() {
   server_cpu="$(cpu_seconds "$nbd_pid")"
   stop_nbdkit
   # Untimed: what the last writes left in the host page cache is written before the next run.
-  sync "$(nbd_image "$io_bytes")"
+  sync "$(nbd_image "$key")"
   # Reads + writes and wall time of the whole job (flushes included), as blockbench counts them.
-  jq -r --arg p99 "$(p99_of "$row")" '.jobs[0] |
+  jq -r --arg p99 "$(p99_of "$row")" --arg cpu "$server_cpu" '.jobs[0] |
       if .error != 0 then error("fio error \(.error)") else . end | [
       (.read.total_ios + .write.total_ios), (.job_runtime / 1000),
       (.[$p99].lat_ns.percentile["99.000000"] / 1000),
-      .sync.total_ios, '"$server_cpu"'] | @tsv' "$out" >"$log_dir/$row.$round.nbdkit" ||
+      .sync.total_ios, $cpu] | @tsv' "$out" >"$log_dir/$row.$round.nbdkit" ||
     die "cannot read $out"
 }
 
@@ -239,6 +275,7 @@ bs_pid=""
 start_blockstored() {
   # The server's defaults otherwise: the cache, dirty limits and flusher a newcomer gets.
   # Volumes persist in the data directory, so a restart (after a crash) finds them again.
+  : >"$log_dir/blockstored.out"  # before the server starts, so the wait below can read it
   # shellcheck disable=SC2086  # SERVICE_BENCH_SERVER_FLAGS is a list of flags
   "$blockstored" --listen="unix:$bs_socket" --data_dir="$data_dir/blockstored" \
     --metrics_listen= ${SERVICE_BENCH_SERVER_FLAGS:-} \
@@ -252,6 +289,34 @@ start_blockstored() {
     sleep 0.05
   done
   die "blockstored did not start within 10 s (log: $log_dir/blockstored.log)"
+}
+
+# SIGTERM writes back and closes every volume; then a new blockstored on the same data.
+restart_blockstored() {
+  kill -TERM "$bs_pid" 2>/dev/null || true
+  wait "$bs_pid" 2>/dev/null || true
+  start_blockstored
+}
+
+is_miss_row() { [ "${row_key[$1]}" = miss4k ]; }
+
+# Untimed, before the first miss row: both sides' 1 GiB volume gets written once in full, so
+# the miss rows read data from the disk, not holes the file system answers without it.
+fill_miss_volumes() {
+  local bytes=${key_volume_bytes[miss4k]}
+  if [ "$sides" != blockstore ]; then
+    head -c "$bytes" /dev/urandom >"$(nbd_image miss4k)"
+  fi
+  if [ "$sides" != nbdkit ]; then
+    timeout "$run_limit_seconds" "$blockbench" --server="unix:$bs_socket" \
+      --volume_prefix=svcmiss4k --pages=$((bytes / 4096)) --page_size=4K --io_size=64K \
+      --pattern=seq --concurrency=8 --count=$((bytes / 65536)) --flush_every=64 \
+      >"$log_dir/fill-miss4k.out" 2>&1 || die "filling the miss rows' volume failed (log:" \
+      "$log_dir/fill-miss4k.out)"
+    timeout "$run_limit_seconds" "$blockctl" --server="unix:$bs_socket" flush svcmiss4k-0 \
+      >>"$log_dir/fill-miss4k.out" 2>&1 || die "flushing the miss rows' volume failed"
+  fi
+  sync
 }
 
 # Records why the blockstore side of a row has no result; the row then counts as ratio 0.
@@ -272,15 +337,19 @@ row_failed() {
 # server_cpu_seconds" (blockstored's CPU while blockbench ran) to
 # $log_dir/$row.$round.blockstore, or the reason it has none to $log_dir/$row.blockstore.failed.
 run_blockbench() {
-  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]}
-  local out="$log_dir/blockbench-$row.$round.out" volume="svc$((io_bytes / 1024))k"
+  local row=$1 round=$2 io_bytes=${row_io_bytes[$1]} key=${row_key[$1]}
+  local out="$log_dir/blockbench-$row.$round.out" volume="svc$key"
+  local page_bytes=${key_page_bytes[$key]}
   local cpu_before server_cpu
+  # From the disk: a fresh blockstored has an empty cache (the volume is 4 times its size).
+  if is_miss_row "$row"; then restart_blockstored; fi
   cpu_before="$(cpu_seconds "$bs_pid")"
+  : >"$out"  # before blockbench starts, so the wait below can read it
   "$blockbench" --server="unix:$bs_socket" --volume_prefix="$volume" \
-    --pages=$((volume_bytes / io_bytes)) --page_size="$io_bytes" --io_size="$io_bytes" \
-    --pattern="${row_pattern[$row]}" --concurrency="${row_depth[$row]}" \
+    --pages=$((key_volume_bytes[$key] / page_bytes)) --page_size="$page_bytes" \
+    --io_size="$io_bytes" --pattern="${row_pattern[$row]}" --concurrency="${row_depth[$row]}" \
     --read_percent="${row_read_percent[$row]}" \
-    --count="${row_writes[$row]}" --flush_every="$flush_every" --seed=42 --json \
+    --count="${row_writes[$row]}" --flush_every="${row_flush_every[$row]}" --seed=42 --json \
     >"$out" 2>"$log_dir/blockbench-$row.$round.log" &
   local pid=$! deadline=$((SECONDS + run_limit_seconds)) printed_at=""
   # The results are final once the JSON line is out. gRPC's shutdown at exit once took up to
@@ -334,10 +403,11 @@ summarize() {
     files+=("$log_dir/$row.$round.$side")
   done
   cat "${files[@]}" | LC_ALL=C sort -k3,3g | awk '
-    { ops += $1; seconds += $2; p99[NR] = $3; flushes += $4; cpu += $5 }
+    { ops += $1; seconds += $2; p99[NR] = $3; flushes += $4
+      if ($5 == "-") cpu_unknown = 1; else cpu += $5 }
     END { if (NR > 0 && seconds > 0 && ops > 0)
-            printf "%f %f %d %f\n", ops / seconds, p99[int((NR + 1) / 2)], flushes,
-              cpu * 1e6 / ops }'
+            printf "%f %f %d %s\n", ops / seconds, p99[int((NR + 1) / 2)], flushes,
+              cpu_unknown ? "-" : sprintf("%f", cpu * 1e6 / ops) }'
 }
 
 # The IOPS ratio blockstore/nbdkit of each round (the two sides of a round ran back to back),
@@ -369,10 +439,16 @@ echo "service_bench $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores" \
   "($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r)," \
   "$fs_type at $data_dir"
 echo "nbdkit $(nbdkit --version | awk '{print $2}') file plugin + $(fio --version) nbd engine" \
-  "vs blockstored + blockbench, both on unix sockets; flush every $flush_every writes"
+  "vs blockstored + blockbench, both on unix sockets; flush every $flush_every writes" \
+  "(every ${row_flush_every[seq1m8]} in seq1m8)"
 [ "$sides" = nbdkit ] || start_blockstored
 
+filled_miss=0
 for row in "${rows[@]}"; do
+  if is_miss_row "$row" && [ "$filled_miss" = 0 ]; then
+    fill_miss_volumes
+    filled_miss=1
+  fi
   for round in $(seq "$rounds"); do
     if [ $((round % 2)) -eq 1 ]; then
       [ "$sides" = blockstore ] || run_fio "$row" "$round"
