@@ -55,6 +55,9 @@ ABSL_FLAG(int, ops, 20000, "round trips per row and round (each row also stops a
 ABSL_FLAG(int, rounds, 3, "rounds; rows alternate within each round");
 ABSL_FLAG(int, bytes, 4096, "message bytes each way (a 4 KiB page is what the depth-1 rows send)");
 ABSL_FLAG(std::string, rows, "socket,grpc_bidi,grpc_cq,grpc_unary", "rows to run, in this order");
+ABSL_FLAG(int, max_frame_bytes, 0,
+          "HTTP/2 frame size both sides announce (GRPC_ARG_HTTP2_MAX_FRAME_SIZE; 0: gRPC's "
+          "default, 16 KiB)");
 ABSL_FLAG(std::string, serve, "", "internal: run the server of this row on --path");
 ABSL_FLAG(std::string, path, "", "internal: the server's unix socket");
 
@@ -148,6 +151,9 @@ int Serve(const std::string& row, const std::string& path, int bytes) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
   builder.RegisterCallbackGenericService(&service);
+  if (absl::GetFlag(FLAGS_max_frame_bytes) > 0) {
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, absl::GetFlag(FLAGS_max_frame_bytes));
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     std::fprintf(stderr, "grpc_floor_bench: gRPC server did not start on %s\n", path.c_str());
@@ -180,8 +186,10 @@ Child StartServer(const std::string& row, const std::string& path, int bytes) {
     const std::string serve = "--serve=" + row;
     const std::string path_flag = "--path=" + path;
     const std::string bytes_flag = absl::StrCat("--bytes=", bytes);
+    const std::string frame_flag =
+        absl::StrCat("--max_frame_bytes=", absl::GetFlag(FLAGS_max_frame_bytes));
     execl("/proc/self/exe", "grpc_floor_bench", serve.c_str(), path_flag.c_str(),
-          bytes_flag.c_str(), static_cast<char*>(nullptr));
+          bytes_flag.c_str(), frame_flag.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   close(out[1]);
@@ -387,8 +395,12 @@ Result RunRow(const std::string& row, const std::string& path, int bytes, int op
     });
     close(fd);
   } else {
+    grpc::ChannelArguments arguments;
+    if (absl::GetFlag(FLAGS_max_frame_bytes) > 0) {
+      arguments.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, absl::GetFlag(FLAGS_max_frame_bytes));
+    }
     std::shared_ptr<grpc::Channel> channel =
-        grpc::CreateChannel("unix:" + path, grpc::InsecureChannelCredentials());
+        grpc::CreateCustomChannel("unix:" + path, grpc::InsecureChannelCredentials(), arguments);
     grpc::GenericStub stub(channel);
     grpc::Slice slice(payload);
     const grpc::ByteBuffer message(&slice, 1);
