@@ -394,6 +394,20 @@ TEST_F(RbdStoreTest, AServerAskedForAVolumeAnotherHoldsNamesTheOwner) {
 // afterwards sees that the owner no longer watches the image (the test cluster's
 // osd_client_watch_timeout is 5 s), fences it, breaks its lock and serves the volume: what was
 // flushed is there, and the old session's cursor reports the loss once.
+// Asks `client`'s server every 200 ms until it serves `volume` itself (a takeover), or until
+// `deadline`: then the last answer is in the error.
+absl::Status WaitUntilServedBy(Client* client, const std::string& volume, absl::Time deadline) {
+  absl::StatusOr<v1::LocateVolumeResponse> located = absl::UnknownError("not asked yet");
+  while (absl::Now() < deadline) {
+    located = client->LocateVolume(volume);
+    if (located.ok() && located->served_here()) return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("not taken over by the deadline; last answer: ",
+                   located.ok() ? "served by " + located->owner() : located.status().ToString()));
+}
+
 TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolume) {
   const std::string name = prefix_ + "failover";
   absl::StatusOr<std::unique_ptr<ServerProcess>> owner = StartBlockstored();
@@ -419,16 +433,8 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
 
   const absl::Time killed = absl::Now();
   ASSERT_TRUE((*owner)->Stop(SIGKILL, absl::Seconds(10)).ok());
-  absl::Status served = absl::UnknownError("not asked yet");
-  while (absl::Now() - killed < absl::Seconds(60)) {
-    located = to_standby->LocateVolume(name);
-    if (located.ok() && located->served_here()) {
-      served = absl::OkStatus();
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  ASSERT_TRUE(served.ok()) << "not taken over within 60 s: " << located.status();
+  const absl::Status served = WaitUntilServedBy(to_standby.get(), name, killed + absl::Seconds(60));
+  ASSERT_TRUE(served.ok()) << served;
   const absl::Duration failover = absl::Now() - killed;
   std::printf("failover: %.1f s from SIGKILL to served (watch timeout 5 s)\n",
               absl::ToDoubleSeconds(failover));
@@ -625,16 +631,9 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledUnderWritersEveryFlushedPageIsServedBy
   }
 
   // The standby takes the volume once Ceph ends the dead owner's watch, fencing it first.
-  absl::Status served = absl::UnknownError("not asked yet");
-  while (absl::Now() - kill_time < absl::Seconds(60)) {
-    located = to_standby->LocateVolume(name);
-    if (located.ok() && located->served_here()) {
-      served = absl::OkStatus();
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  ASSERT_TRUE(served.ok()) << "not taken over within 60 s: " << located.status();
+  const absl::Status served =
+      WaitUntilServedBy(to_standby.get(), name, kill_time + absl::Seconds(60));
+  ASSERT_TRUE(served.ok()) << served;
   const absl::Duration failover = absl::Now() - kill_time;
   EXPECT_LT(failover, absl::Seconds(30));
   absl::StatusOr<std::string> metrics = HttpGetForTest((*standby)->metrics_port(), "/metrics");

@@ -98,9 +98,11 @@ class EchoService : public grpc::CallbackGenericService {
   }
 };
 
-bool ReadFull(int fd, char* data, size_t size) {
+// Moves exactly `size` bytes with read() or write() (`transfer`), or returns false.
+template <typename Transfer>
+bool Whole(Transfer transfer, int fd, char* data, size_t size) {
   while (size > 0) {
-    const ssize_t n = read(fd, data, size);
+    const ssize_t n = transfer(fd, data, size);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     data += n;
@@ -109,15 +111,10 @@ bool ReadFull(int fd, char* data, size_t size) {
   return true;
 }
 
+bool ReadFull(int fd, char* data, size_t size) { return Whole(read, fd, data, size); }
+
 bool WriteFull(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t n = write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
+  return Whole(write, fd, const_cast<char*>(data), size);
 }
 
 sockaddr_un UnixAddress(const std::string& path) {
