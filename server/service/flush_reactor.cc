@@ -5,7 +5,7 @@
 
 #include "glog/logging.h"
 #include "server/service/grpc_status.h"
-#include "server/service/raw_message.h"
+#include "server/service/stream_send.h"
 
 namespace blockstore {
 namespace {
@@ -95,16 +95,8 @@ void FlushReactor::MaybeStartSend() {
     if (!queue_.Pop(group_page_events_, kMaxGroupedEventBytes, &sending_event_)) return;
     sending_ = true;
   }
-  lifetime_.Hold();  // the send's, until OnWriteDone returns
   // sending_event_ is only replaced after OnWriteDone clears sending_.
-  const absl::Status serialized = SerializeRawResponse(sending_event_, &send_buffer_);
-  if (!serialized.ok()) {
-    lifetime_.RecordError(serialized);
-    lifetime_.Break();
-    OnWriteDone(false);
-    return;
-  }
-  StartWrite(&send_buffer_);
+  StartSend(this, &lifetime_, sending_event_, &send_buffer_);
 }
 
 void FlushReactor::OnWriteDone(bool ok) {

@@ -5,7 +5,7 @@
 
 #include "glog/logging.h"
 #include "server/service/grpc_status.h"
-#include "server/service/raw_message.h"
+#include "server/service/stream_send.h"
 
 namespace blockstore {
 
@@ -95,15 +95,7 @@ void ReadPagesReactor::MaybeStartSend() {
     lifetime_.RecordError(stream_status);
     return;
   }
-  lifetime_.Hold();  // the send's, until OnWriteDone returns
-  const absl::Status serialized = SerializeRawResponse(*to_send, &send_buffer_);
-  if (!serialized.ok()) {
-    lifetime_.RecordError(serialized);
-    lifetime_.Break();
-    OnWriteDone(false);
-    return;
-  }
-  StartWrite(&send_buffer_);
+  StartSend(this, &lifetime_, *to_send, &send_buffer_);
 }
 
 void ReadPagesReactor::OnWriteDone(bool ok) {

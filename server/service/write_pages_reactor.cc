@@ -6,6 +6,7 @@
 
 #include "server/service/grpc_status.h"
 #include "server/service/raw_message.h"
+#include "server/service/stream_send.h"
 
 namespace blockstore {
 
@@ -123,16 +124,8 @@ void WritePagesReactor::MaybeStartSend() {
   grpc::WriteOptions options;
   // Another response follows at once: let gRPC put both in one transport write.
   if (more_queued) options.set_buffer_hint();
-  lifetime_.Hold();  // the send's, until OnWriteDone returns
   // send_buffer_ is free: one send at a time (sending_slot_).
-  const absl::Status serialized = SerializeRawResponse(slots_[slot].response, &send_buffer_);
-  if (!serialized.ok()) {
-    lifetime_.RecordError(serialized);
-    BreakStream();
-    OnWriteDone(true);  // gives the slot back and the send's hold
-    return;
-  }
-  StartWrite(&send_buffer_, options);
+  StartSend(this, &lifetime_, slots_[slot].response, &send_buffer_, options);
 }
 
 void WritePagesReactor::OnWriteDone(bool ok) {
