@@ -25,26 +25,30 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
-// PageWriter ---------------------------------------------------------------------------------
+// BatchStream --------------------------------------------------------------------------------
 
-PageWriter::PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window,
-                       size_t max_batch_bytes)
-    : client_(client), window_(std::max<size_t>(1, window)), max_batch_bytes_(max_batch_bytes) {
-  stub->async()->WritePageBatches(&context_, this);
-  // Writes are started from the caller's thread (Write, Finish), outside any reaction: gRPC may
+template <typename Request, typename Response, typename Result>
+BatchStream<Request, Response, Result>::BatchStream(const char* item, size_t window)
+    : item_(item), window_(std::max<size_t>(1, window)) {}
+
+template <typename Request, typename Response, typename Result>
+void BatchStream<Request, Response, Result>::StartStream() {
+  // Items are sent from the caller's thread (Enqueue, Finish), outside any reaction: gRPC may
   // run OnDone and end the call as soon as the stream breaks, after which a StartWrite from
   // outside would touch a finished call. The hold keeps the call until ReleaseHold() says no
   // such start can come any more (gRPC's AddHold, for exactly this case).
-  AddHold();
-  StartRead(&response_);
-  StartCall();
+  this->AddHold();
+  this->StartRead(&response_);
+  this->StartCall();
 }
 
-void PageWriter::ReleaseHold() {
-  if (!hold_released_.exchange(true, std::memory_order_acq_rel)) RemoveHold();
+template <typename Request, typename Response, typename Result>
+void BatchStream<Request, Response, Result>::ReleaseHold() {
+  if (!hold_released_.exchange(true, std::memory_order_acq_rel)) this->RemoveHold();
 }
 
-PageWriter::~PageWriter() {
+template <typename Request, typename Response, typename Result>
+void BatchStream<Request, Response, Result>::CancelAndWait() {
   bool done;
   {
     absl::MutexLock lock(&mu_);
@@ -52,11 +56,190 @@ PageWriter::~PageWriter() {
   }
   if (!done) {
     context_.TryCancel();
-    ReleaseHold();  // no Write or Finish follows: the call may end
+    ReleaseHold();  // no Enqueue or Finish follows: the call may end
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&done_));
   }
 }
+
+template <typename Request, typename Response, typename Result>
+absl::Status BatchStream<Request, Response, Result>::Enqueue(
+    uint64_t page_index, Callback done, absl::FunctionRef<void(uint64_t request_id)> queue) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return done_ || broken_ || pending_.size() < window_;
+    };
+    mu_.Await(absl::Condition(&has_room));
+    if (done_ || broken_ || writes_done_wanted_) {
+      return !final_status_.ok()
+                 ? final_status_
+                 : absl::FailedPreconditionError(absl::StrCat("the ", item_, " stream is closed"));
+    }
+    const uint64_t id = next_request_id_++;
+    pending_.emplace(id, Pending{std::move(done), page_index, absl::Now()});
+    queue(id);
+  }
+  MaybeStartWrite();
+  return absl::OkStatus();
+}
+
+template <typename Request, typename Response, typename Result>
+void BatchStream<Request, Response, Result>::MaybeStartWrite() {
+  grpc::WriteOptions options;
+  bool writes_done = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (sending_ || corked_ > 0 || broken_ || done_) return;
+    if (!QueueEmptyLocked()) {
+      if (!PackLocked(&batch_, &options)) return;  // held: OnReadDone calls here again
+      sending_ = true;
+    } else if (writes_done_wanted_ && !writes_done_sent_) {
+      writes_done_sent_ = true;
+      // Counts as a start in progress, so a breaking stream leaves the hold to this thread.
+      sending_ = true;
+      writes_done = true;
+    } else {
+      return;
+    }
+  }
+  if (writes_done) {
+    this->StartWritesDone();
+    ReleaseHold();  // nothing is started from outside a reaction after the writes-done
+    return;
+  }
+  this->StartWrite(&batch_, options);
+}
+
+template <typename Request, typename Response, typename Result>
+void BatchStream<Request, Response, Result>::OnWriteDone(bool ok) {
+  bool broken;
+  {
+    absl::MutexLock lock(&mu_);
+    sending_ = false;
+    if (!ok) {
+      // The stream is ending; OnDone fails whatever is pending.
+      broken_ = true;
+      DropQueueLocked();
+    }
+    broken = broken_;
+  }
+  MaybeStartWrite();
+  // A broken stream starts no more sends (MaybeStartWrite checks broken_ under mu_, and none
+  // is in flight now): the call may end.
+  if (broken) ReleaseHold();
+}
+
+template <typename Request, typename Response, typename Result>
+void BatchStream<Request, Response, Result>::OnReadDone(bool ok) {
+  if (!ok) {
+    // The stream is ending (the server finished it, or the connection broke). No send is
+    // started from now on; once none is in flight the hold goes and OnDone follows.
+    bool idle;
+    {
+      absl::MutexLock lock(&mu_);
+      broken_ = true;
+      DropQueueLocked();
+      idle = !sending_;
+    }
+    if (idle) ReleaseHold();  // else OnWriteDone releases it
+    return;
+  }
+  std::vector<std::pair<Callback, Result>> finished;
+  finished.reserve(response_.results_size());
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    ++corked_;
+    for (Answer& answer : *response_.mutable_results()) {
+      auto it = pending_.find(answer.request_id());
+      if (it == pending_.end()) continue;  // not ours: the server answered twice or wrongly
+      Result result;
+      result.request_id = answer.request_id();
+      result.page_index = answer.page_index();
+      if (answer.code() != 0) {
+        result.status =
+            absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+      }
+      result.latency = now - it->second.start;
+      TakeAnswerLocked(&answer, &result);
+      finished.emplace_back(std::move(it->second.done), std::move(result));
+      pending_.erase(it);
+    }
+  }
+  // Outside mu_: a callback may look at in_flight(), and Enqueue waits on mu_ for room.
+  for (auto& [done, result] : finished) {
+    if (done) done(result);
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    --corked_;
+  }
+  MaybeStartWrite();
+  this->StartRead(&response_);
+}
+
+template <typename Request, typename Response, typename Result>
+void BatchStream<Request, Response, Result>::OnDone(const grpc::Status& status) {
+  absl::flat_hash_map<uint64_t, Pending> orphans;
+  const absl::Status final_status = FromGrpcStatus(status);
+  {
+    absl::MutexLock lock(&mu_);
+    // Under the same lock: an Enqueue from now on fails at once instead of adding an item that
+    // no response and no orphan callback would ever answer.
+    broken_ = true;
+    final_status_ = final_status;
+    orphans.swap(pending_);
+    DropQueueLocked();
+  }
+  // Items the stream ended without answering: their fate is unknown to this client.
+  const absl::Status orphan_status =
+      final_status.ok() ? absl::UnavailableError(
+                              absl::StrCat("the stream ended before this ", item_, "'s response"))
+                        : final_status;
+  for (auto& [id, pending] : orphans) {
+    Result result;
+    result.request_id = id;
+    result.page_index = pending.page_index;
+    result.status = orphan_status;
+    result.latency = absl::Now() - pending.start;
+    if (pending.done) pending.done(result);
+  }
+  absl::MutexLock lock(&mu_);
+  done_ = true;
+}
+
+template <typename Request, typename Response, typename Result>
+absl::Status BatchStream<Request, Response, Result>::Finish() {
+  {
+    absl::MutexLock lock(&mu_);
+    writes_done_wanted_ = true;
+  }
+  MaybeStartWrite();
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&done_));
+  return final_status_;
+}
+
+template <typename Request, typename Response, typename Result>
+size_t BatchStream<Request, Response, Result>::in_flight() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+template class BatchStream<v1::WritePageBatchRequest, v1::WritePageBatchResponse, WriteResult>;
+template class BatchStream<v1::ReadPageBatchRequest, v1::ReadPageBatchResponse, ReadResult>;
+
+// PageWriter ---------------------------------------------------------------------------------
+
+PageWriter::PageWriter(Client* client, v1::BlockStore::Stub* stub, size_t window,
+                       size_t max_batch_bytes)
+    : BatchStream("write", window), client_(client), max_batch_bytes_(max_batch_bytes) {
+  stub->async()->WritePageBatches(context(), this);
+  StartStream();
+}
+
+PageWriter::~PageWriter() { CancelAndWait(); }
 
 absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
                                uint32_t offset_bytes, absl::string_view data, bool fua,
@@ -72,196 +255,58 @@ absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
   request->set_offset_bytes(offset_bytes);
   request->set_data(data.data(), data.size());
   request->set_fua(fua);
-  {
-    absl::MutexLock lock(&mu_);
-    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return done_ || broken_ || pending_.size() < window_;
-    };
-    mu_.Await(absl::Condition(&has_room));
-    if (done_ || broken_ || writes_done_wanted_) {
-      return !final_status_.ok() ? final_status_
-                                 : absl::FailedPreconditionError("the write stream is closed");
-    }
-    const uint64_t id = next_request_id_++;
-    request->set_request_id(id);
-    pending_.emplace(id, Pending{std::move(done), page_index, absl::Now(), fua});
-    if (fua) ++fua_pending_;
-    // The field's tag and length prefix cost at most 1 + 5 bytes more.
-    const size_t encoded_bytes = request->ByteSizeLong() + 6;
-    send_queue_.push_back(Queued{std::move(request), encoded_bytes});
-  }
-  MaybeStartWrite();
-  return absl::OkStatus();
+  return Enqueue(page_index, std::move(done),
+                 [this, &request, fua](uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                   request->set_request_id(id);
+                   if (fua) fua_unanswered_.insert(id);
+                   // The field's tag and length prefix cost at most 1 + 5 bytes more.
+                   const size_t encoded_bytes = request->ByteSizeLong() + 6;
+                   send_queue_.push_back(Queued{std::move(request), encoded_bytes});
+                 });
 }
 
 bool PageWriter::HoldLocked(size_t sent_unanswered, size_t queued_bytes) const {
-  return !writes_done_wanted_ && fua_pending_ == 0 &&
-         sent_unanswered >= std::max(kHoldInFlight, window_ / 2) && queued_bytes < max_batch_bytes_;
+  return !finishing_locked() && fua_unanswered_.empty() &&
+         sent_unanswered >= std::max(kHoldInFlight, window() / 2) &&
+         queued_bytes < max_batch_bytes_;
 }
 
-void PageWriter::MaybeStartWrite() {
-  bool buffer_hint = false;
-  bool writes_done = false;
-  {
-    absl::MutexLock lock(&mu_);
-    if (sending_ || corked_ > 0 || broken_ || done_) return;
-    // pending_ holds every unanswered write, queued or sent.
-    const size_t sent_unanswered = pending_.size() - send_queue_.size();
-    size_t queued_bytes = 0;
-    for (const Queued& queued : send_queue_) queued_bytes += queued.encoded_bytes;
-    // Nagle's rule in writes: with enough on the wire, a short batch waits for a response
-    // (OnReadDone calls here again) to gather more.
-    if (!send_queue_.empty() && HoldLocked(sent_unanswered, queued_bytes)) return;
-    if (!send_queue_.empty()) {
-      // Everything queued, up to max_batch_bytes_; the first write goes even if larger.
-      batch_.Clear();
-      size_t bytes = 0;
-      while (!send_queue_.empty() &&
-             (batch_.writes_size() == 0 ||
-              bytes + send_queue_.front().encoded_bytes <= max_batch_bytes_)) {
-        bytes += send_queue_.front().encoded_bytes;
-        batch_.mutable_writes()->AddAllocated(send_queue_.front().request.release());
-        send_queue_.pop_front();
-      }
-      sending_ = true;
-      // The buffer hint lets gRPC report this message written while it still sits in its
-      // buffer, to go out with the next one; so it is given only when the next one will not
-      // be held: a held batch would wait for answers to writes that never left.
-      buffer_hint = !send_queue_.empty() &&
-                    !HoldLocked(sent_unanswered + batch_.writes_size(), queued_bytes - bytes);
-      ++send_stats_.messages;
-      send_stats_.writes += batch_.writes_size();
-    } else if (writes_done_wanted_ && !writes_done_sent_) {
-      writes_done_sent_ = true;
-      // Counts as a start in progress, so a breaking stream leaves the hold to this thread.
-      sending_ = true;
-      writes_done = true;
-    } else {
-      return;
-    }
+bool PageWriter::QueueEmptyLocked() const { return send_queue_.empty(); }
+
+bool PageWriter::PackLocked(v1::WritePageBatchRequest* batch, grpc::WriteOptions* options) {
+  // unanswered_locked() counts every unanswered write, queued or sent.
+  const size_t sent_unanswered = unanswered_locked() - send_queue_.size();
+  size_t queued_bytes = 0;
+  for (const Queued& queued : send_queue_) queued_bytes += queued.encoded_bytes;
+  // Nagle's rule in writes: with enough on the wire, a short batch waits for a response to
+  // gather more.
+  if (HoldLocked(sent_unanswered, queued_bytes)) return false;
+  // Everything queued, up to max_batch_bytes_; the first write goes even if larger.
+  batch->Clear();
+  size_t bytes = 0;
+  while (!send_queue_.empty() && (batch->writes_size() == 0 ||
+                                  bytes + send_queue_.front().encoded_bytes <= max_batch_bytes_)) {
+    bytes += send_queue_.front().encoded_bytes;
+    batch->mutable_writes()->AddAllocated(send_queue_.front().request.release());
+    send_queue_.pop_front();
   }
-  if (writes_done) {
-    StartWritesDone();
-    ReleaseHold();  // nothing is started from outside a reaction after the writes-done
-    return;
+  // The buffer hint lets gRPC report this message written while it still sits in its buffer,
+  // to go out with the next one; so it is given only when the next one will not be held: a
+  // held batch would wait for answers to writes that never left.
+  if (!send_queue_.empty() &&
+      !HoldLocked(sent_unanswered + batch->writes_size(), queued_bytes - bytes)) {
+    options->set_buffer_hint();
   }
-  grpc::WriteOptions options;
-  // Another message follows at once: let gRPC put both in one transport write.
-  if (buffer_hint) options.set_buffer_hint();
-  StartWrite(&batch_, options);
+  ++send_stats_.messages;
+  send_stats_.writes += batch->writes_size();
+  return true;
 }
 
-void PageWriter::OnWriteDone(bool ok) {
-  bool broken;
-  {
-    absl::MutexLock lock(&mu_);
-    sending_ = false;
-    if (!ok) {
-      // The stream is ending; OnDone fails whatever is pending.
-      broken_ = true;
-      send_queue_.clear();
-    }
-    broken = broken_;
-  }
-  MaybeStartWrite();
-  // A broken stream starts no more writes (MaybeStartWrite checks broken_ under mu_, and none
-  // is in flight now): the call may end.
-  if (broken) ReleaseHold();
+void PageWriter::TakeAnswerLocked(v1::WritePageResponse* /*answer*/, WriteResult* result) {
+  if (!fua_unanswered_.empty()) fua_unanswered_.erase(result->request_id);
 }
 
-void PageWriter::OnReadDone(bool ok) {
-  if (!ok) {
-    // The stream is ending (the server finished it, or the connection broke). No write is
-    // started from now on; once none is in flight the hold goes and OnDone follows.
-    bool idle;
-    {
-      absl::MutexLock lock(&mu_);
-      broken_ = true;
-      send_queue_.clear();
-      idle = !sending_;
-    }
-    if (idle) ReleaseHold();  // else OnWriteDone releases it
-    return;
-  }
-  std::vector<std::pair<Callback, WriteResult>> finished;
-  finished.reserve(response_.results_size());
-  const absl::Time now = absl::Now();
-  {
-    absl::MutexLock lock(&mu_);
-    ++corked_;
-    for (const v1::WritePageResponse& response : response_.results()) {
-      auto it = pending_.find(response.request_id());
-      if (it == pending_.end()) continue;  // not ours: the server answered twice or wrongly
-      WriteResult result;
-      result.request_id = response.request_id();
-      result.page_index = response.page_index();
-      if (response.code() != 0) {
-        result.status =
-            absl::Status(static_cast<absl::StatusCode>(response.code()), response.message());
-      }
-      result.latency = now - it->second.start;
-      if (it->second.fua) --fua_pending_;
-      finished.emplace_back(std::move(it->second.done), std::move(result));
-      pending_.erase(it);
-    }
-  }
-  // Outside mu_: a callback may look at in_flight(), and Write() waits on mu_ for room.
-  for (auto& [done, result] : finished) {
-    if (done) done(result);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    --corked_;
-  }
-  MaybeStartWrite();
-  StartRead(&response_);
-}
-
-void PageWriter::OnDone(const grpc::Status& status) {
-  absl::flat_hash_map<uint64_t, Pending> orphans;
-  absl::Status final_status = FromGrpcStatus(status);
-  {
-    absl::MutexLock lock(&mu_);
-    // Under the same lock: a Write() from now on fails at once instead of adding a write
-    // that no response and no orphan callback would ever answer.
-    broken_ = true;
-    final_status_ = final_status;
-    orphans.swap(pending_);
-    send_queue_.clear();
-    fua_pending_ = 0;
-  }
-  // Writes the stream ended without answering: their fate is unknown to this client.
-  const absl::Status orphan_status =
-      final_status.ok() ? absl::UnavailableError("the stream ended before this write's response")
-                        : final_status;
-  for (auto& [id, pending] : orphans) {
-    WriteResult result;
-    result.request_id = id;
-    result.page_index = pending.page_index;
-    result.status = orphan_status;
-    result.latency = absl::Now() - pending.start;
-    if (pending.done) pending.done(result);
-  }
-  absl::MutexLock lock(&mu_);
-  final_status_ = final_status;
-  done_ = true;
-}
-
-absl::Status PageWriter::Finish() {
-  {
-    absl::MutexLock lock(&mu_);
-    writes_done_wanted_ = true;
-  }
-  MaybeStartWrite();
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&done_));
-  return final_status_;
-}
-
-size_t PageWriter::in_flight() const {
-  absl::MutexLock lock(&mu_);
-  return pending_.size();
-}
+void PageWriter::DropQueueLocked() { send_queue_.clear(); }
 
 PageWriter::SendStats PageWriter::send_stats() const {
   absl::MutexLock lock(&mu_);
@@ -270,177 +315,39 @@ PageWriter::SendStats PageWriter::send_stats() const {
 
 // PageReader ---------------------------------------------------------------------------------
 
-PageReader::PageReader(v1::BlockStore::Stub* stub, size_t window)
-    : window_(std::max<size_t>(1, window)) {
-  stub->async()->ReadPageBatches(&context_, this);
-  AddHold();  // reads start from callers' threads: see PageWriter's constructor
-  StartRead(&response_);
-  StartCall();
+PageReader::PageReader(v1::BlockStore::Stub* stub, size_t window) : BatchStream("read", window) {
+  stub->async()->ReadPageBatches(context(), this);
+  StartStream();
 }
 
-void PageReader::ReleaseHold() {
-  if (!hold_released_.exchange(true, std::memory_order_acq_rel)) RemoveHold();
-}
-
-PageReader::~PageReader() {
-  bool done;
-  {
-    absl::MutexLock lock(&mu_);
-    done = done_;
-  }
-  if (!done) {
-    context_.TryCancel();
-    ReleaseHold();
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(&done_));
-  }
-}
+PageReader::~PageReader() { CancelAndWait(); }
 
 absl::Status PageReader::Read(const std::string& volume, uint64_t page_index, Callback done) {
-  {
-    absl::MutexLock lock(&mu_);
-    auto has_room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return done_ || broken_ || pending_.size() < window_;
-    };
-    mu_.Await(absl::Condition(&has_room));
-    if (done_ || broken_ || writes_done_wanted_) {
-      return !final_status_.ok() ? final_status_
-                                 : absl::FailedPreconditionError("the read stream is closed");
-    }
-    const uint64_t id = next_request_id_++;
-    v1::ReadPageRequest& request = send_queue_.emplace_back();
-    request.set_volume(volume);
-    request.set_page_index(page_index);
-    request.set_request_id(id);
-    pending_.emplace(id, Pending{std::move(done), page_index, absl::Now()});
-  }
-  MaybeStartWrite();
-  return absl::OkStatus();
+  return Enqueue(page_index, std::move(done),
+                 [this, &volume, page_index](uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                   v1::ReadPageRequest& request = send_queue_.emplace_back();
+                   request.set_volume(volume);
+                   request.set_page_index(page_index);
+                   request.set_request_id(id);
+                 });
 }
 
-void PageReader::MaybeStartWrite() {
-  bool writes_done = false;
-  {
-    absl::MutexLock lock(&mu_);
-    if (sending_ || corked_ > 0 || broken_ || done_) return;
-    if (!send_queue_.empty()) {
-      batch_.Clear();
-      while (!send_queue_.empty() && batch_.reads_size() < kMaxBatchReads) {
-        batch_.add_reads()->Swap(&send_queue_.front());
-        send_queue_.pop_front();
-      }
-      sending_ = true;
-    } else if (writes_done_wanted_ && !writes_done_sent_) {
-      writes_done_sent_ = true;
-      sending_ = true;
-      writes_done = true;
-    } else {
-      return;
-    }
+bool PageReader::QueueEmptyLocked() const { return send_queue_.empty(); }
+
+bool PageReader::PackLocked(v1::ReadPageBatchRequest* batch, grpc::WriteOptions* /*options*/) {
+  batch->Clear();
+  while (!send_queue_.empty() && batch->reads_size() < kMaxBatchReads) {
+    batch->add_reads()->Swap(&send_queue_.front());
+    send_queue_.pop_front();
   }
-  if (writes_done) {
-    StartWritesDone();
-    ReleaseHold();
-    return;
-  }
-  StartWrite(&batch_);
+  return true;
 }
 
-void PageReader::OnWriteDone(bool ok) {
-  bool broken;
-  {
-    absl::MutexLock lock(&mu_);
-    sending_ = false;
-    if (!ok) {
-      broken_ = true;
-      send_queue_.clear();
-    }
-    broken = broken_;
-  }
-  MaybeStartWrite();
-  if (broken) ReleaseHold();
+void PageReader::TakeAnswerLocked(v1::ReadPageResult* answer, ReadResult* result) {
+  result->data = std::move(*answer->mutable_data());
 }
 
-void PageReader::OnReadDone(bool ok) {
-  if (!ok) {
-    bool idle;
-    {
-      absl::MutexLock lock(&mu_);
-      broken_ = true;
-      send_queue_.clear();
-      idle = !sending_;
-    }
-    if (idle) ReleaseHold();  // else OnWriteDone releases it
-    return;
-  }
-  std::vector<std::pair<Callback, ReadResult>> finished;
-  finished.reserve(response_.results_size());
-  const absl::Time now = absl::Now();
-  {
-    absl::MutexLock lock(&mu_);
-    ++corked_;
-    for (v1::ReadPageResult& answer : *response_.mutable_results()) {
-      auto it = pending_.find(answer.request_id());
-      if (it == pending_.end()) continue;  // not ours: the server answered twice or wrongly
-      ReadResult result;
-      result.request_id = answer.request_id();
-      result.page_index = answer.page_index();
-      if (answer.code() != 0) {
-        result.status =
-            absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
-      }
-      result.data = std::move(*answer.mutable_data());
-      result.latency = now - it->second.start;
-      finished.emplace_back(std::move(it->second.done), std::move(result));
-      pending_.erase(it);
-    }
-  }
-  for (auto& [done, result] : finished) {
-    if (done) done(result);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    --corked_;
-  }
-  MaybeStartWrite();
-  StartRead(&response_);
-}
-
-void PageReader::OnDone(const grpc::Status& status) {
-  absl::flat_hash_map<uint64_t, Pending> orphans;
-  const absl::Status final_status = FromGrpcStatus(status);
-  {
-    absl::MutexLock lock(&mu_);
-    broken_ = true;
-    final_status_ = final_status;
-    orphans.swap(pending_);
-    send_queue_.clear();
-  }
-  const absl::Status orphan_status =
-      final_status.ok() ? absl::UnavailableError("the stream ended before this read's response")
-                        : final_status;
-  for (auto& [id, pending] : orphans) {
-    ReadResult result;
-    result.request_id = id;
-    result.page_index = pending.page_index;
-    result.status = orphan_status;
-    result.latency = absl::Now() - pending.start;
-    if (pending.done) pending.done(result);
-  }
-  absl::MutexLock lock(&mu_);
-  done_ = true;
-}
-
-absl::Status PageReader::Finish() {
-  {
-    absl::MutexLock lock(&mu_);
-    writes_done_wanted_ = true;
-  }
-  MaybeStartWrite();
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(&done_));
-  return final_status_;
-}
+void PageReader::DropQueueLocked() { send_queue_.clear(); }
 
 // Client -------------------------------------------------------------------------------------
 

@@ -8,10 +8,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -95,7 +99,140 @@ struct FlushResult {
   bool has_summary = false;   // false when the stream ended before its summary
 };
 
+// One page read through a PageReader.
+struct ReadResult {
+  uint64_t request_id = 0;
+  uint64_t page_index = 0;
+  absl::Status status;
+  std::string data;        // the whole page when status is OK
+  absl::Duration latency;  // from Read() to the response
+};
+
 class Client;
+
+// The client half of a batch stream (WritePageBatches, ReadPageBatches), which PageWriter and
+// PageReader share. Callers queue items (page writes, page reads) from any thread, at most
+// `window` unanswered; queuing blocks beyond. One request message is sent at a time: whenever
+// none is, the stream packs what was queued meanwhile into the next (PackLocked), so a lone
+// item goes at once and a busy caller sends few, full messages. Each result of a response runs
+// its item's callback once, on a gRPC thread, outside mu_. The callbacks of one response run
+// corked: the items they queue leave together once all have run, rather than the first alone
+// and the rest in a second message. Items the stream ended without answering get the stream's
+// error (UNAVAILABLE if it ended OK).
+//
+// The derived stream binds its call to context() in its constructor and then calls
+// StartStream(); its destructor calls CancelAndWait() first, since gRPC's reactions call its
+// hooks until OnDone.
+//
+// Thread-safe. Callbacks must not block; one may queue another item when that cannot find the
+// window full: a blocked callback would hold up the responses that free the window.
+// Defined in block_client.cc for PageWriter's and PageReader's messages.
+template <typename Request, typename Response, typename Result>
+class BatchStream : public grpc::ClientBidiReactor<Request, Response> {
+ public:
+  // Runs once with the item's result, on a gRPC thread.
+  using Callback = std::function<void(const Result&)>;
+
+  BatchStream(const BatchStream&) = delete;
+  BatchStream& operator=(const BatchStream&) = delete;
+
+  // Closes the sending side, waits for every response and returns the stream's status.
+  absl::Status Finish() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Items queued or sent and not yet answered.
+  size_t in_flight() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // ClientBidiReactor.
+  void OnWriteDone(bool ok) final;
+  void OnReadDone(bool ok) final;
+  void OnDone(const grpc::Status& status) final;
+
+ protected:
+  // One result of a Response (its `results` field): v1::WritePageResponse, v1::ReadPageResult.
+  using Answer = std::remove_pointer_t<decltype(std::declval<Response&>().add_results())>;
+
+  // `item` names an item in errors ("write", "read"); `window` is at least 1.
+  BatchStream(const char* item, size_t window);
+  // REQUIRES: CancelAndWait() has returned.
+  ~BatchStream() override = default;
+
+  // Items unanswered at most.
+  size_t window() const { return window_; }
+  // The call's context, for the stub's async() method in the derived constructor.
+  grpc::ClientContext* context() { return &context_; }
+  // Starts the call bound to context(): the derived constructor's last step.
+  void StartStream();
+  // Cancels the call unless it is done, and waits for OnDone: the derived destructor's first
+  // step.
+  void CancelAndWait() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Waits for room in the window, then takes the item of page `page_index`: `queue(id)` runs
+  // under mu_ and puts it, with request id `id`, in the derived stream's queue; `done` gets its
+  // result. Returns the stream's error when it has ended, or FailedPrecondition after Finish():
+  // then nothing is queued and `done` is not called.
+  absl::Status Enqueue(uint64_t page_index, Callback done,
+                       absl::FunctionRef<void(uint64_t request_id)> queue) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Hooks, called with mu_ held.
+  // Whether the derived stream's queue is empty.
+  virtual bool QueueEmptyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
+  // Fills `batch` (the previous message) with queued items for the next send, and may set a
+  // buffer hint in `options`. Returns false to send nothing yet: a partial batch waits for a
+  // response (OnReadDone calls again). Called only with items queued.
+  virtual bool PackLocked(Request* batch, grpc::WriteOptions* options)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
+  // Completes `result` (request_id, page_index, status and latency set) from `answer`, its
+  // item's, which it may move from.
+  virtual void TakeAnswerLocked(Answer* answer, Result* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
+  // The stream is ending: what is queued will never be sent.
+  virtual void DropQueueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) = 0;
+
+  // Items queued or sent and not yet answered.
+  size_t unanswered_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_.size(); }
+  // Finish() was called: no item follows.
+  bool finishing_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return writes_done_wanted_; }
+
+  // Guards the derived stream's queue too: its hooks run under it.
+  mutable absl::Mutex mu_;
+
+ private:
+  struct Pending {
+    Callback done;
+    uint64_t page_index;
+    absl::Time start;
+  };
+
+  void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives back the hold StartStream took, once. Call it when no StartWrite or StartWritesDone
+  // can be started from outside a reaction any more.
+  void ReleaseHold();
+
+  const char* const item_;
+  const size_t window_;
+  grpc::ClientContext context_;
+  Response response_;  // the read in progress (reads are serialized)
+  // The message being sent: filled under mu_ while no send is outstanding (sending_ false),
+  // then read by gRPC until OnWriteDone.
+  Request batch_;
+
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
+  // batch_ is being sent, or the writes-done is (then for good)
+  bool sending_ ABSL_GUARDED_BY(mu_) = false;
+  // Callbacks of a response are running: the items they queue wait for all of them.
+  int corked_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writes_done_wanted_ ABSL_GUARDED_BY(mu_) = false;
+  bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a send or read failed: the stream is ending
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> hold_released_{false};
+};
+
+extern template class BatchStream<v1::WritePageBatchRequest, v1::WritePageBatchResponse,
+                                  WriteResult>;
+extern template class BatchStream<v1::ReadPageBatchRequest, v1::ReadPageBatchResponse, ReadResult>;
 
 // A WritePageBatches stream with a bounded window of writes in flight. Write() blocks while
 // the window is full; each result runs the write's callback on a gRPC thread, possibly out of
@@ -113,10 +250,8 @@ class Client;
 // Write() when that cannot find the window full (blockbench issues one write per finished
 // write): a blocked callback would hold up the responses that free the window.
 class PageWriter
-    : public grpc::ClientBidiReactor<v1::WritePageBatchRequest, v1::WritePageBatchResponse> {
+    : public BatchStream<v1::WritePageBatchRequest, v1::WritePageBatchResponse, WriteResult> {
  public:
-  using Callback = std::function<void(const WriteResult&)>;
-
   // The encoded writes packed into one message at most (a single larger write goes alone).
   // Below the server's max_message_bytes (the largest page plus 4 KiB) whatever the page size.
   static constexpr size_t kDefaultMaxBatchBytes = 64 * 1024;
@@ -136,11 +271,7 @@ class PageWriter
   absl::Status Write(const std::string& volume, uint64_t page_index, uint32_t offset_bytes,
                      absl::string_view data, bool fua, Callback done) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Closes the sending side, waits for every response and returns the stream's status.
-  absl::Status Finish() ABSL_LOCKS_EXCLUDED(mu_);
-
-  // Writes sent and not yet answered.
-  size_t in_flight() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Finish() and in_flight(): BatchStream's.
 
   // Messages sent so far and the writes they carried: how well writes were packed.
   struct SendStats {
@@ -149,67 +280,33 @@ class PageWriter
   };
   SendStats send_stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
-  // ClientBidiReactor.
-  void OnWriteDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
-
  private:
-  struct Pending {
-    Callback done;
-    uint64_t page_index;
-    absl::Time start;
-    bool fua;
-  };
   struct Queued {
     std::unique_ptr<v1::WritePageRequest> request;
     size_t encoded_bytes;  // its share of a batch message
   };
 
-  void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
-  // Gives back the hold the constructor took, once. Call it when no StartWrite or
-  // StartWritesDone can be started from outside a reaction any more.
-  void ReleaseHold();
+  // BatchStream.
+  bool QueueEmptyLocked() const override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool PackLocked(v1::WritePageBatchRequest* batch, grpc::WriteOptions* options) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TakeAnswerLocked(v1::WritePageResponse* answer, WriteResult* result) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropQueueLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // Whether a batch of `queued_bytes` waits for a response, with `sent_unanswered` writes
   // out (see the class comment).
   bool HoldLocked(size_t sent_unanswered, size_t queued_bytes) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Client* const client_;
-  const size_t window_;
   const size_t max_batch_bytes_;
-  grpc::ClientContext context_;
-  v1::WritePageBatchResponse response_;  // the read in progress (reads are serialized)
-  // The message being sent: filled under mu_ while no send is outstanding (sending_ false),
-  // then read by gRPC until OnWriteDone.
-  v1::WritePageBatchRequest batch_;
 
-  mutable absl::Mutex mu_;
-  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
   std::deque<Queued> send_queue_ ABSL_GUARDED_BY(mu_);
-  size_t fua_pending_ ABSL_GUARDED_BY(mu_) = 0;  // FUA writes in pending_
-  // batch_ is being sent, or the writes-done is (then for good)
-  bool sending_ ABSL_GUARDED_BY(mu_) = false;
-  // Callbacks of a response are running: the writes they issue wait for all of them, so
-  // they leave in one message rather than the first alone and the rest in a second.
-  int corked_ ABSL_GUARDED_BY(mu_) = 0;
+  // Request ids of the FUA writes not yet answered. Writes the stream ended without answering
+  // stay: nothing is packed after that.
+  absl::flat_hash_set<uint64_t> fua_unanswered_ ABSL_GUARDED_BY(mu_);
   SendStats send_stats_ ABSL_GUARDED_BY(mu_);
-  bool writes_done_wanted_ ABSL_GUARDED_BY(mu_) = false;
-  bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // a send failed: the stream is ending
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
-  std::atomic<bool> hold_released_{false};
-};
-
-// One page read through a PageReader.
-struct ReadResult {
-  uint64_t request_id = 0;
-  uint64_t page_index = 0;
-  absl::Status status;
-  std::string data;        // the whole page when status is OK
-  absl::Duration latency;  // from Read() to the response
 };
 
 // A ReadPageBatches stream: random page reads pipelined on one stream, several to a message,
@@ -221,9 +318,8 @@ struct ReadResult {
 //
 // Thread-safe; callbacks must not block (one may call Read()).
 class PageReader
-    : public grpc::ClientBidiReactor<v1::ReadPageBatchRequest, v1::ReadPageBatchResponse> {
+    : public BatchStream<v1::ReadPageBatchRequest, v1::ReadPageBatchResponse, ReadResult> {
  public:
-  using Callback = std::function<void(const ReadResult&)>;
   static constexpr int kMaxBatchReads = 64;
 
   // Use Client::NewPageReader. At most `window` reads are unanswered; Read() blocks beyond.
@@ -235,41 +331,19 @@ class PageReader
   // ended (the read was not sent; `done` not called).
   absl::Status Read(const std::string& volume, uint64_t page_index, Callback done)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Closes the sending side, waits for every response and returns the stream's status.
-  absl::Status Finish() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // ClientBidiReactor.
-  void OnWriteDone(bool ok) override;
-  void OnReadDone(bool ok) override;
-  void OnDone(const grpc::Status& status) override;
+  // Finish(): BatchStream's.
 
  private:
-  struct Pending {
-    Callback done;
-    uint64_t page_index;
-    absl::Time start;
-  };
+  // BatchStream.
+  bool QueueEmptyLocked() const override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool PackLocked(v1::ReadPageBatchRequest* batch, grpc::WriteOptions* options) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TakeAnswerLocked(v1::ReadPageResult* answer, ReadResult* result) override
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropQueueLocked() override ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  void MaybeStartWrite() ABSL_LOCKS_EXCLUDED(mu_);
-  void ReleaseHold();  // as PageWriter's
-
-  const size_t window_;
-  grpc::ClientContext context_;
-  v1::ReadPageBatchResponse response_;  // the response being read
-  v1::ReadPageBatchRequest batch_;      // the message being sent
-
-  mutable absl::Mutex mu_;
-  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);  // <= window_
   std::deque<v1::ReadPageRequest> send_queue_ ABSL_GUARDED_BY(mu_);
-  bool sending_ ABSL_GUARDED_BY(mu_) = false;
-  int corked_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writes_done_wanted_ ABSL_GUARDED_BY(mu_) = false;
-  bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
-  std::atomic<bool> hold_released_{false};
 };
 
 // A blockstore.v1 client with synchronous calls. It keeps one error cursor per volume (R21):
