@@ -9,6 +9,8 @@
 //   socket      blocking write() + read() of the message on a unix stream socket, echoed back;
 //   grpc_bidi   one message each way on a long-lived bidi stream (callback API on both sides,
 //               as blockbench's PageWriter/PageReader and blockstored's stream reactors use);
+//   grpc_chain  the same stream with each round trip started from the last one's OnReadDone, so
+//               no thread waits in between (blockbench's closed loop does this);
 //   grpc_cq     the same stream, the client's side driven by the calling thread through a
 //               completion queue (no gRPC thread wakes the caller);
 //   grpc_unary  one unary call per round trip (callback API), as blockctl and ReadPage use.
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -54,7 +57,8 @@
 ABSL_FLAG(int, ops, 20000, "round trips per row and round (each row also stops after 20 s)");
 ABSL_FLAG(int, rounds, 3, "rounds; rows alternate within each round");
 ABSL_FLAG(int, bytes, 4096, "message bytes each way (a 4 KiB page is what the depth-1 rows send)");
-ABSL_FLAG(std::string, rows, "socket,grpc_bidi,grpc_cq,grpc_unary", "rows to run, in this order");
+ABSL_FLAG(std::string, rows, "socket,grpc_bidi,grpc_chain,grpc_cq,grpc_unary",
+          "rows to run, in this order");
 ABSL_FLAG(int, max_frame_bytes, 0,
           "HTTP/2 frame size both sides announce (GRPC_ARG_HTTP2_MAX_FRAME_SIZE; 0: gRPC's "
           "default, 16 KiB)");
@@ -236,8 +240,8 @@ struct Result {
 
 // Times `round_trip` ops times (or until kRowTimeLimit), with the server's and our CPU.
 template <typename RoundTrip>
-Result Time(pid_t server, int ops, RoundTrip round_trip) {
-  for (int i = 0; i < 200; ++i) round_trip();  // warm up connections and allocators
+Result Time(pid_t server, int ops, RoundTrip round_trip, bool warm_up = true) {
+  for (int i = 0; warm_up && i < 200; ++i) round_trip();  // warm up connections and allocators
   Result result;
   result.latency_ns.reserve(static_cast<size_t>(ops));
   const absl::Duration server_before = ProcessCpu(server);
@@ -308,6 +312,78 @@ class BidiClient : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBu
   grpc::ByteBuffer reply_;
   absl::Mutex mu_;
   int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool ok_ ABSL_GUARDED_BY(mu_) = true;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// The same stream with no thread waiting between round trips: each echo's OnReadDone starts
+// the next round trip on the gRPC thread that delivered it, as blockbench's closed loop issues
+// its next operation from the completion of the last. Run() waits once, for all of them.
+class ChainedBidiClient : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  ChainedBidiClient(grpc::GenericStub* stub, const grpc::ByteBuffer& message, int ops,
+                    std::vector<int64_t>* latency_ns)
+      : message_(message), ops_(ops), latency_ns_(latency_ns) {
+    stub->PrepareBidiStreamingCall(&context_, kMethod, grpc::StubOptions(), this);
+    StartCall();
+  }
+
+  // Runs `ops` round trips (bounded by kRowTimeLimit) and half-closes; false if one failed.
+  bool Run() {
+    Next();
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(&done_));
+    return ok_;
+  }
+
+  // A round trip ends when both its write and its read are done, in either order (gRPC allows
+  // one write in flight at a time); the second of the two starts the next.
+  void OnWriteDone(bool ok) override {
+    if (!ok) return Fail();
+    Arrive();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return Fail();
+    latency_ns_->push_back(absl::ToInt64Nanoseconds(absl::Now() - sent_));
+    Arrive();
+  }
+  void OnDone(const grpc::Status&) override {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+
+ private:
+  void Next() {
+    pending_.store(2);
+    sent_ = absl::Now();
+    StartRead(&reply_);
+    StartWrite(&message_);
+  }
+  void Arrive() {
+    if (pending_.fetch_sub(1) != 1) return;
+    if (static_cast<int>(latency_ns_->size()) >= ops_ || absl::Now() > deadline_) {
+      StartWritesDone();
+      return;
+    }
+    Next();
+  }
+  void Fail() {
+    {
+      absl::MutexLock lock(&mu_);
+      ok_ = false;
+    }
+    StartWritesDone();
+  }
+
+  grpc::ClientContext context_;
+  grpc::ByteBuffer message_;
+  grpc::ByteBuffer reply_;
+  const int ops_;
+  std::vector<int64_t>* const latency_ns_;  // one reaction at a time writes it
+  const absl::Time deadline_ = absl::Now() + kRowTimeLimit;
+  absl::Time sent_;
+  std::atomic<int> pending_{0};
+  absl::Mutex mu_;
   bool ok_ ABSL_GUARDED_BY(mu_) = true;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -405,6 +481,21 @@ Result RunRow(const std::string& row, const std::string& path, int bytes, int op
       BidiClient client(&stub, message);
       result = Time(child.pid, ops, [&] { return client.Exchange(); });
       client.Close();
+    } else if (row == "grpc_chain") {
+      // One Time() call of one "round trip" that is the whole chain; its latencies are the
+      // chain's own.
+      std::vector<int64_t> latency_ns;
+      latency_ns.reserve(static_cast<size_t>(ops));
+      {
+        ChainedBidiClient warm_up(&stub, message, 200, &latency_ns);
+        warm_up.Run();
+      }
+      latency_ns.clear();
+      ChainedBidiClient client(&stub, message, ops, &latency_ns);
+      result = Time(
+          child.pid, 1, [&] { return client.Run(); }, /*warm_up=*/false);
+      result.latency_ns = std::move(latency_ns);
+      result.ops = static_cast<int>(result.latency_ns.size());
     } else if (row == "grpc_cq") {
       QueueBidiClient client(&stub, message);
       result = Time(child.pid, ops, [&] { return client.Exchange(); });
@@ -449,7 +540,8 @@ int main(int argc, char** argv) {
   }
   const std::vector<std::string> rows = absl::StrSplit(absl::GetFlag(FLAGS_rows), ',');
   for (const std::string& row : rows) {
-    if (row != "socket" && row != "grpc_bidi" && row != "grpc_cq" && row != "grpc_unary") {
+    if (row != "socket" && row != "grpc_bidi" && row != "grpc_chain" && row != "grpc_cq" &&
+        row != "grpc_unary") {
       std::fprintf(stderr, "grpc_floor_bench: --rows: unknown row '%s'\n", row.c_str());
       return 2;
     }
