@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "grpcpp/alarm.h"
 #include "grpcpp/support/client_interceptor.h"
 
 namespace blockstore {
@@ -503,24 +504,56 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const std::string& ta
                                                                  std::move(factories));
 }
 
-absl::StatusOr<std::unique_ptr<Client>> Client::Open(const std::string& target,
-                                                     ClientOptions options) {
+namespace {
+
+// The trailer of a FAILED_PRECONDITION for a volume another server holds: that server's
+// address (blockstore.proto, LocateVolume).
+constexpr char kOwnerTrailer[] = "blockstore-owner";
+// The longest wait between two LocateVolume asks while a volume is not served.
+constexpr absl::Duration kMaxFollowWait = absl::Seconds(1);
+
+// The owner a refused call named in its trailer, or "".
+std::string OwnerTrailer(const grpc::ClientContext& context) {
+  const std::multimap<grpc::string_ref, grpc::string_ref>& trailers =
+      context.GetServerTrailingMetadata();
+  auto it = trailers.find(kOwnerTrailer);
+  return it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Client::Connection>> Client::MakeConnection(
+    const std::string& target, const ClientOptions& options) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = OpenChannel(target, options);
   if (!channel.ok()) return channel.status();
-  return std::make_unique<Client>(*std::move(channel), options);
+  auto connection = std::make_shared<Connection>();
+  connection->target = target;
+  connection->channel = *std::move(channel);
+  connection->stub = v1::BlockStore::NewStub(connection->channel);
+  return connection;
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Open(const std::string& target,
+                                                     ClientOptions options) {
+  absl::StatusOr<std::shared_ptr<Connection>> connection = MakeConnection(target, options);
+  if (!connection.ok()) return connection.status();
+  return std::unique_ptr<Client>(new Client(*std::move(connection), nullptr, std::move(options)));
 }
 
 absl::StatusOr<std::unique_ptr<Client>> Client::OpenForVolume(const std::string& target,
                                                               const std::string& volume,
                                                               ClientOptions options) {
-  absl::StatusOr<std::unique_ptr<Client>> client = Open(target, options);
-  if (!client.ok()) return client;
-  absl::StatusOr<v1::LocateVolumeResponse> located = (*client)->LocateVolume(volume);
+  absl::StatusOr<std::shared_ptr<Connection>> discovery = MakeConnection(target, options);
+  if (!discovery.ok()) return discovery.status();
+  std::unique_ptr<Client> client(new Client(*discovery, *discovery, std::move(options)));
+  absl::StatusOr<v1::LocateVolumeResponse> located = client->LocateVolume(volume);
   if (!located.ok() || located->served_here() || located->owner().empty() ||
       located->owner() == target) {
     return client;
   }
-  return Open(located->owner(), std::move(options));
+  const absl::Status switched = client->SwitchTo(located->owner(), *discovery);
+  if (!switched.ok()) return switched;
+  return client;
 }
 
 std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions options) {
@@ -530,12 +563,263 @@ std::unique_ptr<Client> Client::Connect(const std::string& target, ClientOptions
 }
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
-    : options_(options), channel_(std::move(channel)), stub_(v1::BlockStore::NewStub(channel_)) {}
+    : options_(std::move(options)), connection_(std::make_shared<Connection>()) {
+  connection_->channel = std::move(channel);
+  connection_->stub = v1::BlockStore::NewStub(connection_->channel);
+}
+
+Client::Client(std::shared_ptr<Connection> connection, std::shared_ptr<Connection> discovery,
+               ClientOptions options)
+    : options_(std::move(options)),
+      discovery_(std::move(discovery)),
+      connection_(std::move(connection)) {}
 
 void Client::SetDeadline(grpc::ClientContext* context) const {
   if (options_.timeout != absl::InfiniteDuration()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
   }
+}
+
+std::shared_ptr<Client::Connection> Client::CurrentConnection() const {
+  absl::MutexLock lock(&mu_);
+  return connection_;
+}
+
+std::string Client::target() const { return CurrentConnection()->target; }
+
+v1::BlockStore::Stub* Client::stub() { return CurrentConnection()->stub.get(); }
+
+std::shared_ptr<Client::Connection> Client::KnownConnectionLocked(const std::string& target) {
+  for (const std::shared_ptr<Connection>& known : retired_) {
+    if (known->target == target) return known;
+  }
+  if (discovery_ != nullptr && discovery_->target == target) return discovery_;
+  return nullptr;
+}
+
+absl::Status Client::SwitchTo(const std::string& target, const std::shared_ptr<Connection>& from) {
+  std::shared_ptr<Connection> next;
+  {
+    absl::MutexLock lock(&mu_);
+    if (connection_ != from) return absl::OkStatus();
+    next = KnownConnectionLocked(target);
+  }
+  if (next == nullptr) {
+    // Outside mu_: opening a channel may read the token file.
+    absl::StatusOr<std::shared_ptr<Connection>> made = MakeConnection(target, options_);
+    if (!made.ok()) return made.status();
+    next = *std::move(made);
+  }
+  absl::MutexLock lock(&mu_);
+  if (connection_ != from) return absl::OkStatus();
+  retired_.erase(std::remove(retired_.begin(), retired_.end(), next), retired_.end());
+  if (connection_ != discovery_) retired_.push_back(std::move(connection_));
+  connection_ = std::move(next);
+  return absl::OkStatus();
+}
+
+bool Client::Followable(const absl::Status& failed, const std::string& owner) const {
+  return discovery_ != nullptr &&
+         (absl::IsUnavailable(failed) || (absl::IsFailedPrecondition(failed) && !owner.empty()));
+}
+
+// One search for the server that serves a volume after a call on it failed (FollowAsync). It
+// runs on gRPC threads (LocateVolume's callback, an Alarm's) and never blocks one; it ends by
+// running `done` once, then deletes itself.
+class Client::Relocation {
+ public:
+  Relocation(Client* client, std::string volume, absl::Status failed,
+             std::shared_ptr<Connection> failed_on, FollowBudget* budget, bool pace_retry,
+             std::function<void(absl::Status)> done)
+      : client_(client),
+        volume_(std::move(volume)),
+        failed_(std::move(failed)),
+        failed_on_(std::move(failed_on)),
+        budget_(budget),
+        pace_retry_(pace_retry),
+        done_(std::move(done)) {}
+
+  // REQUIRES: client_->Followable(failed_, owner).
+  void Start(const std::string& owner) {
+    if (client_->CurrentConnection() != failed_on_) return Switched();
+    if (absl::IsFailedPrecondition(failed_)) {
+      // A server that names itself as the owner is not one to follow.
+      if (owner == failed_on_->target) return Finish(failed_);
+      return SwitchTo(owner);
+    }
+    if (budget_->wait_deadline == absl::InfinitePast()) {
+      budget_->wait_deadline = absl::Now() + client_->options_.failover_timeout;
+    }
+    Locate();
+  }
+
+ private:
+  // Asks the discovery address where the volume is served.
+  void Locate() {
+    context_ = std::make_unique<grpc::ClientContext>();
+    client_->SetDeadline(context_.get());
+    request_.set_volume(volume_);
+    client_->discovery_->stub->async()->LocateVolume(
+        context_.get(), &request_, &response_,
+        [this](grpc::Status status) { OnLocated(FromGrpcStatus(status)); });
+  }
+
+  void OnLocated(const absl::Status& status) {
+    if (!status.ok()) {
+      last_answer_ = status.ToString();
+      // The discovery address is down too, or slow: ask again. Any other answer (NOT_FOUND: the
+      // volume was deleted meanwhile) ends the search.
+      if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+        return WaitThen(&Relocation::Locate);
+      }
+      return Finish(absl::Status(
+          failed_.code(),
+          absl::StrCat(failed_.message(), "; asked where volume ", volume_, " is served, ",
+                       client_->discovery_->target, " answered: ", last_answer_)));
+    }
+    const std::string& owner = response_.owner();
+    last_answer_ = response_.served_here() ? "served there"
+                   : owner.empty()         ? "no owner"
+                                           : absl::StrCat("served by ", owner);
+    // The address to talk to: the owner's, as it advertises itself, or the discovery address
+    // when the server behind it serves the volume without one.
+    const std::string next = !owner.empty()            ? owner
+                             : response_.served_here() ? client_->discovery_->target
+                                                       : "";
+    if (client_->CurrentConnection() != failed_on_) return Switched();
+    if (next.empty()) return WaitThen(&Relocation::Locate);
+    if (next != failed_on_->target) return SwitchTo(next);
+    // The server that failed the call is named. Dead (Ceph has not yet ended its watch, so it
+    // still holds the volume): its channel cannot connect; ask again until another takes over.
+    // Reachable (it refused the call while stopping or busy, or it restarted at the same
+    // address): send the call to it again.
+    if (failed_on_->channel->GetState(/*try_to_connect=*/true) != GRPC_CHANNEL_READY) {
+      return WaitThen(&Relocation::Locate);
+    }
+    if (pace_retry_) return WaitThen(&Relocation::Retry);
+    Finish(absl::OkStatus());
+  }
+
+  void Retry() { Finish(absl::OkStatus()); }
+
+  // Another call switched the client after this one failed: this call follows it there.
+  void Switched() {
+    if (budget_->switches_left <= 0) return Finish(failed_);
+    --budget_->switches_left;
+    Finish(absl::OkStatus());
+  }
+
+  void SwitchTo(const std::string& target) {
+    if (budget_->switches_left <= 0) return Finish(failed_);
+    --budget_->switches_left;
+    Finish(client_->SwitchTo(target, failed_on_));
+  }
+
+  // Runs `next` after the budget's wait, which then grows; gives up when the wait would end
+  // past the call's deadline for waiting.
+  void WaitThen(void (Relocation::*next)()) {
+    const absl::Time now = absl::Now();
+    if (now + budget_->wait > budget_->wait_deadline) return Finish(GiveUp());
+    // A new Alarm for each wait: an Alarm is set once. The one replaced has fired (this runs
+    // in LocateVolume's callback), and gRPC keeps it until its callback has returned.
+    alarm_ = std::make_unique<grpc::Alarm>();
+    alarm_->Set(absl::ToChronoTime(now + budget_->wait), [this, next](bool fired) {
+      if (fired) {
+        (this->*next)();
+      } else {
+        Finish(failed_);
+      }
+    });
+    budget_->wait = std::min(budget_->wait * 2, kMaxFollowWait);
+  }
+
+  // The call's error, saying how long the volume was looked for and what the discovery address
+  // said last.
+  absl::Status GiveUp() const {
+    return absl::Status(
+        failed_.code(),
+        absl::StrCat(failed_.message(), "; volume ", volume_,
+                     " was not served by a server that can be reached within failover_timeout (",
+                     absl::FormatDuration(client_->options_.failover_timeout), "); ",
+                     client_->discovery_->target, " last answered: ", last_answer_));
+  }
+
+  void Finish(absl::Status status) {
+    std::function<void(absl::Status)> done = std::move(done_);
+    delete this;  // first: no reference to a channel outlives `done` (see FlushCall::OnDone)
+    done(std::move(status));
+  }
+
+  Client* const client_;
+  const std::string volume_;
+  const absl::Status failed_;
+  const std::shared_ptr<Connection> failed_on_;
+  FollowBudget* const budget_;
+  const bool pace_retry_;
+  std::function<void(absl::Status)> done_;
+  // The LocateVolume in progress (one at a time).
+  std::unique_ptr<grpc::ClientContext> context_;
+  v1::LocateVolumeRequest request_;
+  v1::LocateVolumeResponse response_;
+  std::unique_ptr<grpc::Alarm> alarm_;
+  std::string last_answer_ = "nothing yet";
+};
+
+void Client::FollowAsync(const std::string& volume, const absl::Status& failed,
+                         const std::string& owner, std::shared_ptr<Connection> failed_on,
+                         FollowBudget* budget, bool pace_retry,
+                         std::function<void(absl::Status)> done) {
+  if (!Followable(failed, owner)) {
+    failed_on.reset();  // before `done`: see FlushCall::OnDone
+    done(failed);
+    return;
+  }
+  (new Relocation(this, volume, failed, std::move(failed_on), budget, pace_retry, std::move(done)))
+      ->Start(owner);
+}
+
+absl::Status Client::Follow(const std::string& volume, const absl::Status& failed,
+                            const std::string& owner, std::shared_ptr<Connection> failed_on,
+                            FollowBudget* budget, bool pace_retry) {
+  if (!Followable(failed, owner)) return failed;
+  absl::Notification finished;
+  absl::Status result;
+  FollowAsync(volume, failed, owner, std::move(failed_on), budget, pace_retry,
+              [&result, &finished](absl::Status status) {
+                result = std::move(status);
+                finished.Notify();
+              });
+  finished.WaitForNotification();
+  return result;
+}
+
+template <typename Attempt>
+absl::Status Client::CallFollowing(const std::string& volume, Attempt attempt) {
+  FollowBudget budget;
+  for (;;) {
+    std::shared_ptr<Connection> connection = CurrentConnection();
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    const absl::Status status = FromGrpcStatus(attempt(*connection->stub, &context));
+    if (status.ok()) return status;
+    const absl::Status next =
+        Follow(volume, status, OwnerTrailer(context), std::move(connection), &budget);
+    if (!next.ok()) return next;
+  }
+}
+
+absl::StatusOr<std::string> Client::FollowVolume(const std::string& volume) {
+  if (discovery_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "FollowVolume: this client was not made by OpenForVolume, so it has no discovery "
+        "address to ask");
+  }
+  FollowBudget budget;
+  const absl::Status status =
+      Follow(volume, absl::UnavailableError(absl::StrCat("FollowVolume(", volume, ")")), "",
+             CurrentConnection(), &budget, /*pace_retry=*/false);
+  if (!status.ok()) return status;
+  return target();
 }
 
 void Client::RememberCursor(const v1::VolumeInfo& info) {
@@ -571,7 +855,8 @@ absl::StatusOr<v1::VolumeInfo> Client::CreateVolume(const std::string& name, uin
   v1::VolumeInfo info;
   grpc::ClientContext context;
   SetDeadline(&context);
-  absl::Status status = FromGrpcStatus(stub_->CreateVolume(&context, request, &info));
+  absl::Status status =
+      FromGrpcStatus(CurrentConnection()->stub->CreateVolume(&context, request, &info));
   if (!status.ok()) return status;
   RememberCursor(info);
   return info;
@@ -583,7 +868,8 @@ absl::Status Client::DeleteVolume(const std::string& name) {
   v1::DeleteVolumeResponse response;
   grpc::ClientContext context;
   SetDeadline(&context);
-  absl::Status status = FromGrpcStatus(stub_->DeleteVolume(&context, request, &response));
+  absl::Status status =
+      FromGrpcStatus(CurrentConnection()->stub->DeleteVolume(&context, request, &response));
   if (status.ok()) {
     absl::MutexLock lock(&mu_);
     cursors_.erase(name);
@@ -596,7 +882,8 @@ absl::StatusOr<std::vector<v1::VolumeInfo>> Client::ListVolumes() {
   v1::ListVolumesResponse response;
   grpc::ClientContext context;
   SetDeadline(&context);
-  absl::Status status = FromGrpcStatus(stub_->ListVolumes(&context, request, &response));
+  absl::Status status =
+      FromGrpcStatus(CurrentConnection()->stub->ListVolumes(&context, request, &response));
   if (!status.ok()) return status;
   return std::vector<v1::VolumeInfo>(response.volumes().begin(), response.volumes().end());
 }
@@ -605,9 +892,10 @@ absl::StatusOr<v1::VolumeInfo> Client::GetVolumeInfo(const std::string& volume) 
   v1::GetVolumeInfoRequest request;
   request.set_volume(volume);
   v1::VolumeInfo info;
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  absl::Status status = FromGrpcStatus(stub_->GetVolumeInfo(&context, request, &info));
+  const absl::Status status =
+      CallFollowing(volume, [&](v1::BlockStore::Stub& stub, grpc::ClientContext* context) {
+        return stub.GetVolumeInfo(context, request, &info);
+      });
   if (!status.ok()) return status;
   RememberCursor(info);
   return info;
@@ -619,7 +907,8 @@ absl::StatusOr<v1::LocateVolumeResponse> Client::LocateVolume(const std::string&
   v1::LocateVolumeResponse response;
   grpc::ClientContext context;
   SetDeadline(&context);
-  absl::Status status = FromGrpcStatus(stub_->LocateVolume(&context, request, &response));
+  absl::Status status =
+      FromGrpcStatus(CurrentConnection()->stub->LocateVolume(&context, request, &response));
   if (!status.ok()) return status;
   return response;
 }
@@ -634,9 +923,10 @@ absl::Status Client::WritePage(const std::string& volume, uint64_t page_index,
   request.set_data(data.data(), data.size());
   request.set_fua(fua);
   v1::WritePageResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  return FromGrpcStatus(stub_->WritePage(&context, request, &response));
+  // Sent again after a switch: the same bytes to the same place.
+  return CallFollowing(volume, [&](v1::BlockStore::Stub& stub, grpc::ClientContext* context) {
+    return stub.WritePage(context, request, &response);
+  });
 }
 
 absl::StatusOr<std::string> Client::ReadPage(const std::string& volume, uint64_t page_index) {
@@ -644,9 +934,10 @@ absl::StatusOr<std::string> Client::ReadPage(const std::string& volume, uint64_t
   request.set_volume(volume);
   request.set_page_index(page_index);
   v1::ReadPageResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  absl::Status status = FromGrpcStatus(stub_->ReadPage(&context, request, &response));
+  const absl::Status status =
+      CallFollowing(volume, [&](v1::BlockStore::Stub& stub, grpc::ClientContext* context) {
+        return stub.ReadPage(context, request, &response);
+      });
   if (!status.ok()) return status;
   return std::move(*response.mutable_data());
 }
@@ -654,44 +945,60 @@ absl::StatusOr<std::string> Client::ReadPage(const std::string& volume, uint64_t
 absl::Status Client::ReadPages(
     const std::string& volume, uint64_t first_page_index, uint64_t page_count,
     const std::function<absl::Status(uint64_t, absl::string_view)>& on_page) {
-  v1::ReadPagesRequest request;
-  request.set_volume(volume);
-  request.set_first_page_index(first_page_index);
-  request.set_page_count(page_count);
-  grpc::ClientContext context;
-  SetDeadline(&context);
-  std::unique_ptr<grpc::ClientReader<v1::ReadPageResponse>> reader =
-      stub_->ReadPages(&context, request);
-  v1::ReadPageResponse response;
-  absl::Status callback_status;
-  while (reader->Read(&response)) {
-    callback_status = on_page(response.page_index(), response.data());
-    if (!callback_status.ok()) {
-      context.TryCancel();
-      break;
+  FollowBudget budget;
+  // Pages come in order: after a switch, the stream resumes after the last one delivered.
+  uint64_t delivered = 0;
+  for (;;) {
+    std::shared_ptr<Connection> connection = CurrentConnection();
+    v1::ReadPagesRequest request;
+    request.set_volume(volume);
+    request.set_first_page_index(first_page_index + delivered);
+    request.set_page_count(page_count - delivered);
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    std::unique_ptr<grpc::ClientReader<v1::ReadPageResponse>> reader =
+        connection->stub->ReadPages(&context, request);
+    v1::ReadPageResponse response;
+    absl::Status callback_status;
+    while (reader->Read(&response)) {
+      ++delivered;
+      callback_status = on_page(response.page_index(), response.data());
+      if (!callback_status.ok()) {
+        context.TryCancel();
+        break;
+      }
     }
+    const absl::Status status = FromGrpcStatus(reader->Finish());
+    if (!callback_status.ok()) return callback_status;
+    if (status.ok() || delivered == page_count) return status;
+    const absl::Status next =
+        Follow(volume, status, OwnerTrailer(context), std::move(connection), &budget);
+    if (!next.ok()) return next;
   }
-  const absl::Status status = FromGrpcStatus(reader->Finish());
-  return callback_status.ok() ? status : callback_status;
 }
 
-// One asynchronous Flush call; deletes itself after running `done`.
+// One FlushAsync, across the attempts that following its volume may take.
+struct Client::FlushOp {
+  std::string volume;
+  std::function<void(FlushResult)> done;
+  std::function<void(const FlushPageResult&)> on_page;
+  uint64_t first_cursor = 0;  // the cursor of the first attempt
+  FollowBudget budget;
+};
+
+// One attempt of a Flush on one server; deletes itself when the call is done.
 class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
  public:
-  FlushCall(Client* client, std::string volume, std::function<void(FlushResult)> done,
-            std::function<void(const FlushPageResult&)> on_page)
-      : client_(client),
-        volume_(std::move(volume)),
-        done_(std::move(done)),
-        on_page_(std::move(on_page)) {}
+  FlushCall(Client* client, std::shared_ptr<FlushOp> op, std::shared_ptr<Connection> connection)
+      : client_(client), op_(std::move(op)), connection_(std::move(connection)) {}
 
   void Start(uint64_t cursor) {
-    request_.set_volume(volume_);
+    request_.set_volume(op_->volume);
     request_.set_error_cursor(cursor);
     // One message per page would cost as much as the writes being flushed.
     request_.set_group_page_events(true);
     client_->SetDeadline(&context_);
-    client_->stub_->async()->Flush(&context_, &request_, this);
+    connection_->stub->async()->Flush(&context_, &request_, this);
     StartRead(&event_);
     StartCall();
   }
@@ -710,17 +1017,41 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
       result_.error_cursor = summary.error_cursor();
       // The server has reported the errors up to this cursor to us: advance even when the
       // flush failed, so each error is reported once.
-      client_->SetErrorCursor(volume_, summary.error_cursor());
+      client_->SetErrorCursor(op_->volume, summary.error_cursor());
     }
     StartRead(&event_);
   }
 
   void OnDone(const grpc::Status& status) override {
     result_.status = FromGrpcStatus(status);
-    std::function<void(FlushResult)> done = std::move(done_);
-    FlushResult result = std::move(result_);
+    // A Flush that got its summary was the flush: its status is the flush's result, whatever
+    // it is. One that ended before is followed (a DATA_LOSS never is: see Followable).
+    const std::string owner = result_.has_summary ? "" : OwnerTrailer(context_);
+    const bool follow = !result_.has_summary && client_->Followable(result_.status, owner);
+    Client* const client = client_;
+    std::shared_ptr<FlushOp> op = std::move(op_);
+    std::shared_ptr<Connection> connection = std::move(connection_);
+    auto result = std::make_shared<FlushResult>(std::move(result_));
     delete this;
-    done(std::move(result));
+    if (!follow) {
+      // No reference to a channel may outlive `done` on this gRPC thread: once `done` ran, the
+      // Client may go, and the last reference to a channel would then end it on the thread of
+      // gRPC's callback queue, which joins that thread (ASan saw the double free).
+      connection.reset();
+      op->done(std::move(*result));
+      return;
+    }
+    const absl::Status failed = result->status;
+    FlushOp* const op_ptr = op.get();
+    client->FollowAsync(op_ptr->volume, failed, owner, std::move(connection), &op_ptr->budget,
+                        /*pace_retry=*/true, [client, op, result](absl::Status next) {
+                          if (next.ok()) {
+                            client->StartFlush(op);
+                            return;
+                          }
+                          result->status = std::move(next);
+                          op->done(std::move(*result));
+                        });
   }
 
  private:
@@ -732,19 +1063,32 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
           absl::Status(static_cast<absl::StatusCode>(completion.code()), completion.message());
     }
     page.failed_blocks.assign(completion.failed_blocks().begin(), completion.failed_blocks().end());
-    if (on_page_) on_page_(page);
+    if (op_->on_page) op_->on_page(page);
     result_.pages.push_back(std::move(page));
   }
 
   Client* const client_;
-  const std::string volume_;
-  std::function<void(FlushResult)> done_;
-  const std::function<void(const FlushPageResult&)> on_page_;
+  std::shared_ptr<FlushOp> op_;
+  std::shared_ptr<Connection> connection_;
   grpc::ClientContext context_;
   v1::FlushRequest request_;
   v1::FlushEvent event_;  // the read in progress (reads are serialized)
   FlushResult result_;
 };
+
+void Client::StartFlush(std::shared_ptr<FlushOp> op) {
+  // The client's cursor as it is now: unchanged since the first attempt unless another Flush
+  // of this client advanced it (then that one has reported what lies before).
+  uint64_t cursor = op->first_cursor;
+  std::shared_ptr<Connection> connection;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = cursors_.find(op->volume);
+    if (it != cursors_.end()) cursor = it->second;
+    connection = connection_;
+  }
+  (new FlushCall(this, std::move(op), std::move(connection)))->Start(cursor);
+}
 
 void Client::FlushAsync(const std::string& volume, std::function<void(FlushResult)> done,
                         std::function<void(const FlushPageResult&)> on_page) {
@@ -755,7 +1099,12 @@ void Client::FlushAsync(const std::string& volume, std::function<void(FlushResul
     done(std::move(result));
     return;
   }
-  (new FlushCall(this, volume, std::move(done), std::move(on_page)))->Start(*cursor);
+  auto op = std::make_shared<FlushOp>();
+  op->volume = volume;
+  op->done = std::move(done);
+  op->on_page = std::move(on_page);
+  op->first_cursor = *cursor;
+  StartFlush(std::move(op));
 }
 
 absl::Status Client::Flush(const std::string& volume, FlushResult* result,
@@ -776,11 +1125,13 @@ absl::Status Client::Flush(const std::string& volume, FlushResult* result,
 }
 
 std::unique_ptr<PageWriter> Client::NewPageWriter(size_t window, size_t max_batch_bytes) {
-  return std::make_unique<PageWriter>(this, stub_.get(), window, max_batch_bytes);
+  // The connection stays alive after a switch (retired_), as the stream needs.
+  return std::make_unique<PageWriter>(this, CurrentConnection()->stub.get(), window,
+                                      max_batch_bytes);
 }
 
 std::unique_ptr<PageReader> Client::NewPageReader(size_t window) {
-  return std::make_unique<PageReader>(stub_.get(), window);
+  return std::make_unique<PageReader>(CurrentConnection()->stub.get(), window);
 }
 
 absl::Status Client::WriteRange(const std::string& volume, uint64_t first_page_index,
@@ -793,27 +1144,60 @@ absl::Status Client::WriteRange(const std::string& volume, uint64_t first_page_i
                                                    " is not a multiple of the block size ",
                                                    info->block_size_bytes()));
   }
-  absl::Mutex mu;
-  absl::Status first_error;
-  std::unique_ptr<PageWriter> writer = NewPageWriter(window);
-  for (size_t offset = 0; offset < data.size(); offset += page_size) {
-    const absl::string_view chunk = data.substr(offset, page_size);
-    absl::Status status = writer->Write(
-        volume, first_page_index + offset / page_size, 0, chunk, fua,
-        [&mu, &first_error](const WriteResult& result) {
-          if (result.status.ok()) return;
-          absl::MutexLock lock(&mu);
-          if (first_error.ok()) {
-            first_error = absl::Status(
-                result.status.code(),
-                absl::StrCat("page ", result.page_index, ": ", result.status.message()));
-          }
-        });
-    if (!status.ok()) break;  // Finish() below reports the stream's status
+  // The pages (counted from first_page_index) still to write.
+  std::vector<uint64_t> pages;
+  for (uint64_t page = 0; page * page_size < data.size(); ++page) pages.push_back(page);
+  for (int round = 1;; ++round) {
+    const std::string server = target();
+    absl::Mutex mu;
+    absl::Status first_error;
+    std::vector<uint64_t> failed;  // pages to write again after following the volume
+    bool other_failure = false;    // a write failed in a way following cannot cure
+    bool all_unavailable = true;
+    std::unique_ptr<PageWriter> writer = NewPageWriter(window);
+    size_t sent = 0;
+    for (; sent < pages.size(); ++sent) {
+      const uint64_t page = pages[sent];
+      absl::Status status = writer->Write(
+          volume, first_page_index + page, 0, data.substr(page * page_size, page_size), fua,
+          [&, page](const WriteResult& result) {
+            if (result.status.ok()) return;
+            absl::MutexLock lock(&mu);
+            if (first_error.ok()) {
+              first_error = absl::Status(
+                  result.status.code(),
+                  absl::StrCat("page ", result.page_index, ": ", result.status.message()));
+            }
+            failed.push_back(page);
+            all_unavailable &= absl::IsUnavailable(result.status);
+            other_failure |=
+                !absl::IsUnavailable(result.status) && !absl::IsFailedPrecondition(result.status);
+          });
+      if (!status.ok()) break;  // Finish() below reports the stream's status
+    }
+    const absl::Status stream_status = writer->Finish();
+    writer.reset();  // every callback has run
+    absl::Status error;
+    {
+      absl::MutexLock lock(&mu);
+      error = first_error.ok() ? stream_status : first_error;
+      if (error.ok() && sent == pages.size()) return absl::OkStatus();
+      if (error.ok()) {
+        error = absl::UnavailableError(
+            absl::StrCat("page ", first_page_index + pages[sent], ": the stream ended first"));
+      }
+      if (discovery_ == nullptr || other_failure || round >= kMaxSwitchesPerCall) return error;
+      // Never sent: the stream ended first, with its error.
+      failed.insert(failed.end(), pages.begin() + sent, pages.end());
+      if (sent < pages.size()) all_unavailable &= absl::IsUnavailable(stream_status);
+      std::sort(failed.begin(), failed.end());
+      pages = std::move(failed);
+    }
+    absl::StatusOr<std::string> followed = FollowVolume(volume);
+    // The server that refused writes (FAILED_PRECONDITION) still serves the volume: not a
+    // failover, and writing again would only be refused again.
+    if (!followed.ok() || (*followed == server && !all_unavailable)) return error;
   }
-  const absl::Status stream_status = writer->Finish();
-  absl::MutexLock lock(&mu);
-  return first_error.ok() ? stream_status : first_error;
 }
 
 }  // namespace blockstore

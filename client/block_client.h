@@ -32,6 +32,13 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 struct ClientOptions {
   // Deadline of each unary call and of each ReadPages/Flush stream; InfiniteDuration for none.
   absl::Duration timeout = absl::Seconds(60);
+  // How long a call of a Client made by OpenForVolume keeps asking where its volume is served,
+  // after its server could not be reached (UNAVAILABLE), before it reports that error (see
+  // Client, "Following a volume"). A failover of a volume in Ceph completes Ceph's
+  // osd_client_watch_timeout (30 s by default) after the dead server's last ping, plus about a
+  // second to fence it (docs/scale-out.md), so 40 s rides out a failover on Ceph's defaults.
+  // Zero: ask once and never wait.
+  absl::Duration failover_timeout = absl::Seconds(40);
   // TLS (docs/security.md): on when tls_ca_file or tls_cert_file is set, plaintext otherwise.
   // PEM CA bundle that the server's certificate must chain to (empty: the system's roots).
   std::string tls_ca_file;
@@ -350,23 +357,59 @@ class PageReader
 // sampled from GetVolumeInfo the first time it uses a volume, advanced by each Flush, so every
 // writeback error is reported to this client exactly once.
 //
-// Thread-safe.
+// Following a volume (docs/scale-out.md, "What a client sees during a failover"). A Client made
+// by OpenForVolume keeps the address it was given, the discovery address (a Kubernetes Service
+// that reaches any replica, say), and talks to the server that serves the volume. Its calls on a
+// volume, GetVolumeInfo (and so ErrorCursor's sampling), WritePage, ReadPage, ReadPages (which
+// resumes after the last page it delivered), Flush, FlushAsync and WriteRange, follow the volume
+// when the server they reach does not serve it:
+//  - FAILED_PRECONDITION with the trailer `blockstore-owner` (another server holds the volume):
+//    the client switches to that server and sends the call again;
+//  - UNAVAILABLE (the server died, is stopping, or hands the volume over): the client asks the
+//    discovery address LocateVolume, at once and then every 0.1 s growing to 1 s, until a server
+//    that can be reached serves the volume, switches to it and sends the call again. It asks for
+//    at most ClientOptions::failover_timeout per call, then returns the call's error.
+// A call switches servers at most kMaxSwitchesPerCall times, then returns its last error. Sending
+// a call again is safe: a page write writes the same bytes to the same place again, a read
+// reads, and a Flush goes with the client's error cursor exactly as the first did, so a server
+// that took the volume over after an unclean stop answers DATA_LOSS (once) for what the dead
+// server may have lost: the failover is reported, never retried away. Nothing else is retried:
+// DATA_LOSS, FAILED_PRECONDITION without an owner (a latched error, a fenced server),
+// DEADLINE_EXCEEDED and a Flush that got its summary are returned as they are.
+// A switch holds for every later call. Streams stay on the server they were opened on: when it
+// dies, a PageWriter's or PageReader's unanswered items fail (UNAVAILABLE) and so does the stream.
+// Then call FollowVolume(), which waits as a call would for the server that serves the volume
+// and switches the client to it, make a new stream (NewPageWriter and NewPageReader use the
+// client's current server) and send the failed items again. (WriteRange does that itself.)
+// CreateVolume, DeleteVolume, ListVolumes and LocateVolume go to the current server and are not
+// followed. A Client made by Open, Connect or the constructor does not follow: it returns every
+// error.
+//
+// Thread-safe. A switch replaces the channel and stub under mu_; an attempt in flight finishes
+// on the server it started on (holding its own reference), and the client keeps the channel of
+// every server it used, so stub() and the streams made on one stay valid for its life.
 class Client {
  public:
+  // A call switches servers at most this many times (ping-pong between servers that name each
+  // other ends there).
+  static constexpr int kMaxSwitchesPerCall = 4;
+
   // `target`: "host:port" or "unix:/path". Connects lazily: the first call reports UNAVAILABLE
   // if the server cannot be reached. An error only for TLS options that cannot work (a file
   // that cannot be read, see ChannelCredentialsFor).
   static absl::StatusOr<std::unique_ptr<Client>> Open(const std::string& target,
                                                       ClientOptions options = {});
   // A client of the server that serves `volume`: opens `target` and asks it (LocateVolume); when
-  // another server holds the volume (volumes in Ceph, docs/scale-out.md), opens that server
+  // another server holds the volume (volumes in Ceph, docs/scale-out.md), talks to that server
   // instead, with the same options. A server that answers NOT_FOUND or does not know
-  // LocateVolume is used as it is (the call that follows reports what is wrong).
+  // LocateVolume is used as it is (the call that follows reports what is wrong). The client
+  // follows `volume` (class comment) with `target` as its discovery address.
   static absl::StatusOr<std::unique_ptr<Client>> OpenForVolume(const std::string& target,
                                                                const std::string& volume,
                                                                ClientOptions options = {});
   // Open for callers without TLS files; returns null where Open returns an error.
   static std::unique_ptr<Client> Connect(const std::string& target, ClientOptions options = {});
+  // A client of `channel`'s server that does not follow volumes; target() is "".
   explicit Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});
 
   absl::StatusOr<v1::VolumeInfo> CreateVolume(const std::string& name, uint64_t size_bytes,
@@ -377,6 +420,19 @@ class Client {
   absl::StatusOr<v1::VolumeInfo> GetVolumeInfo(const std::string& volume);
   // Which server serves `volume` (its address), and whether it is the one this client talks to.
   absl::StatusOr<v1::LocateVolumeResponse> LocateVolume(const std::string& volume);
+
+  // Finds the server that serves `volume` now and makes it this client's server, for after a
+  // stream failed (class comment): asks the discovery address LocateVolume, waiting as a failed
+  // call would (up to failover_timeout) while no server that can be reached serves the volume.
+  // Returns that server's address (target() from then on); at once when the current server
+  // serves the volume and is connected.
+  // FailedPrecondition for a client not made by OpenForVolume; UNAVAILABLE (with the discovery
+  // address's last answer) when no server served the volume in time.
+  absl::StatusOr<std::string> FollowVolume(const std::string& volume) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // The address of the server this client talks to now: OpenForVolume's owner, the last server
+  // it followed the volume to, or Open's target ("" for a client made from a channel).
+  std::string target() const ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::Status WritePage(const std::string& volume, uint64_t page_index, uint32_t offset_bytes,
                          absl::string_view data, bool fua = false);
@@ -390,7 +446,9 @@ class Client {
   // Flushes the volume with this client's error cursor and advances it. Returns the flush's
   // result; `result` (optional) gets every page and the summary; `on_page` (optional) runs as
   // each page result arrives, on a gRPC thread. It waits for a gRPC thread to finish the call:
-  // do not call it from a gRPC callback (FlushAsync is for that).
+  // do not call it from a gRPC callback (FlushAsync is for that). A Flush that failed before
+  // its summary is sent again after a switch (class comment), with the client's cursor: then
+  // `on_page` may see the pages of both servers, and `result` holds the last one's.
   absl::Status Flush(const std::string& volume, FlushResult* result = nullptr,
                      const std::function<void(const FlushPageResult&)>& on_page = nullptr);
 
@@ -400,19 +458,24 @@ class Client {
   // call returns.
   // The cursor is advanced before `done` runs. If this client has no cursor for `volume` yet,
   // it is sampled first, synchronously (call ErrorCursor beforehand to keep this call from
-  // blocking). Neither callback may block; both must stay valid until `done` has run.
+  // blocking). Neither callback may block; both, and the Client, must stay valid until `done`
+  // has run. It follows the volume as Flush does, waiting on gRPC's timers, never on a thread.
   void FlushAsync(const std::string& volume, std::function<void(FlushResult)> done,
                   std::function<void(const FlushPageResult&)> on_page = nullptr);
 
-  // A new WritePageBatches stream with at most `window` writes in flight.
+  // A new WritePageBatches stream with at most `window` writes in flight, to the current
+  // server; it stays on that server (class comment).
   std::unique_ptr<PageWriter> NewPageWriter(
       size_t window = 64, size_t max_batch_bytes = PageWriter::kDefaultMaxBatchBytes);
-  // A ReadPageBatches stream with at most `window` reads unanswered.
+  // A ReadPageBatches stream with at most `window` reads unanswered, to the current server.
   std::unique_ptr<PageReader> NewPageReader(size_t window = 64);
 
   // Writes `data` into consecutive pages from `first_page_index` (offset 0 of each), through
   // a PageWriter with `window` writes in flight. `data` must be a multiple of the block size.
-  // Returns the first failed write's status.
+  // Returns the first failed write's status. A client that follows volumes writes the pages
+  // whose writes failed UNAVAILABLE or FAILED_PRECONDITION again, on a new stream, after
+  // FollowVolume moved it to another server (or, for UNAVAILABLE, found the same one
+  // serving): at most kMaxSwitchesPerCall rounds.
   absl::Status WriteRange(const std::string& volume, uint64_t first_page_index,
                           absl::string_view data, size_t window = 64, bool fua = false);
 
@@ -421,19 +484,85 @@ class Client {
   // Continues a session whose cursor was kept elsewhere (a script passing it between runs).
   void SetErrorCursor(const std::string& volume, uint64_t cursor) ABSL_LOCKS_EXCLUDED(mu_);
 
-  v1::BlockStore::Stub* stub() { return stub_.get(); }
+  // The current server's stub. Calls made on it directly are not followed. Valid for the
+  // client's life, also after a switch.
+  v1::BlockStore::Stub* stub() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   class FlushCall;
+  class Relocation;
+  struct FlushOp;
+
+  // One server: its address and the channel and stub to it; never changed once made. A call
+  // holds a reference to the one it started on.
+  struct Connection {
+    std::string target;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<v1::BlockStore::Stub> stub;
+  };
+
+  // What one call may still spend on following its volume, across its attempts.
+  struct FollowBudget {
+    int switches_left = kMaxSwitchesPerCall;
+    // Until when the call asks where the volume is served: set at its first UNAVAILABLE.
+    absl::Time wait_deadline = absl::InfinitePast();
+    // The next wait between asks.
+    absl::Duration wait = absl::Milliseconds(100);
+  };
+
+  Client(std::shared_ptr<Connection> connection, std::shared_ptr<Connection> discovery,
+         ClientOptions options);
+
+  static absl::StatusOr<std::shared_ptr<Connection>> MakeConnection(const std::string& target,
+                                                                    const ClientOptions& options);
 
   void SetDeadline(grpc::ClientContext* context) const;
   void RememberCursor(const v1::VolumeInfo& info) ABSL_LOCKS_EXCLUDED(mu_);
 
-  const ClientOptions options_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::BlockStore::Stub> stub_;
+  std::shared_ptr<Connection> CurrentConnection() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Makes the server at `target` the current one, unless the current one is no longer `from`
+  // (another call switched first: its choice stands). An error only when no channel can be
+  // opened to `target` (OpenChannel).
+  absl::Status SwitchTo(const std::string& target, const std::shared_ptr<Connection>& from)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // A connection this client made before to `target`, or null.
+  std::shared_ptr<Connection> KnownConnectionLocked(const std::string& target)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  // Whether a call that ended with `failed` (and the trailer `owner`) is followed at all.
+  bool Followable(const absl::Status& failed, const std::string& owner) const;
+  // After a call on `volume` failed with `failed` on `failed_on` (`owner`: its trailer), finds
+  // where the volume is served and switches there (class comment). `done` runs once: OK to send
+  // the call again on CurrentConnection(), or the status to return. It runs on this thread when
+  // nothing is to be followed, else on a gRPC thread. `budget` must outlive it. Without
+  // `pace_retry`, an answer that the failed server serves the volume and can be reached ends at
+  // once (FollowVolume); with it, the call waits first (the server refused it for a moment).
+  void FollowAsync(const std::string& volume, const absl::Status& failed, const std::string& owner,
+                   std::shared_ptr<Connection> failed_on, FollowBudget* budget, bool pace_retry,
+                   std::function<void(absl::Status)> done) ABSL_LOCKS_EXCLUDED(mu_);
+  // FollowAsync, waited for.
+  absl::Status Follow(const std::string& volume, const absl::Status& failed,
+                      const std::string& owner, std::shared_ptr<Connection> failed_on,
+                      FollowBudget* budget, bool pace_retry = true) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs `attempt(stub, context)` (a unary call on `volume`) on the current server, following
+  // the volume while it fails that way.
+  template <typename Attempt>
+  absl::Status CallFollowing(const std::string& volume, Attempt attempt) ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts one attempt of `op` on the current server, with the client's cursor for its volume.
+  void StartFlush(std::shared_ptr<FlushOp> op) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const ClientOptions options_;
+  // Where this client asks which server serves a volume (OpenForVolume's target); null: it does
+  // not follow volumes. Constant after construction.
+  const std::shared_ptr<Connection> discovery_;
+
+  mutable absl::Mutex mu_;
+  // The server calls go to now; never null.
+  std::shared_ptr<Connection> connection_ ABSL_GUARDED_BY(mu_);
+  // Every server switched away from, kept for stub() and the streams made on them: one per
+  // server this client has talked to (a switch back takes its connection from here), so as
+  // many as the failovers it followed to servers it had not used.
+  std::vector<std::shared_ptr<Connection>> retired_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
 };
 

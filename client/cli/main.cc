@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, token_file, "",
           "file holding a bearer token, sent as `authorization: Bearer TOKEN` with every call "
           "(needs TLS unless --server is loopback or a unix socket)");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60), "deadline of each call");
+ABSL_FLAG(absl::Duration, failover_timeout, blockstore::ClientOptions().failover_timeout,
+          "commands on a volume whose server cannot be reached: how long to keep asking --server "
+          "which server serves the volume (a failover in Ceph) before exiting 7; 0s: ask once");
 ABSL_FLAG(std::string, page_size, "4K", "create: page size (4K .. 64K, a power of two)");
 ABSL_FLAG(std::string, block_size, "4K", "create: block size (512 .. page size, a power of two)");
 ABSL_FLAG(bool, fua, false, "write: reply only once each page is durable");
@@ -53,7 +56,11 @@ constexpr char kUsage[] = R"(manage and use blockstore volumes.
 Usage: blockctl [--server=HOST:PORT] COMMAND ARGS...
 
 Commands on a volume go to the server that serves it: for volumes in Ceph that another server
-holds, blockctl asks --server where it is and talks to that server instead.
+holds, blockctl asks --server where it is and talks to that server instead. When that server
+refuses the volume (handed over) or cannot be reached (stopped, or dead: a failover), blockctl
+asks --server again, for up to --failover_timeout, and follows the volume to its new server.
+A `write` whose server fails while it streams exits 7, possibly having written some pages: run
+it again (writing the same pages again is safe).
 
 Commands:
   create NAME SIZE [--page_size=4K] [--block_size=4K]   SIZE like 4096, 64M, 1G
@@ -77,7 +84,8 @@ Exit codes:
      alignment, page past the end)
   5  DATA_LOSS: a write-back or read failed on the device (EIO): data is not durable
   6  RESOURCE_EXHAUSTED: the device is full (ENOSPC) or the dirty limit did not clear in time
-  7  UNAVAILABLE or DEADLINE_EXCEEDED: the server is unreachable or shutting down; retry
+  7  UNAVAILABLE or DEADLINE_EXCEEDED: the server is unreachable or shutting down (for a
+     command on a volume: and no server took the volume over within --failover_timeout); retry
   8  a local file (the input or output, a --tls_* file or --token_file) could not be read
      or written
   9  any other error
@@ -337,6 +345,7 @@ int main(int argc, char** argv) {
 
   blockstore::ClientOptions options;
   options.timeout = absl::GetFlag(FLAGS_timeout);
+  options.failover_timeout = absl::GetFlag(FLAGS_failover_timeout);
   options.tls_ca_file = absl::GetFlag(FLAGS_tls_ca_file);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);

@@ -140,8 +140,9 @@ TEST_F(BlockctlTest, ExitCodesAScriptCanRelyOn) {
 TEST_F(BlockctlTest, HelpListsCommandsExitCodesAndFlags) {
   const CommandResult r = Blockctl({"--help"});
   const std::string text = r.out + r.err;
-  for (const char* want : {"create NAME SIZE", "flush NAME", "Exit codes:", "2  NOT_FOUND",
-                           "--server", "default: \"127.0.0.1:7420\""}) {
+  for (const char* want :
+       {"create NAME SIZE", "flush NAME", "Exit codes:", "2  NOT_FOUND", "--server",
+        "default: \"127.0.0.1:7420\"", "--failover_timeout", "default: 40s"}) {
     EXPECT_TRUE(absl::StrContains(text, want)) << want << " missing from:\n" << text;
   }
 }

@@ -786,6 +786,161 @@ TEST_F(RbdStoreTest, AServerThatStopsHandsItsVolumeOverWithEveryWrite) {
   EXPECT_TRUE(to_b->DeleteVolume(name).ok());
 }
 
+// Issue 12's failover as a long-lived C++ client sees it: a Client opened with OpenForVolume on
+// the standby's address talks to the owner, a blockstored process, which is SIGKILLed. The
+// same Client's next write waits until the standby has fenced the dead owner and taken the
+// volume (the test cluster's 5 s watch timeout) and succeeds there; its next Flush answers
+// DATA_LOSS once (the dead owner may have lost what was not flushed), the one after OK; what
+// was flushed reads back, and a PageWriter made after the switch writes to the new owner.
+TEST_F(RbdStoreTest, AClientOpenedForTheVolumeFollowsItToTheServerThatTookItOverAfterAKill) {
+  const std::string name = prefix_ + "follow-kill";
+  absl::StatusOr<std::unique_ptr<ServerProcess>> owner = StartBlockstored();
+  ASSERT_TRUE(owner.ok()) << owner.status();
+  std::unique_ptr<Client> to_owner = Client::Connect((*owner)->address());
+  ASSERT_TRUE(to_owner->CreateVolume(name, kVolumeBytes, kPage, kPage).ok());
+  absl::StatusOr<std::unique_ptr<BlockServer>> standby = BlockServer::Start(RbdServerOptions());
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  std::unique_ptr<Client> to_standby = Client::Connect((*standby)->address());
+
+  absl::StatusOr<std::unique_ptr<Client>> opened =
+      Client::OpenForVolume((*standby)->address(), name);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Client& client = **opened;
+  EXPECT_EQ(client.target(), (*owner)->address());
+  const std::string flushed(kPage, 'f');
+  ASSERT_TRUE(client.WritePage(name, 1, 0, flushed).ok());
+  ASSERT_TRUE(client.Flush(name).ok());
+  ASSERT_TRUE(client.WritePage(name, 2, 0, std::string(kPage, 'u')).ok());  // not flushed
+
+  const absl::Time killed = absl::Now();
+  ASSERT_TRUE((*owner)->Stop(SIGKILL, absl::Seconds(10)).ok());
+  const std::string after(kPage, 'a');
+  const absl::Status written = client.WritePage(name, 3, 0, after);
+  ASSERT_TRUE(written.ok()) << written;
+  const absl::Duration failover = absl::Now() - killed;
+  std::printf("a client's write across the failover: %.1f s from SIGKILL (watch timeout 5 s)\n",
+              absl::ToDoubleSeconds(failover));
+  EXPECT_LT(failover, absl::Seconds(30));
+  EXPECT_EQ(client.target(), (*standby)->address());
+  absl::StatusOr<v1::LocateVolumeResponse> located = to_standby->LocateVolume(name);
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_TRUE(located->served_here());
+
+  const absl::Status lost = client.Flush(name);
+  EXPECT_EQ(lost.code(), absl::StatusCode::kDataLoss) << lost;
+  EXPECT_TRUE(absl::StrContains(lost.message(), "unclean stop")) << lost;
+  EXPECT_TRUE(client.Flush(name).ok()) << "the loss was reported more than once";
+  absl::StatusOr<std::string> page = client.ReadPage(name, 1);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(*page, flushed);
+  page = client.ReadPage(name, 3);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(*page, after);
+
+  std::unique_ptr<PageWriter> writer = client.NewPageWriter(8);
+  std::atomic<int> failed_writes{0};
+  for (uint64_t index = 4; index < 12; ++index) {
+    ASSERT_TRUE(writer
+                    ->Write(name, index, 0, std::string(kPage, static_cast<char>('0' + index)),
+                            false,
+                            [&failed_writes](const WriteResult& result) {
+                              if (!result.status.ok()) failed_writes.fetch_add(1);
+                            })
+                    .ok());
+  }
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(failed_writes.load(), 0);
+  ASSERT_TRUE(client.Flush(name).ok());
+  for (uint64_t index = 4; index < 12; ++index) {
+    page = to_standby->ReadPage(name, index);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(*page, std::string(kPage, static_cast<char>('0' + index))) << "page " << index;
+  }
+  EXPECT_TRUE(to_standby->DeleteVolume(name).ok());
+}
+
+// The same client through a handover instead (SIGTERM's path, as in
+// AServerThatStopsHandsItsVolumeOverWithEveryWrite): a Client opened with OpenForVolume on B
+// while A owns the volume writes without pause while A stops. A refuses writes while it
+// flushes and lets go; B takes the volume over when asked; every write the client makes is
+// answered OK, its Flush afterwards is OK (a clean handover keeps the incarnation), and every
+// page reads back as last written.
+TEST_F(RbdStoreTest, AClientOpenedForTheVolumeFollowsAHandoverWithoutAnError) {
+  ServerOptions options = RbdServerOptions();
+  const std::string name = prefix_ + "follow-handover";
+  constexpr uint64_t kPages = 64;
+  absl::StatusOr<std::unique_ptr<BlockServer>> a = BlockServer::Start(options);
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<std::unique_ptr<BlockServer>> b = BlockServer::Start(options);
+  ASSERT_TRUE(b.ok()) << b.status();
+  std::unique_ptr<Client> to_a = Client::Connect((*a)->address());
+  ASSERT_TRUE(to_a->CreateVolume(name, kVolumeBytes, kPage, kPage).ok());
+  absl::StatusOr<std::unique_ptr<Client>> opened = Client::OpenForVolume((*b)->address(), name);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Client& client = **opened;
+  ASSERT_EQ(client.target(), (*a)->address());
+
+  auto page_bytes = [](uint64_t page, uint32_t generation) {
+    return std::string(kPage, static_cast<char>(1 + (page * 13 + generation) % 250));
+  };
+  std::vector<uint32_t> acknowledged(kPages, 0);  // the writer's; read after the join
+  std::atomic<uint64_t> writes{0};
+  std::atomic<bool> stop{false};
+  absl::Status failure;
+  absl::Duration slowest;
+  std::thread writer([&] {
+    for (uint32_t generation = 1; generation < 1000000 && !stop.load(); ++generation) {
+      const uint64_t page = generation % kPages;
+      const absl::Time start = absl::Now();
+      const absl::Status written = client.WritePage(name, page, 0, page_bytes(page, generation));
+      slowest = std::max(slowest, absl::Now() - start);
+      if (!written.ok()) {
+        failure = written;
+        return;
+      }
+      acknowledged[page] = generation;
+      writes.fetch_add(1);
+    }
+  });
+  struct Joiner {
+    std::atomic<bool>* stop;
+    std::thread* thread;
+    ~Joiner() {
+      *stop = true;
+      if (thread->joinable()) thread->join();
+    }
+  } joiner{&stop, &writer};
+  auto wait_for_writes = [&](uint64_t count) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (writes.load() < count && failure.ok() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  };
+  wait_for_writes(200);
+  ASSERT_GE(writes.load(), 200u) << failure;
+  ASSERT_TRUE((*a)->Shutdown(absl::Seconds(5)).ok());  // the writer still writing
+  a->reset();                                          // closes the images: the locks go
+  const uint64_t at_stop = writes.load();
+  wait_for_writes(at_stop + 200);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(failure.ok()) << "a write failed across the handover: " << failure;
+  EXPECT_GE(writes.load(), at_stop + 200);
+  EXPECT_EQ(client.target(), (*b)->address());
+  std::printf("a client's writes across a handover: %llu answered OK, the slowest in %.2f s\n",
+              static_cast<unsigned long long>(writes.load()), absl::ToDoubleSeconds(slowest));
+
+  EXPECT_TRUE(client.Flush(name).ok()) << "a clean handover lost nothing";
+  for (uint64_t page = 0; page < kPages; ++page) {
+    absl::StatusOr<std::string> read = client.ReadPage(name, page);
+    ASSERT_TRUE(read.ok()) << read.status();
+    const std::string want =
+        acknowledged[page] == 0 ? std::string(kPage, '\0') : page_bytes(page, acknowledged[page]);
+    EXPECT_TRUE(*read == want) << "page " << page << " generation " << acknowledged[page];
+  }
+  EXPECT_TRUE(client.DeleteVolume(name).ok());
+}
+
 // SIGTERM while writers write: every write the stopping server answered OK is in the volume
 // when the next server serves it (writes it refused were not taken). Each writer owns its pages,
 // so the last OK write of a page is its content.
