@@ -545,8 +545,14 @@ absl::StatusOr<std::unique_ptr<Client>> Client::OpenForVolume(const std::string&
                                                               ClientOptions options) {
   absl::StatusOr<std::shared_ptr<Connection>> discovery = MakeConnection(target, options);
   if (!discovery.ok()) return discovery.status();
-  std::unique_ptr<Client> client(new Client(*discovery, *discovery, std::move(options)));
+  std::unique_ptr<Client> client(new Client(*discovery, *discovery, options));
   absl::StatusOr<v1::LocateVolumeResponse> located = client->LocateVolume(volume);
+  if (!located.ok() && absl::IsUnavailable(located.status())) {
+    // Nothing answers at `target`: that is a wrong address or a server that is down, to be
+    // reported by the first call at once, not a failover to wait failover_timeout for. (A
+    // client that reached the volume once follows it when its server goes away later.)
+    return std::unique_ptr<Client>(new Client(*discovery, nullptr, std::move(options)));
+  }
   if (!located.ok() || located->served_here() || located->owner().empty() ||
       located->owner() == target) {
     return client;

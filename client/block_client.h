@@ -403,7 +403,9 @@ class Client {
   // another server holds the volume (volumes in Ceph, docs/scale-out.md), talks to that server
   // instead, with the same options. A server that answers NOT_FOUND or does not know
   // LocateVolume is used as it is (the call that follows reports what is wrong). The client
-  // follows `volume` (class comment) with `target` as its discovery address.
+  // follows `volume` (class comment) with `target` as its discovery address, unless nothing
+  // answered at `target` (UNAVAILABLE): then it does not follow, so the first call reports
+  // that at once instead of waiting failover_timeout for a takeover.
   static absl::StatusOr<std::unique_ptr<Client>> OpenForVolume(const std::string& target,
                                                                const std::string& volume,
                                                                ClientOptions options = {});

@@ -319,6 +319,26 @@ TEST(ClientFollowTest, APlainClientReportsRefusalsAndDeadServersAndDoesNotFollow
   EXPECT_EQ(owner.calls("LocateVolume"), 0);
 }
 
+// An address where nothing answers at open is a mistake to report, not a failover: the first
+// call fails UNAVAILABLE at once instead of waiting failover_timeout (blockctl with a wrong
+// --server).
+TEST(ClientFollowTest, OpenForVolumeOnAnAddressWhereNothingAnswersDoesNotWaitForAFailover) {
+  FakePool pool;
+  auto gone = std::make_unique<FakeServer>(&pool);
+  const std::string address = gone->address();
+  gone.reset();  // its port is closed now
+  ClientOptions options;
+  options.failover_timeout = absl::Seconds(60);
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::OpenForVolume(address, kVolume, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  const absl::Time start = absl::Now();
+  EXPECT_EQ((*client)->WritePage(kVolume, 0, 0, PageOf('a')).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "waited for a failover";
+  EXPECT_EQ((*client)->FollowVolume(kVolume).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(ClientFollowTest, OpenForVolumeTalksToTheOwnerAndFollowsTheOwnerARefusalNames) {
   FakePool pool;
   FakeServer a(&pool);
