@@ -41,8 +41,8 @@ ABSL_FLAG(std::string, page_size, "4K", "page size of created volumes");
 ABSL_FLAG(std::string, block_size, "4K", "block size of created volumes");
 ABSL_FLAG(std::string, io_size, "",
           "bytes per read or write: a block multiple dividing the page size, or a multiple of "
-          "the page size (one operation over that many consecutive pages, done when its last "
-          "page is); default: the page size");
+          "the page size up to 64M (one operation over that many consecutive pages, done when "
+          "its last page is); default: the page size");
 ABSL_FLAG(std::string, pattern, "rand", "rand or seq (sequential, wrapping)");
 ABSL_FLAG(int, read_percent, 0, "reads in the mix, 0..100 (reads are whole pages)");
 ABSL_FLAG(int, concurrency, 32, "operations in flight (queue depth), flushes included");
@@ -152,11 +152,13 @@ int Main() {
   }
   const bool divides_page = io_size > 0 && io_size <= *page_size && *page_size % io_size == 0 &&
                             io_size % *block_size == 0;
-  const bool spans_pages = io_size > *page_size && io_size % *page_size == 0;
+  // At most 64 MiB: an operation's bytes are counted in 32 bits.
+  const bool spans_pages =
+      io_size > *page_size && io_size % *page_size == 0 && io_size <= (64u << 20);
   if (!divides_page && !spans_pages) {
     return Usage(
         "--io_size must be a block multiple that divides the page size, or a multiple of the "
-        "page size");
+        "page size up to 64M");
   }
   const std::string pattern = absl::GetFlag(FLAGS_pattern);
   if (pattern != "rand" && pattern != "seq") return Usage("--pattern must be rand or seq");

@@ -390,10 +390,6 @@ TEST_F(RbdStoreTest, AServerAskedForAVolumeAnotherHoldsNamesTheOwner) {
   EXPECT_TRUE(to_b->DeleteVolume(name).ok());
 }
 
-// A real blockstored process owns the volume and is SIGKILLed; a server asked for the volume
-// afterwards sees that the owner no longer watches the image (the test cluster's
-// osd_client_watch_timeout is 5 s), fences it, breaks its lock and serves the volume: what was
-// flushed is there, and the old session's cursor reports the loss once.
 // Asks `client`'s server every 200 ms until it serves `volume` itself (a takeover), or until
 // `deadline`: then the last answer is in the error.
 absl::Status WaitUntilServedBy(Client* client, const std::string& volume, absl::Time deadline) {
@@ -408,6 +404,10 @@ absl::Status WaitUntilServedBy(Client* client, const std::string& volume, absl::
                    located.ok() ? "served by " + located->owner() : located.status().ToString()));
 }
 
+// A real blockstored process owns the volume and is SIGKILLed; a server asked for the volume
+// afterwards sees that the owner no longer watches the image (the test cluster's
+// osd_client_watch_timeout is 5 s), fences it, breaks its lock and serves the volume: what was
+// flushed is there, and the old session's cursor reports the loss once.
 TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolume) {
   const std::string name = prefix_ + "failover";
   absl::StatusOr<std::unique_ptr<ServerProcess>> owner = StartBlockstored();
@@ -562,12 +562,17 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledUnderWritersEveryFlushedPageIsServedBy
   std::atomic<uint32_t> running{kWriters};
   const absl::Time writers_deadline = absl::Now() + absl::Seconds(90);
   std::vector<std::thread> writers;
-  // Every way out of this test stops and joins the writers.
-  auto join_writers = [&] {
-    stop = true;
+  // Every way out of this test joins the writers; an early one (a failed ASSERT) stops them
+  // first. After the kill they are not stopped: each must end at its own first failed call,
+  // or a writer answered just before the kill could leave without one.
+  auto wait_for_writers = [&] {
     for (std::thread& writer : writers) {
       if (writer.joinable()) writer.join();
     }
+  };
+  auto join_writers = [&] {
+    stop = true;
+    wait_for_writers();
   };
   struct Joiner {
     std::function<void()> join;
@@ -623,7 +628,9 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledUnderWritersEveryFlushedPageIsServedBy
   killed = true;
   const absl::Time kill_time = absl::Now();
   ASSERT_TRUE((*owner)->Stop(SIGKILL, absl::Seconds(10)).ok());
-  join_writers();  // each ends at its first failed call (the client's deadline bounds it)
+  // Each ends at its first failed call (the server is dead; the client's deadline and
+  // writers_deadline bound it).
+  wait_for_writers();
   std::vector<std::string> endings;
   for (uint32_t w = 0; w < kWriters; ++w) {
     EXPECT_TRUE(logs[w].ended_by_kill) << "writer " << w << " was not writing at the kill";

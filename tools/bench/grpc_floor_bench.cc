@@ -14,13 +14,14 @@
 //   grpc_cq     the same stream, the client's side driven by the calling thread through a
 //               completion queue (no gRPC thread wakes the caller);
 //   grpc_unary  one unary call per round trip (callback API), as blockctl and ReadPage use.
-// Rows alternate over rounds (socket, bidi, unary; then the next round), and the table shows the
-// medians. CPU per round trip is each process's user + system time over the timed loop.
+// Rows alternate over rounds (each row once, in --rows order, then the next round), and the table
+// shows the medians. CPU per round trip is each process's user + system time over the timed loop.
 //
 // Run: bazel run -c opt //tools/bench:grpc_floor_bench [-- --ops=20000 --rounds=3 --bytes=4096]
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -179,8 +180,12 @@ Child StartServer(const std::string& row, const std::string& path, int bytes) {
     std::perror("pipe");
     std::exit(1);
   }
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
+    // The server goes with this process, however it ends (an exit on a failed round trip, ^C).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
     dup2(out[1], STDOUT_FILENO);
     close(out[0]);
     close(out[1]);
@@ -362,17 +367,18 @@ class ChainedBidiClient : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   void Arrive() {
     if (pending_.fetch_sub(1) != 1) return;
     if (static_cast<int>(latency_ns_->size()) >= ops_ || absl::Now() > deadline_) {
-      StartWritesDone();
+      if (!closing_.exchange(true)) StartWritesDone();
       return;
     }
     Next();
   }
+  // Both the write's and the read's end may report a broken stream: half-close once.
   void Fail() {
     {
       absl::MutexLock lock(&mu_);
       ok_ = false;
     }
-    StartWritesDone();
+    if (!closing_.exchange(true)) StartWritesDone();
   }
 
   grpc::ClientContext context_;
@@ -383,6 +389,7 @@ class ChainedBidiClient : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
   const absl::Time deadline_ = absl::Now() + kRowTimeLimit;
   absl::Time sent_;
   std::atomic<int> pending_{0};
+  std::atomic<bool> closing_{false};
   absl::Mutex mu_;
   bool ok_ ABSL_GUARDED_BY(mu_) = true;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
@@ -526,7 +533,8 @@ double Percentile(std::vector<int64_t> values, double fraction) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Round trip of one message each way between two processes: a unix socket beside gRPC "
-      "(bidi stream and unary call).\nRun: bazel run -c opt //tools/bench:grpc_floor_bench");
+      "(bidi stream: waited for, chained, caller-driven; unary call).\nRun: bazel run -c opt "
+      "//tools/bench:grpc_floor_bench");
   absl::ParseCommandLine(argc, argv);
   const int bytes = absl::GetFlag(FLAGS_bytes);
   if (!absl::GetFlag(FLAGS_serve).empty()) {

@@ -29,6 +29,7 @@ readonly sides="${SERVICE_BENCH_SIDES:-both}"
 readonly rounds="${SERVICE_BENCH_ROUNDS:-3}"
 readonly run_limit_seconds=60  # one blockbench or fio run
 readonly exit_grace_seconds=2  # after blockbench printed its results (see run_blockbench)
+readonly fill_limit_seconds=300  # writing the miss rows' 1 GiB volume (untimed)
 
 # Rows: pattern, IO size, queue depth, operations, and the share of them that are reads. The
 # rows of one volume key share one blockstore volume and one nbdkit file: "4k" and "64k" are
@@ -70,6 +71,11 @@ declare -A row_flush_every=()
 for row in "${all_rows[@]}"; do row_flush_every[$row]="$flush_every"; done
 row_flush_every[seq1m8]=$(((flush_every + 15) / 16))
 read -r -a rows <<<"${SERVICE_BENCH_ROWS:-${all_rows[*]}}"
+# The smallest row runs SERVICE_BENCH_WRITES / 256 operations (seq1m8): at least one.
+[[ "$writes_4k" =~ ^[0-9]+$ ]] && [ "$writes_4k" -ge 256 ] || {
+  echo "service_bench: SERVICE_BENCH_WRITES must be at least 256, got '$writes_4k'" >&2
+  exit 1
+}
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || {
   echo "service_bench: SERVICE_BENCH_ROUNDS must be a positive count, got '$rounds'" >&2
   exit 1
@@ -81,7 +87,7 @@ for row in "${rows[@]}"; do
   }
 done
 # The miss rows drop the host's page cache before each nbdkit run, which only root may do.
-if [ ! -w /proc/sys/vm/drop_caches ]; then
+if [ "$sides" != blockstore ] && [ ! -w /proc/sys/vm/drop_caches ]; then
   kept=()
   for row in "${rows[@]}"; do
     if [ "${row_key[$row]}" = miss4k ]; then
@@ -239,7 +245,7 @@ run_fio() {
   if is_miss_row "$row"; then
     # From the disk: what earlier rounds or the fill left in the host's page cache goes.
     sync
-    echo 3 >/proc/sys/vm/drop_caches
+    echo 3 >/proc/sys/vm/drop_caches || die "cannot drop the page cache for $row"
   fi
   start_nbdkit "$key"
   [ -f "$iolog" ] || write_iolog "${row_pattern[$row]}" "$io_bytes" "${row_writes[$row]}" \
@@ -308,7 +314,7 @@ fill_miss_volumes() {
     head -c "$bytes" /dev/urandom >"$(nbd_image miss4k)"
   fi
   if [ "$sides" != nbdkit ]; then
-    timeout "$run_limit_seconds" "$blockbench" --server="unix:$bs_socket" \
+    timeout "$fill_limit_seconds" "$blockbench" --server="unix:$bs_socket" \
       --volume_prefix=svcmiss4k --pages=$((bytes / 4096)) --page_size=4K --io_size=64K \
       --pattern=seq --concurrency=8 --count=$((bytes / 65536)) --flush_every=64 \
       >"$log_dir/fill-miss4k.out" 2>&1 || die "filling the miss rows' volume failed (log:" \
@@ -370,9 +376,9 @@ run_blockbench() {
   done
   wait "$pid" 2>/dev/null || true
   server_cpu="$(awk -v a="$(cpu_seconds "$bs_pid")" -v b="$cpu_before" \
-    'BEGIN { printf "%.4f", a - b }')"
+    'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.4f", a - b }')"
   if ! grep '^{"seconds"' "$out" | tail -n 1 | jq -e -r --arg p99 "$(p99_of "$row")" \
-      --argjson cpu "$server_cpu" '
+      --arg cpu "$server_cpu" '
       select(.write.errors == 0 and .read.errors == 0 and .flush.errors == 0) |
       [(.read.ops + .write.ops), .seconds, .[$p99].p99_us, .flush.ops, $cpu] | @tsv' \
       >"$log_dir/$row.$round.blockstore" 2>/dev/null; then
