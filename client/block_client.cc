@@ -545,14 +545,12 @@ absl::StatusOr<std::unique_ptr<Client>> Client::OpenForVolume(const std::string&
                                                               ClientOptions options) {
   absl::StatusOr<std::shared_ptr<Connection>> discovery = MakeConnection(target, options);
   if (!discovery.ok()) return discovery.status();
-  std::unique_ptr<Client> client(new Client(*discovery, *discovery, options));
+  std::unique_ptr<Client> client(new Client(*discovery, *discovery, std::move(options)));
   absl::StatusOr<v1::LocateVolumeResponse> located = client->LocateVolume(volume);
-  if (!located.ok() && absl::IsUnavailable(located.status())) {
-    // Nothing answers at `target`: that is a wrong address or a server that is down, to be
-    // reported by the first call at once, not a failover to wait failover_timeout for. (A
-    // client that reached the volume once follows it when its server goes away later.)
-    return std::unique_ptr<Client>(new Client(*discovery, nullptr, std::move(options)));
-  }
+  // When nothing answers at `target` (a wrong address, a server that is down, a blip), the
+  // client has not reached the volume yet: until a call gets an answer it does not wait for a
+  // failover, so the first call reports UNAVAILABLE at once (see Followable).
+  client->NoteAnswer(located.status());
   if (!located.ok() || located->served_here() || located->owner().empty() ||
       located->owner() == target) {
     return client;
@@ -625,8 +623,19 @@ absl::Status Client::SwitchTo(const std::string& target, const std::shared_ptr<C
 }
 
 bool Client::Followable(const absl::Status& failed, const std::string& owner) const {
-  return discovery_ != nullptr &&
-         (absl::IsUnavailable(failed) || (absl::IsFailedPrecondition(failed) && !owner.empty()));
+  if (discovery_ == nullptr) return false;
+  if (absl::IsFailedPrecondition(failed)) return !owner.empty();
+  // The server went away (UNAVAILABLE), or was shutting down and cancelled the call (CANCELLED:
+  // BlockServer::Shutdown ends calls that come after the drain so): wait for whoever takes the
+  // volume over, but only once this client has had an answer from a server at all.
+  return (absl::IsUnavailable(failed) || absl::IsCancelled(failed)) &&
+         reached_.load(std::memory_order_acquire);
+}
+
+void Client::NoteAnswer(const absl::Status& status) {
+  if (!absl::IsUnavailable(status) && !absl::IsCancelled(status)) {
+    reached_.store(true, std::memory_order_release);
+  }
 }
 
 // One search for the server that serves a volume after a call on it failed (FollowAsync). It
@@ -663,7 +672,14 @@ class Client::Relocation {
   // Asks the discovery address where the volume is served.
   void Locate() {
     context_ = std::make_unique<grpc::ClientContext>();
-    client_->SetDeadline(context_.get());
+    // Within failover_timeout: one ask may not outlast the search (at least a second, so a
+    // search with no time left still asks once).
+    const absl::Time now = absl::Now();
+    absl::Time deadline = std::max(budget_->wait_deadline, now + absl::Seconds(1));
+    if (client_->options_.timeout != absl::InfiniteDuration()) {
+      deadline = std::min(deadline, now + client_->options_.timeout);
+    }
+    context_->set_deadline(absl::ToChronoTime(deadline));
     request_.set_volume(volume_);
     client_->discovery_->stub->async()->LocateVolume(
         context_.get(), &request_, &response_,
@@ -807,6 +823,7 @@ absl::Status Client::CallFollowing(const std::string& volume, Attempt attempt) {
     grpc::ClientContext context;
     SetDeadline(&context);
     const absl::Status status = FromGrpcStatus(attempt(*connection->stub, &context));
+    NoteAnswer(status);
     if (status.ok()) return status;
     const absl::Status next =
         Follow(volume, status, OwnerTrailer(context), std::move(connection), &budget);
@@ -820,6 +837,8 @@ absl::StatusOr<std::string> Client::FollowVolume(const std::string& volume) {
         "FollowVolume: this client was not made by OpenForVolume, so it has no discovery "
         "address to ask");
   }
+  // Asked for: wait for a server to serve the volume even if none has answered yet.
+  reached_.store(true, std::memory_order_release);
   FollowBudget budget;
   const absl::Status status =
       Follow(volume, absl::UnavailableError(absl::StrCat("FollowVolume(", volume, ")")), "",
@@ -1021,6 +1040,8 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
       result_.pages_written = summary.pages_written();
       result_.pages_failed = summary.pages_failed();
       result_.error_cursor = summary.error_cursor();
+      summary_status_ =
+          absl::Status(static_cast<absl::StatusCode>(summary.code()), summary.message());
       // The server has reported the errors up to this cursor to us: advance even when the
       // flush failed, so each error is reported once.
       client_->SetErrorCursor(op_->volume, summary.error_cursor());
@@ -1029,7 +1050,12 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
   }
 
   void OnDone(const grpc::Status& status) override {
-    result_.status = FromGrpcStatus(status);
+    // Once the summary is here, it is the flush's result: the call's status should say the
+    // same, but the stream can still break after the summary (the server killed right then),
+    // and a DATA_LOSS the summary reported must not become an UNAVAILABLE that a caller would
+    // retry into an OK (the cursor has already moved past it).
+    result_.status = result_.has_summary ? summary_status_ : FromGrpcStatus(status);
+    client_->NoteAnswer(result_.has_summary ? absl::OkStatus() : result_.status);
     // A Flush that got its summary was the flush: its status is the flush's result, whatever
     // it is. One that ended before is followed (a DATA_LOSS never is: see Followable).
     const std::string owner = result_.has_summary ? "" : OwnerTrailer(context_);
@@ -1080,6 +1106,7 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
   v1::FlushRequest request_;
   v1::FlushEvent event_;  // the read in progress (reads are serialized)
   FlushResult result_;
+  absl::Status summary_status_;  // the summary's code and message, once has_summary
 };
 
 void Client::StartFlush(std::shared_ptr<FlushOp> op) {

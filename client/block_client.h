@@ -365,7 +365,9 @@ class PageReader
 // when the server they reach does not serve it:
 //  - FAILED_PRECONDITION with the trailer `blockstore-owner` (another server holds the volume):
 //    the client switches to that server and sends the call again;
-//  - UNAVAILABLE (the server died, is stopping, or hands the volume over): the client asks the
+//  - UNAVAILABLE or CANCELLED (the server died, is stopping, or hands the volume over; a server
+//    shutting down cancels calls that come after its drain), once some server has answered this
+//    client (before that, UNAVAILABLE is reported at once: a wrong address): the client asks the
 //    discovery address LocateVolume, at once and then every 0.1 s growing to 1 s, until a server
 //    that can be reached serves the volume, switches to it and sends the call again. It asks for
 //    at most ClientOptions::failover_timeout per call, then returns the call's error.
@@ -403,9 +405,9 @@ class Client {
   // another server holds the volume (volumes in Ceph, docs/scale-out.md), talks to that server
   // instead, with the same options. A server that answers NOT_FOUND or does not know
   // LocateVolume is used as it is (the call that follows reports what is wrong). The client
-  // follows `volume` (class comment) with `target` as its discovery address, unless nothing
-  // answered at `target` (UNAVAILABLE): then it does not follow, so the first call reports
-  // that at once instead of waiting failover_timeout for a takeover.
+  // follows `volume` (class comment) with `target` as its discovery address. Until some server
+  // has answered one of its calls (nothing answered at `target` at open: a wrong address, a
+  // server that is down), UNAVAILABLE is reported at once instead of waited out.
   static absl::StatusOr<std::unique_ptr<Client>> OpenForVolume(const std::string& target,
                                                                const std::string& volume,
                                                                ClientOptions options = {});
@@ -533,6 +535,9 @@ class Client {
 
   // Whether a call that ended with `failed` (and the trailer `owner`) is followed at all.
   bool Followable(const absl::Status& failed, const std::string& owner) const;
+  // Records that a server answered (anything but UNAVAILABLE or CANCELLED): from then on a
+  // server going away is waited out (Followable).
+  void NoteAnswer(const absl::Status& status);
   // After a call on `volume` failed with `failed` on `failed_on` (`owner`: its trailer), finds
   // where the volume is served and switches there (class comment). `done` runs once: OK to send
   // the call again on CurrentConnection(), or the status to return. It runs on this thread when
@@ -557,6 +562,7 @@ class Client {
   // Where this client asks which server serves a volume (OpenForVolume's target); null: it does
   // not follow volumes. Constant after construction.
   const std::shared_ptr<Connection> discovery_;
+  std::atomic<bool> reached_{false};  // a server has answered a call of this client
 
   mutable absl::Mutex mu_;
   // The server calls go to now; never null.

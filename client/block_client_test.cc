@@ -43,7 +43,7 @@ struct FakePool {
 // A blockstore.v1 server on 127.0.0.1:0 with scripted ownership of kVolume. Thread-safe.
 class FakeServer final : public v1::BlockStore::Service {
  public:
-  enum class Mode { kServe, kRefuse, kUnavailable };
+  enum class Mode { kServe, kRefuse, kUnavailable, kCancelled };
 
   explicit FakeServer(FakePool* pool, Mode mode = Mode::kServe, std::string owner = "")
       : pool_(pool), mode_(mode), owner_(std::move(owner)) {
@@ -73,6 +73,8 @@ class FakeServer final : public v1::BlockStore::Service {
   void Serve() ABSL_LOCKS_EXCLUDED(mu_) { Set(Mode::kServe, ""); }
   void Refuse(const std::string& owner) ABSL_LOCKS_EXCLUDED(mu_) { Set(Mode::kRefuse, owner); }
   void FailUnavailable() ABSL_LOCKS_EXCLUDED(mu_) { Set(Mode::kUnavailable, ""); }
+  // As BlockServer::Shutdown answers calls that come after its drain.
+  void FailCancelled() ABSL_LOCKS_EXCLUDED(mu_) { Set(Mode::kCancelled, ""); }
   // What LocateVolume answers from now on; by default this server when it serves, else the
   // owner it names.
   void SetLocated(const std::string& owner, bool served_here) ABSL_LOCKS_EXCLUDED(mu_) {
@@ -255,6 +257,8 @@ class FakeServer final : public v1::BlockStore::Service {
             absl::StrCat("volume: ", kVolume, " is served by blockstored at ", owner_));
       case Mode::kUnavailable:
         break;
+      case Mode::kCancelled:
+        return grpc::Status(grpc::StatusCode::CANCELLED, "the server is shutting down");
     }
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is stopping");
   }
@@ -319,9 +323,9 @@ TEST(ClientFollowTest, APlainClientReportsRefusalsAndDeadServersAndDoesNotFollow
   EXPECT_EQ(owner.calls("LocateVolume"), 0);
 }
 
-// An address where nothing answers at open is a mistake to report, not a failover: the first
-// call fails UNAVAILABLE at once instead of waiting failover_timeout (blockctl with a wrong
-// --server).
+// An address where nothing answers at open is a mistake to report, not a failover: until a
+// server has answered, a call fails UNAVAILABLE at once instead of waiting failover_timeout
+// (blockctl with a wrong --server).
 TEST(ClientFollowTest, OpenForVolumeOnAnAddressWhereNothingAnswersDoesNotWaitForAFailover) {
   FakePool pool;
   auto gone = std::make_unique<FakeServer>(&pool);
@@ -335,8 +339,6 @@ TEST(ClientFollowTest, OpenForVolumeOnAnAddressWhereNothingAnswersDoesNotWaitFor
   EXPECT_EQ((*client)->WritePage(kVolume, 0, 0, PageOf('a')).code(),
             absl::StatusCode::kUnavailable);
   EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "waited for a failover";
-  EXPECT_EQ((*client)->FollowVolume(kVolume).status().code(),
-            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(ClientFollowTest, OpenForVolumeTalksToTheOwnerAndFollowsTheOwnerARefusalNames) {
@@ -425,6 +427,20 @@ TEST(ClientFollowTest, AStoppingOwnerIsAskedAgainUntilTheVolumeIsHandedOver) {
   EXPECT_EQ(client->target(), discovery.address());
   EXPECT_GE(owner.calls("WritePage"), 1 + 2) << "the stopping owner was not asked again";
   EXPECT_TRUE(client->Flush(kVolume).ok()) << "a clean handover lost nothing";
+}
+
+// A server shutting down cancels the calls that come after its drain: a handover, followed.
+TEST(ClientFollowTest, ACallCancelledByAServerShuttingDownIsFollowed) {
+  FakePool pool;
+  FakeServer owner(&pool);
+  FakeServer discovery(&pool, FakeServer::Mode::kRefuse, owner.address());
+  std::unique_ptr<Client> client = OpenFor(discovery);
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->WritePage(kVolume, 0, 0, PageOf('a')).ok());
+  owner.FailCancelled();
+  discovery.TakeOverAtAsk(1, /*clean=*/true);
+  ASSERT_TRUE(client->WritePage(kVolume, 1, 0, PageOf('b')).ok());
+  EXPECT_EQ(client->target(), discovery.address());
 }
 
 TEST(ClientFollowTest, ACallGivesUpAfterFailoverTimeoutWithTheLastAnswer) {

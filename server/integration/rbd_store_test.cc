@@ -893,7 +893,8 @@ TEST_F(RbdStoreTest, AClientOpenedForTheVolumeFollowsAHandoverWithoutAnError) {
   std::vector<uint32_t> acknowledged(kPages, 0);  // the writer's; read after the join
   std::atomic<uint64_t> writes{0};
   std::atomic<bool> stop{false};
-  absl::Status failure;
+  absl::Status failure;             // the writer's; read after the join
+  std::atomic<bool> failed{false};  // set after `failure`, read while the writer runs
   absl::Duration slowest;
   std::thread writer([&] {
     for (uint32_t generation = 1; generation < 1000000 && !stop.load(); ++generation) {
@@ -903,6 +904,7 @@ TEST_F(RbdStoreTest, AClientOpenedForTheVolumeFollowsAHandoverWithoutAnError) {
       slowest = std::max(slowest, absl::Now() - start);
       if (!written.ok()) {
         failure = written;
+        failed = true;
         return;
       }
       acknowledged[page] = generation;
@@ -919,12 +921,12 @@ TEST_F(RbdStoreTest, AClientOpenedForTheVolumeFollowsAHandoverWithoutAnError) {
   } joiner{&stop, &writer};
   auto wait_for_writes = [&](uint64_t count) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (writes.load() < count && failure.ok() && absl::Now() < deadline) {
+    while (writes.load() < count && !failed.load() && absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(10));
     }
   };
   wait_for_writes(200);
-  ASSERT_GE(writes.load(), 200u) << failure;
+  ASSERT_GE(writes.load(), 200u) << "the writer failed: " << failed.load();
   ASSERT_TRUE((*a)->Shutdown(absl::Seconds(5)).ok());  // the writer still writing
   a->reset();                                          // closes the images: the locks go
   const uint64_t at_stop = writes.load();
