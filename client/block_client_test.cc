@@ -303,7 +303,16 @@ std::unique_ptr<Client> OpenFor(const FakeServer& discovery, ClientOptions optio
   return client.ok() ? *std::move(client) : nullptr;
 }
 
-TEST(ClientFollowTest, APlainClientReportsRefusalsAndDeadServersAndDoesNotFollow) {
+// A volume's owner and a discovery address (another server, which names the owner), as a
+// Kubernetes Service in front of two replicas would be.
+class ClientFollowTest : public ::testing::Test {
+ protected:
+  FakePool pool_;
+  FakeServer owner_{&pool_};
+  FakeServer discovery_{&pool_, FakeServer::Mode::kRefuse, owner_.address()};
+};
+
+TEST_F(ClientFollowTest, APlainClientReportsRefusalsAndDeadServersAndDoesNotFollow) {
   FakePool pool;
   FakeServer owner(&pool);
   FakeServer other(&pool, FakeServer::Mode::kRefuse, owner.address());
@@ -326,7 +335,7 @@ TEST(ClientFollowTest, APlainClientReportsRefusalsAndDeadServersAndDoesNotFollow
 // An address where nothing answers at open is a mistake to report, not a failover: until a
 // server has answered, a call fails UNAVAILABLE at once instead of waiting failover_timeout
 // (blockctl with a wrong --server).
-TEST(ClientFollowTest, OpenForVolumeOnAnAddressWhereNothingAnswersDoesNotWaitForAFailover) {
+TEST_F(ClientFollowTest, OpenForVolumeOnAnAddressWhereNothingAnswersDoesNotWaitForAFailover) {
   FakePool pool;
   auto gone = std::make_unique<FakeServer>(&pool);
   const std::string address = gone->address();
@@ -341,7 +350,7 @@ TEST(ClientFollowTest, OpenForVolumeOnAnAddressWhereNothingAnswersDoesNotWaitFor
   EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "waited for a failover";
 }
 
-TEST(ClientFollowTest, OpenForVolumeTalksToTheOwnerAndFollowsTheOwnerARefusalNames) {
+TEST_F(ClientFollowTest, OpenForVolumeTalksToTheOwnerAndFollowsTheOwnerARefusalNames) {
   FakePool pool;
   FakeServer a(&pool);
   FakeServer b(&pool);
@@ -384,28 +393,25 @@ TEST(ClientFollowTest, OpenForVolumeTalksToTheOwnerAndFollowsTheOwnerARefusalNam
 // more asks, then takes the volume over at a new incarnation. The same Client's next write
 // succeeds there, its next Flush answers DATA_LOSS once (sent once, never again), the one
 // after OK, and the flushed page reads back.
-TEST(ClientFollowTest, AfterTheOwnerDiesACallWaitsForTheTakeOverAndTheFlushReportsTheLossOnce) {
-  FakePool pool;
-  FakeServer owner(&pool);
-  FakeServer discovery(&pool, FakeServer::Mode::kRefuse, owner.address());
-  std::unique_ptr<Client> client = OpenFor(discovery);
+TEST_F(ClientFollowTest, AfterTheOwnerDiesACallWaitsForTheTakeOverAndTheFlushReportsTheLossOnce) {
+  std::unique_ptr<Client> client = OpenFor(discovery_);
   ASSERT_NE(client, nullptr);
-  ASSERT_EQ(client->target(), owner.address());
+  ASSERT_EQ(client->target(), owner_.address());
   ASSERT_TRUE(client->WritePage(kVolume, 1, 0, PageOf('f')).ok());
   ASSERT_TRUE(client->Flush(kVolume).ok());
 
-  owner.Kill();
-  discovery.TakeOverAtAsk(3);
+  owner_.Kill();
+  discovery_.TakeOverAtAsk(3);
   ASSERT_TRUE(client->WritePage(kVolume, 2, 0, PageOf('w')).ok());
-  EXPECT_EQ(client->target(), discovery.address());
-  EXPECT_EQ(discovery.calls("LocateVolume"), 1 + 3);
-  EXPECT_EQ(discovery.calls("WritePage"), 1);
+  EXPECT_EQ(client->target(), discovery_.address());
+  EXPECT_EQ(discovery_.calls("LocateVolume"), 1 + 3);
+  EXPECT_EQ(discovery_.calls("WritePage"), 1);
 
   FlushResult result;
   const absl::Status lost = client->Flush(kVolume, &result);
   EXPECT_EQ(lost.code(), absl::StatusCode::kDataLoss) << lost;
   EXPECT_TRUE(result.has_summary);
-  EXPECT_EQ(discovery.calls("Flush"), 1) << "a DATA_LOSS was sent again";
+  EXPECT_EQ(discovery_.calls("Flush"), 1) << "a DATA_LOSS was sent again";
   EXPECT_TRUE(client->Flush(kVolume).ok());
   absl::StatusOr<std::string> read = client->ReadPage(kVolume, 1);
   ASSERT_TRUE(read.ok()) << read.status();
@@ -414,71 +420,62 @@ TEST(ClientFollowTest, AfterTheOwnerDiesACallWaitsForTheTakeOverAndTheFlushRepor
 
 // The owner refuses calls while it stops (UNAVAILABLE, its channel still up); the client asks
 // it again, paced, until the discovery address takes the volume over cleanly.
-TEST(ClientFollowTest, AStoppingOwnerIsAskedAgainUntilTheVolumeIsHandedOver) {
-  FakePool pool;
-  FakeServer owner(&pool);
-  FakeServer discovery(&pool, FakeServer::Mode::kRefuse, owner.address());
-  std::unique_ptr<Client> client = OpenFor(discovery);
+TEST_F(ClientFollowTest, AStoppingOwnerIsAskedAgainUntilTheVolumeIsHandedOver) {
+  std::unique_ptr<Client> client = OpenFor(discovery_);
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->WritePage(kVolume, 0, 0, PageOf('a')).ok());
-  owner.FailUnavailable();
-  discovery.TakeOverAtAsk(3, /*clean=*/true);
+  owner_.FailUnavailable();
+  discovery_.TakeOverAtAsk(3, /*clean=*/true);
   ASSERT_TRUE(client->WritePage(kVolume, 1, 0, PageOf('b')).ok());
-  EXPECT_EQ(client->target(), discovery.address());
-  EXPECT_GE(owner.calls("WritePage"), 1 + 2) << "the stopping owner was not asked again";
+  EXPECT_EQ(client->target(), discovery_.address());
+  EXPECT_GE(owner_.calls("WritePage"), 1 + 2) << "the stopping owner_ was not asked again";
   EXPECT_TRUE(client->Flush(kVolume).ok()) << "a clean handover lost nothing";
 }
 
 // A server shutting down cancels the calls that come after its drain: a handover, followed.
-TEST(ClientFollowTest, ACallCancelledByAServerShuttingDownIsFollowed) {
-  FakePool pool;
-  FakeServer owner(&pool);
-  FakeServer discovery(&pool, FakeServer::Mode::kRefuse, owner.address());
-  std::unique_ptr<Client> client = OpenFor(discovery);
+TEST_F(ClientFollowTest, ACallCancelledByAServerShuttingDownIsFollowed) {
+  std::unique_ptr<Client> client = OpenFor(discovery_);
   ASSERT_NE(client, nullptr);
   ASSERT_TRUE(client->WritePage(kVolume, 0, 0, PageOf('a')).ok());
-  owner.FailCancelled();
-  discovery.TakeOverAtAsk(1, /*clean=*/true);
+  owner_.FailCancelled();
+  discovery_.TakeOverAtAsk(1, /*clean=*/true);
   ASSERT_TRUE(client->WritePage(kVolume, 1, 0, PageOf('b')).ok());
-  EXPECT_EQ(client->target(), discovery.address());
+  EXPECT_EQ(client->target(), discovery_.address());
 }
 
-TEST(ClientFollowTest, ACallGivesUpAfterFailoverTimeoutWithTheLastAnswer) {
-  FakePool pool;
-  FakeServer owner(&pool);
-  FakeServer discovery(&pool, FakeServer::Mode::kRefuse, owner.address());
+TEST_F(ClientFollowTest, ACallGivesUpAfterFailoverTimeoutWithTheLastAnswer) {
   ClientOptions options;
   options.failover_timeout = absl::Milliseconds(500);
-  std::unique_ptr<Client> client = OpenFor(discovery, options);
+  std::unique_ptr<Client> client = OpenFor(discovery_, options);
   ASSERT_NE(client, nullptr);
-  owner.Kill();
+  owner_.Kill();
 
   const absl::Time start = absl::Now();
   const absl::Status failed = client->WritePage(kVolume, 0, 0, PageOf('x'));
   const absl::Duration took = absl::Now() - start;
   EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
   EXPECT_TRUE(absl::StrContains(failed.message(), "failover_timeout")) << failed;
-  EXPECT_TRUE(absl::StrContains(failed.message(), "served by " + owner.address())) << failed;
+  EXPECT_TRUE(absl::StrContains(failed.message(), "served by " + owner_.address())) << failed;
   EXPECT_GE(took, absl::Milliseconds(250));
   EXPECT_LT(took, absl::Seconds(10));
-  const int asks = discovery.calls("LocateVolume");
+  const int asks = discovery_.calls("LocateVolume");
   EXPECT_GE(asks, 1 + 3);  // the open's, then one at once and after waits of 0.1, 0.2 s
   EXPECT_LE(asks, 1 + 6);
 
   // Zero: one ask, no wait.
   ClientOptions once;
   once.failover_timeout = absl::ZeroDuration();
-  FakeServer owner2(&pool);
-  discovery.Refuse(owner2.address());
-  std::unique_ptr<Client> impatient = OpenFor(discovery, once);
+  FakeServer owner2(&pool_);
+  discovery_.Refuse(owner2.address());
+  std::unique_ptr<Client> impatient = OpenFor(discovery_, once);
   ASSERT_NE(impatient, nullptr);
   owner2.Kill();
-  const int before = discovery.calls("LocateVolume");
+  const int before = discovery_.calls("LocateVolume");
   EXPECT_EQ(impatient->ReadPage(kVolume, 0).status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(discovery.calls("LocateVolume"), before + 1);
+  EXPECT_EQ(discovery_.calls("LocateVolume"), before + 1);
 }
 
-TEST(ClientFollowTest, ServersThatNameEachOtherEndAfterTheMostSwitchesACallMakes) {
+TEST_F(ClientFollowTest, ServersThatNameEachOtherEndAfterTheMostSwitchesACallMakes) {
   FakePool pool;
   FakeServer a(&pool);
   FakeServer b(&pool, FakeServer::Mode::kRefuse, a.address());
@@ -491,26 +488,23 @@ TEST(ClientFollowTest, ServersThatNameEachOtherEndAfterTheMostSwitchesACallMakes
   EXPECT_EQ(a.calls("WritePage") + b.calls("WritePage"), 1 + Client::kMaxSwitchesPerCall);
 }
 
-TEST(ClientFollowTest, AFailedPreconditionWithoutAnOwnerOrADataLossIsNotFollowed) {
-  FakePool pool;
-  FakeServer owner(&pool);
-  FakeServer discovery(&pool, FakeServer::Mode::kRefuse, owner.address());
-  std::unique_ptr<Client> client = OpenFor(discovery);
+TEST_F(ClientFollowTest, AFailedPreconditionWithoutAnOwnerOrADataLossIsNotFollowed) {
+  std::unique_ptr<Client> client = OpenFor(discovery_);
   ASSERT_NE(client, nullptr);
-  owner.Refuse("");  // no trailer value: a latched error or a fenced server looks like this
+  owner_.Refuse("");  // no trailer value: a latched error or a fenced server looks like this
   EXPECT_EQ(client->WritePage(kVolume, 0, 0, PageOf('p')).code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(owner.calls("WritePage"), 1);
-  EXPECT_EQ(discovery.calls("LocateVolume"), 1);
+  EXPECT_EQ(owner_.calls("WritePage"), 1);
+  EXPECT_EQ(discovery_.calls("LocateVolume"), 1);
 
-  owner.Serve();
-  client->SetErrorCursor(kVolume, 0);  // an incarnation the pool never had
+  owner_.Serve();
+  client->SetErrorCursor(kVolume, 0);  // an incarnation the pool_ never had
   EXPECT_EQ(client->Flush(kVolume).code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(owner.calls("Flush"), 1);
-  EXPECT_EQ(discovery.calls("LocateVolume"), 1);
+  EXPECT_EQ(owner_.calls("Flush"), 1);
+  EXPECT_EQ(discovery_.calls("LocateVolume"), 1);
 }
 
-TEST(ClientFollowTest, ReadPagesResumesOnTheNewServerAfterTheLastPageItDelivered) {
+TEST_F(ClientFollowTest, ReadPagesResumesOnTheNewServerAfterTheLastPageItDelivered) {
   FakePool pool;
   {
     absl::MutexLock lock(&pool.mu);
@@ -539,16 +533,13 @@ TEST(ClientFollowTest, ReadPagesResumesOnTheNewServerAfterTheLastPageItDelivered
 
 // A PageWriter stays on the server it opened on: when that dies its writes fail, FollowVolume
 // waits for the take-over and switches the client, and a writer made then writes there.
-TEST(ClientFollowTest, StreamsStayOnTheirServerAndFollowVolumeFindsTheNewOne) {
-  FakePool pool;
-  FakeServer owner(&pool);
-  FakeServer discovery(&pool, FakeServer::Mode::kRefuse, owner.address());
-  std::unique_ptr<Client> client = OpenFor(discovery);
+TEST_F(ClientFollowTest, StreamsStayOnTheirServerAndFollowVolumeFindsTheNewOne) {
+  std::unique_ptr<Client> client = OpenFor(discovery_);
   ASSERT_NE(client, nullptr);
-  // FollowVolume while the owner serves: that is the answer, and nothing switches.
+  // FollowVolume while the owner_ serves: that is the answer, and nothing switches.
   absl::StatusOr<std::string> followed = client->FollowVolume(kVolume);
   ASSERT_TRUE(followed.ok()) << followed.status();
-  EXPECT_EQ(*followed, owner.address());
+  EXPECT_EQ(*followed, owner_.address());
 
   std::unique_ptr<PageWriter> writer = client->NewPageWriter(4);
   absl::Notification written;
@@ -563,8 +554,8 @@ TEST(ClientFollowTest, StreamsStayOnTheirServerAndFollowVolumeFindsTheNewOne) {
   ASSERT_TRUE(written.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_TRUE(first.ok()) << first;
 
-  owner.Kill();
-  discovery.TakeOverAtAsk(2);
+  owner_.Kill();
+  discovery_.TakeOverAtAsk(2);
   absl::Notification answered;
   absl::Status second;
   const absl::Status queued =
@@ -577,22 +568,22 @@ TEST(ClientFollowTest, StreamsStayOnTheirServerAndFollowVolumeFindsTheNewOne) {
     EXPECT_FALSE(second.ok());
   }
   EXPECT_FALSE(writer->Finish().ok());
-  EXPECT_EQ(client->target(), owner.address()) << "a stream's failure switched the client";
+  EXPECT_EQ(client->target(), owner_.address()) << "a stream's failure switched the client";
 
   followed = client->FollowVolume(kVolume);
   ASSERT_TRUE(followed.ok()) << followed.status();
-  EXPECT_EQ(*followed, discovery.address());
-  EXPECT_EQ(client->target(), discovery.address());
+  EXPECT_EQ(*followed, discovery_.address());
+  EXPECT_EQ(client->target(), discovery_.address());
   writer = client->NewPageWriter(4);
   ASSERT_TRUE(writer->Write(kVolume, 1, 0, PageOf('t'), false, nullptr).ok());
   ASSERT_TRUE(writer->Finish().ok());
-  EXPECT_EQ(discovery.calls("WritePageBatches"), 1);
+  EXPECT_EQ(discovery_.calls("WritePageBatches"), 1);
   absl::StatusOr<std::string> read = client->ReadPage(kVolume, 1);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(*read, PageOf('t'));
 }
 
-TEST(ClientFollowTest, WriteRangeWritesWhatFailedAgainOnTheServerItFollowedTo) {
+TEST_F(ClientFollowTest, WriteRangeWritesWhatFailedAgainOnTheServerItFollowedTo) {
   FakePool pool;
   FakeServer a(&pool);
   FakeServer b(&pool);
@@ -617,7 +608,7 @@ TEST(ClientFollowTest, WriteRangeWritesWhatFailedAgainOnTheServerItFollowedTo) {
 // Method: 8 threads write while the owner hands the volume to another (its refusals name it).
 // Every write succeeds; the client ends on the new server; a stub taken before the switch
 // still works (its calls are not followed).
-TEST(ClientFollowTest, ConcurrentCallsFollowTheSwitchAndOldStubsStayValid) {
+TEST_F(ClientFollowTest, ConcurrentCallsFollowTheSwitchAndOldStubsStayValid) {
   FakePool pool;
   FakeServer a(&pool);
   FakeServer b(&pool);
