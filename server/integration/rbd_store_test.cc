@@ -65,6 +65,14 @@ class RbdStoreTest : public ::testing::Test {
     return options;
   }
 
+  // An in-process server over the pool, with metrics on 127.0.0.1 port 0: the one that takes
+  // volumes over in the failover tests, whose counts they scrape.
+  absl::StatusOr<std::unique_ptr<BlockServer>> StartStandbyWithMetrics() const {
+    ServerOptions options = RbdServerOptions();
+    options.metrics_listen = "127.0.0.1:0";
+    return BlockServer::Start(options);
+  }
+
   // A blockstored process over the test cluster's pool (127.0.0.1, port 0, no metrics).
   absl::StatusOr<std::unique_ptr<ServerProcess>> StartBlockstored() const {
     return ServerProcess::Start(
@@ -421,9 +429,7 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledAnotherServerFencesItAndServesTheVolum
   ASSERT_TRUE(cursor.ok());
   ASSERT_TRUE(to_owner->WritePage(name, 2, 0, std::string(kPage, 'u')).ok());  // not flushed
 
-  ServerOptions options = RbdServerOptions();
-  options.metrics_listen = "127.0.0.1:0";
-  absl::StatusOr<std::unique_ptr<BlockServer>> standby = BlockServer::Start(options);
+  absl::StatusOr<std::unique_ptr<BlockServer>> standby = StartStandbyWithMetrics();
   ASSERT_TRUE(standby.ok()) << standby.status();
   std::unique_ptr<Client> to_standby = Client::Connect((*standby)->address());
   absl::StatusOr<v1::LocateVolumeResponse> located = to_standby->LocateVolume(name);
@@ -529,9 +535,7 @@ TEST_F(RbdStoreTest, AfterTheOwnerIsKilledUnderWritersEveryFlushedPageIsServedBy
   std::unique_ptr<Client> admin = Client::Connect((*owner)->address());
   ASSERT_TRUE(admin->CreateVolume(name, kVolumeBytes, kPage, kFailoverBlock).ok());
 
-  ServerOptions options = RbdServerOptions();
-  options.metrics_listen = "127.0.0.1:0";
-  absl::StatusOr<std::unique_ptr<BlockServer>> standby = BlockServer::Start(options);
+  absl::StatusOr<std::unique_ptr<BlockServer>> standby = StartStandbyWithMetrics();
   ASSERT_TRUE(standby.ok()) << standby.status();
   std::unique_ptr<Client> to_standby = Client::Connect((*standby)->address());
   absl::StatusOr<v1::LocateVolumeResponse> located = to_standby->LocateVolume(name);
