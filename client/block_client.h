@@ -33,10 +33,11 @@ struct ClientOptions {
   // Deadline of each unary call and of each ReadPages/Flush stream; InfiniteDuration for none.
   absl::Duration timeout = absl::Seconds(60);
   // How long a call of a Client made by OpenForVolume keeps asking where its volume is served,
-  // after its server could not be reached (UNAVAILABLE), before it reports that error (see
-  // Client, "Following a volume"). A failover of a volume in Ceph completes Ceph's
-  // osd_client_watch_timeout (30 s by default) after the dead server's last ping, plus about a
-  // second to fence it (docs/scale-out.md), so 40 s rides out a failover on Ceph's defaults.
+  // after its server could not be reached (UNAVAILABLE, or CANCELLED by a server shutting
+  // down), before it reports that error (see Client, "Following a volume"). A failover of a
+  // volume in Ceph completes Ceph's osd_client_watch_timeout (30 s by default) after the dead
+  // server's last ping, plus about a second to fence it (docs/scale-out.md), so 40 s rides out
+  // a failover on Ceph's defaults.
   // Zero: ask once and never wait.
   absl::Duration failover_timeout = absl::Seconds(40);
   // TLS (docs/security.md): on when tls_ca_file or tls_cert_file is set, plaintext otherwise.
