@@ -268,7 +268,7 @@ absl::Status PageWriter::Write(const std::string& volume, uint64_t page_index,
 
 bool PageWriter::HoldLocked(size_t sent_unanswered, size_t queued_bytes) const {
   return !finishing_locked() && fua_unanswered_.empty() &&
-         sent_unanswered >= std::max(kHoldInFlight, window() / 2) &&
+         sent_unanswered >= std::max(kHoldInFlight, unanswered_locked() / 2) &&
          queued_bytes < max_batch_bytes_;
 }
 

@@ -247,10 +247,13 @@ extern template class BatchStream<v1::ReadPageBatchRequest, v1::ReadPageBatchRes
 // order. While one message is being sent, the writes queued meanwhile are packed into the next
 // (up to max_batch_bytes), so a lone write goes at once and a busy writer sends few, large
 // messages: gRPC's cost is per message, and 4 KiB pages one per message cost more CPU than
-// the engine spends on them. Once kHoldInFlight writes (or half the window, if more) are
-// sent and unanswered, a batch short of max_batch_bytes waits for the next response: those
-// answers come back soon and the writes queued meanwhile travel with them in a fuller message
-// (Nagle's rule, counted in writes). Never held: a window of kHoldInFlight or less, Finish(),
+// the engine spends on them. Once kHoldInFlight writes (or half the writes unanswered, sent or
+// queued, if more) are sent and unanswered, a batch short of max_batch_bytes waits for the next
+// response: those answers come back soon and the writes queued meanwhile travel with them in a
+// fuller message (Nagle's rule, counted in writes). Half of what is unanswered, not of the
+// window: a caller whose depth is shared with reads never fills the window with writes, and a
+// rule on the window sent its every write alone (docs/benchmarks.md, mix4k32). Never held: a
+// window of kHoldInFlight or less, Finish(),
 // and any batch while a FUA write is unanswered (its answer waits for the device). Writes the
 // server parks on its dirty limit hold the batch behind them as long (up to its dirty wait).
 //
