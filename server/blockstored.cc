@@ -101,9 +101,11 @@ ABSL_FLAG(bool, prefault_cache, kVolumeDefaults.prefault_cache,
           "paravirtualized guest); costs startup time (about 1 s per 256 MiB there) and holds "
           "--cache_bytes resident from the start");
 ABSL_FLAG(bool, stable_pages, kVolumeDefaults.stable_pages,
-          "a write to a page whose writeback is in flight waits for that writeback to end, so "
-          "the device never takes a block while it changes; false lets the write in at once and "
-          "rewrites the page later, which a crash in between can leave as a torn block on disk");
+          "a write to a page whose writeback is in flight waits while the device may still read "
+          "it (until the writeback ends; with --store=rbd only until librbd has copied the "
+          "bytes, at submission), so the device never takes a block while it changes; false "
+          "lets the write in at once and rewrites the page later, which a crash in between can "
+          "leave as a torn block on disk");
 ABSL_FLAG(uint32_t, max_volumes, kVolumeDefaults.max_volumes,
           "volumes this server holds at most; each costs a writeback thread, so past the limit "
           "CreateVolume answers RESOURCE_EXHAUSTED");

@@ -30,6 +30,10 @@ enum PageFlag : uint32_t {
   kPageOnDirtyList = 1u << 5,
   kPageOnWritebackList = 1u << 6,
 };
+// Bits 8..15: the page's open transfers (Page::BeginTransfer). A bio vector covers at least one
+// block of the page, so at most kMaxBlocksPerPage of them can be open at once.
+constexpr int kPageTransferShift = 8;
+constexpr uint32_t kPageTransferMask = 0xffu << kPageTransferShift;
 constexpr int kPageErrnoShift = 16;  // errno of the latest failure, in bits 16..31
 
 // A Page is one page_size piece of a volume held in memory: its data, the state of each of its
@@ -99,6 +103,15 @@ class Page {
   // Returns the flags before the change.
   uint32_t SetFlags(uint32_t bits) { return flags_.fetch_or(bits, std::memory_order_acq_rel); }
   uint32_t ClearFlags(uint32_t bits) { return flags_.fetch_and(~bits, std::memory_order_acq_rel); }
+  // Transfers: vectors of bios in flight whose bytes the device may still read from this page
+  // (each vector is one run of its blocks). The writeback opens one as it adds a vector to a
+  // bio, under the page lock; it closes when the backend has taken the bytes (a copying backend,
+  // IoRequest::DataTaken) or else when the bio completes. With stable pages a write waits only
+  // while one is open (R16). Counted in bits 8..15 of the flags word: the header has no room left.
+  void BeginTransfer() { flags_.fetch_add(1u << kPageTransferShift, std::memory_order_acq_rel); }
+  void EndTransfer() { flags_.fetch_sub(1u << kPageTransferShift, std::memory_order_acq_rel); }
+  bool InTransfer() const { return (flags() & kPageTransferMask) != 0; }
+
   // SetPageError plus the errno, keeping the first errno of this writeback.
   void SetError(int err);
   // ClearPageError: the flag reflects the latest attempt only (R2).
@@ -147,6 +160,8 @@ class Page {
   SpinLock completion_lock_;
 };
 
+static_assert(kMaxBlocksPerPage < (kPageTransferMask >> kPageTransferShift),
+              "a page's open transfers must fit their bits of the flags word");
 static_assert(sizeof(Page) <= 64, "Page bookkeeping must stay within 64 bytes (docs/design.md)");
 
 }  // namespace blockstore

@@ -24,7 +24,8 @@ enum class IoOp : uint8_t {
 // - `res` is what the kernel would put in a CQE: bytes transferred (0 for kFdatasync), or
 //   -errno. A short transfer or -EAGAIN is passed through as it is: the request decides whether
 //   to resubmit (Bio::Complete does, R17), so every backend shares one retry policy.
-// - iov/iov_count/offset_bytes are read by the backend only between Submit() and Complete().
+// - iov/iov_count/offset_bytes are read by the backend only between Submit() and Complete(),
+//   or, for a write, only until DataTaken() when the backend calls it.
 class IoRequest {
  public:
   virtual ~IoRequest() = default;
@@ -32,6 +33,16 @@ class IoRequest {
   // Called by the backend with the result of one submission. May call IoBackend::Submit() again
   // (to resubmit a remainder); backends accept that from their completion thread.
   virtual void Complete(int32_t res) = 0;
+
+  // Called by a backend that copies a write's bytes as it submits it (RbdBackend: librbd copies
+  // them inside rbd_aio_writev), once the copy is made: from then on the backend never reads
+  // the iovecs' bytes again, so their owner may change them while the write is still in flight
+  // (stable pages need not wait for the completion; docs/writeback-rules.md R16). At most once
+  // per Submit(), for kWritev only, and always before that submission's Complete(). A backend
+  // that calls it completes the request whole or fails it: never -EAGAIN or a short count,
+  // which would make the request send the bytes again. Backends that do not copy (io_uring's
+  // O_DIRECT reads the pages until the IO completes) never call it.
+  virtual void DataTaken() {}
 
   IoOp op = IoOp::kWritev;
   int fd = -1;

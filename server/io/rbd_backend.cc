@@ -82,7 +82,7 @@ void RbdBackend::StartOp(Op* op) {
   int ret = rbd_aio_create_completion(op, &RbdBackend::OnAioComplete, &completion);
   if (ret < 0) {
     op->res = ret;
-    QueueCompletion(op);
+    QueueCompletion(op);  // no callback will run: nobody else holds the op
     return;
   }
   IoRequest* request = op->request;
@@ -108,7 +108,16 @@ void RbdBackend::StartOp(Op* op) {
     rbd_aio_release(completion);
     op->res = ret;
     QueueCompletion(op);
+    return;
   }
+  // librbd has copied a write's bytes (see the class comment). The op cannot have been
+  // completed yet: this thread still holds it.
+  if (request->op == IoOp::kWritev) request->DataTaken();
+  Release(op);
+}
+
+void RbdBackend::Release(Op* op) {
+  if (op->holders.fetch_sub(1, std::memory_order_acq_rel) == 1) QueueCompletion(op);
 }
 
 // On a librbd thread. qemu's rbd driver does the same: take the value, release, hand off.
@@ -128,7 +137,7 @@ void RbdBackend::OnAioComplete(rbd_completion_t completion, void* arg) {
   } else {
     op->res = static_cast<int32_t>(ret);  // Bytes read (short past the end), or 0 for a flush.
   }
-  op->backend->QueueCompletion(op);
+  op->backend->Release(op);
 }
 
 void RbdBackend::QueueCompletion(Op* op) {

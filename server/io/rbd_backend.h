@@ -44,6 +44,14 @@ namespace blockstore {
 //   -EIO        anything the OSD could not do (a damaged object, ...)
 // A write that fails may still have changed the image: the caller keeps the data dirty and
 // reports the error; it never counts a write as durable before a flush after it returned 0.
+//
+// librbd copies a write's bytes inside rbd_aio_writev (RbdPool sets
+// rbd_disable_zero_copy_writes, which is also Ceph 16's default), so once that call has
+// accepted a write the backend tells the request (IoRequest::DataTaken): with stable pages a
+// writer then waits only for the submission, not for the OSD's answer. librbd may complete the
+// op on its own thread before rbd_aio_writev returns; an op is queued for completion only when
+// both the submitting thread and librbd's callback are done with it, so DataTaken always comes
+// before Complete().
 class RbdBackend : public IoBackend {
  public:
   struct Options {
@@ -98,6 +106,8 @@ class RbdBackend : public IoBackend {
     RbdBackend* backend;
     IoRequest* request;
     int32_t res;  // Set when librbd completes it.
+    // The submitting thread and librbd's callback: the last to let go queues the completion.
+    std::atomic<int> holders{2};
   };
 
   RbdBackend(std::shared_ptr<RbdImage> image, const Options& options);
@@ -108,6 +118,8 @@ class RbdBackend : public IoBackend {
   // librbd's callback, on a librbd thread: takes the result and queues the op. Never blocks
   // beyond mu_, which nobody holds across a wait or a call into librbd.
   static void OnAioComplete(rbd_completion_t completion, void* arg);
+  // One holder of `op` is done with it; the last queues its completion.
+  void Release(Op* op) ABSL_LOCKS_EXCLUDED(mu_);
   void QueueCompletion(Op* op) ABSL_LOCKS_EXCLUDED(mu_);
   void CompletionLoop() ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -85,6 +85,10 @@ absl::Status RbdPool::Init() {
   const std::pair<const char*, std::string> settings[] = {
       // blockstore's page cache is the cache; see the class comment.
       {"rbd_cache", "false"},
+      // librbd copies a write's bytes inside rbd_aio_writev (RbdBackend tells the writeback so
+      // it need not hold the page until the OSD answers). Ceph 16's default; said here
+      // because the engine relies on it.
+      {"rbd_disable_zero_copy_writes", "true"},
       {"rados_osd_op_timeout", Seconds(options_.op_timeout)},
       {"rados_mon_op_timeout", Seconds(options_.op_timeout)},
       {"client_mount_timeout", Seconds(options_.connect_timeout)},

@@ -343,10 +343,10 @@ class VolumeImpl final : public Volume {
   }
 
   // Copies the data into the cache: no IO, never blocks on IO unless `may_wait` (this volume's
-  // thread). With stable pages a page in writeback is left alone, and without `may_wait` so is
-  // a page whose lock a writeback pass holds (PageWriteLock): *page_busy is set and the caller
-  // parks the write. A FUA write that succeeded keeps its page pinned in *fua_page for its
-  // integrity job (FinishWrite).
+  // thread). With stable pages a page the device may still read is left alone, and without
+  // `may_wait` so is a page whose lock a writeback pass holds (PageWriteLock): *page_busy is set
+  // and the caller parks the write. A FUA write that succeeded keeps its page pinned in *fua_page
+  // for its integrity job (FinishWrite).
   absl::Status DoWrite(const ParkedWrite& write, bool may_wait, bool* page_busy, Page** fua_page) {
     *page_busy = false;
     *fua_page = nullptr;
@@ -355,7 +355,9 @@ class VolumeImpl final : public Volume {
     Page* page = *page_or;
     {
       PageWriteLock lock(page, may_wait);
-      if (!lock.locked() || (options_.stable_pages && page->IsWriteback())) {
+      // Stable pages wait while the device may still read the page's bytes: until its bios
+      // complete, or, with a backend that copies them as it submits (RBD), only until then.
+      if (!lock.locked() || (options_.stable_pages && page->InTransfer())) {
         *page_busy = true;  // counted as a throttled writer once parked
         cache_.Unpin(page);
         return absl::OkStatus();
@@ -626,8 +628,8 @@ class VolumeImpl final : public Volume {
       Leave();
       if ((page_busy || status.code() == absl::StatusCode::kResourceExhausted) &&
           absl::Now() < write->deadline) {
-        // The cache is full of dirty pages, or (stable pages) the page is in writeback: keep
-        // waiting; the end of a writeback wakes this thread.
+        // The cache is full of dirty pages, or (stable pages) the device may still read the page:
+        // keep waiting; the end of a writeback wakes this thread.
         throttle_.Requeue(std::move(*write));
         return;
       }

@@ -37,11 +37,13 @@ struct VolumeOptions {
   // Bios in flight per volume (WritebackConfig's default, which says why).
   uint32_t max_bios_inflight = kDefaultMaxBiosInflight;
   // Stable pages (R16, --stable_pages): a write to a page whose writeback is in flight waits
-  // (parked, like a throttled writer; the caller is not blocked) until that writeback ends, so
-  // the device never reads a block while it changes. On by default: off, the write goes into
-  // the cache at once and the page is written again later (R11), so the device may take a
-  // torn block; a crash before that rewrite leaves on disk a block nobody wrote, in place of
-  // data an OK Flush had made durable (found by the crash harness, docs/reliability.md).
+  // (parked, like a throttled writer; the caller is not blocked) while the device may still
+  // read it (Page::InTransfer: until the writeback ends, or until a copying backend such as
+  // RBD has taken the bytes), so the device never reads a block while it changes. On by default:
+  // off, the write goes into the cache at once and the page is written again later (R11), so the
+  // device may take a torn block; a crash before that rewrite leaves on disk a block nobody wrote,
+  // in place of data an OK Flush had made durable (found by the crash harness,
+  // docs/reliability.md).
   bool stable_pages = true;
   // Server-wide (VolumeRegistry): map and write the whole cache_bytes of page memory at
   // startup (ChunkPool), so the first write into each cached page does not pay for the first

@@ -22,6 +22,7 @@ void Bio::Reset(IoEnd* io_end, int fd, uint64_t device_block, uint32_t block_siz
   bytes_ = 0;
   vec_count_ = 0;
   eagain_retries_ = 0;
+  transfers_ended_ = false;
   iov = nullptr;
   iov_count = 0;
 }
@@ -39,7 +40,14 @@ bool Bio::Add(Page* page, uint32_t offset_bytes, uint32_t length_bytes, uint32_t
   if (vec_count_ == max_vecs_) return false;
   vecs_[vec_count_++] = Vec{page, offset_bytes, length_bytes};
   bytes_ += length_bytes;
+  page->BeginTransfer();
   return true;
+}
+
+void Bio::EndTransfers() {
+  if (transfers_ended_) return;
+  transfers_ended_ = true;
+  for (uint32_t i = 0; i < vec_count_; ++i) vecs_[i].page->EndTransfer();
 }
 
 void Bio::PrepareSubmit() {
@@ -56,6 +64,15 @@ void Bio::PrepareSubmit() {
 
 void Bio::Complete(int32_t res) {
   VolumeCounters* counters = owner_->counters();
+  if (transfers_ended_ &&
+      (res == -EAGAIN || (res >= 0 && static_cast<uint64_t>(res) < IovecBytes(iov, iov_count)))) {
+    // The backend said it had taken the bytes, and writers may have changed them since: a
+    // resubmission could tear a block. A backend that takes the bytes never answers so.
+    LOG(ERROR) << "bio at device block " << device_block_ << ": result " << res
+               << " after the backend took its bytes; failing it";
+    owner_->EndBio(this, EIO);
+    return;
+  }
   if (res == -EAGAIN && eagain_retries_ < kMaxEagainRetries) {
     // liburing#766: EAGAIN is "try again", never a success and never a final error.
     ++eagain_retries_;

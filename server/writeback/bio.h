@@ -33,15 +33,24 @@ class Bio final : public IoRequest {
   // on for this bio).
   void Reset(IoEnd* io_end, int fd, uint64_t device_block, uint32_t block_size_bytes);
   // bio_add_page: appends [offset, offset + length) of `page`, merging into the last vector
-  // when it continues it on the same page. Returns false when the bio is full (vector or byte
-  // limit); the bio is unchanged then.
+  // when it continues it on the same page, else opening a transfer on the page
+  // (Page::BeginTransfer). Returns false when the bio is full (vector or byte limit); the bio
+  // is unchanged then. REQUIRES: the page lock.
   bool Add(Page* page, uint32_t offset_bytes, uint32_t length_bytes, uint32_t max_bytes);
   // Points the IoRequest at the iovecs; called once, just before the first Submit.
   void PrepareSubmit();
 
   // Backend completion (R17): -EAGAIN resubmits, a short write resubmits the remainder, a full
   // write or an error ends the bio through Writeback::EndBio.
+  // Once the transfers are ended (DataTaken), resubmitting would send bytes writers may since
+  // have changed, so an -EAGAIN or a short write then fails the bio with EIO instead; the
+  // backends that call DataTaken never complete that way.
   void Complete(int32_t res) override;
+  // The backend has copied the bytes: ends the transfers, so writers may change the pages.
+  void DataTaken() override { EndTransfers(); }
+  // Closes the transfer each vector opened, once: from DataTaken, or from Writeback::EndBio
+  // before any page of the bio can end its writeback.
+  void EndTransfers();
 
   IoEnd* io_end() const { return io_end_; }
   uint64_t device_block() const { return device_block_; }
@@ -60,6 +69,7 @@ class Bio final : public IoRequest {
   uint32_t bytes_ = 0;
   uint32_t vec_count_ = 0;
   int eagain_retries_ = 0;
+  bool transfers_ended_ = false;
   int64_t submitted_ns_ = 0;
   std::unique_ptr<Vec[]> vecs_;
   std::unique_ptr<iovec[]> iovecs_;

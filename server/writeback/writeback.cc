@@ -315,6 +315,9 @@ void Writeback::EndBio(Bio* bio, int err) {
   DCHECK_EQ(bio->bytes() % block_size, 0u);
   counters_->bio_latency_seconds.Observe(
       static_cast<double>(MonotonicNanos() - bio->submitted_ns()) * 1e-9);
+  // The device has read every byte it will (or the backend took them earlier): writers waiting
+  // for stable pages may go on, before any page of the bio ends its writeback (R16).
+  bio->EndTransfers();
   IoEnd* io_end = bio->io_end();
   WritebackObserver* observer = io_end->observer();
   if (err != 0) {

@@ -182,6 +182,33 @@ TEST(WritebackErrorsTest, R17_OnlyAWholeWriteIsASuccess) {
             2u + 1000u);
 }
 
+TEST(WritebackErrorsTest, R17_AfterTheDeviceTookTheBytesARetryIsAFailure) {
+  // Method: a device that copies a bio's bytes as it accepts it (IoRequest::DataTaken) answers
+  // EAGAIN, then, for the next page, a short write. Resending would read the page again, which
+  // a writer may have changed since (stable pages let it), so each bio fails with EIO instead:
+  // the page is reported failed with all its blocks, nothing retried.
+  HarnessOptions options;
+  options.fake.take_write_data_at_submit = true;
+  WritebackHarness h(options);
+  const int32_t results[] = {-EAGAIN, 2048};
+  for (uint64_t page = 0; page < 2; ++page) {
+    SCOPED_TRACE(results[page]);
+    h.observer().Clear();
+    h.FillPage(page, 1);
+    ASSERT_TRUE(h.WritePages({page}).ok());
+    EXPECT_FALSE(h.page(page)->InTransfer());
+    h.fake().CompleteNext(results[page]);
+    const std::vector<EndRecord> ends = h.observer().records();
+    ASSERT_EQ(ends.size(), 1u);
+    EXPECT_EQ(ends[0].result.status.code(), absl::StatusCode::kDataLoss) << ends[0].result.status;
+    EXPECT_EQ(ends[0].result.failed_blocks, (std::vector<uint32_t>{0, 1, 2, 3}));
+    EXPECT_EQ(h.fake().PendingCount(), 0u) << "the bio was sent again";
+    h.ExpectAtRest();
+  }
+  EXPECT_EQ(h.counters().write_errors[static_cast<int>(WriteErrorKind::kEagainRetry)].load(), 0u);
+  EXPECT_EQ(h.counters().write_errors[static_cast<int>(WriteErrorKind::kShort)].load(), 0u);
+}
+
 TEST(WritebackErrorsTest, R20_AFailedBioMarksItsBuffersThePageAndTheVolume) {
   // Method: page with blocks 0-1 in bio A and 2-3 in bio B; B fails with EIO. After A the page
   // is still in writeback; after B it has ended with the page error set, the volume error set,

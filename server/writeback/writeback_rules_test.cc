@@ -460,6 +460,39 @@ TEST(WritebackRulesTest, R11_ABufferDirtiedDuringItsWriteIsWrittenAgain) {
   h.ExpectAtRest();
 }
 
+TEST(WritebackRulesTest, R16_APageIsInTransferUntilTheDeviceHasItsBytes) {
+  // Method: page 0's blocks go out in two bios (blocks 0-1 and 2-3 are apart on the device).
+  // On a device that reads the pages until the IO completes, the page is in transfer (a writer
+  // with stable pages must wait) until its last bio completes, and no longer once it has. On a
+  // device that copies the bytes as it accepts the bio (IoRequest::DataTaken, as librbd does),
+  // the page is still in writeback after the pass but no longer in transfer.
+  for (bool copies : {false, true}) {
+    SCOPED_TRACE(copies ? "device copies at submit" : "device reads until completion");
+    HarnessOptions options;
+    options.fake.take_write_data_at_submit = copies;
+    WritebackHarness h(options);
+    h.MapPage(0, {100, 101, 300, 301});
+    h.FillPage(0, 1);
+    ASSERT_TRUE(h.WritePages({0}).ok());
+    Page* p = h.page(0);
+    std::vector<const Bio*> bios = h.PendingBios();
+    ASSERT_EQ(bios.size(), 2u);
+    EXPECT_TRUE(p->IsWriteback());
+    EXPECT_EQ(p->InTransfer(), !copies);
+    h.Complete(bios[0]);
+    EXPECT_TRUE(p->IsWriteback());
+    EXPECT_EQ(p->InTransfer(), !copies) << "one of the page's bios is still in flight";
+    h.Complete(bios[1]);
+    EXPECT_FALSE(p->IsWriteback());
+    EXPECT_FALSE(p->InTransfer());
+    EXPECT_EQ(p->flags() & kPageTransferMask, 0u) << "every transfer opened was closed once";
+    for (uint32_t b = 0; b < 4; ++b) {
+      EXPECT_EQ(h.DeviceBlock(b < 2 ? 100 + b : 298 + b), h.Expected(0, b, 1));
+    }
+    h.ExpectAtRest();
+  }
+}
+
 TEST(WritebackRulesTest, R12_NothingSubmittedMeansNoWritebackLeftBehind) {
   // Method: three pages with nothing to submit: all buffers clean, all past EOF, and an
   // allocation failure on the first buffer. Each time the page is not in writeback when

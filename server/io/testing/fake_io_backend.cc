@@ -157,6 +157,8 @@ absl::Status FakeIoBackend::Submit(IoRequest* request) {
       return absl::UnavailableError("FakeIoBackend is shut down");
     }
     io.crash_epoch = crash_epoch_;
+    // Before the request can be completed (another thread may do so once it is pending).
+    if (io.op == IoOp::kWritev && options_.take_write_data_at_submit) request->DataTaken();
     if (io.op == IoOp::kFdatasync && options_.track_unsynced_writes) {
       auto it = devices_.find(io.fd);
       if (it != devices_.end()) io.sync_covers_before = it->second->next_write_seq;

@@ -69,6 +69,10 @@ class FakeIoBackend : public IoBackend {
     // docs/writeback-rules.md (a bio finishing while the page is still being submitted),
     // and the one place in the tree where a completion runs inside Submit(). Tests only.
     bool complete_in_submit = false;
+    // Tells each write, inside Submit(), that its bytes are taken (IoRequest::DataTaken), as
+    // RbdBackend does: the fake copies them there anyway. Off, the fake is a device that reads
+    // the pages until the write completes, as io_uring with O_DIRECT is.
+    bool take_write_data_at_submit = false;
     // A thread of the fake completes pending requests in a seeded random order after random
     // delays in [0, auto_complete_delay_max], with natural results: for stress and TSan tests.
     // It stops in Shutdown(), after completing everything pending.

@@ -29,6 +29,7 @@ class FaultyIoBackend::Forwarded final : public IoRequest {
   }
 
   void Complete(int32_t res) override { owner_->OnForwardedComplete(this, res); }
+  void DataTaken() override { original_->DataTaken(); }
 
   // Makes this a zero-length write that reports -err.
   void Fail(int err) {

@@ -23,6 +23,7 @@ class InFlightTracker::Tracked final : public IoRequest {
     owner->Remove(original);
     original->Complete(res);
   }
+  void DataTaken() override { original_->DataTaken(); }
 
  private:
   InFlightTracker* const owner_;

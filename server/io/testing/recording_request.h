@@ -17,10 +17,10 @@
 
 namespace blockstore {
 
-// An IoRequest for backend tests: it records each Complete() (result and thread) and lets the
-// test wait for them. An optional callback runs inside Complete(), on the completion thread,
-// before the completion is recorded: to resubmit a remainder, or to look for a hazard.
-// Thread-safe, except the setters, which must run before Submit().
+// An IoRequest for backend tests: it records each Complete() (result and thread) and each
+// DataTaken(), and lets the test wait for the completions. An optional callback runs inside
+// Complete(), on the completion thread, before the completion is recorded: to resubmit a remainder,
+// or to look for a hazard. Thread-safe, except the setters, which must run before Submit().
 class RecordingRequest : public IoRequest {
  public:
   RecordingRequest() = default;
@@ -49,6 +49,16 @@ class RecordingRequest : public IoRequest {
     results_.push_back(res);
     threads_.push_back(std::this_thread::get_id());
     completed_.SignalAll();
+  }
+
+  // Records, for each DataTaken(), how many completions had run before it.
+  void DataTaken() override ABSL_LOCKS_EXCLUDED(mu_) {
+    AnnotatedMutexLock lock(&mu_);
+    data_taken_after_.push_back(results_.size());
+  }
+  std::vector<size_t> data_taken_after() ABSL_LOCKS_EXCLUDED(mu_) {
+    AnnotatedMutexLock lock(&mu_);
+    return data_taken_after_;
   }
 
   // Blocks until Complete() has run `count` times in all; false if `timeout` passed first.
@@ -89,6 +99,7 @@ class RecordingRequest : public IoRequest {
   absl::CondVar completed_;
   std::vector<int32_t> results_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread::id> threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<size_t> data_taken_after_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace blockstore
