@@ -1,5 +1,6 @@
 #include "server/volume/dirty_throttle.h"
 
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,12 @@ void DirtyThrottle::Park(ParkedWrite write) {
           "volume ", volume_name_, ": too many writers waiting on the dirty limit; retry later"));
     } else {
       waiters_.fetch_add(1, std::memory_order_acq_rel);
+      if (write.waits_for_page) {
+        page_waiters_.fetch_add(1, std::memory_order_acq_rel);
+        ++pages_waited_for_[write.page_index];
+      } else {
+        limit_waiters_.fetch_add(1, std::memory_order_acq_rel);
+      }
       VolumeCounters::Add(counters_->throttled_writers, 1);
       parked_.push_back(std::move(write));
     }
@@ -70,12 +77,42 @@ absl::optional<ParkedWrite> DirtyThrottle::NextReady(const std::function<bool()>
   return absl::nullopt;
 }
 
+bool DirtyThrottle::HasPageWaiter(uint64_t page_index) const {
+  if (page_waiters_.load(std::memory_order_acquire) == 0) return false;
+  AnnotatedMutexLock lock(&mu_);
+  return pages_waited_for_.contains(page_index);
+}
+
 void DirtyThrottle::Requeue(ParkedWrite write) {
   AnnotatedMutexLock lock(&mu_);
   parked_.push_front(std::move(write));
 }
 
+void DirtyThrottle::Requeue(std::vector<ParkedWrite> writes) {
+  if (writes.empty()) return;
+  AnnotatedMutexLock lock(&mu_);
+  parked_.insert(parked_.begin(), std::make_move_iterator(writes.begin()),
+                 std::make_move_iterator(writes.end()));
+}
+
+void DirtyThrottle::WaitForPage(ParkedWrite* write) {
+  if (write->waits_for_page) return;
+  write->waits_for_page = true;
+  AnnotatedMutexLock lock(&mu_);
+  limit_waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  page_waiters_.fetch_add(1, std::memory_order_acq_rel);
+  ++pages_waited_for_[write->page_index];
+}
+
 void DirtyThrottle::Release(const ParkedWrite& write) {
+  if (write.waits_for_page) {
+    AnnotatedMutexLock lock(&mu_);
+    auto it = pages_waited_for_.find(write.page_index);
+    if (it != pages_waited_for_.end() && --it->second == 0) pages_waited_for_.erase(it);
+    page_waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  } else {
+    limit_waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  }
   waiters_.fetch_sub(1, std::memory_order_acq_rel);
   VolumeCounters::Add(counters_->throttled_writers, -1);
   VolumeCounters::Add(counters_->throttled_ns,

@@ -1,6 +1,7 @@
 #include "server/volume/dirty_throttle.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -49,6 +50,60 @@ TEST_F(DirtyThrottleTest, ParkedWritesComeOutInFifoOrderOnceUnderTheLimit) {
   EXPECT_FALSE(throttle.HasWaiters());
   EXPECT_EQ(counters_.throttled_writers.load(), 0);
   EXPECT_TRUE(answers_.empty()) << "the caller answers the writes it was handed";
+}
+
+TEST_F(DirtyThrottleTest, AWriteWaitingForItsPageHoldsBackOnlyThatPage) {
+  DirtyThrottle throttle = MakeThrottle();
+  ParkedWrite on_page = Write("p");
+  on_page.waits_for_page = true;
+  throttle.Park(std::move(on_page));
+  EXPECT_TRUE(throttle.HasWaiters());
+  EXPECT_FALSE(throttle.HasLimitWaiters()) << "a page waiter must not queue every writer";
+  EXPECT_TRUE(throttle.HasPageWaiter('p'));
+  EXPECT_FALSE(throttle.HasPageWaiter('q'));
+
+  throttle.Park(Write("q"));  // waits for the dirty limit: from now on every writer queues
+  EXPECT_TRUE(throttle.HasLimitWaiters());
+  absl::optional<ParkedWrite> first = throttle.NextReady([] { return false; });
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->page_index, static_cast<uint64_t>('p'));
+  throttle.Release(*first);
+  EXPECT_FALSE(throttle.HasPageWaiter('p'));
+  absl::optional<ParkedWrite> second = throttle.NextReady([] { return false; });
+  ASSERT_TRUE(second.has_value());
+  throttle.Release(*second);
+  EXPECT_FALSE(throttle.HasWaiters());
+  EXPECT_FALSE(throttle.HasLimitWaiters());
+  EXPECT_EQ(counters_.throttled_writers.load(), 0);
+}
+
+TEST_F(DirtyThrottleTest, AHandedOutWriteThatFindsItsPageBusyWaitsForThePageInItsTurn) {
+  // The volume's writeback thread hands out "a" (parked for the dirty limit), finds its page
+  // busy, and puts it back with "b" behind it: they keep their order, and "a" now holds back
+  // only its page.
+  DirtyThrottle throttle = MakeThrottle();
+  throttle.Park(Write("a"));
+  throttle.Park(Write("b"));
+  throttle.Park(Write("c"));
+  absl::optional<ParkedWrite> a = throttle.NextReady([] { return false; });
+  absl::optional<ParkedWrite> b = throttle.NextReady([] { return false; });
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  throttle.WaitForPage(&*a);
+  EXPECT_TRUE(throttle.HasPageWaiter('a'));
+  EXPECT_TRUE(throttle.HasLimitWaiters()) << "b and c still wait for the limit";
+  std::vector<ParkedWrite> back;
+  back.push_back(std::move(*a));
+  back.push_back(std::move(*b));
+  throttle.Requeue(std::move(back));
+  std::string order;
+  while (absl::optional<ParkedWrite> write = throttle.NextReady([] { return false; })) {
+    order += static_cast<char>(write->page_index);
+    throttle.Release(*write);
+  }
+  EXPECT_EQ(order, "abc");
+  EXPECT_FALSE(throttle.HasPageWaiter('a'));
+  EXPECT_FALSE(throttle.HasWaiters());
+  EXPECT_FALSE(throttle.HasLimitWaiters());
 }
 
 TEST_F(DirtyThrottleTest, ARequeuedWriteKeepsItsTurn) {

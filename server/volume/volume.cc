@@ -7,9 +7,11 @@
 #include <memory>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/dynamic_annotations.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "glog/logging.h"
@@ -218,9 +220,12 @@ class VolumeImpl final : public Volume {
     write.fua = fua;
     write.deadline = deadline;
     write.done = std::move(done);
-    // FIFO: once writers wait, new ones queue behind them.
-    if (throttle_.HasWaiters() || OverDirtyLimit()) {
+    // FIFO: once writers wait for the dirty limit, new ones queue behind them; a write waiting
+    // for its page holds back only later writes to that page.
+    const bool behind_limit = throttle_.HasLimitWaiters() || OverDirtyLimit();
+    if (behind_limit || throttle_.HasPageWaiter(page_index)) {
       Leave();
+      write.waits_for_page = !behind_limit;
       return throttle_.Park(std::move(write));
     }
     bool page_busy = false;
@@ -228,6 +233,7 @@ class VolumeImpl final : public Volume {
     status = DoWrite(write, /*may_wait=*/false, &page_busy, &fua_page);
     Leave();
     if (page_busy || status.code() == absl::StatusCode::kResourceExhausted) {
+      write.waits_for_page = page_busy;
       return throttle_.Park(std::move(write));
     }
     FinishWrite(std::move(write), std::move(status), fua_page);
@@ -585,7 +591,8 @@ class VolumeImpl final : public Volume {
         MonotonicNanos() - absl::ToInt64Nanoseconds(options_.dirty_expire);
     for (;;) {
       if (jobs_pending_.load(std::memory_order_acquire)) return;  // integrity work first
-      const bool over = OverBackgroundThreshold() || throttle_.HasWaiters();
+      // Writers waiting for their page need its writeback to end, not more writeback.
+      const bool over = OverBackgroundThreshold() || throttle_.HasLimitWaiters();
       std::vector<Page*> pages =
           cache_.CollectDirty(kBackgroundBatchPages, over ? 0 : expired_before);
       if (pages.empty()) return;
@@ -613,10 +620,19 @@ class VolumeImpl final : public Volume {
     }
   }
 
-  // Lets parked writers into the cache in FIFO order while the volume is under its dirty limit.
+  // Lets parked writers into the cache in FIFO order while the volume is under its dirty limit;
+  // a write whose page is busy keeps waiting, with the later writes to that page behind it,
+  // while the writes to other pages go on.
   void ServeParkedWriters() {
+    std::vector<ParkedWrite> blocked;  // handed out, waiting for their page: in queue order
+    absl::flat_hash_set<uint64_t> blocked_pages;
     while (absl::optional<ParkedWrite> write =
                throttle_.NextReady([this] { return OverDirtyLimit(); })) {
+      if (blocked_pages.contains(write->page_index)) {
+        throttle_.WaitForPage(&*write);  // stays behind the earlier write to its page
+        blocked.push_back(std::move(*write));
+        continue;
+      }
       if (!Admit()) {
         throttle_.Release(*write);
         write->done(ShuttingDownError());
@@ -626,12 +642,18 @@ class VolumeImpl final : public Volume {
       Page* fua_page = nullptr;
       absl::Status status = DoWrite(*write, /*may_wait=*/true, &page_busy, &fua_page);
       Leave();
-      if ((page_busy || status.code() == absl::StatusCode::kResourceExhausted) &&
-          absl::Now() < write->deadline) {
-        // The cache is full of dirty pages, or (stable pages) the device may still read the page:
-        // keep waiting; the end of a writeback wakes this thread.
-        throttle_.Requeue(std::move(*write));
-        return;
+      if (page_busy && absl::Now() < write->deadline) {
+        // (Stable pages) the device may still read the page: the end of its writeback wakes
+        // this thread.
+        throttle_.WaitForPage(&*write);
+        blocked_pages.insert(write->page_index);
+        blocked.push_back(std::move(*write));
+        continue;
+      }
+      if (status.code() == absl::StatusCode::kResourceExhausted && absl::Now() < write->deadline) {
+        // The cache is full of dirty pages: keep waiting, in turn.
+        blocked.push_back(std::move(*write));
+        break;
       }
       if (page_busy) {
         status = absl::ResourceExhaustedError(
@@ -641,6 +663,7 @@ class VolumeImpl final : public Volume {
       throttle_.Release(*write);
       FinishWrite(std::move(*write), std::move(status), fua_page);
     }
+    throttle_.Requeue(std::move(blocked));
   }
 
   const VolumeConfig config_;

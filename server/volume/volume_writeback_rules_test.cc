@@ -3,8 +3,10 @@
 // server/writeback/writeback_rules_test.cc, which test the rules on the write path's parts.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/common/sync_result.h"
@@ -142,6 +144,81 @@ TEST(WritebackRulesTest, R16_APageIsUnlockedWhileItsWriteIsInFlight) {
     EXPECT_EQ(fake.ReadDurable(fd, 4 * 4096, 4096), second);
     volume->Close();
   }
+}
+
+TEST(WritebackRulesTest, R16_AWriteWaitingForItsPageHoldsBackOnlyThatPage) {
+  // Method: stable pages, a device that holds completions. Page P's bio is in flight. A write
+  // to P waits; a write to page Q is still accepted at once (before, every writer queued behind
+  // the one waiting for P's writeback); a second write to P waits behind the first. When P's
+  // writeback ends both P writes are accepted in their order, so the next Flush makes the
+  // second one durable.
+  FakeIoBackend fake;
+  SubmitWatcher watcher(&fake);
+  VolumeConfig config;
+  config.name = "r16-page";
+  config.size_bytes = 16 * 4096;
+  VolumeOptions options = QuietVolumeOptions();
+  options.stable_pages = true;
+  const int fd = fake.AddDevice(config.size_bytes);
+  auto volume_or = OpenVolumeOnDeviceForTest(fd, config, options, &watcher);
+  ASSERT_TRUE(volume_or.ok()) << volume_or.status();
+  std::unique_ptr<Volume> volume = std::move(*volume_or);
+  ASSERT_TRUE(volume->WriteSync(4, 0, std::string(4096, '1')).ok());
+  FlushWaiter flush;
+  volume->Flush(absl::nullopt, &flush);
+  ASSERT_TRUE(watcher.WaitForSubmits(1));  // P's bio is in flight
+
+  const std::string second(4096, '2');
+  const std::string third(4096, '3');
+  const std::string other(4096, 'q');
+  Event p_second;
+  Event p_third;
+  std::vector<char> order;
+  absl::Mutex order_mu;
+  auto answered = [&](Event* event, char which) {
+    return [&, event, which](absl::Status status) {
+      EXPECT_TRUE(status.ok()) << status;
+      {
+        absl::MutexLock lock(&order_mu);
+        order.push_back(which);
+      }
+      event->Set();
+    };
+  };
+  volume->Write(4, 0, second, /*fua=*/false, absl::InfiniteFuture(), answered(&p_second, '2'));
+  EXPECT_FALSE(p_second.IsSet()) << "stable pages: P is still in transfer";
+  bool q_answered = false;
+  volume->Write(9, 0, other, /*fua=*/false, absl::InfiniteFuture(), [&](absl::Status status) {
+    EXPECT_TRUE(status.ok()) << status;
+    q_answered = true;
+  });
+  EXPECT_TRUE(q_answered) << "a write to another page queued behind P's";
+  volume->Write(4, 0, third, /*fua=*/false, absl::InfiniteFuture(), answered(&p_third, '3'));
+  EXPECT_FALSE(p_third.IsSet()) << "a later write to P overtook the one waiting";
+
+  ASSERT_EQ(fake.PendingCount(), 1u);
+  fake.CompleteNext();  // P's writeback ends
+  ASSERT_TRUE(p_second.WaitFor(absl::Seconds(20)));
+  ASSERT_TRUE(p_third.WaitFor(absl::Seconds(20)));
+  {
+    absl::MutexLock lock(&order_mu);
+    EXPECT_EQ(order, (std::vector<char>{'2', '3'}));
+  }
+  ASSERT_TRUE(watcher.WaitForFdatasyncs(1));
+  fake.CompleteAll();
+  ASSERT_TRUE(flush.Wait());
+
+  FlushWaiter again;
+  volume->Flush(absl::nullopt, &again);
+  for (int i = 0; i < 100 && !again.done(); ++i) {
+    fake.CompleteAll();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(again.Wait());
+  EXPECT_TRUE(again.summary().status.ok()) << again.summary().status;
+  EXPECT_EQ(fake.ReadDurable(fd, 4 * 4096, 4096), third);
+  EXPECT_EQ(fake.ReadDurable(fd, 9 * 4096, 4096), other);
+  volume->Close();
 }
 
 }  // namespace
