@@ -166,9 +166,13 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::StartVolume(
   ASSIGN_OR_RETURN(std::unique_ptr<RbdBackend> owned,
                    RbdBackend::Create(std::move(image), backend_options));
   std::shared_ptr<RbdBackend> backend(std::move(owned));
+  // librbd copies a write's bytes as it takes it (RbdBackend: IoRequest::DataTaken), so a copy
+  // of our own would be a second one.
+  VolumeOptions volume_options = options();
+  volume_options.bounce_max_bytes = 0;
   ASSIGN_OR_RETURN(std::unique_ptr<Volume> volume,
-                   OpenVolumeOnDevice(/*device_fd=*/-1, config, options(), backend.get(), budget(),
-                                      incarnation));
+                   OpenVolumeOnDevice(/*device_fd=*/-1, config, volume_options, backend.get(),
+                                      budget(), incarnation));
   // The backend lives as long as the volume: a call that raced Close may still reach it, and
   // then finds it shut down rather than freed.
   return std::shared_ptr<Volume>(volume.release(), [backend](Volume* v) {

@@ -313,6 +313,7 @@ class VolumeImpl final : public Volume {
     wb.bio_max_vecs = options.bio_max_vecs;
     wb.bio_max_bytes = std::max(options.bio_max_bytes, config.block_size_bytes);
     wb.max_bios_inflight = options.max_bios_inflight;
+    wb.bounce_max_bytes = options.stable_pages ? options.bounce_max_bytes : 0;
     wb.allocation_faults = options.allocation_faults;
     return wb;
   }

@@ -45,6 +45,12 @@ struct VolumeOptions {
   // in place of data an OK Flush had made durable (found by the crash harness,
   // docs/reliability.md).
   bool stable_pages = true;
+  // With stable pages, bios of at most this many bytes go to the device from a copy of their
+  // pages made at submission (WritebackConfig::bounce_max_bytes), so a write to such a page
+  // waits only for the submission, not for the device: random rewrites stop waiting a disk
+  // round trip. 0: never copy. Not used without stable pages, nor by the RBD store (librbd
+  // copies the bytes itself).
+  uint32_t bounce_max_bytes = kDefaultBounceMaxBytes;
   // Server-wide (VolumeRegistry): map and write the whole cache_bytes of page memory at
   // startup (ChunkPool), so the first write into each cached page does not pay for the first
   // touch of its memory. Costs startup time and holds cache_bytes resident from the start.

@@ -61,7 +61,7 @@ bool IsWholeBlock(const std::string& bytes, uint64_t block) {
   return named == block && bytes == BlockBytes(writer, seq, block);
 }
 
-void RunConcurrently(bool stable_pages) {
+void RunConcurrently(bool stable_pages, uint32_t bounce_max_bytes = 0) {
   FakeIoBackend::Options fake_options;
   fake_options.auto_complete = true;
   fake_options.seed = stable_pages ? 2 : 1;
@@ -81,6 +81,7 @@ void RunConcurrently(bool stable_pages) {
   options.bio_max_vecs = 4;
   options.max_bios_inflight = 4;
   options.stable_pages = stable_pages;
+  options.bounce_max_bytes = bounce_max_bytes;
   const int fd = fake.AddDevice(config.size_bytes);
   auto volume_or = OpenVolumeOnDeviceForTest(fd, config, options, &fake);
   ASSERT_TRUE(volume_or.ok()) << volume_or.status();
@@ -176,6 +177,13 @@ TEST(VolumeConcurrencyTest, StablePagesKeepWritersOffPagesInWriteback) {
   // Method: the same, with stable pages: a write to a page in writeback waits for that writeback
   // to end, so no block changes while the device reads it.
   RunConcurrently(/*stable_pages=*/true);
+}
+
+TEST(VolumeConcurrencyTest, StablePagesWithBounceCopiesLetWritersOnOnceTheBioIsCopied) {
+  // Method: the same, with stable pages and the bounce copy (the default): bios go to the
+  // device from a copy made at submission, and a writer waits only until then; the last write
+  // of every block is still the durable one, and no read is torn.
+  RunConcurrently(/*stable_pages=*/true, kDefaultBounceMaxBytes);
 }
 
 TEST(VolumeConcurrencyTest, ReadCompletionNeverWaitsForAPageLockHeldByWriteback) {

@@ -73,17 +73,20 @@ TEST(WritebackRulesTest, R16_APageIsUnlockedWhileItsWriteIsInFlight) {
   // A read of P returns the cached bytes at once (its callback runs inside Read), and a write
   // to P is accepted at once; the device gets the bytes of the write in flight, and the next
   // Flush the new ones. With stable pages (the volume option) the same write is held until P's
-  // writeback ends: its callback runs only after the completion; unless the device copied the
-  // bytes as it accepted the bio (IoRequest::DataTaken, as librbd does), when it is accepted at
-  // once again, and the device still gets the bytes of the write in flight.
+  // writeback ends: its callback runs only after the completion; unless the bio went out from
+  // a copy, the volume's bounce copy (VolumeOptions::bounce_max_bytes) or the device's own
+  // (IoRequest::DataTaken, as librbd does), when it is accepted at once again, and the device
+  // still gets the bytes of the write in flight.
   struct Case {
     const char* name;
     bool stable;
     bool copies;
+    uint32_t bounce_max_bytes;
   };
   for (const Case& c :
-       {Case{"without stable pages", false, false}, Case{"stable pages", true, false},
-        Case{"stable pages, device copies at submit", true, true}}) {
+       {Case{"without stable pages", false, false, 0}, Case{"stable pages", true, false, 0},
+        Case{"stable pages, device copies at submit", true, true, 0},
+        Case{"stable pages, bounce copy", true, false, kDefaultBounceMaxBytes}}) {
     SCOPED_TRACE(c.name);
     const bool stable = c.stable;
     FakeIoBackend::Options fake_options;
@@ -95,6 +98,7 @@ TEST(WritebackRulesTest, R16_APageIsUnlockedWhileItsWriteIsInFlight) {
     config.size_bytes = 16 * 4096;
     VolumeOptions options = QuietVolumeOptions();
     options.stable_pages = stable;
+    options.bounce_max_bytes = c.bounce_max_bytes;
     const int fd = fake.AddDevice(config.size_bytes);
     auto volume_or = OpenVolumeOnDeviceForTest(fd, config, options, &watcher);
     ASSERT_TRUE(volume_or.ok()) << volume_or.status();
@@ -122,7 +126,7 @@ TEST(WritebackRulesTest, R16_APageIsUnlockedWhileItsWriteIsInFlight) {
       write_status = status;
       written.Set();
     });
-    EXPECT_EQ(written.IsSet(), !stable || c.copies);
+    EXPECT_EQ(written.IsSet(), !stable || c.copies || c.bounce_max_bytes > 0);
     ASSERT_EQ(fake.PendingCount(), 1u);
     fake.CompleteNext();  // P's write ends; the flush's fdatasync follows
     ASSERT_TRUE(written.WaitFor(absl::Seconds(20)));
@@ -159,6 +163,7 @@ TEST(WritebackRulesTest, R16_AWriteWaitingForItsPageHoldsBackOnlyThatPage) {
   config.size_bytes = 16 * 4096;
   VolumeOptions options = QuietVolumeOptions();
   options.stable_pages = true;
+  options.bounce_max_bytes = 0;  // P's bio is sent from P itself, so P's writers wait
   const int fd = fake.AddDevice(config.size_bytes);
   auto volume_or = OpenVolumeOnDeviceForTest(fd, config, options, &watcher);
   ASSERT_TRUE(volume_or.ok()) << volume_or.status();

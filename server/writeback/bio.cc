@@ -1,6 +1,8 @@
 #include "server/writeback/bio.h"
 
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 
 #include "glog/logging.h"
 #include "server/cache/page.h"
@@ -23,6 +25,7 @@ void Bio::Reset(IoEnd* io_end, int fd, uint64_t device_block, uint32_t block_siz
   vec_count_ = 0;
   eagain_retries_ = 0;
   transfers_ended_ = false;
+  bounced_ = false;
   iov = nullptr;
   iov_count = 0;
 }
@@ -50,13 +53,36 @@ void Bio::EndTransfers() {
   for (uint32_t i = 0; i < vec_count_; ++i) vecs_[i].page->EndTransfer();
 }
 
-void Bio::PrepareSubmit() {
-  for (uint32_t i = 0; i < vec_count_; ++i) {
-    iovecs_[i].iov_base = vecs_[i].page->data() + vecs_[i].offset_bytes;
-    iovecs_[i].iov_len = vecs_[i].length_bytes;
+void Bio::PrepareSubmit(uint32_t bounce_max_bytes) {
+  if (bytes_ > 0 && bytes_ <= bounce_max_bytes) {
+    if (bounce_bytes_ < bounce_max_bytes) {
+      void* buffer = nullptr;
+      // O_DIRECT needs the buffer aligned like the page data: to 4 KiB, the largest block.
+      CHECK_EQ(posix_memalign(&buffer, 4096, bounce_max_bytes), 0) << "bounce buffer";
+      bounce_.reset(static_cast<uint8_t*>(buffer));
+      bounce_bytes_ = bounce_max_bytes;
+    }
+    // The pages are in transfer (writers with stable pages wait), so these bytes are stable.
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < vec_count_; ++i) {
+      std::memcpy(bounce_.get() + at, vecs_[i].page->data() + vecs_[i].offset_bytes,
+                  vecs_[i].length_bytes);
+      at += vecs_[i].length_bytes;
+    }
+    iovecs_[0].iov_base = bounce_.get();
+    iovecs_[0].iov_len = bytes_;
+    iov = iovecs_.get();
+    iov_count = 1;
+    bounced_ = true;
+    EndTransfers();
+  } else {
+    for (uint32_t i = 0; i < vec_count_; ++i) {
+      iovecs_[i].iov_base = vecs_[i].page->data() + vecs_[i].offset_bytes;
+      iovecs_[i].iov_len = vecs_[i].length_bytes;
+    }
+    iov = iovecs_.get();
+    iov_count = static_cast<int>(vec_count_);
   }
-  iov = iovecs_.get();
-  iov_count = static_cast<int>(vec_count_);
   // Paired with the check in Complete: O_DIRECT needs block-aligned offsets and lengths.
   CHECK_EQ(offset_bytes % block_size_bytes_, 0u);
   CHECK_EQ(bytes_ % block_size_bytes_, 0u);
@@ -64,7 +90,7 @@ void Bio::PrepareSubmit() {
 
 void Bio::Complete(int32_t res) {
   VolumeCounters* counters = owner_->counters();
-  if (transfers_ended_ &&
+  if (transfers_ended_ && !bounced_ &&
       (res == -EAGAIN || (res >= 0 && static_cast<uint64_t>(res) < IovecBytes(iov, iov_count)))) {
     // The backend said it had taken the bytes, and writers may have changed them since: a
     // resubmission could tear a block. A backend that takes the bytes never answers so.

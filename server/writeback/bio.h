@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 
 #include "server/io/io_request.h"
@@ -37,14 +38,16 @@ class Bio final : public IoRequest {
   // (Page::BeginTransfer). Returns false when the bio is full (vector or byte limit); the bio
   // is unchanged then. REQUIRES: the page lock.
   bool Add(Page* page, uint32_t offset_bytes, uint32_t length_bytes, uint32_t max_bytes);
-  // Points the IoRequest at the iovecs; called once, just before the first Submit.
-  void PrepareSubmit();
+  // Points the IoRequest at the iovecs; called once, just before the first Submit. A bio of at
+  // most `bounce_max_bytes` bytes is instead copied into the bio's own aligned buffer, which
+  // the IoRequest then points at, and its transfers end: the device never reads the pages.
+  void PrepareSubmit(uint32_t bounce_max_bytes);
 
   // Backend completion (R17): -EAGAIN resubmits, a short write resubmits the remainder, a full
   // write or an error ends the bio through Writeback::EndBio.
-  // Once the transfers are ended (DataTaken), resubmitting would send bytes writers may since
+  // Once the backend took the bytes (DataTaken), resubmitting would send bytes writers may since
   // have changed, so an -EAGAIN or a short write then fails the bio with EIO instead; the
-  // backends that call DataTaken never complete that way.
+  // backends that call DataTaken never complete that way. A bounced bio resends its copy.
   void Complete(int32_t res) override;
   // The backend has copied the bytes: ends the transfers, so writers may change the pages.
   void DataTaken() override { EndTransfers(); }
@@ -70,9 +73,14 @@ class Bio final : public IoRequest {
   uint32_t vec_count_ = 0;
   int eagain_retries_ = 0;
   bool transfers_ended_ = false;
+  bool bounced_ = false;  // submitted from bounce_
   int64_t submitted_ns_ = 0;
   std::unique_ptr<Vec[]> vecs_;
   std::unique_ptr<iovec[]> iovecs_;
+  // The bounce copy: allocated (O_DIRECT-aligned) the first time this bio bounces, kept for
+  // its next uses.
+  std::unique_ptr<uint8_t, void (*)(void*)> bounce_{nullptr, &std::free};
+  uint32_t bounce_bytes_ = 0;
 };
 
 }  // namespace blockstore

@@ -295,7 +295,7 @@ absl::Status Writeback::Pass::AddBuffer(Page* page, uint32_t block, uint64_t log
 
 void Writeback::SubmitBio(Bio* bio) {
   if (bio->submitted_ns() == 0) {
-    bio->PrepareSubmit();
+    bio->PrepareSubmit(config_.bounce_max_bytes);
     bio->set_submitted_ns(MonotonicNanos());
     VolumeCounters::Add(counters_->bios_submitted);
     VolumeCounters::Add(counters_->bios_inflight, 1);

@@ -42,6 +42,12 @@ class WritebackObserver {
 // allocated as the pool grows.
 constexpr uint32_t kDefaultMaxBiosInflight = 256;
 
+// Bios up to this size are submitted from a copy when stable pages are on (bounce_max_bytes
+// below): random 4 KiB writeback, where a rewrite of a page in flight is likely, is copied; a
+// sequential run's bios (up to 1 MiB) are not. With kDefaultMaxBiosInflight bios that is at most
+// 4 MiB of copies per volume, allocated as bios first need them.
+constexpr uint32_t kDefaultBounceMaxBytes = 16 * 1024;
+
 struct WritebackConfig {
   std::string volume_name;  // for logs
   int fd = -1;
@@ -51,6 +57,12 @@ struct WritebackConfig {
   uint32_t bio_max_vecs = 256;
   uint32_t bio_max_bytes = 1u << 20;
   uint32_t max_bios_inflight = kDefaultMaxBiosInflight;
+  // Stable pages' bounce copy (R16): a bio of at most this many bytes is submitted from a copy
+  // of its pages' bytes, made as it is submitted (while its pages are still in transfer, so no
+  // writer is changing them), after which its pages leave transfer and a writer need not wait
+  // for the device. 0: never; the pages stay in transfer until the bio completes (or until a
+  // backend that copies them itself says so, IoRequest::DataTaken).
+  uint32_t bounce_max_bytes = 0;
   // The seed (3.10) submits the open bio whenever pass 1 meets a buffer it skips; 6.2 does
   // not. Off by default: R9 is kept by splitting bios on logical gaps instead.
   bool submit_on_skipped_buffer = false;

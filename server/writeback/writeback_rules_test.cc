@@ -465,11 +465,17 @@ TEST(WritebackRulesTest, R16_APageIsInTransferUntilTheDeviceHasItsBytes) {
   // On a device that reads the pages until the IO completes, the page is in transfer (a writer
   // with stable pages must wait) until its last bio completes, and no longer once it has. On a
   // device that copies the bytes as it accepts the bio (IoRequest::DataTaken, as librbd does),
-  // the page is still in writeback after the pass but no longer in transfer.
-  for (bool copies : {false, true}) {
-    SCOPED_TRACE(copies ? "device copies at submit" : "device reads until completion");
+  // the page is still in writeback after the pass but no longer in transfer; likewise when the
+  // bios go out from the writeback's bounce copies (WritebackConfig::bounce_max_bytes).
+  enum Mode { kDeviceReads, kDeviceCopies, kBounce };
+  for (Mode mode : {kDeviceReads, kDeviceCopies, kBounce}) {
+    SCOPED_TRACE(mode == kDeviceReads    ? "device reads until completion"
+                 : mode == kDeviceCopies ? "device copies at submit"
+                                         : "bounce copies");
+    const bool copies = mode != kDeviceReads;
     HarnessOptions options;
-    options.fake.take_write_data_at_submit = copies;
+    options.fake.take_write_data_at_submit = mode == kDeviceCopies;
+    if (mode == kBounce) options.bounce_max_bytes = 4096;
     WritebackHarness h(options);
     h.MapPage(0, {100, 101, 300, 301});
     h.FillPage(0, 1);
@@ -491,6 +497,43 @@ TEST(WritebackRulesTest, R16_APageIsInTransferUntilTheDeviceHasItsBytes) {
     }
     h.ExpectAtRest();
   }
+}
+
+TEST(WritebackRulesTest, R16_ABounceCopyIsTheBytesOfItsSubmission) {
+  // Method: bounce copies for bios up to 8 KiB. Page 0 (4 KiB, 1 KiB blocks) goes out as one
+  // bounced bio; a write then changes block 0 in the cache while the bio is in flight, and the
+  // device answers with a short write first: the resubmitted rest and the whole write carry the
+  // bytes of the submission, the page is dirty again, and the next writeback sends the new
+  // block. Pages 1-3, contiguous, make a 12 KiB bio, over the limit: sent from the pages
+  // themselves, which stay in transfer until it completes.
+  HarnessOptions options;
+  options.faulty = true;
+  options.bounce_max_bytes = 8192;
+  WritebackHarness h(options);
+  h.FillPage(0, 1);
+  h.faulty().ShortWriteOnce(1024);
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  Page* p = h.page(0);
+  EXPECT_TRUE(p->IsWriteback());
+  EXPECT_FALSE(p->InTransfer());
+  h.Fill(0, 0, 1, 2);      // a writer changes block 0 while the bio is in flight
+  h.fake().CompleteAll();  // 1 KiB written; the rest is resubmitted from the copy
+  h.fake().CompleteAll();
+  EXPECT_FALSE(p->IsWriteback());
+  for (uint32_t b = 0; b < 4; ++b) EXPECT_EQ(h.DeviceBlock(b), h.Expected(0, b, 1)) << b;
+  EXPECT_TRUE(p->IsDirty());
+  ASSERT_TRUE(h.WritePages({0}).ok());
+  h.fake().CompleteAll();
+  EXPECT_EQ(h.DeviceBlock(0), h.Expected(0, 0, 2));
+
+  for (uint64_t page = 1; page <= 3; ++page) h.FillPage(page, 1);
+  ASSERT_TRUE(h.WritePages({1, 2, 3}).ok());
+  ASSERT_EQ(h.fake().PendingCount(), 1u);
+  for (uint64_t page = 1; page <= 3; ++page) EXPECT_TRUE(h.page(page)->InTransfer()) << page;
+  h.fake().CompleteAll();
+  for (uint64_t page = 1; page <= 3; ++page) EXPECT_FALSE(h.page(page)->InTransfer()) << page;
+  for (uint32_t b = 4; b < 16; ++b) EXPECT_EQ(h.DeviceBlock(b), h.Expected(b / 4, b % 4, 1));
+  h.ExpectAtRest();
 }
 
 TEST(WritebackRulesTest, R12_NothingSubmittedMeansNoWritebackLeftBehind) {

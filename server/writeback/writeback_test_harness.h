@@ -170,6 +170,7 @@ struct HarnessOptions {
   uint32_t bio_max_vecs = 256;
   uint32_t bio_max_bytes = 1u << 20;
   uint32_t max_bios_inflight = 128;
+  uint32_t bounce_max_bytes = 0;  // WritebackConfig::bounce_max_bytes
   bool submit_on_skipped_buffer = false;
   bool faulty = false;      // put a FaultyIoBackend between the writeback and the fake
   bool track_bios = false;  // put a BioTracker on top (the writeback submits to it)
@@ -377,6 +378,7 @@ class WritebackHarness {
     config.size_bytes = options.size_bytes != 0 ? options.size_bytes
                                                 : options.volume_pages * options.page_size_bytes;
     config.page_size_bytes = options.page_size_bytes;
+    config.bounce_max_bytes = options.bounce_max_bytes;
     config.block_size_bytes = options.block_size_bytes;
     config.bio_max_vecs = options.bio_max_vecs;
     config.bio_max_bytes = options.bio_max_bytes;
