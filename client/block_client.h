@@ -267,8 +267,9 @@ class PageWriter
   // Below the server's max_message_bytes (the largest page plus 4 KiB) whatever the page size.
   static constexpr size_t kDefaultMaxBatchBytes = 64 * 1024;
   // Sent, unanswered writes from which a partial batch waits (see the class comment): fuller
-  // messages cost both processes less CPU per write (docs/benchmarks.md).
-  static constexpr size_t kHoldInFlight = 8;
+  // messages cost both processes less CPU per write (docs/benchmarks.md). 8 sent the 70/30
+  // mix's writes (about 10 in flight of 32) two to a message; 4 sends five.
+  static constexpr size_t kHoldInFlight = 4;
 
   // Use Client::NewPageWriter. `client` (may be null) samples its error cursor for each
   // volume on the first write to it.
