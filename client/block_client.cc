@@ -1007,6 +1007,7 @@ struct Client::FlushOp {
   std::string volume;
   std::function<void(FlushResult)> done;
   std::function<void(const FlushPageResult&)> on_page;
+  FlushDetail detail = FlushDetail::kPages;
   uint64_t first_cursor = 0;  // the cursor of the first attempt
   FollowBudget budget;
 };
@@ -1020,8 +1021,12 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
   void Start(uint64_t cursor) {
     request_.set_volume(op_->volume);
     request_.set_error_cursor(cursor);
-    // One message per page would cost as much as the writes being flushed.
-    request_.set_group_page_events(true);
+    if (op_->detail == FlushDetail::kSummaryOnly) {
+      request_.set_summary_only(true);
+    } else {
+      // One message per page would cost as much as the writes being flushed.
+      request_.set_group_page_events(true);
+    }
     client_->SetDeadline(&context_);
     connection_->stub->async()->Flush(&context_, &request_, this);
     StartRead(&event_);
@@ -1124,7 +1129,7 @@ void Client::StartFlush(std::shared_ptr<FlushOp> op) {
 }
 
 void Client::FlushAsync(const std::string& volume, std::function<void(FlushResult)> done,
-                        std::function<void(const FlushPageResult&)> on_page) {
+                        std::function<void(const FlushPageResult&)> on_page, FlushDetail detail) {
   absl::StatusOr<uint64_t> cursor = ErrorCursor(volume);
   if (!cursor.ok()) {
     FlushResult result;
@@ -1136,12 +1141,14 @@ void Client::FlushAsync(const std::string& volume, std::function<void(FlushResul
   op->volume = volume;
   op->done = std::move(done);
   op->on_page = std::move(on_page);
+  op->detail = detail;
   op->first_cursor = *cursor;
   StartFlush(std::move(op));
 }
 
 absl::Status Client::Flush(const std::string& volume, FlushResult* result,
-                           const std::function<void(const FlushPageResult&)>& on_page) {
+                           const std::function<void(const FlushPageResult&)>& on_page,
+                           FlushDetail detail) {
   absl::Notification finished;
   FlushResult out;
   FlushAsync(
@@ -1150,7 +1157,7 @@ absl::Status Client::Flush(const std::string& volume, FlushResult* result,
         out = std::move(flushed);
         finished.Notify();
       },
-      on_page);
+      on_page, detail);
   finished.WaitForNotification();
   const absl::Status status = out.status;
   if (result != nullptr) *result = std::move(out);

@@ -98,6 +98,13 @@ struct FlushPageResult {
 };
 
 // A whole Flush: every page result in arrival order, then the summary.
+// What a Flush reports of its pages.
+enum class FlushDetail {
+  kPages,        // each page's result (FlushResult::pages, the on_page callback) and the summary
+  kSummaryOnly,  // the summary alone (FlushRequest.summary_only): fewer messages for a caller
+                 // that only acts on the result; FlushResult::pages stays empty
+};
+
 struct FlushResult {
   std::vector<FlushPageResult> pages;
   uint64_t pages_written = 0;
@@ -459,7 +466,8 @@ class Client {
   // its summary is sent again after a switch (class comment), with the client's cursor: then
   // `on_page` may see the pages of both servers, and `result` holds the last one's.
   absl::Status Flush(const std::string& volume, FlushResult* result = nullptr,
-                     const std::function<void(const FlushPageResult&)>& on_page = nullptr);
+                     const std::function<void(const FlushPageResult&)>& on_page = nullptr,
+                     FlushDetail detail = FlushDetail::kPages);
 
   // Flush without a thread waiting for it: `done` runs once, on a gRPC thread, with the whole
   // result (its `status` is the flush's); `on_page` (optional) as each page result arrives. If
@@ -470,7 +478,8 @@ class Client {
   // blocking). Neither callback may block; both, and the Client, must stay valid until `done`
   // has run. It follows the volume as Flush does, waiting on gRPC's timers, never on a thread.
   void FlushAsync(const std::string& volume, std::function<void(FlushResult)> done,
-                  std::function<void(const FlushPageResult&)> on_page = nullptr);
+                  std::function<void(const FlushPageResult&)> on_page = nullptr,
+                  FlushDetail detail = FlushDetail::kPages);
 
   // A new WritePageBatches stream with at most `window` writes in flight, to the current
   // server; it stays on that server (class comment).

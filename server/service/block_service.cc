@@ -412,8 +412,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* BlockServiceImpl::Flush(
     return new FailedStream<grpc::ServerWriteReactor<grpc::ByteBuffer>>(&state_, RpcMethod::kFlush,
                                                                         context, status);
   }
+  const FlushReactor::PageEvents page_events =
+      request->summary_only()        ? FlushReactor::PageEvents::kNone
+      : request->group_page_events() ? FlushReactor::PageEvents::kGrouped
+                                     : FlushReactor::PageEvents::kEach;
   return FlushReactor::Start(&state_, *std::move(slot), *std::move(volume),
-                             ErrorCursorFromRequest(*request), request->group_page_events());
+                             ErrorCursorFromRequest(*request), page_events);
 }
 
 }  // namespace blockstore

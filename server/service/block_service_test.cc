@@ -193,6 +193,56 @@ TEST_F(BlockServiceTest, EioIsDataLossReportedOncePerClient) {
   EXPECT_TRUE(c->Flush("vol").ok());
 }
 
+TEST_F(BlockServiceTest, AFlushAskingForTheSummaryOnlyGetsItAloneWithTheSameVerdict) {
+  // Method: page 3's write-back fails (EIO), page 6's succeeds. A raw Flush with summary_only
+  // (and group_page_events, which it overrides) receives exactly one event, the summary, which
+  // counts both pages and says DATA_LOSS, as does the call's status. Then, after two more
+  // writes, the Client's FlushDetail::kSummaryOnly returns no page results, counts the two
+  // pages, and says DATA_LOSS once (its cursor predates the failure), then OK.
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  ASSERT_TRUE(client->CreateVolume("vol", 16 * kPageSize, kPageSize, kBlockSize).ok());
+  faulty_.FailBlock(DeviceOffset(3, 2), kBlockSize, EIO);
+  ASSERT_TRUE(client->WritePage("vol", 3, 0, std::string(kPageSize, 'a')).ok());
+  ASSERT_TRUE(client->WritePage("vol", 6, 0, std::string(kPageSize, 'b')).ok());
+
+  v1::FlushRequest request;
+  request.set_volume("vol");
+  request.set_summary_only(true);
+  request.set_group_page_events(true);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto reader = client->stub()->Flush(&context, request);
+  std::vector<v1::FlushEvent> events;
+  v1::FlushEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  const grpc::Status status = reader->Finish();
+  ASSERT_EQ(events.size(), 1u) << "page events although only the summary was asked for";
+  ASSERT_TRUE(events[0].has_summary());
+  EXPECT_EQ(events[0].summary().pages_written(), 1u);
+  EXPECT_EQ(events[0].summary().pages_failed(), 1u);
+  EXPECT_EQ(events[0].summary().code(), static_cast<int32_t>(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS);
+
+  faulty_.ClearBlockFaults();
+  ASSERT_TRUE(client->WritePage("vol", 8, 0, std::string(kPageSize, 'c')).ok());
+  ASSERT_TRUE(client->WritePage("vol", 9, 0, std::string(kPageSize, 'd')).ok());
+  FlushResult result;
+  bool on_page_ran = false;
+  EXPECT_EQ(client
+                ->Flush(
+                    "vol", &result, [&](const FlushPageResult&) { on_page_ran = true; },
+                    FlushDetail::kSummaryOnly)
+                .code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(result.has_summary);
+  EXPECT_TRUE(result.pages.empty());
+  EXPECT_FALSE(on_page_ran);
+  EXPECT_EQ(result.pages_written, 2u);
+  EXPECT_EQ(result.pages_failed, 0u);
+  EXPECT_TRUE(client->Flush("vol", nullptr, nullptr, FlushDetail::kSummaryOnly).ok());
+}
+
 TEST_F(BlockServiceTest, AnErrorNobodySawReachesANewClient) {
   Start();
   std::unique_ptr<Client> writer = NewClient();

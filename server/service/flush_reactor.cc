@@ -20,8 +20,8 @@ constexpr size_t kMaxGroupedEventBytes = 64 * 1024;
 FlushReactor* FlushReactor::Start(const ServiceState* state, StreamSlot open_stream,
                                   std::shared_ptr<Volume> volume,
                                   absl::optional<ErrorCursor> error_cursor,
-                                  bool group_page_events) {
-  auto* reactor = new FlushReactor(state, std::move(open_stream), volume, group_page_events);
+                                  PageEvents page_events) {
+  auto* reactor = new FlushReactor(state, std::move(open_stream), volume, page_events);
   // Through the handler's reference, so the reactor's volume_ is only ever touched by the
   // reactor itself.
   volume->Flush(error_cursor, reactor);
@@ -29,13 +29,13 @@ FlushReactor* FlushReactor::Start(const ServiceState* state, StreamSlot open_str
 }
 
 FlushReactor::FlushReactor(const ServiceState* state, StreamSlot open_stream,
-                           std::shared_ptr<Volume> volume, bool group_page_events)
+                           std::shared_ptr<Volume> volume, PageEvents page_events)
     : state_(state),
       open_stream_(std::move(open_stream)),
       volume_(std::move(volume)),
       volume_name_(volume_->config().name),
       start_(absl::Now()),
-      group_page_events_(group_page_events),
+      page_events_(page_events),
       // The creator's hold is the engine's, from Start until OnFlushDone returns.
       lifetime_(
           [this](const absl::Status& status) {
@@ -45,6 +45,12 @@ FlushReactor::FlushReactor(const ServiceState* state, StreamSlot open_stream,
           [this] { delete this; }) {}
 
 void FlushReactor::OnPageDone(const PageResult& result) {
+  if (page_events_ == PageEvents::kNone) {
+    LOG_IF(WARNING, !result.status.ok())
+        << "Flush: volume " << volume_name_ << " page " << result.page_index
+        << " writeback failed (" << result.failed_blocks.size() << " blocks): " << result.status;
+    return;  // the summary counts it
+  }
   v1::PageCompletion page;
   page.set_page_index(result.page_index);
   page.set_code(static_cast<int32_t>(result.status.code()));
@@ -92,7 +98,9 @@ void FlushReactor::MaybeStartSend() {
     if (sending_ || lifetime_.broken()) return;
     // The pages queued go in one event when grouped, up to kMaxGroupedEventBytes; the summary
     // (always last) waits for the next.
-    if (!queue_.Pop(group_page_events_, kMaxGroupedEventBytes, &sending_event_)) return;
+    if (!queue_.Pop(page_events_ == PageEvents::kGrouped, kMaxGroupedEventBytes, &sending_event_)) {
+      return;
+    }
     sending_ = true;
   }
   // sending_event_ is only replaced after OnWriteDone clears sending_.

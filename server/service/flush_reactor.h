@@ -26,7 +26,7 @@ namespace blockstore {
 // server a few entries per flush, not one event per page of the cache. If the client asked
 // for grouped page events, the pages queued while an event was being sent go out together as
 // one FlushEvent.pages: a flush after every 256 writes otherwise costs as many messages as the
-// writes it covers.
+// writes it covers. If it asked for the summary only, no page event is sent at all.
 //
 // Words: a "send" is gRPC's StartWrite of an event, whose end gRPC reports to OnWriteDone.
 //
@@ -40,10 +40,13 @@ namespace blockstore {
 // Sends raw messages (server/service/raw_message.h: the service parses its requests itself).
 class FlushReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public FlushObserver {
  public:
+  // What the client asked to hear of the pages (FlushRequest).
+  enum class PageEvents { kEach, kGrouped, kNone };
+
   // Starts the flush. `volume` must be the volume named in the request.
   static FlushReactor* Start(const ServiceState* state, StreamSlot open_stream,
                              std::shared_ptr<Volume> volume,
-                             absl::optional<ErrorCursor> error_cursor, bool group_page_events);
+                             absl::optional<ErrorCursor> error_cursor, PageEvents page_events);
 
   // FlushObserver.
   void OnPageDone(const PageResult& result) override;
@@ -56,7 +59,7 @@ class FlushReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public F
 
  private:
   FlushReactor(const ServiceState* state, StreamSlot open_stream, std::shared_ptr<Volume> volume,
-               bool group_page_events);
+               PageEvents page_events);
   // Sends the next queued event (holding lifetime_) if none is being sent.
   void MaybeStartSend() ABSL_LOCKS_EXCLUDED(mu_);
   // The call was cancelled or a send failed: nothing more is sent.
@@ -69,7 +72,7 @@ class FlushReactor : public grpc::ServerWriteReactor<grpc::ByteBuffer>, public F
   std::shared_ptr<Volume> volume_;
   const std::string volume_name_;
   const absl::Time start_;
-  const bool group_page_events_;
+  const PageEvents page_events_;
 
   ReactorLifetime lifetime_;
 
