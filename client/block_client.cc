@@ -1021,12 +1021,10 @@ class Client::FlushCall : public grpc::ClientReadReactor<v1::FlushEvent> {
   void Start(uint64_t cursor) {
     request_.set_volume(op_->volume);
     request_.set_error_cursor(cursor);
-    if (op_->detail == FlushDetail::kSummaryOnly) {
-      request_.set_summary_only(true);
-    } else {
-      // One message per page would cost as much as the writes being flushed.
-      request_.set_group_page_events(true);
-    }
+    // One message per page would cost as much as the writes being flushed. Set even with
+    // summary_only, which overrides it: a server older than that field then still groups.
+    request_.set_group_page_events(true);
+    if (op_->detail == FlushDetail::kSummaryOnly) request_.set_summary_only(true);
     client_->SetDeadline(&context_);
     connection_->stub->async()->Flush(&context_, &request_, this);
     StartRead(&event_);

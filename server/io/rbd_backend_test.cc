@@ -218,9 +218,6 @@ TEST_F(RbdBackendTest, ManyRequestsInFlightCompleteExactlyOnceEachOnTheCompletio
   EXPECT_LE(stats.inflight_high_water, 32u);
 }
 
-// Method: each request is submitted from this thread and must complete on another. The write
-// with no iovec is refused by librbd inside rbd_aio_writev (-EINVAL): the one path where the
-// result is known before Submit() returns, and where completing it at once would be easiest.
 TEST_F(RbdBackendTest, AWritesBytesAreTakenInsideSubmitSoTheWriterMayChangeThemAtOnce) {
   // Method: a write of 16 blocks of 0x11 is submitted; as soon as Submit() returns it has been
   // told its bytes were taken (before any completion), and the test overwrites its buffer with
@@ -248,6 +245,9 @@ TEST_F(RbdBackendTest, AWritesBytesAreTakenInsideSubmitSoTheWriterMayChangeThemA
       << "the image holds bytes the writer changed after Submit() returned";
 }
 
+// Method: each request is submitted from this thread and must complete on another. The write
+// with no iovec is refused by librbd inside rbd_aio_writev (-EINVAL): the one path where the
+// result is known before Submit() returns, and where completing it at once would be easiest.
 TEST_F(RbdBackendTest, CompleteNeverRunsInsideSubmit) {
   RbdBackend* backend = CreateBackend();
   AlignedBuffer data(kBlockBytes);

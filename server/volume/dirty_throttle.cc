@@ -104,6 +104,16 @@ void DirtyThrottle::WaitForPage(ParkedWrite* write) {
   ++pages_waited_for_[write->page_index];
 }
 
+void DirtyThrottle::WaitForLimit(ParkedWrite* write) {
+  if (!write->waits_for_page) return;
+  write->waits_for_page = false;
+  AnnotatedMutexLock lock(&mu_);
+  auto it = pages_waited_for_.find(write->page_index);
+  if (it != pages_waited_for_.end() && --it->second == 0) pages_waited_for_.erase(it);
+  page_waiters_.fetch_sub(1, std::memory_order_acq_rel);
+  limit_waiters_.fetch_add(1, std::memory_order_acq_rel);
+}
+
 void DirtyThrottle::Release(const ParkedWrite& write) {
   if (write.waits_for_page) {
     AnnotatedMutexLock lock(&mu_);

@@ -43,7 +43,7 @@ struct ParkedWrite {
 // is answered ResourceExhausted at once.
 //
 // A write that waits for its page (ParkedWrite::waits_for_page) holds back only later writes
-// to that page (MustQueue), which keep their order behind it: with stable pages one page's
+// to that page (HasPageWaiter), which keep their order behind it: with stable pages one page's
 // writeback lasts a device round trip, and making every writer queue behind it stalled the
 // whole volume for it (a quarter of the writers parked on the service bench's random row).
 //
@@ -83,6 +83,9 @@ class DirtyThrottle {
   // A write NextReady handed out found its page busy: from now on it waits for that page (and
   // holds back later writes to it, not every writer).
   void WaitForPage(ParkedWrite* write) ABSL_LOCKS_EXCLUDED(mu_);
+  // The reverse: a write NextReady handed out found no room in the cache, so from now on it
+  // waits for the limit (every new writer queues behind it, and writeback is pushed).
+  void WaitForLimit(ParkedWrite* write) ABSL_LOCKS_EXCLUDED(mu_);
   // A write that NextReady handed out is leaving the throttle: counts its wait. The caller
   // answers it.
   void Release(const ParkedWrite& write);

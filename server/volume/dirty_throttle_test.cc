@@ -106,6 +106,29 @@ TEST_F(DirtyThrottleTest, AHandedOutWriteThatFindsItsPageBusyWaitsForThePageInIt
   EXPECT_FALSE(throttle.HasLimitWaiters());
 }
 
+TEST_F(DirtyThrottleTest, APageWaiterThatFindsNoRoomWaitsForTheLimitAgain) {
+  // A write parked on its page is handed out, its page now free, but the cache has no room:
+  // it waits for the limit from then on, so new writers queue behind it and writeback is
+  // pushed (HasLimitWaiters), and its page no longer counts as waited for.
+  DirtyThrottle throttle = MakeThrottle();
+  ParkedWrite on_page = Write("p");
+  on_page.waits_for_page = true;
+  throttle.Park(std::move(on_page));
+  absl::optional<ParkedWrite> p = throttle.NextReady([] { return false; });
+  ASSERT_TRUE(p.has_value());
+  EXPECT_FALSE(throttle.HasLimitWaiters());
+  throttle.WaitForLimit(&*p);
+  EXPECT_TRUE(throttle.HasLimitWaiters());
+  EXPECT_FALSE(throttle.HasPageWaiter('p'));
+  throttle.Requeue(std::move(*p));
+  absl::optional<ParkedWrite> again = throttle.NextReady([] { return false; });
+  ASSERT_TRUE(again.has_value());
+  throttle.Release(*again);
+  EXPECT_FALSE(throttle.HasWaiters());
+  EXPECT_FALSE(throttle.HasLimitWaiters());
+  EXPECT_EQ(counters_.throttled_writers.load(), 0);
+}
+
 TEST_F(DirtyThrottleTest, ARequeuedWriteKeepsItsTurn) {
   DirtyThrottle throttle = MakeThrottle();
   throttle.Park(Write("a"));

@@ -652,7 +652,8 @@ class VolumeImpl final : public Volume {
         continue;
       }
       if (status.code() == absl::StatusCode::kResourceExhausted && absl::Now() < write->deadline) {
-        // The cache is full of dirty pages: keep waiting, in turn.
+        // The cache is full of dirty pages: keep waiting, in turn, for room.
+        throttle_.WaitForLimit(&*write);
         blocked.push_back(std::move(*write));
         break;
       }

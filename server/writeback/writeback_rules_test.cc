@@ -501,11 +501,12 @@ TEST(WritebackRulesTest, R16_APageIsInTransferUntilTheDeviceHasItsBytes) {
 
 TEST(WritebackRulesTest, R16_ABounceCopyIsTheBytesOfItsSubmission) {
   // Method: bounce copies for bios up to 8 KiB. Page 0 (4 KiB, 1 KiB blocks) goes out as one
-  // bounced bio; a write then changes block 0 in the cache while the bio is in flight, and the
-  // device answers with a short write first: the resubmitted rest and the whole write carry the
-  // bytes of the submission, the page is dirty again, and the next writeback sends the new
-  // block. Pages 1-3, contiguous, make a 12 KiB bio, over the limit: sent from the pages
-  // themselves, which stay in transfer until it completes.
+  // bounced bio; a write then changes block 2 in the cache while the bio is in flight, and the
+  // device answers with a short write first (1 KiB), so blocks 1-3 are sent again, after the
+  // change (the fake takes a write's bytes when it is submitted): they carry the bytes of the
+  // first submission, not the page's new ones; the page is dirty again, and the next writeback
+  // sends the new block. Pages 1-3, contiguous, make a 12 KiB bio, over the limit: sent from the
+  // pages themselves, which stay in transfer until it completes.
   HarnessOptions options;
   options.faulty = true;
   options.bounce_max_bytes = 8192;
@@ -516,7 +517,7 @@ TEST(WritebackRulesTest, R16_ABounceCopyIsTheBytesOfItsSubmission) {
   Page* p = h.page(0);
   EXPECT_TRUE(p->IsWriteback());
   EXPECT_FALSE(p->InTransfer());
-  h.Fill(0, 0, 1, 2);      // a writer changes block 0 while the bio is in flight
+  h.Fill(0, 2, 1, 2);      // a writer changes block 2 while the bio is in flight
   h.fake().CompleteAll();  // 1 KiB written; the rest is resubmitted from the copy
   h.fake().CompleteAll();
   EXPECT_FALSE(p->IsWriteback());
@@ -524,7 +525,7 @@ TEST(WritebackRulesTest, R16_ABounceCopyIsTheBytesOfItsSubmission) {
   EXPECT_TRUE(p->IsDirty());
   ASSERT_TRUE(h.WritePages({0}).ok());
   h.fake().CompleteAll();
-  EXPECT_EQ(h.DeviceBlock(0), h.Expected(0, 0, 2));
+  EXPECT_EQ(h.DeviceBlock(2), h.Expected(0, 2, 2));
 
   for (uint64_t page = 1; page <= 3; ++page) h.FillPage(page, 1);
   ASSERT_TRUE(h.WritePages({1, 2, 3}).ok());
