@@ -97,7 +97,6 @@ struct FlushPageResult {
   std::vector<uint32_t> failed_blocks;
 };
 
-// A whole Flush: every page result in arrival order, then the summary.
 // What a Flush reports of its pages.
 enum class FlushDetail {
   kPages,        // each page's result (FlushResult::pages, the on_page callback) and the summary
@@ -105,6 +104,7 @@ enum class FlushDetail {
                  // that only acts on the result; FlushResult::pages stays empty
 };
 
+// A whole Flush: every page result in arrival order, then the summary.
 struct FlushResult {
   std::vector<FlushPageResult> pages;
   uint64_t pages_written = 0;

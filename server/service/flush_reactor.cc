@@ -45,21 +45,14 @@ FlushReactor::FlushReactor(const ServiceState* state, StreamSlot open_stream,
           [this] { delete this; }) {}
 
 void FlushReactor::OnPageDone(const PageResult& result) {
-  if (page_events_ == PageEvents::kNone) {
-    LOG_IF(WARNING, !result.status.ok())
-        << "Flush: volume " << volume_name_ << " page " << result.page_index
-        << " writeback failed (" << result.failed_blocks.size() << " blocks): " << result.status;
-    return;  // the summary counts it
-  }
+  LOG_IF(WARNING, !result.status.ok())
+      << "Flush: volume " << volume_name_ << " page " << result.page_index << " writeback failed ("
+      << result.failed_blocks.size() << " blocks): " << result.status;
+  if (page_events_ == PageEvents::kNone) return;  // the summary counts it
   v1::PageCompletion page;
   page.set_page_index(result.page_index);
   page.set_code(static_cast<int32_t>(result.status.code()));
-  if (!result.status.ok()) {
-    page.set_message(std::string(result.status.message()));
-    LOG(WARNING) << "Flush: volume " << volume_name_ << " page " << result.page_index
-                 << " writeback failed (" << result.failed_blocks.size()
-                 << " blocks): " << result.status;
-  }
+  if (!result.status.ok()) page.set_message(std::string(result.status.message()));
   for (uint32_t block : result.failed_blocks) page.add_failed_blocks(block);
   {
     absl::MutexLock lock(&mu_);

@@ -34,8 +34,7 @@ void DirtyThrottle::Park(ParkedWrite write) {
     } else {
       waiters_.fetch_add(1, std::memory_order_acq_rel);
       if (write.waits_for_page) {
-        page_waiters_.fetch_add(1, std::memory_order_acq_rel);
-        ++pages_waited_for_[write.page_index];
+        CountPageWaiterLocked(write.page_index);
       } else {
         limit_waiters_.fetch_add(1, std::memory_order_acq_rel);
       }
@@ -100,26 +99,32 @@ void DirtyThrottle::WaitForPage(ParkedWrite* write) {
   write->waits_for_page = true;
   AnnotatedMutexLock lock(&mu_);
   limit_waiters_.fetch_sub(1, std::memory_order_acq_rel);
-  page_waiters_.fetch_add(1, std::memory_order_acq_rel);
-  ++pages_waited_for_[write->page_index];
+  CountPageWaiterLocked(write->page_index);
 }
 
 void DirtyThrottle::WaitForLimit(ParkedWrite* write) {
   if (!write->waits_for_page) return;
   write->waits_for_page = false;
   AnnotatedMutexLock lock(&mu_);
-  auto it = pages_waited_for_.find(write->page_index);
+  ForgetPageWaiterLocked(write->page_index);
+  limit_waiters_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void DirtyThrottle::CountPageWaiterLocked(uint64_t page_index) {
+  page_waiters_.fetch_add(1, std::memory_order_acq_rel);
+  ++pages_waited_for_[page_index];
+}
+
+void DirtyThrottle::ForgetPageWaiterLocked(uint64_t page_index) {
+  auto it = pages_waited_for_.find(page_index);
   if (it != pages_waited_for_.end() && --it->second == 0) pages_waited_for_.erase(it);
   page_waiters_.fetch_sub(1, std::memory_order_acq_rel);
-  limit_waiters_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void DirtyThrottle::Release(const ParkedWrite& write) {
   if (write.waits_for_page) {
     AnnotatedMutexLock lock(&mu_);
-    auto it = pages_waited_for_.find(write.page_index);
-    if (it != pages_waited_for_.end() && --it->second == 0) pages_waited_for_.erase(it);
-    page_waiters_.fetch_sub(1, std::memory_order_acq_rel);
+    ForgetPageWaiterLocked(write.page_index);
   } else {
     limit_waiters_.fetch_sub(1, std::memory_order_acq_rel);
   }

@@ -94,6 +94,10 @@ class DirtyThrottle {
   void Close(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // One more / one fewer writer waiting for page `page_index` (pages_waited_for_, page_waiters_).
+  void CountPageWaiterLocked(uint64_t page_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetPageWaiterLocked(uint64_t page_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::string volume_name_;
   const uint64_t dirty_limit_bytes_;  // for messages
   const absl::Duration wait_max_;
