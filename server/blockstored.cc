@@ -114,6 +114,11 @@ ABSL_FLAG(bool, thin, kVolumeDefaults.thin,
           "write acknowledged into the cache can later fail with ENOSPC when other volumes "
           "filled the disk; by default CreateVolume reserves each volume's whole size and "
           "answers RESOURCE_EXHAUSTED when it does not fit");
+ABSL_FLAG(uint32_t, max_message_bytes, blockstore::kDefaultMaxMessageBytes,
+          "the largest request message taken (reported as VolumeInfo.max_message_bytes; "
+          "larger ones get RESOURCE_EXHAUSTED from gRPC), from 69632 (a 64 KiB page and "
+          "4 KiB) to 4194304. The default takes a 1 MiB write in one message: per message, "
+          "not per byte, is what gRPC costs");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "on SIGTERM/SIGINT, how long open calls may run after every volume was flushed");
 
@@ -152,6 +157,7 @@ ServerOptions ServerOptionsFromFlags() {
   options.volume.thin = absl::GetFlag(FLAGS_thin);
   options.volume.max_volumes = absl::GetFlag(FLAGS_max_volumes);
   options.volume.stable_pages = absl::GetFlag(FLAGS_stable_pages);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
 
   return options;
 }

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,9 +48,10 @@ ABSL_FLAG(std::string, pattern, "rand", "rand or seq (sequential, wrapping)");
 ABSL_FLAG(int, read_percent, 0, "reads in the mix, 0..100 (reads are whole pages)");
 ABSL_FLAG(int, concurrency, 32, "operations in flight (queue depth), flushes included");
 ABSL_FLAG(int, streams, 1, "WritePageBatches streams the writes are spread over");
-ABSL_FLAG(std::string, batch_bytes, "64K",
+ABSL_FLAG(std::string, batch_bytes, "",
           "writes queued on a stream are packed into one message up to this many encoded bytes "
-          "(0: one write per message); at most the server's max_message_bytes");
+          "(0: one write per message); at most the server's max_message_bytes, which is the "
+          "default");
 ABSL_FLAG(int, channels, 1, "gRPC channels (TCP connections) the streams and reads use");
 ABSL_FLAG(uint64_t, count, 0, "reads + writes to run; 0: run for --duration");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10), "how long to run when --count is 0");
@@ -142,8 +144,13 @@ int Main() {
   absl::StatusOr<uint64_t> block_size = ParseByteSize(absl::GetFlag(FLAGS_block_size));
   if (!page_size.ok() || *page_size > (1u << 20)) return Usage("--page_size: not a size");
   if (!block_size.ok() || *block_size > *page_size) return Usage("--block_size: not a size");
-  absl::StatusOr<uint64_t> batch_bytes = ParseByteSize(absl::GetFlag(FLAGS_batch_bytes));
-  if (!batch_bytes.ok() || *batch_bytes > (64u << 20)) return Usage("--batch_bytes: not a size");
+  // Empty: the server's max_message_bytes, learned with the volumes below.
+  std::optional<uint64_t> batch_bytes;
+  if (!absl::GetFlag(FLAGS_batch_bytes).empty()) {
+    absl::StatusOr<uint64_t> parsed = ParseByteSize(absl::GetFlag(FLAGS_batch_bytes));
+    if (!parsed.ok() || *parsed > (64u << 20)) return Usage("--batch_bytes: not a size");
+    batch_bytes = *parsed;
+  }
   uint64_t io_size = *page_size;
   if (!absl::GetFlag(FLAGS_io_size).empty()) {
     absl::StatusOr<uint64_t> parsed = ParseByteSize(absl::GetFlag(FLAGS_io_size));
@@ -229,6 +236,14 @@ int Main() {
     if (info->page_size_bytes() != *page_size || info->page_count() < options.pages_per_volume) {
       std::fprintf(stderr, "blockbench: volume %s exists with another geometry\n", name.c_str());
       return 3;
+    }
+    // A batch over the server's limit would end its stream (RESOURCE_EXHAUSTED).
+    if (!batch_bytes.has_value()) {
+      batch_bytes = info->max_message_bytes();
+    } else if (*batch_bytes > info->max_message_bytes()) {
+      return Usage(absl::StrCat("--batch_bytes: ", *batch_bytes,
+                                " is over the server's max_message_bytes, ",
+                                info->max_message_bytes()));
     }
     for (Client* client : clients) {
       // Sample each client's error cursor now, not on the first write.

@@ -16,6 +16,7 @@
 #include "glog/logging.h"
 #include "server/fuzz/fixed_volumes.h"
 #include "server/io/io_backend_factory.h"
+#include "server/service/message_limits.h"
 #include "server/service/service_state.h"
 
 namespace blockstore {
@@ -79,11 +80,13 @@ void ServiceHarness::Start() {
 
   BlockServiceOptions service_options;
   service_options.io_backend_name = std::string(backend_->Name());
+  // The least limit a server declares: the programs' messages are built around it (68 KiB).
+  service_options.max_message_bytes = kMinMaxMessageBytes;
   service_ = std::make_unique<BlockServiceImpl>(registry_.get(), nullptr, service_options);
   grpc::ServerBuilder builder;
   builder.RegisterService(service_.get());
-  // As blockstored's BlockServer sets it: the .proto's max_message_bytes.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
+  // As blockstored's BlockServer does: the declared limit is the one enforced.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(service_options.max_message_bytes));
   server_ = builder.BuildAndStart();
   CHECK(server_ != nullptr) << "the gRPC server did not start";
   grpc::ChannelArguments channel_args;

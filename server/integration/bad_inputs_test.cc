@@ -212,9 +212,13 @@ std::vector<BadCall> AllBadCalls() {
        StatusCode::INVALID_ARGUMENT, "data"},
       {"offset at the page end", [](auto* s) { return Write(s, "vol", 0, kPageSize, 4096); },
        StatusCode::INVALID_ARGUMENT, "data"},
-      // Larger than the largest message: gRPC refuses it before the service sees it.
-      {"data over max_message_bytes", [](auto* s) { return Write(s, "vol", 0, 0, 1 << 20); },
+      // Larger than the largest message (1 MiB + 4 KiB by default): gRPC refuses it before
+      // the service sees it.
+      {"data over max_message_bytes", [](auto* s) { return Write(s, "vol", 0, 0, 2 << 20); },
        StatusCode::RESOURCE_EXHAUSTED, ""},
+      // Within the message limit, far past the page: the service names the field.
+      {"data of 1 MiB", [](auto* s) { return Write(s, "vol", 0, 0, 1 << 20); },
+       StatusCode::INVALID_ARGUMENT, "data"},
       // Past the end.
       {"write page past the end", [](auto* s) { return Write(s, "vol", kPages, 0, 4096); },
        StatusCode::OUT_OF_RANGE, "page_index"},
@@ -405,14 +409,14 @@ TEST_P(BadInputsTest, BatchOverMaxMessageBytesEndsTheStreamAndTakesNothing) {
   const std::string before = ReadAll("vol", kPages);
   absl::StatusOr<v1::VolumeInfo> info = client_->GetVolumeInfo("vol");
   ASSERT_TRUE(info.ok());
-  // Five whole 16 KiB pages: 80 KiB of data, over the 68 KiB limit.
+  // Whole 16 KiB pages, round the volume, until the batch is past the server's limit.
   std::vector<v1::WritePageRequest> writes;
-  for (uint64_t page = 0; page < 5; ++page) {
-    writes.push_back(
-        TestWritePageRequest("vol", page, 0, Pattern(kPageSize, 5000 + page), page + 1));
-  }
   v1::WritePageBatchRequest probe;
-  for (const auto& write : writes) *probe.add_writes() = write;
+  for (uint64_t i = 0; probe.ByteSizeLong() <= info->max_message_bytes(); ++i) {
+    writes.push_back(
+        TestWritePageRequest("vol", i % kPages, 0, Pattern(kPageSize, 5000 + i), i + 1));
+    *probe.add_writes() = writes.back();
+  }
   ASSERT_GT(probe.ByteSizeLong(), info->max_message_bytes());
 
   const StreamOutcome out = SendOnWritePageBatches(stub(), {writes});

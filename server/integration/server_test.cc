@@ -31,7 +31,7 @@ TEST_P(ServerTest, WriteReadFlushRestartReadBack) {
       client_->CreateVolume("disk", kPages * kPageSize, kPageSize, kBlockSize);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->page_count(), kPages);
-  EXPECT_EQ(info->max_message_bytes(), 64u * 1024 + 4096);
+  EXPECT_EQ(info->max_message_bytes(), (1u << 20) + 4096);  // --max_message_bytes default
   if (rbd()) {
     EXPECT_EQ(info->io_backend(), "rbd");
   } else {

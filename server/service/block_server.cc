@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
   server->client_limits_ = std::make_unique<ClientLimits>(options.client_limits);
 
   BlockServiceOptions service_options;
-  service_options.max_message_bytes = kMaxMessageBytes;
+  service_options.max_message_bytes = options.max_message_bytes;
   service_options.io_backend_name =
       options.store == "rbd" ? std::string("rbd") : std::string(server->backend_->Name());
   service_options.authorizer = server->authorizer_.get();
@@ -118,7 +118,7 @@ absl::StatusOr<std::unique_ptr<BlockServer>> BlockServer::Start(
   int port = 0;
   builder.AddListeningPort(options.listen, server->credentials_->credentials(), &port);
   builder.RegisterService(server->service_.get());
-  builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxMessageBytes));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   // gRPC binds with SO_REUSEPORT by default: a second blockstored on the same port would then
   // start and take half the connections. Binding must fail instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -97,7 +97,7 @@ TEST_F(BlockServerTest, ServesOnThePortItPickedAndCreatesTheDataDir) {
   absl::StatusOr<v1::VolumeInfo> info = client->CreateVolume("v", 1 << 20);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->io_backend(), "sync");
-  EXPECT_EQ(info->max_message_bytes(), kMaxMessageBytes);
+  EXPECT_EQ(info->max_message_bytes(), kDefaultMaxMessageBytes);
   ASSERT_TRUE(client->WritePage("v", 1, 0, std::string(4096, 'q')).ok());
   EXPECT_EQ(client->GetVolumeInfo("nope").status().code(), absl::StatusCode::kNotFound);
   client.reset();
@@ -166,6 +166,64 @@ TEST_F(BlockServerTest, ShutdownWaitsForACallInFlight) {
   closer.join();
   writer.reset();
   client.reset();
+}
+
+// The declared message limit is the one gRPC enforces: a server at the default takes a 1 MiB
+// write (sixteen 64 KiB pages) as one WritePageBatchRequest; one started with the least limit
+// (68 KiB) declares that and refuses the same message whole, taking none of its writes.
+TEST_F(BlockServerTest, TheDeclaredMessageLimitIsTheOneEnforced) {
+  constexpr uint32_t kPage = 64 * 1024;
+  for (const uint32_t limit : {kDefaultMaxMessageBytes, kMinMaxMessageBytes}) {
+    SCOPED_TRACE(limit);
+    options_.max_message_bytes = limit;
+    options_.data_dir = temp_dir_.File(absl::StrCat("data-", limit));
+    absl::StatusOr<std::unique_ptr<BlockServer>> server = BlockServer::Start(options_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    std::unique_ptr<Client> client = Client::Connect((*server)->address());
+    absl::StatusOr<v1::VolumeInfo> info = client->CreateVolume("v", 16 * kPage, kPage, 4096);
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->max_message_bytes(), limit);
+
+    v1::WritePageBatchRequest batch;
+    for (uint64_t page = 0; page < 16; ++page) {
+      v1::WritePageRequest* write = batch.add_writes();
+      write->set_volume("v");
+      write->set_page_index(page);
+      write->set_data(std::string(kPage, static_cast<char>('a' + page)));
+      write->set_request_id(page + 1);
+    }
+    ASSERT_LE(batch.ByteSizeLong(), kDefaultMaxMessageBytes);
+    ASSERT_GT(batch.ByteSizeLong(), kMinMaxMessageBytes);
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::WritePageBatchRequest, v1::WritePageBatchResponse>>
+        stream = client->stub()->WritePageBatches(&context);
+    stream->Write(batch);  // may report success before the server refused the message
+    stream->WritesDone();
+    size_t answered = 0;
+    v1::WritePageBatchResponse response;
+    while (stream->Read(&response)) {
+      for (const v1::WritePageResponse& result : response.results()) {
+        EXPECT_EQ(result.code(), 0) << result.message();
+        ++answered;
+      }
+    }
+    const grpc::Status status = stream->Finish();
+    absl::StatusOr<std::string> last = client->ReadPage("v", 15);
+    ASSERT_TRUE(last.ok()) << last.status();
+    if (limit == kDefaultMaxMessageBytes) {
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      EXPECT_EQ(answered, 16u);
+      EXPECT_EQ(*last, std::string(kPage, 'p'));
+    } else {
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << status.error_message();
+      EXPECT_EQ(answered, 0u);
+      EXPECT_EQ(*last, std::string(kPage, '\0')) << "a write of the refused message was taken";
+    }
+    client.reset();
+    std::vector<std::string> failures;
+    EXPECT_TRUE((*server)->Shutdown(absl::Seconds(30), &failures).ok());
+  }
 }
 
 TEST_F(BlockServerTest, RefusesBadOptions) {

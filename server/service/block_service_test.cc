@@ -94,7 +94,7 @@ class BlockServiceTest : public ::testing::Test {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
-    builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(service_options.max_message_bytes));
     ApplyTransportLimits(transport_limits_, &builder);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);

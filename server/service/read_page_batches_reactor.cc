@@ -1,11 +1,13 @@
 #include "server/service/read_page_batches_reactor.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/service/message_limits.h"
 #include "server/volume/volume_config.h"
 
 namespace blockstore {
@@ -22,8 +24,9 @@ void SetStatus(const absl::Status& status, v1::ReadPageResult* answer) {
 ReadPageBatchesReactor::ReadPageBatchesReactor(const ServiceState* state, CallAccess access,
                                                StreamSlot open_stream,
                                                grpc::CallbackServerContext* /*context*/)
-    : BatchStreamReactor(state, RpcMethod::kReadPageBatches, std::move(access),
-                         std::move(open_stream), state->options().max_message_bytes) {}
+    : BatchStreamReactor(
+          state, RpcMethod::kReadPageBatches, std::move(access), std::move(open_stream),
+          std::min<size_t>(state->options().max_message_bytes, kMinMaxMessageBytes)) {}
 
 int ReadPageBatchesReactor::ItemCount(const v1::ReadPageBatchRequest& request) const {
   return request.reads_size();

@@ -74,6 +74,14 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   if (v.flusher_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("flusher_interval: must be > 0");
   }
+  if (options.max_message_bytes < kMinMaxMessageBytes ||
+      options.max_message_bytes > kMaxMaxMessageBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("max_message_bytes: must be from ",
+                                                   kMinMaxMessageBytes,
+                                                   " (the largest page "
+                                                   "and 4 KiB) to ",
+                                                   kMaxMaxMessageBytes, " (4 MiB)"));
+  }
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #include "server/security/authorizer.h"
 #include "server/security/client_limits.h"
 #include "server/security/server_credentials.h"
+#include "server/service/message_limits.h"
 #include "server/volume/volume.h"
 
 namespace blockstore {
@@ -51,6 +52,9 @@ struct ServerOptions {
   AccessControlFiles access;
   // What one client may hold (--max_streams_per_client, ...).
   ClientLimitOptions client_limits;
+  // The largest request message taken, reported in VolumeInfo.max_message_bytes. From
+  // kMinMaxMessageBytes to kMaxMaxMessageBytes.
+  uint32_t max_message_bytes = kDefaultMaxMessageBytes;
 };
 
 // InvalidArgument naming the option ("listen", "io_backend", "dirty_limit_bytes", ...);

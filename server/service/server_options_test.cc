@@ -11,6 +11,7 @@ TEST(ServerOptionsTest, DefaultsAreValid) {
   EXPECT_EQ(options.listen, "127.0.0.1:7420");
   EXPECT_EQ(options.metrics_listen, "127.0.0.1:9420");
   EXPECT_EQ(options.data_dir, "data/blockstore");
+  EXPECT_EQ(options.max_message_bytes, (1u << 20) + 4096);
 }
 
 TEST(ServerOptionsTest, BadValuesNameTheOption) {
@@ -37,6 +38,10 @@ TEST(ServerOptionsTest, BadValuesNameTheOption) {
       {[](ServerOptions* o) { o->volume.dirty_expire = absl::ZeroDuration(); }, "dirty_expire"},
       {[](ServerOptions* o) { o->volume.flusher_interval = absl::ZeroDuration(); },
        "flusher_interval"},
+      {[](ServerOptions* o) { o->max_message_bytes = kMinMaxMessageBytes - 1; },
+       "max_message_bytes"},
+      {[](ServerOptions* o) { o->max_message_bytes = kMaxMaxMessageBytes + 1; },
+       "max_message_bytes"},
   };
   for (const auto& c : cases) {
     ServerOptions options;

@@ -21,19 +21,16 @@
 #include "server/security/caller.h"
 #include "server/security/client_limits.h"
 #include "server/security/refusal_log.h"
+#include "server/service/message_limits.h"
 #include "server/volume/volume.h"
 #include "server/volume/volume_config.h"
 #include "server/volume/volume_registry.h"
 
 namespace blockstore {
 
-// The largest request message the server accepts: the largest page plus headroom for the
-// other fields of a WritePageRequest (a 128-byte name and a few varints need far less).
-constexpr uint32_t kMaxMessageBytes = kMaxPageSizeBytes + 4096;
-
 struct BlockServiceOptions {
   // Reported in VolumeInfo.max_message_bytes; the server builder enforces it.
-  uint32_t max_message_bytes = kMaxMessageBytes;
+  uint32_t max_message_bytes = kDefaultMaxMessageBytes;
   // Reported in VolumeInfo.io_backend.
   std::string io_backend_name;
   // Writes of one WritePages stream in flight (read and not yet answered). The stream is not
