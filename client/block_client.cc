@@ -1192,7 +1192,11 @@ absl::Status Client::WriteRange(const std::string& volume, uint64_t first_page_i
     std::vector<uint64_t> failed;  // pages to write again after following the volume
     bool other_failure = false;    // a write failed in a way following cannot cure
     bool all_unavailable = true;
-    std::unique_ptr<PageWriter> writer = NewPageWriter(window);
+    // `info` is the first server's; one followed to may declare less, but never less than
+    // kDefaultMaxBatchBytes.
+    std::unique_ptr<PageWriter> writer =
+        NewPageWriter(window, round == 1 ? PageWriter::MaxBatchBytesFor(*info)
+                                         : PageWriter::kDefaultMaxBatchBytes);
     size_t sent = 0;
     for (; sent < pages.size(); ++sent) {
       const uint64_t page = pages[sent];

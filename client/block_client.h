@@ -271,8 +271,15 @@ class PageWriter
     : public BatchStream<v1::WritePageBatchRequest, v1::WritePageBatchResponse, WriteResult> {
  public:
   // The encoded writes packed into one message at most (a single larger write goes alone).
-  // Below the server's max_message_bytes (the largest page plus 4 KiB) whatever the page size.
+  // Below any server's max_message_bytes (at least the largest page plus 4 KiB) whatever the
+  // page size; MaxBatchBytesFor gives the volume's server's own, which is larger.
   static constexpr size_t kDefaultMaxBatchBytes = 64 * 1024;
+  // The most a message to the server of `info` may carry: its max_message_bytes (1 MiB + 4 KiB
+  // by blockstored's default), or kDefaultMaxBatchBytes if the server does not say. Fewer,
+  // fuller messages cost both processes less per write (docs/benchmarks.md, seq64k32).
+  static size_t MaxBatchBytesFor(const v1::VolumeInfo& info) {
+    return info.max_message_bytes() > 0 ? info.max_message_bytes() : kDefaultMaxBatchBytes;
+  }
   // Sent, unanswered writes from which a partial batch waits (see the class comment): fuller
   // messages cost both processes less CPU per write (docs/benchmarks.md). 8 sent the 70/30
   // mix's writes (about 10 in flight of 32) two to a message; 4 sends five.

@@ -21,6 +21,7 @@
 #include "client/bench/workload.h"
 #include "client/block_client.h"
 #include "client/cli/byte_size.h"
+#include "client/cli/exit_now.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7420", "blockstored address: host:port or unix:/path");
 ABSL_FLAG(std::string, tls_ca_file, "",
@@ -301,9 +302,9 @@ int Main() {
   }
   if (!status.ok()) {
     std::fprintf(stderr, "blockbench: an operation failed: %s\n", status.ToString().c_str());
-    return 2;
   }
-  return 0;
+  // Exits with the clients still open (ExitNow says why).
+  ExitNow(status.ok() ? 0 : 2);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "client/block_client.h"
 #include "client/cli/byte_size.h"
 #include "client/cli/exit_codes.h"
+#include "client/cli/exit_now.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:7420", "blockstored address: host:port or unix:/path");
 ABSL_FLAG(std::string, tls_ca_file, "",
@@ -228,7 +229,8 @@ int Write(Client& client, const std::vector<std::string>& args) {
   absl::Status first_error;
   uint64_t pages = 0;
   uint64_t bytes = 0;
-  std::unique_ptr<PageWriter> writer = client.NewPageWriter(window);
+  std::unique_ptr<PageWriter> writer =
+      client.NewPageWriter(window, PageWriter::MaxBatchBytesFor(*info));
   std::string buffer(page_size, '\0');
   absl::Status send_status;
   for (;;) {
@@ -322,6 +324,18 @@ int Flush(Client& client, const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+int RunCommand(const std::string& command, Client& client, const std::vector<std::string>& args) {
+  if (command == "create") return Create(client, args);
+  if (command == "delete") return Delete(client, args);
+  if (command == "list") return List(client, args);
+  if (command == "info") return Info(client, args);
+  if (command == "locate") return Locate(client, args);
+  if (command == "write") return Write(client, args);
+  if (command == "read") return Read(client, args);
+  if (command == "flush") return Flush(client, args);
+  return Usage(absl::StrCat("unknown command \"", command, "\""));
+}
+
 }  // namespace
 }  // namespace blockstore
 
@@ -363,14 +377,6 @@ int main(int argc, char** argv) {
     return blockstore::kExitLocalFile;
   }
   std::unique_ptr<blockstore::Client> client = *std::move(opened);
-
-  if (command == "create") return blockstore::Create(*client, args);
-  if (command == "delete") return blockstore::Delete(*client, args);
-  if (command == "list") return blockstore::List(*client, args);
-  if (command == "info") return blockstore::Info(*client, args);
-  if (command == "locate") return blockstore::Locate(*client, args);
-  if (command == "write") return blockstore::Write(*client, args);
-  if (command == "read") return blockstore::Read(*client, args);
-  if (command == "flush") return blockstore::Flush(*client, args);
-  return blockstore::Usage(absl::StrCat("unknown command \"", command, "\""));
+  // Exits with the client still open (ExitNow says why).
+  blockstore::ExitNow(blockstore::RunCommand(command, *client, args));
 }
