@@ -1,8 +1,10 @@
 #include "server/service/batch_stream_reactor.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "server/service/grpc_status.h"
+#include "server/service/message_limits.h"
 #include "server/service/raw_message.h"
 #include "server/service/stream_send.h"
 
@@ -12,6 +14,9 @@ namespace {
 // Answered batches kept for reuse as read buffers: enough for the usual one or two in flight,
 // few enough that an idle stream does not hold much memory.
 constexpr size_t kSpareBatches = 4;
+// A batch that ever held a larger message is freed, not kept: its request would keep that
+// much capacity in its strings while the stream idles.
+constexpr size_t kSpareBatchMaxBytes = kMinMaxMessageBytes;
 
 // Encoding overhead of one result in a response message beyond its fields' ByteSizeLong (the
 // field tag and the length prefix).
@@ -44,6 +49,7 @@ BatchStreamReactor<Request, Response>::BatchStreamReactor(const ServiceState* st
       open_stream_(std::move(open_stream)),
       start_(absl::Now()),
       inflight_max_(state->options().write_stream_inflight_max),
+      held_bytes_max_(state->options().batch_stream_held_bytes_max),
       message_max_bytes_(message_max_bytes),
       lifetime_(
           [this, method](const absl::Status& status) {
@@ -64,12 +70,16 @@ void BatchStreamReactor<Request, Response>::MaybeStartRead() {
   std::vector<std::unique_ptr<Batch>> trimmed;  // freed outside mu_, on this gRPC thread
   {
     absl::MutexLock lock(&mu_);
-    while (spare_.size() > kSpareBatches) {
-      trimmed.push_back(std::move(spare_.back()));
-      spare_.pop_back();
+    for (size_t i = 0; i < spare_.size();) {
+      if (spare_.size() > kSpareBatches || spare_[i]->peak_bytes > kSpareBatchMaxBytes) {
+        trimmed.push_back(std::move(spare_[i]));
+        spare_.erase(spare_.begin() + i);
+      } else {
+        ++i;
+      }
     }
     if (reading_ != nullptr || dispatching_ || read_closed_ || lifetime_.broken() ||
-        unanswered_ >= inflight_max_) {
+        unanswered_ >= inflight_max_ || held_bytes_ >= held_bytes_max_) {
       return;
     }
     if (spare_.empty()) {
@@ -97,6 +107,8 @@ void BatchStreamReactor<Request, Response>::OnReadDone(bool ok) {
       absl::MutexLock lock(&mu_);
       reading = reading_.get();
     }
+    reading->bytes = read_buffer_.Length();  // before the parse consumes the buffer
+    reading->peak_bytes = std::max(reading->peak_bytes, reading->bytes);
     absl::Status parsed = ParseRawRequest(&read_buffer_, &reading->request);
     if (parsed.ok()) parsed = CheckRequest(reading->request);
     if (!parsed.ok()) {
@@ -118,6 +130,7 @@ void BatchStreamReactor<Request, Response>::OnReadDone(bool ok) {
       spare_.push_back(std::move(batch));  // an empty batch is answered by nothing
     } else {
       unanswered_ += count;
+      held_bytes_ += batch->bytes;
       batch->unanswered = count + 1;  // + Dispatch's own hold
       batch->dispatching = true;
       dispatching_ = true;
@@ -177,6 +190,7 @@ void BatchStreamReactor<Request, Response>::OnItemDone(Batch* batch, Result* ans
 template <typename Request, typename Response>
 void BatchStreamReactor<Request, Response>::ReleaseBatchLocked(Batch* batch) {
   if (--batch->unanswered > 0) return;
+  held_bytes_ -= batch->bytes;
   spare_.emplace_back(batch);  // freed or reused on a gRPC thread (MaybeStartRead, OnDone)
 }
 

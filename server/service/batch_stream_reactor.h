@@ -31,8 +31,10 @@ namespace blockstore {
 // - A finished item's result goes into an outbox; whenever no response message is being sent,
 //   the outbox's oldest results (up to message_max_bytes encoded, at least one) go as one
 //   message, so results are grouped by when they finished, not by the batch they came in.
-// - The stream is not read while options().write_stream_inflight_max items are unanswered (a
-//   batch may overshoot by its own size), and HTTP/2 flow control then holds the client back.
+// - The stream is not read while options().write_stream_inflight_max items are unanswered, or
+//   while the request messages of its unretired batches add up to
+//   options().batch_stream_held_bytes_max (a batch may overshoot either by its own size), and
+//   HTTP/2 flow control then holds the client back.
 // - A batch's request message (and so every item's data) lives until its last item is
 //   answered; it is then retired and reused for a later read, or freed in OnDone. So neither
 //   the message nor the volume references it holds are ever freed on an engine thread.
@@ -126,6 +128,10 @@ class BatchStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     size_t unanswered = 0;
     // Dispatch still walks the batch: it sends the results gathered meanwhile at its end.
     bool dispatching = false;
+    // The size of its request message, counted in held_bytes_ from OnReadDone until it is
+    // retired; and the largest it ever held, as a reused request keeps its strings' capacity.
+    size_t bytes = 0;
+    size_t peak_bytes = 0;
   };
 
   // Starts a read (holding lifetime_) if the window has room and the stream is still read.
@@ -149,6 +155,7 @@ class BatchStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   StreamSlot open_stream_;  // its place under max_open_streams, until the reactor is deleted
   const absl::Time start_;
   const size_t inflight_max_;
+  const size_t held_bytes_max_;
   const size_t message_max_bytes_;
 
   // The message being sent: filled under mu_ while no send is outstanding, then read by gRPC
@@ -169,6 +176,7 @@ class BatchStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   std::vector<std::unique_ptr<Batch>> spare_ ABSL_GUARDED_BY(mu_);
   Response outbox_ ABSL_GUARDED_BY(mu_);           // results not yet being sent
   size_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;     // items taken whose result was not yet sent
+  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;     // request bytes of the unretired batches
   bool sending_ ABSL_GUARDED_BY(mu_) = false;      // sending_response_ is being sent
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;  // the client half-closed
   // OnReadDone is handing a batch to the engine: no other read starts meanwhile, so a stream's

@@ -31,6 +31,7 @@
 #include "server/io/sync_backend.h"
 #include "server/io/testing/faulty_io_backend.h"
 #include "server/metrics/server_metrics.h"
+#include "server/service/message_limits.h"
 #include "server/service/read_page_batches_reactor.h"
 #include "server/service/testing/write_page_request.h"
 #include "server/service/transport_limits.h"
@@ -191,6 +192,66 @@ TEST_F(BlockServiceTest, EioIsDataLossReportedOncePerClient) {
   // A client that starts after the error was seen is not told about it.
   std::unique_ptr<Client> c = NewClient();
   EXPECT_TRUE(c->Flush("vol").ok());
+}
+
+// A batch stream stops reading while the request messages of its unanswered batches add up to
+// batch_stream_held_bytes_max, however few writes they carry (a batch's message lives until its
+// last write is answered). Method: a message of four FUA writes of 16 KiB whose completions the
+// device holds for a second, then a plain write in the next message. With a 32 KiB budget the
+// second message is not read until the FUA writes are answered, so the plain write is answered
+// last; with the default budget it is read at once and answered first.
+TEST_F(BlockServiceTest, ABatchStreamStopsReadingWhileItsHeldMessagesReachTheByteBudget) {
+  const uint64_t kDefaultBudget = BlockServiceOptions().batch_stream_held_bytes_max;
+  for (const uint64_t budget : {uint64_t{32} << 10, kDefaultBudget}) {
+    SCOPED_TRACE(budget);
+    const std::string volume = absl::StrCat("vol", budget);
+    service_options_.batch_stream_held_bytes_max = budget;
+    Start();
+    std::unique_ptr<Client> client = NewClient();
+    ASSERT_TRUE(client->CreateVolume(volume, 16 * kPageSize, kPageSize, kBlockSize).ok());
+    faulty_.SetSlowCompletions(absl::Seconds(1));
+
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    auto stream = client->stub()->WritePageBatches(&context);
+    v1::WritePageBatchRequest durable;
+    for (uint64_t page = 0; page < 4; ++page) {
+      v1::WritePageRequest* write = durable.add_writes();
+      write->set_volume(volume);
+      write->set_page_index(page);
+      write->set_data(std::string(kPageSize, 'f'));
+      write->set_fua(true);
+      write->set_request_id(page + 1);
+    }
+    ASSERT_GT(durable.ByteSizeLong(), uint64_t{32} << 10);
+    v1::WritePageBatchRequest plain;
+    v1::WritePageRequest* write = plain.add_writes();
+    write->set_volume(volume);
+    write->set_page_index(8);
+    write->set_data(std::string(kPageSize, 'p'));
+    write->set_request_id(100);
+    ASSERT_TRUE(stream->Write(durable));
+    ASSERT_TRUE(stream->Write(plain));
+    stream->WritesDone();
+    std::vector<uint64_t> order;
+    v1::WritePageBatchResponse response;
+    while (stream->Read(&response)) {
+      for (const v1::WritePageResponse& result : response.results()) {
+        EXPECT_EQ(result.code(), 0) << result.message();
+        order.push_back(result.request_id());
+      }
+    }
+    const grpc::Status status = stream->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(order.size(), 5u);
+    if (budget < kDefaultBudget) {
+      EXPECT_EQ(order.back(), 100u) << "the next message was read past the byte budget";
+    } else {
+      EXPECT_EQ(order.front(), 100u) << "the plain write waited for the FUA writes";
+    }
+    faulty_.SetSlowCompletions(absl::ZeroDuration(), 0);
+    Stop();
+  }
 }
 
 TEST_F(BlockServiceTest, AFlushAskingForTheSummaryOnlyGetsItAloneWithTheSameVerdict) {
@@ -467,6 +528,52 @@ TEST_F(BlockServiceTest, ReadPageBatchesAnswersEveryReadOnceAndRefusalsAlone) {
             std::vector<absl::StatusCode>{absl::StatusCode::kOk});
 }
 
+// ReadPageBatches answers in messages of at most kMinMaxMessageBytes (68 KiB), though requests
+// may be as large as max_message_bytes (1 MiB + 4 KiB): larger responses reached a depth-32
+// reader in fewer, larger bursts (docs/benchmarks.md). 32 pages of 16 KiB read in one request
+// need at least 8 messages.
+TEST_F(BlockServiceTest, ReadPageBatchesAnswersInMessagesOfAtMost68KiB) {
+  Start();
+  std::unique_ptr<Client> client = NewClient();
+  constexpr uint64_t kPages = 32;
+  ASSERT_TRUE(client->CreateVolume("vol", kPages * kPageSize, kPageSize, kBlockSize).ok());
+  for (uint64_t page = 0; page < kPages; ++page) {
+    ASSERT_TRUE(
+        client->WritePage("vol", page, 0, std::string(kPageSize, static_cast<char>('a' + page)))
+            .ok());
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = client->stub()->ReadPageBatches(&context);
+  v1::ReadPageBatchRequest request;
+  for (uint64_t page = 0; page < kPages; ++page) {
+    v1::ReadPageRequest* read = request.add_reads();
+    read->set_volume("vol");
+    read->set_page_index(page);
+    read->set_request_id(page);
+  }
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  size_t messages = 0;
+  std::map<uint64_t, std::string> pages;
+  v1::ReadPageBatchResponse response;
+  while (stream->Read(&response)) {
+    ++messages;
+    EXPECT_LE(response.ByteSizeLong(), kMinMaxMessageBytes);
+    for (v1::ReadPageResult& result : *response.mutable_results()) {
+      EXPECT_EQ(result.code(), 0) << result.message();
+      pages[result.request_id()] = std::move(*result.mutable_data());
+    }
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(messages, 8u);
+  ASSERT_EQ(pages.size(), kPages);
+  for (const auto& [page, data] : pages) {
+    EXPECT_EQ(data, std::string(kPageSize, static_cast<char>('a' + page))) << "page " << page;
+  }
+}
+
 // A ReadPageBatches message with more than kMaxReadsPerBatch reads (each a few bytes, so one
 // message could otherwise ask for tens of thousands of pages) ends the stream
 // INVALID_ARGUMENT naming the field, after the reads sent before it are answered.
@@ -506,7 +613,8 @@ TEST_F(BlockServiceTest, ReadPageBatchesRefusesAMessageWithTooManyReads) {
 // buffer hint is reported written while it still sits in gRPC's buffer, so holding the batch
 // after it would wait for answers to writes that never left (the stream stalls for good).
 // 4 KiB pages pack 15 to a 64 KiB message: windows from 9 to 31 cover every threshold a
-// buffered message can reach.
+// buffered message can reach. With the server's max_message_bytes as the batch size (as
+// blockctl and blockbench use it) no batch is ever full, so every threshold holds.
 TEST_F(BlockServiceTest, PageWriterNeverStallsWhateverItsWindow) {
   Start();
   std::unique_ptr<Client> client = NewClient();
@@ -514,31 +622,36 @@ TEST_F(BlockServiceTest, PageWriterNeverStallsWhateverItsWindow) {
   constexpr uint64_t kPages = 64;
   constexpr int kWrites = 3000;
   ASSERT_TRUE(client->CreateVolume("small", kPages * kSmallPage, kSmallPage, kSmallPage).ok());
-  for (const size_t window : {1, 9, 16, 17, 24, 31, 32, 64}) {
-    SCOPED_TRACE(absl::StrCat("window ", window));
-    std::unique_ptr<PageWriter> writer = client->NewPageWriter(window);
-    std::vector<std::string> image;
-    absl::Notification finished;
-    std::map<uint64_t, std::vector<absl::StatusCode>> answers;
-    std::thread writing([&] {
-      answers = WriteThrough(writer.get(), kWrites, kPages, &image, "small", kSmallPage);
-      finished.Notify();
-    });
-    // A stalled writer blocks in Write() for ever: fail with a message rather than time out.
-    if (!finished.WaitForNotificationWithTimeout(absl::Seconds(40))) {
-      std::fprintf(stderr, "PageWriter with window %zu stalled: %zu writes unanswered after 40 s\n",
-                   window, writer->in_flight());
-      std::abort();
+  absl::StatusOr<v1::VolumeInfo> info = client->GetVolumeInfo("small");
+  ASSERT_TRUE(info.ok()) << info.status();
+  for (const size_t batch_bytes :
+       {PageWriter::kDefaultMaxBatchBytes, PageWriter::MaxBatchBytesFor(*info)})
+    for (const size_t window : {1, 9, 16, 17, 24, 31, 32, 64}) {
+      SCOPED_TRACE(absl::StrCat("window ", window, ", batches up to ", batch_bytes, " bytes"));
+      std::unique_ptr<PageWriter> writer = client->NewPageWriter(window, batch_bytes);
+      std::vector<std::string> image;
+      absl::Notification finished;
+      std::map<uint64_t, std::vector<absl::StatusCode>> answers;
+      std::thread writing([&] {
+        answers = WriteThrough(writer.get(), kWrites, kPages, &image, "small", kSmallPage);
+        finished.Notify();
+      });
+      // A stalled writer blocks in Write() for ever: fail with a message rather than time out.
+      if (!finished.WaitForNotificationWithTimeout(absl::Seconds(40))) {
+        std::fprintf(stderr,
+                     "PageWriter with window %zu stalled: %zu writes unanswered after 40 s\n",
+                     window, writer->in_flight());
+        std::abort();
+      }
+      writing.join();
+      ASSERT_EQ(answers.size(), static_cast<size_t>(kWrites));
+      for (const auto& [id, codes] : answers) {
+        ASSERT_EQ(codes, std::vector<absl::StatusCode>{absl::StatusCode::kOk}) << "request " << id;
+      }
+      const PageWriter::SendStats stats = writer->send_stats();
+      EXPECT_EQ(stats.writes, static_cast<uint64_t>(kWrites));
+      ExpectVolumeHolds(client.get(), "small", image);
     }
-    writing.join();
-    ASSERT_EQ(answers.size(), static_cast<size_t>(kWrites));
-    for (const auto& [id, codes] : answers) {
-      ASSERT_EQ(codes, std::vector<absl::StatusCode>{absl::StatusCode::kOk}) << "request " << id;
-    }
-    const PageWriter::SendStats stats = writer->send_stats();
-    EXPECT_EQ(stats.writes, static_cast<uint64_t>(kWrites));
-    ExpectVolumeHolds(client.get(), "small", image);
-  }
 }
 
 // A page's bytes for write number `n`: the number in its first 8 bytes names the write.

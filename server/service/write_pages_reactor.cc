@@ -55,6 +55,10 @@ void WritePagesReactor::OnReadDone(bool ok) {
       reading = reading_slot_;
     }
     parsed = ParseRawRequest(&read_buffer_, &slots_[reading].request);
+    // Fields this server does not know are not kept while the write waits in its slot: up to
+    // max_message_bytes of them, in each of write_stream_inflight_max slots, would be 256 MiB
+    // a stream.
+    if (parsed.ok()) slots_[reading].request.DiscardUnknownFields();
     if (!parsed.ok()) {
       // Nothing identifies the write to answer: the stream ends with the reason, after the
       // writes before it (the client learns that this one and any later were not taken).
