@@ -240,7 +240,7 @@ int Main() {
     }
     // A batch over the server's limit would end its stream (RESOURCE_EXHAUSTED).
     if (!batch_bytes.has_value()) {
-      batch_bytes = info->max_message_bytes();
+      batch_bytes = PageWriter::MaxBatchBytesFor(*info);
     } else if (*batch_bytes > info->max_message_bytes()) {
       return Usage(absl::StrCat("--batch_bytes: ", *batch_bytes,
                                 " is over the server's max_message_bytes, ",

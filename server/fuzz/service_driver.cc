@@ -21,7 +21,8 @@ namespace {
 
 using grpc::StatusCode;
 
-// VolumeInfo.max_message_bytes by the .proto: the largest page (64 KiB) and 4 KiB of headroom.
+// VolumeInfo.max_message_bytes of the harness's server: the least any server declares (the
+// .proto's floor, the largest page and 4 KiB), which the harness sets.
 constexpr size_t kProtoMaxMessageBytes = 65536 + 4096;
 // ReadPages of more pages is cancelled after this many (a terabyte volume has 2^26).
 constexpr uint64_t kMaxReadPages = 64;

@@ -11,9 +11,9 @@ namespace blockstore {
 namespace {
 
 constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
-// The largest request message the server takes (VolumeInfo.max_message_bytes): the largest
-// page and 4 KiB. Written again here from the .proto's words; the driver checks it against
-// what GetVolumeInfo says.
+// The largest request message the harness's server takes (VolumeInfo.max_message_bytes): the
+// least any server declares, the largest page and 4 KiB. Written again here from the .proto's
+// words; the driver checks it against what GetVolumeInfo says.
 constexpr size_t kProtoMaxMessageBytes = 65536 + 4096;
 
 // Across the process, so that no two writes of a run carry the same bytes.

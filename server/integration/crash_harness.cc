@@ -543,8 +543,8 @@ void Harness::StreamWrites(Cycle* cycle, Client* client, VolumeModel* model, boo
     while (stream->Read(&response)) take(response);
     stream_status = FromGrpcStatus(stream->Finish());
   } else {
-    // Messages stay under max_message_bytes (the largest page plus 4 KiB): at most 48 KiB of
-    // data each, and a second message from a random write on.
+    // Messages stay under the least max_message_bytes (the largest page plus 4 KiB): at most
+    // 48 KiB of data each, and a second message from a random write on.
     const size_t split_at = 1 + split % writes->size();
     auto stream = client->stub()->WritePageBatches(&context);
     v1::WritePageBatchRequest batch;
