@@ -74,8 +74,9 @@ Creates (or reuses) --volumes volumes, keeps --concurrency reads, writes and flu
 for --duration or --count operations, prints a progress line every --progress on stderr, and
 ends with a table on stdout: operations, throughput and latency percentiles (p50, p99, p99.9)
 per kind of operation. Writes go through WritePageBatches streams (the writes queued while a
-message is being sent travel together in the next, up to --batch_bytes), reads are ReadPage
-calls, flushes are Flush calls (after every --flush_every writes and/or every --flush_interval).
+message is being sent travel together in the next, up to --batch_bytes), reads go through
+ReadPageBatches streams (packed the same way), flushes are Flush calls asking for the summary
+only (after every --flush_every writes and/or every --flush_interval).
 
 Exit codes: 0 ok, 1 usage, 2 an operation failed (the run stops at the first error),
 3 set-up failed (server unreachable, volume creation refused).
