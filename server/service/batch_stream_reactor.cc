@@ -1,6 +1,5 @@
 #include "server/service/batch_stream_reactor.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "server/service/grpc_status.h"
@@ -14,8 +13,8 @@ namespace {
 // Answered batches kept for reuse as read buffers: enough for the usual one or two in flight,
 // few enough that an idle stream does not hold much memory.
 constexpr size_t kSpareBatches = 4;
-// A batch that ever held a larger message is freed, not kept: its request would keep that
-// much capacity in its strings while the stream idles.
+// A batch whose footprint is larger is freed, not kept: a reused request keeps the capacity of
+// what it held, which the stream would keep while it idles.
 constexpr size_t kSpareBatchMaxBytes = kMinMaxMessageBytes;
 
 // Encoding overhead of one result in a response message beyond its fields' ByteSizeLong (the
@@ -71,7 +70,7 @@ void BatchStreamReactor<Request, Response>::MaybeStartRead() {
   {
     absl::MutexLock lock(&mu_);
     for (size_t i = 0; i < spare_.size();) {
-      if (spare_.size() > kSpareBatches || spare_[i]->peak_bytes > kSpareBatchMaxBytes) {
+      if (spare_.size() > kSpareBatches || spare_[i]->footprint > kSpareBatchMaxBytes) {
         trimmed.push_back(std::move(spare_[i]));
         spare_.erase(spare_.begin() + i);
       } else {
@@ -107,9 +106,10 @@ void BatchStreamReactor<Request, Response>::OnReadDone(bool ok) {
       absl::MutexLock lock(&mu_);
       reading = reading_.get();
     }
-    reading->bytes = read_buffer_.Length();  // before the parse consumes the buffer
-    reading->peak_bytes = std::max(reading->peak_bytes, reading->bytes);
     absl::Status parsed = ParseRawRequest(&read_buffer_, &reading->request);
+    // What the batch holds, not the message's size on the wire: unknown fields and items
+    // left from earlier messages count too.
+    reading->footprint = reading->request.SpaceUsedLong() + reading->answers.SpaceUsedLong();
     if (parsed.ok()) parsed = CheckRequest(reading->request);
     if (!parsed.ok()) {
       // None of the batch's items is taken; the stream ends with the reason once the items
@@ -130,7 +130,7 @@ void BatchStreamReactor<Request, Response>::OnReadDone(bool ok) {
       spare_.push_back(std::move(batch));  // an empty batch is answered by nothing
     } else {
       unanswered_ += count;
-      held_bytes_ += batch->bytes;
+      held_bytes_ += batch->footprint;
       batch->unanswered = count + 1;  // + Dispatch's own hold
       batch->dispatching = true;
       dispatching_ = true;
@@ -190,7 +190,7 @@ void BatchStreamReactor<Request, Response>::OnItemDone(Batch* batch, Result* ans
 template <typename Request, typename Response>
 void BatchStreamReactor<Request, Response>::ReleaseBatchLocked(Batch* batch) {
   if (--batch->unanswered > 0) return;
-  held_bytes_ -= batch->bytes;
+  held_bytes_ -= batch->footprint;
   spare_.emplace_back(batch);  // freed or reused on a gRPC thread (MaybeStartRead, OnDone)
 }
 

@@ -32,7 +32,7 @@ namespace blockstore {
 //   the outbox's oldest results (up to message_max_bytes encoded, at least one) go as one
 //   message, so results are grouped by when they finished, not by the batch they came in.
 // - The stream is not read while options().write_stream_inflight_max items are unanswered, or
-//   while the request messages of its unretired batches add up to
+//   while the memory of its unretired batches' requests adds up to
 //   options().batch_stream_held_bytes_max (a batch may overshoot either by its own size), and
 //   HTTP/2 flow control then holds the client back.
 // - A batch's request message (and so every item's data) lives until its last item is
@@ -128,10 +128,10 @@ class BatchStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     size_t unanswered = 0;
     // Dispatch still walks the batch: it sends the results gathered meanwhile at its end.
     bool dispatching = false;
-    // The size of its request message, counted in held_bytes_ from OnReadDone until it is
-    // retired; and the largest it ever held, as a reused request keeps its strings' capacity.
-    size_t bytes = 0;
-    size_t peak_bytes = 0;
+    // The memory its request and answers hold (SpaceUsedLong, taken after each parse: a
+    // reused request keeps the items and string capacity of every message it held), counted
+    // in held_bytes_ from OnReadDone until the batch is retired.
+    size_t footprint = 0;
   };
 
   // Starts a read (holding lifetime_) if the window has room and the stream is still read.
@@ -176,7 +176,7 @@ class BatchStreamReactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   std::vector<std::unique_ptr<Batch>> spare_ ABSL_GUARDED_BY(mu_);
   Response outbox_ ABSL_GUARDED_BY(mu_);           // results not yet being sent
   size_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;     // items taken whose result was not yet sent
-  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;     // request bytes of the unretired batches
+  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;     // footprints of the unretired batches
   bool sending_ ABSL_GUARDED_BY(mu_) = false;      // sending_response_ is being sent
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;  // the client half-closed
   // OnReadDone is handing a batch to the engine: no other read starts meanwhile, so a stream's

@@ -36,8 +36,8 @@ struct BlockServiceOptions {
   // Writes of one WritePages stream in flight (read and not yet answered). The stream is not
   // read further while this many are pending: gRPC flow control then holds the client back.
   uint32_t write_stream_inflight_max = 256;
-  // Bytes of request messages one batch stream (WritePageBatches, ReadPageBatches) holds at
-  // most before it stops reading: a batch's message lives until its last item is answered, so
+  // Memory of parsed requests one batch stream (WritePageBatches, ReadPageBatches) holds at
+  // most before it stops reading: a batch's request lives until its last item is answered, so
   // without it 256 messages of up to max_message_bytes (a write or two each, the rest padding
   // or refused writes) could sit in one stream. 256 pages of 64 KiB, what
   // write_stream_inflight_max allows of page data; a stream may overshoot by one message.

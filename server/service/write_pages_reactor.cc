@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "google/protobuf/unknown_field_set.h"
 #include "server/service/grpc_status.h"
 #include "server/service/raw_message.h"
 #include "server/service/stream_send.h"
@@ -57,8 +58,12 @@ void WritePagesReactor::OnReadDone(bool ok) {
     parsed = ParseRawRequest(&read_buffer_, &slots_[reading].request);
     // Fields this server does not know are not kept while the write waits in its slot: up to
     // max_message_bytes of them, in each of write_stream_inflight_max slots, would be 256 MiB
-    // a stream.
-    if (parsed.ok()) slots_[reading].request.DiscardUnknownFields();
+    // a stream. Swapped out, not cleared: a cleared set keeps its vector's capacity.
+    if (parsed.ok()) {
+      google::protobuf::UnknownFieldSet unknown;
+      v1::WritePageRequest& request = slots_[reading].request;
+      unknown.Swap(request.GetReflection()->MutableUnknownFields(&request));
+    }
     if (!parsed.ok()) {
       // Nothing identifies the write to answer: the stream ends with the reason, after the
       // writes before it (the client learns that this one and any later were not taken).

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "server/cache/page.h"
+
 namespace blockstore {
 
 WriteSlots::WriteSlots(size_t count) : slots_(count) {
@@ -25,6 +27,21 @@ void WriteSlots::Filled(int index) {
 
 void WriteSlots::Give(int index, std::vector<std::string>* released) {
   free_.push_back(index);
+  // A request larger than any write can be (refused: data past the page, a name past 128
+  // bytes) leaves no allocation in the slot, or 256 slots could keep 256 MiB of 1 MiB messages.
+  Slot& given = slots_[index];
+  if (given.request.data().capacity() > kMaxPageSizeBytes) {
+    released->emplace_back();
+    released->back().swap(*given.request.mutable_data());
+    if (given.holds_buffer) {
+      given.holds_buffer = false;
+      --retained_;
+    }
+  }
+  if (given.request.volume().capacity() > kMaxRetainedNameBytes) {
+    released->emplace_back();
+    released->back().swap(*given.request.mutable_volume());
+  }
   const size_t busy = slots_.size() - free_.size();
   if (busy > 1 || retained_ <= kKeptWhenIdle) return;
   // Idle: the least recently used free slots (the bottom of the stack) give their buffers back.

@@ -36,6 +36,9 @@ class WriteSlots {
   };
 
   static constexpr size_t kKeptWhenIdle = 8;
+  // A given slot's volume name keeps at most this much capacity (a valid name is at most 128
+  // bytes; a longer one was refused).
+  static constexpr size_t kMaxRetainedNameBytes = 256;
 
   explicit WriteSlots(size_t count);
 

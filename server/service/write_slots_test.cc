@@ -37,6 +37,28 @@ TEST(WriteSlotsTest, AnIdleStreamKeepsOnlyAFewBuffers) {
   EXPECT_EQ(slots.retained(), WriteSlots::kKeptWhenIdle);
 }
 
+// A request larger than any write (1 MiB of data, a 1000-byte name: refused, but read into the
+// slot) gives its allocations back with the slot, busy stream or not: messages may be 1 MiB.
+TEST(WriteSlotsTest, AnOversizedRequestLeavesNoAllocationInItsSlot) {
+  WriteSlots slots(kSlots);
+  std::vector<int> busy;
+  for (int i = 0; i < 3; ++i) busy.push_back(TakeAndFill(&slots));  // not idle: 2 stay busy
+  WriteSlots::Slot& big = slots[busy[0]];
+  big.request.set_data(std::string(1 << 20, 'b'));
+  big.request.set_volume(std::string(1000, 'v'));
+  std::vector<std::string> released;
+  slots.Give(busy[0], &released);
+  EXPECT_EQ(released.size(), 2u);
+  EXPECT_EQ(slots.retained(), 2u);
+  EXPECT_LE(slots[busy[0]].request.data().capacity(), kPage);
+  EXPECT_LE(slots[busy[0]].request.volume().capacity(), WriteSlots::kMaxRetainedNameBytes);
+  // A page-sized write keeps its buffer for the next one.
+  released.clear();
+  slots.Give(busy[1], &released);
+  EXPECT_TRUE(released.empty());
+  EXPECT_EQ(slots.retained(), 2u);
+}
+
 TEST(WriteSlotsTest, AStreamAtLowDepthReusesItsWarmSlotsAndReleasesNothing) {
   WriteSlots slots(kSlots);
   std::vector<std::string> released;
