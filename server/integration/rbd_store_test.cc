@@ -317,6 +317,53 @@ TEST_F(RbdStoreTest, ImagesThatAreNotVolumesAreLeftAloneAndCrashLeftoversRemoved
   ASSERT_TRUE(registry->Delete(name).ok());
 }
 
+// A CreateVolume killed inside librbd's rename of its creating image leaves the new name's id
+// object (`rbd_id.<name>`, written first) without the directory entry (written next): the
+// crash harness found the name then in no listing, NOT_FOUND to GetVolumeInfo, and
+// ALREADY_EXISTS to CreateVolume. The next CreateVolume of the name frees it and succeeds.
+TEST_F(RbdStoreTest, ARenameCutShortByACrashLeavesTheNameFree) {
+  const std::string name = prefix_ + "cut-at-rename";
+  {
+    // The id object as librbd writes it (an encoded string: a 32-bit length, then the id),
+    // through a RADOS connection of the test's own.
+    rados_t cluster = nullptr;
+    ASSERT_EQ(rados_create(&cluster, pool_options_.client_id.c_str()), 0);
+    ASSERT_EQ(rados_conf_read_file(cluster, pool_options_.ceph_conf.c_str()), 0);
+    ASSERT_EQ(rados_connect(cluster), 0);
+    rados_ioctx_t io = nullptr;
+    ASSERT_EQ(rados_ioctx_create(cluster, pool_options_.pool.c_str(), &io), 0);
+    const std::string id = "1234abcd";
+    std::string encoded(4, '\0');
+    encoded[0] = static_cast<char>(id.size());
+    encoded += id;
+    const std::string object = "rbd_id." + name;
+    EXPECT_EQ(rados_write_full(io, object.c_str(), encoded.data(), encoded.size()), 0);
+    rados_ioctx_destroy(io);
+    rados_shutdown(cluster);
+  }
+  absl::StatusOr<std::shared_ptr<RbdPool>> pool = RbdPool::Connect(pool_options_);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  // The name is taken for librbd, and in no listing.
+  EXPECT_TRUE(absl::IsAlreadyExists((*pool)->CreateImage(name, 1 << 20)));
+  absl::StatusOr<std::vector<std::string>> images = (*pool)->ListImages();
+  ASSERT_TRUE(images.ok());
+  EXPECT_EQ(std::find(images->begin(), images->end(), name), images->end());
+
+  std::unique_ptr<VolumeRegistry> registry = OpenRegistry();
+  ASSERT_NE(registry, nullptr);
+  EXPECT_TRUE(absl::IsNotFound(registry->Get(name).status()));
+  const VolumeConfig config = Config("cut-at-rename");
+  absl::StatusOr<std::shared_ptr<Volume>> created = registry->Create(config);
+  ASSERT_TRUE(created.ok()) << created.status();
+  images = (*pool)->ListImages();
+  ASSERT_TRUE(images.ok());
+  EXPECT_NE(std::find(images->begin(), images->end(), name), images->end());
+  EXPECT_EQ(std::find(images->begin(), images->end(), ".creating." + name), images->end());
+  EXPECT_TRUE(absl::IsAlreadyExists(registry->Create(config).status()));
+  created->reset();
+  ASSERT_TRUE(registry->Delete(name).ok());
+}
+
 TEST_F(RbdStoreTest, BlockstoredServesTheClientFromThePool) {
   TempDir dir;
   ServerOptions options = RbdServerOptions();

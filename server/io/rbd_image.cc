@@ -166,6 +166,18 @@ absl::Status RbdPool::RenameImage(absl::string_view from, absl::string_view to, 
   return absl::OkStatus();
 }
 
+absl::Status RbdPool::RemoveStrayImageId(absl::string_view name) {
+  RETURN_IF_ERROR(CheckName(name));
+  // librbd's name for an image's id object (RBD_ID_PREFIX in its headers).
+  const std::string object = absl::StrCat("rbd_id.", name);
+  const int ret = rados_remove(ioctx_, object.c_str());
+  if (ret < 0 && ret != -ENOENT) {
+    return RbdErrorToStatus(ret,
+                            absl::StrCat("removing RADOS object ", object, " (", Describe(), ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> RbdPool::ListImages() {
   std::vector<rbd_image_spec_t> specs(16);
   for (int attempt = 0; attempt < kRangeRetryMax; ++attempt) {

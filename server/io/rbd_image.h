@@ -80,6 +80,12 @@ class RbdPool : public std::enable_shared_from_this<RbdPool> {
   // An image open here stays open, usable and locked as it was (librbd addresses it by id);
   // pass it as `open` to have its name() follow.
   absl::Status RenameImage(absl::string_view from, absl::string_view to, RbdImage* open = nullptr);
+  // Removes the RADOS object librbd writes first when it renames an image to `name`, its id
+  // object (`rbd_id.<name>`), before it updates the directory. A rename killed between the two
+  // leaves that object behind: the name is then in no listing, yet creating or renaming to it
+  // fails AlreadyExists. Only for a name no image has (the caller checked) and no rename can be
+  // making now. OK if there is no such object.
+  absl::Status RemoveStrayImageId(absl::string_view name);
   // The names of the pool's images, sorted.
   absl::StatusOr<std::vector<std::string>> ListImages();
   // Opens image `name`; NotFound if there is none.

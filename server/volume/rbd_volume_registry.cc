@@ -187,6 +187,11 @@ bool RbdVolumeRegistry::IsDeleteLeftover(const std::string& name) {
          (*image)->GetMetadata(kRbdStateKey).ok();
 }
 
+bool RbdVolumeRegistry::IsRenameLeftover(const std::string& name) {
+  absl::StatusOr<std::vector<std::string>> images = pool_->ListImages();
+  return images.ok() && !std::binary_search(images->begin(), images->end(), name);
+}
+
 absl::Status RbdVolumeRegistry::RemoveLeftover(const std::string& image_name) {
   absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(image_name);
   if (absl::IsNotFound(opened.status())) {
@@ -249,6 +254,15 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
       // What a crash left of a DeleteVolume of this name (not removed at open while the dead
       // server's lock or watch stood): removed now.
       status = RemoveLeftover(config.name);
+      if (status.ok()) status = pool_->RenameImage(creating, config.name, image.get());
+    } else if (absl::IsAlreadyExists(status) && IsRenameLeftover(config.name)) {
+      // What a crash left of an earlier CreateVolume's rename (found by the crash harness:
+      // the name was neither a volume nor free): librbd had written the name's id object and
+      // not yet the directory. This server holds the name's creating image, so no other rename
+      // to the name is under way: the id object is a leftover, removed now.
+      LOG(WARNING) << "RBD image name " << config.name
+                   << " was taken by what a crash left of a rename; freeing it";
+      status = pool_->RemoveStrayImageId(config.name);
       if (status.ok()) status = pool_->RenameImage(creating, config.name, image.get());
     }
     if (absl::IsAlreadyExists(status)) {

@@ -76,6 +76,9 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   absl::Status RemoveLeftover(const std::string& image_name);
   // Whether image `name` has a state but no config: what a crash left of a Delete.
   bool IsDeleteLeftover(const std::string& name);
+  // Whether no image is called `name` (yet a rename to it said AlreadyExists): what a crash
+  // left of a Create's rename, the name's id object without its directory entry.
+  bool IsRenameLeftover(const std::string& name);
   // Publishes this server as `image`'s owner, when its address is known.
   absl::Status PublishOwner(RbdImage& image);
   // Why `image` cannot be served here: FailedPrecondition naming its owner.
