@@ -240,12 +240,12 @@ int Main() {
       return 3;
     }
     // A batch over the server's limit would end its stream (RESOURCE_EXHAUSTED).
+    const size_t limit = PageWriter::MaxBatchBytesFor(*info);
     if (!batch_bytes.has_value()) {
-      batch_bytes = PageWriter::MaxBatchBytesFor(*info);
-    } else if (*batch_bytes > info->max_message_bytes()) {
+      batch_bytes = limit;
+    } else if (*batch_bytes > limit) {
       return Usage(absl::StrCat("--batch_bytes: ", *batch_bytes,
-                                " is over the server's max_message_bytes, ",
-                                info->max_message_bytes()));
+                                " is over the server's max_message_bytes, ", limit));
     }
     for (Client* client : clients) {
       // Sample each client's error cursor now, not on the first write.

@@ -16,6 +16,7 @@
 #include "client/block_client.h"
 #include "gtest/gtest.h"
 #include "server/common/testing/temp_dir.h"
+#include "server/service/testing/write_page_request.h"
 
 namespace blockstore {
 namespace {
@@ -186,11 +187,8 @@ TEST_F(BlockServerTest, TheDeclaredMessageLimitIsTheOneEnforced) {
 
     v1::WritePageBatchRequest batch;
     for (uint64_t page = 0; page < 16; ++page) {
-      v1::WritePageRequest* write = batch.add_writes();
-      write->set_volume("v");
-      write->set_page_index(page);
-      write->set_data(std::string(kPage, static_cast<char>('a' + page)));
-      write->set_request_id(page + 1);
+      *batch.add_writes() = TestWritePageRequest(
+          "v", page, 0, std::string(kPage, static_cast<char>('a' + page)), page + 1);
     }
     ASSERT_LE(batch.ByteSizeLong(), kDefaultMaxMessageBytes);
     ASSERT_GT(batch.ByteSizeLong(), kMinMaxMessageBytes);

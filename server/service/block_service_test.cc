@@ -216,20 +216,12 @@ TEST_F(BlockServiceTest, ABatchStreamStopsReadingWhileItsHeldMessagesReachTheByt
     auto stream = client->stub()->WritePageBatches(&context);
     v1::WritePageBatchRequest durable;
     for (uint64_t page = 0; page < 4; ++page) {
-      v1::WritePageRequest* write = durable.add_writes();
-      write->set_volume(volume);
-      write->set_page_index(page);
-      write->set_data(std::string(kPageSize, 'f'));
-      write->set_fua(true);
-      write->set_request_id(page + 1);
+      *durable.add_writes() = TestWritePageRequest(volume, page, 0, std::string(kPageSize, 'f'),
+                                                   page + 1, /*fua=*/true);
     }
     ASSERT_GT(durable.ByteSizeLong(), uint64_t{32} << 10);
     v1::WritePageBatchRequest plain;
-    v1::WritePageRequest* write = plain.add_writes();
-    write->set_volume(volume);
-    write->set_page_index(8);
-    write->set_data(std::string(kPageSize, 'p'));
-    write->set_request_id(100);
+    *plain.add_writes() = TestWritePageRequest(volume, 8, 0, std::string(kPageSize, 'p'), 100);
     ASSERT_TRUE(stream->Write(durable));
     ASSERT_TRUE(stream->Write(plain));
     stream->WritesDone();
