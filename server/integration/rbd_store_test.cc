@@ -364,6 +364,59 @@ TEST_F(RbdStoreTest, ARenameCutShortByACrashLeavesTheNameFree) {
   ASSERT_TRUE(registry->Delete(name).ok());
 }
 
+// librbd renames by writing the new name's id object, updating the directory, then removing the
+// old name's id object. A kill between the last two leaves `rbd_id..creating.NAME` naming the
+// live volume's image: it must be dropped as a leftover id, never removed as a half-made image
+// (rbd_remove of the creating name would trim the volume's data).
+TEST_F(RbdStoreTest, AnIdLeftUnderTheCreatingNameByACutRenameNeverCostsTheVolume) {
+  const VolumeConfig config = Config("cut-after-rename");
+  const std::string page(kPage, 'k');
+  std::unique_ptr<VolumeRegistry> owner = OpenRegistry();
+  ASSERT_NE(owner, nullptr);
+  {
+    absl::StatusOr<std::shared_ptr<Volume>> volume = owner->Create(config);
+    ASSERT_TRUE(volume.ok()) << volume.status();
+    ASSERT_TRUE(WriteSync(**volume, 3, page).ok());
+  }
+  // What the cut rename leaves: the old name's id object, naming the image it renamed.
+  const auto leave_creating_id = [&] {
+    rados_t cluster = nullptr;
+    ASSERT_EQ(rados_create(&cluster, pool_options_.client_id.c_str()), 0);
+    ASSERT_EQ(rados_conf_read_file(cluster, pool_options_.ceph_conf.c_str()), 0);
+    ASSERT_EQ(rados_connect(cluster), 0);
+    rados_ioctx_t io = nullptr;
+    ASSERT_EQ(rados_ioctx_create(cluster, pool_options_.pool.c_str(), &io), 0);
+    char id_object[64];
+    const std::string live = "rbd_id." + config.name;
+    const int length = rados_read(io, live.c_str(), id_object, sizeof(id_object), 0);
+    ASSERT_GT(length, 4) << std::strerror(-length);
+    const std::string stray = "rbd_id..creating." + config.name;
+    EXPECT_EQ(rados_write_full(io, stray.c_str(), id_object, length), 0);
+    rados_ioctx_destroy(io);
+    rados_shutdown(cluster);
+  };
+  leave_creating_id();
+  // Another server, which does not serve the volume (the owner holds it), is asked to create
+  // the name: it exists, whether the owner still holds it or has let it go.
+  std::unique_ptr<VolumeRegistry> other = OpenRegistry();
+  ASSERT_NE(other, nullptr);
+  EXPECT_EQ(other->Create(config).status().code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(owner->StopAndFlushAll().ok());
+  owner.reset();
+  EXPECT_EQ(other->Create(config).status().code(), absl::StatusCode::kAlreadyExists);
+  absl::StatusOr<std::shared_ptr<Volume>> volume = other->Get(config.name);
+  ASSERT_TRUE(volume.ok()) << volume.status();
+  absl::StatusOr<std::string> read = ReadSync(**volume, 3);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, page);
+  // Left again, and the volume deleted: the name is free, though the id names no image now.
+  leave_creating_id();
+  volume = absl::CancelledError("let go");
+  ASSERT_TRUE(other->Delete(config.name).ok());
+  ASSERT_TRUE(other->Create(config).ok());
+  ASSERT_TRUE(other->Delete(config.name).ok());
+}
+
 TEST_F(RbdStoreTest, BlockstoredServesTheClientFromThePool) {
   TempDir dir;
   ServerOptions options = RbdServerOptions();

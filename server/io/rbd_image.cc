@@ -178,7 +178,40 @@ absl::Status RbdPool::RemoveStrayImageId(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> RbdPool::ResolveImageId(absl::string_view name) {
+  RETURN_IF_ERROR(CheckName(name));
+  const std::string object = absl::StrCat("rbd_id.", name);
+  // librbd's encoding of a string: a 32-bit little-endian length, then the bytes. Ids are a
+  // dozen or so hex digits; a longer object is not one librbd wrote.
+  char encoded[4 + 256];
+  const int length = rados_read(ioctx_, object.c_str(), encoded, sizeof(encoded), 0);
+  if (length < 0) {
+    return RbdErrorToStatus(length,
+                            absl::StrCat("reading RADOS object ", object, " (", Describe(), ")"));
+  }
+  uint32_t id_length = 0;
+  if (length >= 4) {
+    id_length = static_cast<uint32_t>(static_cast<unsigned char>(encoded[0])) |
+                static_cast<uint32_t>(static_cast<unsigned char>(encoded[1])) << 8 |
+                static_cast<uint32_t>(static_cast<unsigned char>(encoded[2])) << 16 |
+                static_cast<uint32_t>(static_cast<unsigned char>(encoded[3])) << 24;
+  }
+  if (length < 4 || id_length == 0 || id_length != static_cast<uint32_t>(length) - 4) {
+    return absl::DataLossError(absl::StrCat("RADOS object ", object, " (", Describe(),
+                                            ") is not an image id (", length, " bytes)"));
+  }
+  return std::string(encoded + 4, id_length);
+}
+
 absl::StatusOr<std::vector<std::string>> RbdPool::ListImages() {
+  ASSIGN_OR_RETURN(std::vector<ListedImage> listed, ListImagesWithIds());
+  std::vector<std::string> names;
+  names.reserve(listed.size());
+  for (ListedImage& image : listed) names.push_back(std::move(image.name));
+  return names;
+}
+
+absl::StatusOr<std::vector<RbdPool::ListedImage>> RbdPool::ListImagesWithIds() {
   std::vector<rbd_image_spec_t> specs(16);
   for (int attempt = 0; attempt < kRangeRetryMax; ++attempt) {
     size_t count = specs.size();
@@ -190,12 +223,13 @@ absl::StatusOr<std::vector<std::string>> RbdPool::ListImages() {
     if (ret < 0) {
       return RbdErrorToStatus(ret, absl::StrCat("listing RBD images (", Describe(), ")"));
     }
-    std::vector<std::string> names;
-    names.reserve(count);
-    for (size_t i = 0; i < count; ++i) names.emplace_back(specs[i].name);
+    std::vector<ListedImage> listed;
+    listed.reserve(count);
+    for (size_t i = 0; i < count; ++i) listed.push_back({specs[i].name, specs[i].id});
     rbd_image_spec_list_cleanup(specs.data(), count);
-    std::sort(names.begin(), names.end());
-    return names;
+    std::sort(listed.begin(), listed.end(),
+              [](const ListedImage& a, const ListedImage& b) { return a.name < b.name; });
+    return listed;
   }
   return absl::UnavailableError(absl::StrCat("listing RBD images (", Describe(), "): the list ",
                                              "kept growing over ", kRangeRetryMax, " attempts"));

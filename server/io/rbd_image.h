@@ -80,14 +80,25 @@ class RbdPool : public std::enable_shared_from_this<RbdPool> {
   // An image open here stays open, usable and locked as it was (librbd addresses it by id);
   // pass it as `open` to have its name() follow.
   absl::Status RenameImage(absl::string_view from, absl::string_view to, RbdImage* open = nullptr);
-  // Removes the RADOS object librbd writes first when it renames an image to `name`, its id
-  // object (`rbd_id.<name>`), before it updates the directory. A rename killed between the two
-  // leaves that object behind: the name is then in no listing, yet creating or renaming to it
-  // fails AlreadyExists. Only for a name no image has (the caller checked) and no rename can be
-  // making now. OK if there is no such object.
+  // Removes `name`'s id object (`rbd_id.<name>`) alone. librbd renames by writing the new
+  // name's id object, updating the directory, then removing the old name's; a rename killed
+  // part way leaves one behind. Before the directory update, the new name's: the name is in no
+  // listing, yet creating or renaming to it fails AlreadyExists. After it, the old name's, which
+  // still names the renamed image (removing the old name as an image would trim that image).
+  // Only for a name the directory does not list (the caller checked). OK if there is no such
+  // object.
   absl::Status RemoveStrayImageId(absl::string_view name);
+  // The image id `name` resolves to, from its id object (`rbd_id.<name>`), as librbd resolves
+  // a name to open or remove an image. NotFound if there is no id object.
+  absl::StatusOr<std::string> ResolveImageId(absl::string_view name);
   // The names of the pool's images, sorted.
   absl::StatusOr<std::vector<std::string>> ListImages();
+  // The pool's images with their ids, sorted by name: the image directory as it is.
+  struct ListedImage {
+    std::string name;
+    std::string id;
+  };
+  absl::StatusOr<std::vector<ListedImage>> ListImagesWithIds();
   // Opens image `name`; NotFound if there is none.
   absl::StatusOr<std::unique_ptr<RbdImage>> OpenImage(absl::string_view name);
 

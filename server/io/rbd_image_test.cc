@@ -109,6 +109,24 @@ TEST_F(RbdImageTest, CreateListAndRemoveImages) {
   ASSERT_TRUE(pool_->RemoveImage(b).ok());
 }
 
+// What librbd resolves a name to (its id object) is the id the directory lists for it.
+TEST_F(RbdImageTest, ANameResolvesToTheIdTheDirectoryListsForIt) {
+  absl::StatusOr<std::string> id = pool_->ResolveImageId(image_name_);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_FALSE(id->empty());
+  absl::StatusOr<std::vector<RbdPool::ListedImage>> listed = pool_->ListImagesWithIds();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  const auto it = std::find_if(listed->begin(), listed->end(), [&](const RbdPool::ListedImage& i) {
+    return i.name == image_name_;
+  });
+  ASSERT_NE(it, listed->end());
+  EXPECT_EQ(it->id, *id);
+  EXPECT_TRUE(absl::IsNotFound(pool_->ResolveImageId(TestImageName("-none")).status()));
+  image_.reset();
+  ASSERT_TRUE(pool_->RemoveImage(image_name_).ok());
+  EXPECT_TRUE(absl::IsNotFound(pool_->ResolveImageId(image_name_).status()));
+}
+
 TEST_F(RbdImageTest, RenameMovesTheImageWithItsMetadataAndNeverOntoAnother) {
   const std::string from = TestImageName("-from");
   const std::string to = TestImageName("-to");

@@ -192,6 +192,17 @@ bool RbdVolumeRegistry::IsRenameLeftover(const std::string& name) {
   return images.ok() && !std::binary_search(images->begin(), images->end(), name);
 }
 
+absl::StatusOr<bool> RbdVolumeRegistry::IsRenamedAwayLeftover(const std::string& name) {
+  absl::StatusOr<std::string> id = pool_->ResolveImageId(name);
+  if (absl::IsNotFound(id.status())) return false;
+  RETURN_IF_ERROR(id.status());
+  ASSIGN_OR_RETURN(const std::vector<RbdPool::ListedImage> listed, pool_->ListImagesWithIds());
+  for (const RbdPool::ListedImage& image : listed) {
+    if (image.id == *id) return image.name != name;
+  }
+  return false;
+}
+
 absl::Status RbdVolumeRegistry::RemoveLeftover(const std::string& image_name) {
   absl::StatusOr<std::unique_ptr<RbdImage>> opened = pool_->OpenImage(image_name);
   if (absl::IsNotFound(opened.status())) {
@@ -229,7 +240,11 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
   absl::Status status = pool_->CreateImage(creating, config.size_bytes);
   if (absl::IsAlreadyExists(status)) {
     // Left by a server that died creating this volume (removed), or another creating it now.
-    RETURN_IF_ERROR(RemoveLeftover(creating));
+    // Or only the creating name's id object, left by a rename to the volume's name cut short
+    // after its directory update: that object names the volume's own image, so it alone goes
+    // (removing the creating name as an image would trim the volume's data).
+    ASSIGN_OR_RETURN(const bool renamed_away, IsRenamedAwayLeftover(creating));
+    RETURN_IF_ERROR(renamed_away ? pool_->RemoveStrayImageId(creating) : RemoveLeftover(creating));
     status = pool_->CreateImage(creating, config.size_bytes);
   }
   RETURN_IF_ERROR(status);

@@ -79,6 +79,10 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   // Whether no image is called `name` (yet a rename to it said AlreadyExists): what a crash
   // left of a Create's rename, the name's id object without its directory entry.
   bool IsRenameLeftover(const std::string& name);
+  // Whether `name`'s id object names an image the directory lists under another name: what a
+  // crash left of a rename away from `name` (librbd writes the new name's id object, updates
+  // the directory, then removes the old name's). False if there is no such object.
+  absl::StatusOr<bool> IsRenamedAwayLeftover(const std::string& name);
   // Publishes this server as `image`'s owner, when its address is known.
   absl::Status PublishOwner(RbdImage& image);
   // Why `image` cannot be served here: FailedPrecondition naming its owner.
