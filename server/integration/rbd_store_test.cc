@@ -378,10 +378,16 @@ TEST_F(RbdStoreTest, AnIdLeftUnderTheCreatingNameByACutRenameNeverCostsTheVolume
     ASSERT_TRUE(volume.ok()) << volume.status();
     ASSERT_TRUE(WriteSync(**volume, 3, page).ok());
   }
-  // What the cut rename leaves: the old name's id object, naming the image it renamed.
+  absl::StatusOr<std::shared_ptr<RbdPool>> pool = RbdPool::Connect(pool_options_);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  const std::string creating = ".creating." + config.name;
+  // What the cut rename leaves: the old name's id object, naming the image it renamed (copied
+  // from the new name's, as librbd wrote it).
   const auto leave_creating_id = [&] {
     rados_t cluster = nullptr;
     ASSERT_EQ(rados_create(&cluster, pool_options_.client_id.c_str()), 0);
+    std::unique_ptr<rados_t, void (*)(rados_t*)> shut(&cluster,
+                                                      [](rados_t* c) { rados_shutdown(*c); });
     ASSERT_EQ(rados_conf_read_file(cluster, pool_options_.ceph_conf.c_str()), 0);
     ASSERT_EQ(rados_connect(cluster), 0);
     rados_ioctx_t io = nullptr;
@@ -389,31 +395,43 @@ TEST_F(RbdStoreTest, AnIdLeftUnderTheCreatingNameByACutRenameNeverCostsTheVolume
     char id_object[64];
     const std::string live = "rbd_id." + config.name;
     const int length = rados_read(io, live.c_str(), id_object, sizeof(id_object), 0);
-    ASSERT_GT(length, 4) << std::strerror(-length);
-    const std::string stray = "rbd_id..creating." + config.name;
-    EXPECT_EQ(rados_write_full(io, stray.c_str(), id_object, length), 0);
+    const std::string stray = "rbd_id." + creating;
+    const int written = length > 4 ? rados_write_full(io, stray.c_str(), id_object, length) : 0;
     rados_ioctx_destroy(io);
-    rados_shutdown(cluster);
+    ASSERT_GT(length, 4) << std::strerror(-length);
+    ASSERT_EQ(written, 0);
+    ASSERT_EQ((*pool)->ResolveImageId(creating).value_or(""),
+              (*pool)->ResolveImageId(config.name).value_or("none"));
   };
-  leave_creating_id();
+  const auto creating_name_is_free = [&] {
+    EXPECT_TRUE(absl::IsNotFound((*pool)->ResolveImageId(creating).status()));
+    absl::StatusOr<std::vector<std::string>> images = (*pool)->ListImages();
+    ASSERT_TRUE(images.ok()) << images.status();
+    EXPECT_EQ(std::find(images->begin(), images->end(), creating), images->end());
+  };
+  ASSERT_NO_FATAL_FAILURE(leave_creating_id());
   // Another server, which does not serve the volume (the owner holds it), is asked to create
   // the name: it exists, whether the owner still holds it or has let it go.
   std::unique_ptr<VolumeRegistry> other = OpenRegistry();
   ASSERT_NE(other, nullptr);
   EXPECT_EQ(other->Create(config).status().code(), absl::StatusCode::kAlreadyExists);
+  creating_name_is_free();
   ASSERT_TRUE(owner->StopAndFlushAll().ok());
   owner.reset();
+  ASSERT_NO_FATAL_FAILURE(leave_creating_id());
   EXPECT_EQ(other->Create(config).status().code(), absl::StatusCode::kAlreadyExists);
+  creating_name_is_free();
   absl::StatusOr<std::shared_ptr<Volume>> volume = other->Get(config.name);
   ASSERT_TRUE(volume.ok()) << volume.status();
   absl::StatusOr<std::string> read = ReadSync(**volume, 3);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(*read, page);
   // Left again, and the volume deleted: the name is free, though the id names no image now.
-  leave_creating_id();
+  ASSERT_NO_FATAL_FAILURE(leave_creating_id());
   volume = absl::CancelledError("let go");
   ASSERT_TRUE(other->Delete(config.name).ok());
   ASSERT_TRUE(other->Create(config).ok());
+  creating_name_is_free();
   ASSERT_TRUE(other->Delete(config.name).ok());
 }
 

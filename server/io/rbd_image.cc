@@ -24,6 +24,22 @@ std::string Seconds(absl::Duration duration) {
   return absl::StrCat(absl::ToDoubleSeconds(duration));
 }
 
+// A failed cmpext says where the bytes differ as -MAX_ERRNO (Linux's, 4095) - offset.
+constexpr int kMaxErrno = 4095;
+
+// librbd's id object for image `name` (RBD_ID_PREFIX in its headers).
+std::string IdObject(absl::string_view name) { return absl::StrCat("rbd_id.", name); }
+
+// An image id as librbd stores it in an id object: a 32-bit little-endian length, then the bytes.
+std::string EncodeImageId(absl::string_view id) {
+  const uint32_t length = static_cast<uint32_t>(id.size());
+  std::string encoded = {static_cast<char>(length & 0xff), static_cast<char>((length >> 8) & 0xff),
+                         static_cast<char>((length >> 16) & 0xff),
+                         static_cast<char>((length >> 24) & 0xff)};
+  encoded.append(id.data(), id.size());
+  return encoded;
+}
+
 absl::Status CheckName(absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError("an RBD image name must not be empty");
   return absl::OkStatus();
@@ -168,8 +184,7 @@ absl::Status RbdPool::RenameImage(absl::string_view from, absl::string_view to, 
 
 absl::Status RbdPool::RemoveStrayImageId(absl::string_view name) {
   RETURN_IF_ERROR(CheckName(name));
-  // librbd's name for an image's id object (RBD_ID_PREFIX in its headers).
-  const std::string object = absl::StrCat("rbd_id.", name);
+  const std::string object = IdObject(name);
   const int ret = rados_remove(ioctx_, object.c_str());
   if (ret < 0 && ret != -ENOENT) {
     return RbdErrorToStatus(ret,
@@ -178,11 +193,32 @@ absl::Status RbdPool::RemoveStrayImageId(absl::string_view name) {
   return absl::OkStatus();
 }
 
+absl::Status RbdPool::RemoveImageIdIf(absl::string_view name, absl::string_view id) {
+  RETURN_IF_ERROR(CheckName(name));
+  const std::string object = IdObject(name);
+  const std::string expected = EncodeImageId(id);
+  // One op: the OSD removes the object only if it still holds these bytes.
+  rados_write_op_t op = rados_create_write_op();
+  rados_write_op_assert_exists(op);  // else cmpext compares a missing object's zeros
+  int compared = 0;
+  rados_write_op_cmpext(op, expected.data(), expected.size(), 0, &compared);
+  rados_write_op_remove(op);
+  const int ret = rados_write_op_operate(op, ioctx_, object.c_str(), nullptr, 0);
+  rados_release_write_op(op);
+  if (ret == 0 || ret == -ENOENT) return absl::OkStatus();
+  if (ret <= -kMaxErrno || compared <= -kMaxErrno) {
+    return absl::UnavailableError(
+        absl::StrCat("RADOS object ", object, " (", Describe(), ") changed meanwhile; retry"));
+  }
+  return RbdErrorToStatus(ret,
+                          absl::StrCat("removing RADOS object ", object, " (", Describe(), ")"));
+}
+
 absl::StatusOr<std::string> RbdPool::ResolveImageId(absl::string_view name) {
   RETURN_IF_ERROR(CheckName(name));
-  const std::string object = absl::StrCat("rbd_id.", name);
-  // librbd's encoding of a string: a 32-bit little-endian length, then the bytes. Ids are a
-  // dozen or so hex digits; a longer object is not one librbd wrote.
+  const std::string object = IdObject(name);
+  // EncodeImageId's form. Ids are a dozen or so hex digits; a longer object is not one librbd
+  // wrote.
   char encoded[4 + 256];
   const int length = rados_read(ioctx_, object.c_str(), encoded, sizeof(encoded), 0);
   if (length < 0) {
@@ -197,8 +233,9 @@ absl::StatusOr<std::string> RbdPool::ResolveImageId(absl::string_view name) {
                 static_cast<uint32_t>(static_cast<unsigned char>(encoded[3])) << 24;
   }
   if (length < 4 || id_length == 0 || id_length != static_cast<uint32_t>(length) - 4) {
-    return absl::DataLossError(absl::StrCat("RADOS object ", object, " (", Describe(),
-                                            ") is not an image id (", length, " bytes)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("RADOS object ", object, " (", Describe(), ") is not an image id as librbd ",
+                     "writes one (", length, " bytes); not blockstore's to remove"));
   }
   return std::string(encoded + 4, id_length);
 }

@@ -88,8 +88,12 @@ class RbdPool : public std::enable_shared_from_this<RbdPool> {
   // Only for a name the directory does not list (the caller checked). OK if there is no such
   // object.
   absl::Status RemoveStrayImageId(absl::string_view name);
+  // Removes `name`'s id object only if it still names image `id` (compared and removed in one
+  // RADOS op). OK if it is gone; Unavailable if it now names another image.
+  absl::Status RemoveImageIdIf(absl::string_view name, absl::string_view id);
   // The image id `name` resolves to, from its id object (`rbd_id.<name>`), as librbd resolves
-  // a name to open or remove an image. NotFound if there is no id object.
+  // a name to open or remove an image. NotFound if there is no id object; FailedPrecondition if
+  // the object is not one librbd wrote.
   absl::StatusOr<std::string> ResolveImageId(absl::string_view name);
   // The names of the pool's images, sorted.
   absl::StatusOr<std::vector<std::string>> ListImages();

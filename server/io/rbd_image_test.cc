@@ -127,6 +127,54 @@ TEST_F(RbdImageTest, ANameResolvesToTheIdTheDirectoryListsForIt) {
   EXPECT_TRUE(absl::IsNotFound(pool_->ResolveImageId(image_name_).status()));
 }
 
+// Writes RADOS object `object` of the test pool whole, through a connection of the test's own.
+void WriteObject(const std::string& object, const std::string& bytes) {
+  rados_t cluster = nullptr;
+  ASSERT_EQ(rados_create(&cluster, PoolOptions().client_id.c_str()), 0);
+  std::unique_ptr<rados_t, void (*)(rados_t*)> shut(&cluster,
+                                                    [](rados_t* c) { rados_shutdown(*c); });
+  ASSERT_EQ(rados_conf_read_file(cluster, PoolOptions().ceph_conf.c_str()), 0);
+  ASSERT_EQ(rados_connect(cluster), 0);
+  rados_ioctx_t io = nullptr;
+  ASSERT_EQ(rados_ioctx_create(cluster, PoolOptions().pool.c_str(), &io), 0);
+  const int written = rados_write_full(io, object.c_str(), bytes.data(), bytes.size());
+  rados_ioctx_destroy(io);
+  ASSERT_EQ(written, 0);
+}
+
+// An id object as librbd writes one: a 32-bit little-endian length, then the id.
+std::string EncodedId(const std::string& id) {
+  return std::string({static_cast<char>(id.size()), 0, 0, 0}) + id;
+}
+
+// A name's id object goes only while it still names the image it named when it was read: the
+// compare and the removal are one RADOS op.
+TEST_F(RbdImageTest, AnIdObjectIsRemovedOnlyWhileItNamesTheGivenImage) {
+  const std::string name = TestImageName("-stray");
+  ASSERT_NO_FATAL_FAILURE(WriteObject("rbd_id." + name, EncodedId("5e1f0a2b")));
+  absl::StatusOr<std::string> id = pool_->ResolveImageId(name);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(*id, "5e1f0a2b");
+  const absl::Status changed = pool_->RemoveImageIdIf(name, "5e1f0a2c");
+  EXPECT_TRUE(absl::IsUnavailable(changed)) << changed;
+  EXPECT_TRUE(absl::IsUnavailable(pool_->RemoveImageIdIf(name, "5e1f0a2b0")));
+  EXPECT_TRUE(pool_->ResolveImageId(name).ok());
+  EXPECT_TRUE(pool_->RemoveImageIdIf(name, "5e1f0a2b").ok());
+  EXPECT_TRUE(absl::IsNotFound(pool_->ResolveImageId(name).status()));
+  EXPECT_TRUE(pool_->RemoveImageIdIf(name, "5e1f0a2b").ok());  // gone: nothing to do
+}
+
+// An object under an id object's name that librbd did not write is not taken for one.
+TEST_F(RbdImageTest, AnObjectThatIsNotAnIdIsNotResolved) {
+  const std::string name = TestImageName("-junk");
+  for (const std::string& bytes : {std::string("ab"), EncodedId("abc") + "d", EncodedId("")}) {
+    ASSERT_NO_FATAL_FAILURE(WriteObject("rbd_id." + name, bytes));
+    const absl::Status resolved = pool_->ResolveImageId(name).status();
+    EXPECT_TRUE(absl::IsFailedPrecondition(resolved)) << resolved;
+  }
+  EXPECT_TRUE(pool_->RemoveStrayImageId(name).ok());
+}
+
 TEST_F(RbdImageTest, RenameMovesTheImageWithItsMetadataAndNeverOntoAnother) {
   const std::string from = TestImageName("-from");
   const std::string to = TestImageName("-to");

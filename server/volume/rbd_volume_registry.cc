@@ -192,13 +192,20 @@ bool RbdVolumeRegistry::IsRenameLeftover(const std::string& name) {
   return images.ok() && !std::binary_search(images->begin(), images->end(), name);
 }
 
-absl::StatusOr<bool> RbdVolumeRegistry::IsRenamedAwayLeftover(const std::string& name) {
+absl::StatusOr<bool> RbdVolumeRegistry::RemoveIfRenamedAway(const std::string& name) {
   absl::StatusOr<std::string> id = pool_->ResolveImageId(name);
   if (absl::IsNotFound(id.status())) return false;
   RETURN_IF_ERROR(id.status());
   ASSIGN_OR_RETURN(const std::vector<RbdPool::ListedImage> listed, pool_->ListImagesWithIds());
   for (const RbdPool::ListedImage& image : listed) {
-    if (image.id == *id) return image.name != name;
+    if (image.id != *id) continue;
+    if (image.name == name) return false;
+    LOG(WARNING) << "RBD image name " << name << " still named image " << image.name
+                 << " after a rename; freeing it";
+    // Only if it still names that image: another server may have freed the name and made a
+    // new image under it since the read above.
+    RETURN_IF_ERROR(pool_->RemoveImageIdIf(name, *id));
+    return true;
   }
   return false;
 }
@@ -225,6 +232,11 @@ absl::Status RbdVolumeRegistry::RemoveLeftover(const std::string& image_name) {
                                                " is being worked on by another blockstored (",
                                                locked.message(), "); retry"));
   }
+  // The holder fenced, nothing moves under the name any more; its last act may have been a
+  // rename away from it (the directory updated after the caller looked), which leaves the
+  // name's id object naming the renamed image.
+  ASSIGN_OR_RETURN(const bool freed, RemoveIfRenamedAway(image_name));
+  if (freed) return absl::OkStatus();
   const absl::Status removed = pool_->RemoveImage(image_name);
   if (absl::IsFailedPrecondition(removed)) {
     return absl::UnavailableError(absl::StrCat(removed.message(), "; retry"));
@@ -240,11 +252,11 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
   absl::Status status = pool_->CreateImage(creating, config.size_bytes);
   if (absl::IsAlreadyExists(status)) {
     // Left by a server that died creating this volume (removed), or another creating it now.
-    // Or only the creating name's id object, left by a rename to the volume's name cut short
-    // after its directory update: that object names the volume's own image, so it alone goes
-    // (removing the creating name as an image would trim the volume's data).
-    ASSIGN_OR_RETURN(const bool renamed_away, IsRenamedAwayLeftover(creating));
-    RETURN_IF_ERROR(renamed_away ? pool_->RemoveStrayImageId(creating) : RemoveLeftover(creating));
+    // Or only the creating name's id object, left by a rename to the volume's name: that
+    // object names the volume's own image, so it alone goes (removing the creating name as an
+    // image would trim the volume's data).
+    ASSIGN_OR_RETURN(const bool freed, RemoveIfRenamedAway(creating));
+    if (!freed) RETURN_IF_ERROR(RemoveLeftover(creating));
     status = pool_->CreateImage(creating, config.size_bytes);
   }
   RETURN_IF_ERROR(status);
@@ -285,9 +297,14 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
     }
   }
   if (!status.ok()) {
-    // Nobody but this server had the creating image (it held the lock): removed again.
+    // Nobody but this server had the creating image (it held the lock): removed again. Unless
+    // the rename failed after its directory update (a timeout): the volume then exists, and
+    // only the creating name's id object goes.
     image.reset();
-    const absl::Status removed = pool_->RemoveImage(creating);
+    absl::StatusOr<bool> freed = RemoveIfRenamedAway(creating);
+    const absl::Status removed = !freed.ok() ? freed.status()
+                                 : *freed    ? absl::OkStatus()
+                                             : pool_->RemoveImage(creating);
     if (!removed.ok() && !absl::IsNotFound(removed)) {
       LOG(ERROR) << "RBD image " << creating << " of a failed CreateVolume stays: " << removed;
     }

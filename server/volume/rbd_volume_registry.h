@@ -79,10 +79,12 @@ class RbdVolumeRegistry final : public VolumeRegistry {
   // Whether no image is called `name` (yet a rename to it said AlreadyExists): what a crash
   // left of a Create's rename, the name's id object without its directory entry.
   bool IsRenameLeftover(const std::string& name);
-  // Whether `name`'s id object names an image the directory lists under another name: what a
-  // crash left of a rename away from `name` (librbd writes the new name's id object, updates
-  // the directory, then removes the old name's). False if there is no such object.
-  absl::StatusOr<bool> IsRenamedAwayLeftover(const std::string& name);
+  // Removes `name`'s id object alone, and returns true, if it names an image the directory
+  // lists under another name: what a rename away from `name` leaves when it is cut short after
+  // its directory update (librbd writes the new name's id object, updates the directory, then
+  // removes the old name's, and ignores a failure of that last step). False, nothing removed,
+  // for any other state. Removing `name` as an image instead would trim the renamed image.
+  absl::StatusOr<bool> RemoveIfRenamedAway(const std::string& name);
   // Publishes this server as `image`'s owner, when its address is known.
   absl::Status PublishOwner(RbdImage& image);
   // Why `image` cannot be served here: FailedPrecondition naming its owner.
