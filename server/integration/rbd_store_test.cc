@@ -415,12 +415,12 @@ TEST_F(RbdStoreTest, AnIdLeftUnderTheCreatingNameByACutRenameNeverCostsTheVolume
   std::unique_ptr<VolumeRegistry> other = OpenRegistry();
   ASSERT_NE(other, nullptr);
   EXPECT_EQ(other->Create(config).status().code(), absl::StatusCode::kAlreadyExists);
-  creating_name_is_free();
+  ASSERT_NO_FATAL_FAILURE(creating_name_is_free());
   ASSERT_TRUE(owner->StopAndFlushAll().ok());
   owner.reset();
   ASSERT_NO_FATAL_FAILURE(leave_creating_id());
   EXPECT_EQ(other->Create(config).status().code(), absl::StatusCode::kAlreadyExists);
-  creating_name_is_free();
+  ASSERT_NO_FATAL_FAILURE(creating_name_is_free());
   absl::StatusOr<std::shared_ptr<Volume>> volume = other->Get(config.name);
   ASSERT_TRUE(volume.ok()) << volume.status();
   absl::StatusOr<std::string> read = ReadSync(**volume, 3);
@@ -431,7 +431,7 @@ TEST_F(RbdStoreTest, AnIdLeftUnderTheCreatingNameByACutRenameNeverCostsTheVolume
   volume = absl::CancelledError("let go");
   ASSERT_TRUE(other->Delete(config.name).ok());
   ASSERT_TRUE(other->Create(config).ok());
-  creating_name_is_free();
+  ASSERT_NO_FATAL_FAILURE(creating_name_is_free());
   ASSERT_TRUE(other->Delete(config.name).ok());
 }
 

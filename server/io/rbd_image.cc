@@ -217,9 +217,9 @@ absl::Status RbdPool::RemoveImageIdIf(absl::string_view name, absl::string_view 
 absl::StatusOr<std::string> RbdPool::ResolveImageId(absl::string_view name) {
   RETURN_IF_ERROR(CheckName(name));
   const std::string object = IdObject(name);
-  // EncodeImageId's form. Ids are a dozen or so hex digits; a longer object is not one librbd
-  // wrote.
-  char encoded[4 + 256];
+  // EncodeImageId's form. Ids are a dozen or so hex digits; an object that fills the buffer
+  // (longer than any id of 256) is not one librbd wrote.
+  char encoded[4 + 256 + 1];
   const int length = rados_read(ioctx_, object.c_str(), encoded, sizeof(encoded), 0);
   if (length < 0) {
     return RbdErrorToStatus(length,
@@ -232,7 +232,8 @@ absl::StatusOr<std::string> RbdPool::ResolveImageId(absl::string_view name) {
                 static_cast<uint32_t>(static_cast<unsigned char>(encoded[2])) << 16 |
                 static_cast<uint32_t>(static_cast<unsigned char>(encoded[3])) << 24;
   }
-  if (length < 4 || id_length == 0 || id_length != static_cast<uint32_t>(length) - 4) {
+  if (length < 4 || length == static_cast<int>(sizeof(encoded)) || id_length == 0 ||
+      id_length != static_cast<uint32_t>(length) - 4) {
     return absl::FailedPreconditionError(
         absl::StrCat("RADOS object ", object, " (", Describe(), ") is not an image id as librbd ",
                      "writes one (", length, " bytes); not blockstore's to remove"));

@@ -80,13 +80,13 @@ class RbdPool : public std::enable_shared_from_this<RbdPool> {
   // An image open here stays open, usable and locked as it was (librbd addresses it by id);
   // pass it as `open` to have its name() follow.
   absl::Status RenameImage(absl::string_view from, absl::string_view to, RbdImage* open = nullptr);
-  // Removes `name`'s id object (`rbd_id.<name>`) alone. librbd renames by writing the new
-  // name's id object, updating the directory, then removing the old name's; a rename killed
-  // part way leaves one behind. Before the directory update, the new name's: the name is in no
-  // listing, yet creating or renaming to it fails AlreadyExists. After it, the old name's, which
-  // still names the renamed image (removing the old name as an image would trim that image).
-  // Only for a name the directory does not list (the caller checked). OK if there is no such
-  // object.
+  // Removes `name`'s id object (`rbd_id.<name>`) alone, whatever it holds. librbd renames by
+  // writing the new name's id object, updating the directory, then removing the old name's; a
+  // rename killed before the directory update leaves the new name's: the name is in no listing,
+  // yet creating or renaming to it fails AlreadyExists. Only for a name the directory does not
+  // list (the caller checked) and to which no rename can be under way. (What a rename cut after
+  // its directory update leaves, the old name's, goes through RemoveImageIdIf.) OK if there is
+  // no such object.
   absl::Status RemoveStrayImageId(absl::string_view name);
   // Removes `name`'s id object only if it still names image `id` (compared and removed in one
   // RADOS op). OK if it is gone; Unavailable if it now names another image.

@@ -203,7 +203,12 @@ absl::StatusOr<bool> RbdVolumeRegistry::RemoveIfRenamedAway(const std::string& n
     LOG(WARNING) << "RBD image name " << name << " still named image " << image.name
                  << " after a rename; freeing it";
     // Only if it still names that image: another server may have freed the name and made a
-    // new image under it since the read above.
+    // new image under it since the read above. One window stays: if the rename that left the
+    // object is still running (between its directory update and its own removal of the
+    // object), its removal may come after another server's new image under the name and take
+    // that image's id object; that server's CreateVolume then fails UNAVAILABLE ("retry"), and
+    // the directory may keep a creating-name entry without its id object (no volume; whether
+    // rbd_remove can clean it is not tested).
     RETURN_IF_ERROR(pool_->RemoveImageIdIf(name, *id));
     return true;
   }
@@ -232,9 +237,9 @@ absl::Status RbdVolumeRegistry::RemoveLeftover(const std::string& image_name) {
                                                " is being worked on by another blockstored (",
                                                locked.message(), "); retry"));
   }
-  // The holder fenced, nothing moves under the name any more; its last act may have been a
-  // rename away from it (the directory updated after the caller looked), which leaves the
-  // name's id object naming the renamed image.
+  // Whoever held the image (if anyone) is fenced or was never there, and its work on the name
+  // has stopped; its last act may have been a rename away from the name (the directory updated
+  // after the caller looked), which leaves the name's id object naming the renamed image.
   ASSIGN_OR_RETURN(const bool freed, RemoveIfRenamedAway(image_name));
   if (freed) return absl::OkStatus();
   const absl::Status removed = pool_->RemoveImage(image_name);
@@ -307,6 +312,13 @@ absl::StatusOr<std::shared_ptr<Volume>> RbdVolumeRegistry::CreateStored(const Vo
                                              : pool_->RemoveImage(creating);
     if (!removed.ok() && !absl::IsNotFound(removed)) {
       LOG(ERROR) << "RBD image " << creating << " of a failed CreateVolume stays: " << removed;
+    }
+    if (freed.ok() && *freed) {
+      // The rename failed after its directory update: the volume exists, whole, and is served
+      // by whichever server opens it first (this one let it go above).
+      return absl::UnavailableError(
+          absl::StrCat("volume: ", config.name, " was created, but its rename reported (",
+                       status.message(), "); it exists now (GetVolumeInfo finds it)"));
     }
     if (absl::IsNotFound(status) || absl::IsFailedPrecondition(status)) {
       // The image went or its lock moved under us: another server's cleanup raced this one.
