@@ -156,7 +156,11 @@ int ServeAsync(const std::string& path) {
     void* tag = nullptr;
     bool ok = false;
     if (!queue->Next(&tag, &ok)) std::exit(0);  // shut down
-    if (tag != reinterpret_cast<void*>(expected)) std::exit(1);
+    if (tag != reinterpret_cast<void*>(expected)) {
+      std::fprintf(stderr, "grpc_floor_bench: async server got tag %p, expected %ld\n", tag,
+                   static_cast<long>(expected));
+      std::exit(1);
+    }
     return ok;
   };
   for (;;) {
@@ -611,12 +615,14 @@ int main(int argc, char** argv) {
               bytes, ops, rounds, cores);
   struct Rounds {
     std::vector<double> p50, p99, per_second, client_cpu, server_cpu;
+    int done = 0;  // round trips timed, over all rounds (a row stops early at its time limit)
   };
   std::map<std::string, Rounds> by_row;
   for (int round = 0; round < rounds; ++round) {
     for (const std::string& row : rows) {
       const Result result = RunRow(row, path, bytes, ops);
       Rounds& r = by_row[row];
+      r.done += result.ops;
       r.p50.push_back(Percentile(result.latency_ns, 0.50));
       r.p99.push_back(Percentile(result.latency_ns, 0.99));
       r.per_second.push_back(result.ops / absl::ToDoubleSeconds(result.wall));
@@ -629,9 +635,9 @@ int main(int argc, char** argv) {
               "rt_p99_us", "round_trips/s", "cpu_us_client", "cpu_us_server");
   for (const std::string& row : rows) {
     const Rounds& r = by_row[row];
-    std::printf("%-10s %6d %8d %10.1f %10.1f %12.0f %14.1f %14.1f\n", row.c_str(), bytes,
-                ops * rounds, Median(r.p50), Median(r.p99), Median(r.per_second),
-                Median(r.client_cpu), Median(r.server_cpu));
+    std::printf("%-10s %6d %8d %10.1f %10.1f %12.0f %14.1f %14.1f\n", row.c_str(), bytes, r.done,
+                Median(r.p50), Median(r.p99), Median(r.per_second), Median(r.client_cpu),
+                Median(r.server_cpu));
   }
   if (by_row.count("socket") > 0 && by_row.count("grpc_bidi") > 0) {
     std::printf("grpc_bidi round trip vs socket (p50): %.2fx\n",
