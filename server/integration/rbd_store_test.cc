@@ -26,6 +26,7 @@
 #include "server/integration/server_process.h"
 #include "server/io/rbd_image.h"
 #include "server/io/testing/ceph_cluster.h"
+#include "server/io/testing/rados_objects.h"
 #include "server/metrics/testing/http_get.h"
 #include "server/service/block_server.h"
 #include "server/service/server_options.h"
@@ -323,24 +324,8 @@ TEST_F(RbdStoreTest, ImagesThatAreNotVolumesAreLeftAloneAndCrashLeftoversRemoved
 // ALREADY_EXISTS to CreateVolume. The next CreateVolume of the name frees it and succeeds.
 TEST_F(RbdStoreTest, ARenameCutShortByACrashLeavesTheNameFree) {
   const std::string name = prefix_ + "cut-at-rename";
-  {
-    // The id object as librbd writes it (an encoded string: a 32-bit length, then the id),
-    // through a RADOS connection of the test's own.
-    rados_t cluster = nullptr;
-    ASSERT_EQ(rados_create(&cluster, pool_options_.client_id.c_str()), 0);
-    ASSERT_EQ(rados_conf_read_file(cluster, pool_options_.ceph_conf.c_str()), 0);
-    ASSERT_EQ(rados_connect(cluster), 0);
-    rados_ioctx_t io = nullptr;
-    ASSERT_EQ(rados_ioctx_create(cluster, pool_options_.pool.c_str(), &io), 0);
-    const std::string id = "1234abcd";
-    std::string encoded(4, '\0');
-    encoded[0] = static_cast<char>(id.size());
-    encoded += id;
-    const std::string object = "rbd_id." + name;
-    EXPECT_EQ(rados_write_full(io, object.c_str(), encoded.data(), encoded.size()), 0);
-    rados_ioctx_destroy(io);
-    rados_shutdown(cluster);
-  }
+  // The id object as librbd writes it, through a RADOS connection of the test's own.
+  ASSERT_TRUE(WriteRadosObject(pool_options_, "rbd_id." + name, EncodedImageId("1234abcd")).ok());
   absl::StatusOr<std::shared_ptr<RbdPool>> pool = RbdPool::Connect(pool_options_);
   ASSERT_TRUE(pool.ok()) << pool.status();
   // The name is taken for librbd, and in no listing.
@@ -384,22 +369,10 @@ TEST_F(RbdStoreTest, AnIdLeftUnderTheCreatingNameByACutRenameNeverCostsTheVolume
   // What the cut rename leaves: the old name's id object, naming the image it renamed (copied
   // from the new name's, as librbd wrote it).
   const auto leave_creating_id = [&] {
-    rados_t cluster = nullptr;
-    ASSERT_EQ(rados_create(&cluster, pool_options_.client_id.c_str()), 0);
-    std::unique_ptr<rados_t, void (*)(rados_t*)> shut(&cluster,
-                                                      [](rados_t* c) { rados_shutdown(*c); });
-    ASSERT_EQ(rados_conf_read_file(cluster, pool_options_.ceph_conf.c_str()), 0);
-    ASSERT_EQ(rados_connect(cluster), 0);
-    rados_ioctx_t io = nullptr;
-    ASSERT_EQ(rados_ioctx_create(cluster, pool_options_.pool.c_str(), &io), 0);
-    char id_object[64];
-    const std::string live = "rbd_id." + config.name;
-    const int length = rados_read(io, live.c_str(), id_object, sizeof(id_object), 0);
-    const std::string stray = "rbd_id." + creating;
-    const int written = length > 4 ? rados_write_full(io, stray.c_str(), id_object, length) : 0;
-    rados_ioctx_destroy(io);
-    ASSERT_GT(length, 4) << std::strerror(-length);
-    ASSERT_EQ(written, 0);
+    absl::StatusOr<std::string> id_object = ReadRadosObject(pool_options_, "rbd_id." + config.name);
+    ASSERT_TRUE(id_object.ok()) << id_object.status();
+    ASSERT_GT(id_object->size(), 4u);
+    ASSERT_TRUE(WriteRadosObject(pool_options_, "rbd_id." + creating, *id_object).ok());
     ASSERT_EQ((*pool)->ResolveImageId(creating).value_or(""),
               (*pool)->ResolveImageId(config.name).value_or("none"));
   };

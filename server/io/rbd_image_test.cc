@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/io/testing/ceph_cluster.h"
+#include "server/io/testing/rados_objects.h"
 
 namespace blockstore {
 namespace {
@@ -127,31 +128,11 @@ TEST_F(RbdImageTest, ANameResolvesToTheIdTheDirectoryListsForIt) {
   EXPECT_TRUE(absl::IsNotFound(pool_->ResolveImageId(image_name_).status()));
 }
 
-// Writes RADOS object `object` of the test pool whole, through a connection of the test's own.
-void WriteObject(const std::string& object, const std::string& bytes) {
-  rados_t cluster = nullptr;
-  ASSERT_EQ(rados_create(&cluster, PoolOptions().client_id.c_str()), 0);
-  std::unique_ptr<rados_t, void (*)(rados_t*)> shut(&cluster,
-                                                    [](rados_t* c) { rados_shutdown(*c); });
-  ASSERT_EQ(rados_conf_read_file(cluster, PoolOptions().ceph_conf.c_str()), 0);
-  ASSERT_EQ(rados_connect(cluster), 0);
-  rados_ioctx_t io = nullptr;
-  ASSERT_EQ(rados_ioctx_create(cluster, PoolOptions().pool.c_str(), &io), 0);
-  const int written = rados_write_full(io, object.c_str(), bytes.data(), bytes.size());
-  rados_ioctx_destroy(io);
-  ASSERT_EQ(written, 0);
-}
-
-// An id object as librbd writes one: a 32-bit little-endian length, then the id.
-std::string EncodedId(const std::string& id) {
-  return std::string({static_cast<char>(id.size()), 0, 0, 0}) + id;
-}
-
 // A name's id object goes only while it still names the image it named when it was read: the
 // compare and the removal are one RADOS op.
 TEST_F(RbdImageTest, AnIdObjectIsRemovedOnlyWhileItNamesTheGivenImage) {
   const std::string name = TestImageName("-stray");
-  ASSERT_NO_FATAL_FAILURE(WriteObject("rbd_id." + name, EncodedId("5e1f0a2b")));
+  ASSERT_TRUE(WriteRadosObject(PoolOptions(), "rbd_id." + name, EncodedImageId("5e1f0a2b")).ok());
   absl::StatusOr<std::string> id = pool_->ResolveImageId(name);
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(*id, "5e1f0a2b");
@@ -167,8 +148,9 @@ TEST_F(RbdImageTest, AnIdObjectIsRemovedOnlyWhileItNamesTheGivenImage) {
 // An object under an id object's name that librbd did not write is not taken for one.
 TEST_F(RbdImageTest, AnObjectThatIsNotAnIdIsNotResolved) {
   const std::string name = TestImageName("-junk");
-  for (const std::string& bytes : {std::string("ab"), EncodedId("abc") + "d", EncodedId("")}) {
-    ASSERT_NO_FATAL_FAILURE(WriteObject("rbd_id." + name, bytes));
+  for (const std::string& bytes :
+       {std::string("ab"), EncodedImageId("abc") + "d", EncodedImageId("")}) {
+    ASSERT_TRUE(WriteRadosObject(PoolOptions(), "rbd_id." + name, bytes).ok());
     const absl::Status resolved = pool_->ResolveImageId(name).status();
     EXPECT_TRUE(absl::IsFailedPrecondition(resolved)) << resolved;
   }

@@ -133,24 +133,38 @@ sockaddr_un UnixAddress(const std::string& path) {
   return address;
 }
 
+// Listens on the unix socket `path`, with --max_frame_bytes when set.
+void Listen(const std::string& path, grpc::ServerBuilder* builder) {
+  builder->AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  if (absl::GetFlag(FLAGS_max_frame_bytes) > 0) {
+    builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE,
+                                absl::GetFlag(FLAGS_max_frame_bytes));
+  }
+}
+
+// Starts the server and prints "ready" on stdout; nullptr, said on stderr, if it did not start.
+std::unique_ptr<grpc::Server> StartAndAnnounce(const std::string& path,
+                                               grpc::ServerBuilder* builder) {
+  std::unique_ptr<grpc::Server> server = builder->BuildAndStart();
+  if (server == nullptr) {
+    std::fprintf(stderr, "grpc_floor_bench: gRPC server did not start on %s\n", path.c_str());
+    return nullptr;
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  return server;
+}
+
 // The grpc_async server: gRPC's async API, one call at a time, every event taken from the
 // completion queue by this (the main) thread, which echoes each message as it arrives.
 int ServeAsync(const std::string& path) {
   grpc::AsyncGenericService service;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  Listen(path, &builder);
   builder.RegisterAsyncGenericService(&service);
-  if (absl::GetFlag(FLAGS_max_frame_bytes) > 0) {
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, absl::GetFlag(FLAGS_max_frame_bytes));
-  }
   std::unique_ptr<grpc::ServerCompletionQueue> queue = builder.AddCompletionQueue();
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    std::fprintf(stderr, "grpc_floor_bench: gRPC server did not start on %s\n", path.c_str());
-    return 1;
-  }
-  std::printf("ready\n");
-  std::fflush(stdout);
+  std::unique_ptr<grpc::Server> server = StartAndAnnounce(path, &builder);
+  if (server == nullptr) return 1;
   // Events come one at a time, in the order asked for: each step waits for its own tag.
   const auto await = [&queue](intptr_t expected) {
     void* tag = nullptr;
@@ -203,18 +217,10 @@ int Serve(const std::string& row, const std::string& path, int bytes) {
   if (row == "grpc_async") return ServeAsync(path);
   EchoService service;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  Listen(path, &builder);
   builder.RegisterCallbackGenericService(&service);
-  if (absl::GetFlag(FLAGS_max_frame_bytes) > 0) {
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, absl::GetFlag(FLAGS_max_frame_bytes));
-  }
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr) {
-    std::fprintf(stderr, "grpc_floor_bench: gRPC server did not start on %s\n", path.c_str());
-    return 1;
-  }
-  std::printf("ready\n");
-  std::fflush(stdout);
+  std::unique_ptr<grpc::Server> server = StartAndAnnounce(path, &builder);
+  if (server == nullptr) return 1;
   server->Wait();
   return 0;
 }
